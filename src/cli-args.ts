@@ -1,0 +1,95 @@
+import { UsageError } from './errors.js';
+import { INPUT_DEFAULTS, Input, type InputName } from './inputs.js';
+
+export const CLI_FLAGS = {
+  summaryFile: 'summary-file',
+  json: 'json',
+  verbose: 'verbose',
+  help: 'help',
+  passwordStdin: 'password-stdin',
+} as const;
+
+const INPUT_NAMES = new Set<string>(Object.values(Input));
+const BOOLEAN_FLAGS = new Set<string>([Input.insecure, CLI_FLAGS.json, CLI_FLAGS.verbose, CLI_FLAGS.help, CLI_FLAGS.passwordStdin]);
+const CLI_ONLY = new Set<string>(Object.values(CLI_FLAGS));
+/** Flags that may be given more than once; their values are joined as a list. */
+const REPEATABLE = new Set<string>([Input.tags]);
+
+export interface ParsedArgs {
+  command: 'push';
+  inputs: Partial<Record<InputName, string>>;
+  summaryFile?: string;
+  json: boolean;
+  verbose: boolean;
+  help: boolean;
+  passwordStdin: boolean;
+}
+
+/** `--name value`, `--name=value`, bare booleans, and `--tags` repeated. Every action input is a flag. */
+export function parseArgs(argv: string[]): ParsedArgs {
+  const values = new Map<string, string[]>();
+  const args = [...argv];
+  let command: 'push' = 'push';
+  if (args[0] === 'push') args.shift();
+  while (args.length) {
+    const arg = args.shift() as string;
+    if (arg === '-h') {
+      values.set(CLI_FLAGS.help, ['true']);
+      continue;
+    }
+    const m = /^--([a-z][a-z0-9-]*)(?:=(.*))?$/s.exec(arg);
+    if (!m) throw new UsageError(`unexpected argument ${JSON.stringify(arg)}`);
+    const name = m[1] as string;
+    if (!INPUT_NAMES.has(name) && !CLI_ONLY.has(name)) throw new UsageError(`unknown flag --${name}`);
+    let value = m[2];
+    if (value === undefined) {
+      if (BOOLEAN_FLAGS.has(name)) value = 'true';
+      else {
+        const next = args.shift();
+        if (next === undefined) throw new UsageError(`flag --${name} needs a value`);
+        value = next;
+      }
+    }
+    const list = values.get(name) ?? [];
+    if (list.length && !REPEATABLE.has(name)) throw new UsageError(`flag --${name} given more than once`);
+    list.push(value);
+    values.set(name, list);
+  }
+  command = 'push';
+  const inputs: Partial<Record<InputName, string>> = {};
+  for (const [name, list] of values) if (INPUT_NAMES.has(name)) inputs[name as InputName] = list.join('\n');
+  const flag = (name: string): boolean => /^(true|1|yes)$/i.test(values.get(name)?.[0] ?? 'false');
+  return {
+    command,
+    inputs,
+    summaryFile: values.get(CLI_FLAGS.summaryFile)?.[0],
+    json: flag(CLI_FLAGS.json),
+    verbose: flag(CLI_FLAGS.verbose),
+    help: flag(CLI_FLAGS.help),
+    passwordStdin: flag(CLI_FLAGS.passwordStdin),
+  };
+}
+
+export const USAGE = `Usage: oci-push [push] --layout PATH[:REF] --tags REF [--tags REF ...] [options]
+
+Pushes an OCI image layout (folder or tar) to one or more registries, verifying every blob
+before any manifest is pushed.
+
+Options (each is also an input of the GitHub Action, with the same default):
+  --${Input.layout} PATH[:REF]     OCI layout folder or tar(.gz); REF picks an image by ref name
+  --${Input.tags} REF              target reference; repeat, or separate with commas
+  --${Input.username} USER         registry user (with --${Input.password} or --${CLI_FLAGS.passwordStdin})
+  --${Input.password} PASSWORD     registry password or token
+  --${CLI_FLAGS.passwordStdin}         read the password from standard input
+  --${Input.insecure}              allow http and unverified TLS for non-loopback registries
+  --${Input.concurrency} N         blobs uploaded at once (default ${INPUT_DEFAULTS[Input.concurrency]})
+  --${Input.retries} N             retries per request (default ${INPUT_DEFAULTS[Input.retries]})
+  --${Input.uploadMode} MODE       auto, monolithic or chunked (default ${INPUT_DEFAULTS[Input.uploadMode]})
+  --${Input.chunkSize} SIZE        chunk size, such as 50MiB or 100MB (default ${INPUT_DEFAULTS[Input.chunkSize]})
+  --${Input.summary} BOOL          write the summary (default ${INPUT_DEFAULTS[Input.summary]})
+  --${CLI_FLAGS.summaryFile} FILE    write the markdown summary to FILE
+  --${CLI_FLAGS.json}                 print the outputs as JSON on stdout
+  --${CLI_FLAGS.verbose}              log every request
+
+Exit codes: 0 pushed, 1 push failed or bad input, 2 bad usage.
+`;

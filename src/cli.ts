@@ -1,0 +1,59 @@
+import { writeFile } from 'node:fs/promises';
+import { text } from 'node:stream/consumers';
+import { USAGE, parseArgs } from './cli-args.js';
+import { UsageError, errorMessage } from './errors.js';
+import { Input, parseInputs } from './inputs.js';
+import { executePush } from './push/execute.js';
+import { createConsoleLogger } from './report/console-logger.js';
+import { outputsOf } from './report/outputs.js';
+import { renderSummary } from './report/summary.js';
+
+async function main(argv: string[]): Promise<number> {
+  const logger = createConsoleLogger({ verbose: argv.includes('--verbose') });
+  const fail = (message: string, code: number): number => {
+    process.stderr.write(`${logger.masker.mask(`oci-push: ${message}`)}\n`);
+    return code;
+  };
+  let args;
+  let inputs;
+  try {
+    args = parseArgs(argv);
+    if (args.help) {
+      process.stdout.write(USAGE);
+      return 0;
+    }
+    if (args.passwordStdin) args.inputs[Input.password] = (await text(process.stdin)).replace(/\r?\n$/, '');
+    const password = args.inputs[Input.password];
+    if (password) logger.secret(password);
+    inputs = parseInputs((name) => args!.inputs[name] ?? '');
+  } catch (error) {
+    if (error instanceof UsageError) return fail(`${error.message}\n(see oci-push --help)`, 2);
+    return fail(errorMessage(error), 1);
+  }
+  const result = await executePush(inputs, { logger });
+  if (args.summaryFile && inputs.summary) {
+    await writeFile(args.summaryFile, logger.masker.mask(renderSummary(result)));
+  }
+  if (args.json) {
+    const outputs = outputsOf(result);
+    const json: Record<string, unknown> = { ok: result.ok };
+    for (const [name, value] of Object.entries(outputs)) json[name] = /^[[{]/.test(value) || /^\d+$/.test(value) ? JSON.parse(value) : value;
+    if (result.error) json.error = result.error.message;
+    process.stdout.write(`${logger.masker.mask(JSON.stringify(json, null, 2))}\n`);
+  } else if (result.ok) {
+    process.stdout.write(`${result.digest}\n`);
+    for (const ref of result.refs) process.stdout.write(`${ref}\n`);
+  }
+  if (!result.ok) return fail(errorMessage(result.error), 1);
+  return 0;
+}
+
+main(process.argv.slice(2)).then(
+  (code) => {
+    process.exitCode = code;
+  },
+  (error: unknown) => {
+    process.stderr.write(`oci-push: ${errorMessage(error)}\n`);
+    process.exitCode = 1;
+  },
+);

@@ -1,0 +1,137 @@
+import { UsageError } from './errors.js';
+import type { Credentials } from './registry/auth.js';
+import { type ImageReference, parseReference } from './registry/reference.js';
+import type { UploadMode } from './upload/options.js';
+
+/** Input names, shared by action.yml, the action and the CLI's flags. */
+export const Input = {
+  layout: 'layout',
+  tags: 'tags',
+  username: 'username',
+  password: 'password',
+  insecure: 'insecure',
+  concurrency: 'concurrency',
+  retries: 'retries',
+  uploadMode: 'upload-mode',
+  chunkSize: 'chunk-size',
+  summary: 'summary',
+} as const;
+
+export type InputName = (typeof Input)[keyof typeof Input];
+
+/** Defaults, which action.yml must repeat exactly (a test checks it). */
+export const INPUT_DEFAULTS: Partial<Record<InputName, string>> = {
+  [Input.insecure]: 'false',
+  [Input.concurrency]: '4',
+  [Input.retries]: '5',
+  [Input.uploadMode]: 'auto',
+  [Input.chunkSize]: '50MiB',
+  [Input.summary]: 'true',
+};
+
+export const Output = {
+  digest: 'digest',
+  refs: 'refs',
+  blobsUploaded: 'blobs-uploaded',
+  blobsSkipped: 'blobs-skipped',
+  bytesUploaded: 'bytes-uploaded',
+  failedBlobs: 'failed-blobs',
+} as const;
+
+export type OutputName = (typeof Output)[keyof typeof Output];
+
+export interface Inputs {
+  layout: string;
+  tags: ImageReference[];
+  credentials?: Credentials;
+  insecure: boolean;
+  concurrency: number;
+  retries: number;
+  uploadMode: UploadMode;
+  chunkSize: number;
+  summary: boolean;
+}
+
+const UPLOAD_MODES: readonly UploadMode[] = ['auto', 'monolithic', 'chunked'];
+const SIZE_UNITS: Record<string, number> = {
+  b: 1,
+  kb: 1e3,
+  mb: 1e6,
+  gb: 1e9,
+  kib: 1 << 10,
+  mib: 1 << 20,
+  gib: 1 << 30,
+};
+
+/** `50MiB`, `100 MB`, `1048576`: a byte count, or undefined when it is not one. */
+export function parseSize(text: string): number | undefined {
+  const m = /^\s*(\d+(?:\.\d+)?)\s*([a-zA-Z]*)\s*$/.exec(text);
+  if (!m) return undefined;
+  const unit = (m[2] ?? '').toLowerCase() || 'b';
+  const factor = SIZE_UNITS[unit];
+  if (factor === undefined) return undefined;
+  const bytes = Math.round(Number(m[1]) * factor);
+  return Number.isSafeInteger(bytes) ? bytes : undefined;
+}
+
+function parseBoolean(name: string, value: string): boolean {
+  if (/^(true|yes|on|1)$/i.test(value)) return true;
+  if (/^(false|no|off|0)$/i.test(value)) return false;
+  throw new UsageError(`input ${name}: expected true or false, got ${JSON.stringify(value)}`);
+}
+
+function parseInteger(name: string, value: string, min: number, max: number): number {
+  if (!/^\d+$/.test(value.trim())) throw new UsageError(`input ${name}: expected a whole number, got ${JSON.stringify(value)}`);
+  const n = Number(value);
+  if (n < min || n > max) throw new UsageError(`input ${name}: must be between ${min} and ${max}, got ${n}`);
+  return n;
+}
+
+/** Splits on newlines and commas; blank entries and surrounding space are dropped. */
+export function splitList(value: string): string[] {
+  return value
+    .split(/[\n,]/)
+    .map((s) => s.trim())
+    .filter(Boolean);
+}
+
+/**
+ * Parses every input once into a typed object. `get` returns '' for an unset input, as
+ * core.getInput does; defaults apply here so the CLI and the action agree.
+ */
+export function parseInputs(get: (name: InputName) => string): Inputs {
+  const value = (name: InputName): string => get(name).trim() || INPUT_DEFAULTS[name] || '';
+  const layout = value(Input.layout);
+  if (!layout) throw new UsageError(`input ${Input.layout} is required: a path to an OCI layout folder or archive`);
+  const tagList = splitList(get(Input.tags));
+  if (!tagList.length) throw new UsageError(`input ${Input.tags} is required: at least one reference like registry.example.com/team/app:1.0`);
+  const tags = tagList.map(parseReference);
+
+  const username = get(Input.username).trim();
+  const password = get(Input.password);
+  if (Boolean(username) !== Boolean(password)) {
+    throw new UsageError(`inputs ${Input.username} and ${Input.password} go together: set both or neither`);
+  }
+
+  const uploadMode = value(Input.uploadMode) as UploadMode;
+  if (!UPLOAD_MODES.includes(uploadMode)) {
+    throw new UsageError(`input ${Input.uploadMode}: expected one of ${UPLOAD_MODES.join(', ')}, got ${JSON.stringify(uploadMode)}`);
+  }
+  const chunkText = value(Input.chunkSize);
+  const chunkSize = parseSize(chunkText);
+  if (chunkSize === undefined || chunkSize < 1 << 20 || chunkSize > 5 * 2 ** 30) {
+    throw new UsageError(`input ${Input.chunkSize}: expected a size from 1MiB to 5GiB such as 50MiB or 100MB, got ${JSON.stringify(chunkText)}`);
+  }
+
+  return {
+    layout,
+    tags,
+    credentials: username ? { username, password, source: 'the username and password inputs' } : undefined,
+    insecure: parseBoolean(Input.insecure, value(Input.insecure)),
+    concurrency: parseInteger(Input.concurrency, value(Input.concurrency), 1, 64),
+    retries: parseInteger(Input.retries, value(Input.retries), 0, 20),
+    uploadMode,
+    chunkSize,
+    summary: parseBoolean(Input.summary, value(Input.summary)),
+  };
+}

@@ -1,0 +1,53 @@
+import { createHash } from 'node:crypto';
+import { createReadStream } from 'node:fs';
+
+export type DigestAlgorithm = 'sha256' | 'sha512';
+
+const HEX_LENGTH: Record<DigestAlgorithm, number> = { sha256: 64, sha512: 128 };
+const DIGEST_RE = /^(sha256|sha512):([a-f0-9]+)$/;
+
+export interface ParsedDigest {
+  algorithm: DigestAlgorithm;
+  hex: string;
+}
+
+/**
+ * Parses a digest strictly. The hex part later becomes a file name under blobs/, so anything but the
+ * exact pattern (a `..`, a slash, upper case) must be refused here.
+ */
+export function parseDigest(value: string): ParsedDigest | undefined {
+  const m = DIGEST_RE.exec(value);
+  if (!m) return undefined;
+  const algorithm = m[1] as DigestAlgorithm;
+  const hex = m[2] as string;
+  return hex.length === HEX_LENGTH[algorithm] ? { algorithm, hex } : undefined;
+}
+
+export function isDigest(value: string): boolean {
+  return parseDigest(value) !== undefined;
+}
+
+export function digestOf(data: Buffer | string, algorithm: DigestAlgorithm = 'sha256'): string {
+  return `${algorithm}:${createHash(algorithm).update(data).digest('hex')}`;
+}
+
+export interface FileDigest {
+  digest: string;
+  size: number;
+}
+
+/** Hashes a file as a stream, so a blob of any size costs a fixed amount of memory. */
+export async function digestFile(path: string, algorithm: DigestAlgorithm): Promise<FileDigest> {
+  const hash = createHash(algorithm);
+  let size = 0;
+  for await (const chunk of createReadStream(path, { highWaterMark: 1 << 20 })) {
+    hash.update(chunk as Buffer);
+    size += (chunk as Buffer).length;
+  }
+  return { digest: `${algorithm}:${hash.digest('hex')}`, size };
+}
+
+export function shortDigest(digest: string): string {
+  const parsed = parseDigest(digest);
+  return parsed ? `${parsed.algorithm}:${parsed.hex.slice(0, 12)}` : digest;
+}

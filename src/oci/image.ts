@@ -1,0 +1,57 @@
+import type { Descriptor, ImageIndex, ImageManifest } from './types.js';
+
+/** A blob (config or layer) that lives in a file on disk and is pushed through the blob API. */
+export interface BlobFile {
+  digest: string;
+  size: number;
+  mediaType: string;
+  path: string;
+}
+
+interface NodeBase {
+  descriptor: Descriptor;
+  /** The exact bytes of the document; the digest covers them, so they are pushed unchanged. */
+  raw: Buffer;
+  /** Where the document came from, for error messages. */
+  file: string;
+}
+
+export interface ManifestNode extends NodeBase {
+  kind: 'manifest';
+  manifest: ImageManifest;
+  /** Config first, then layers in order: the order the summary shows them in. */
+  blobs: BlobFile[];
+}
+
+export interface IndexNode extends NodeBase {
+  kind: 'index';
+  index: ImageIndex;
+  children: ImageNode[];
+}
+
+export type ImageNode = ManifestNode | IndexNode;
+
+export interface LoadedImage {
+  root: ImageNode;
+  /** Every distinct config and layer blob under root, by digest. */
+  blobs: Map<string, BlobFile>;
+  /** A short description of the source, for logs and the summary. */
+  source: string;
+  /** Removes temporary files the source needed (an extracted archive). */
+  cleanup: () => Promise<void>;
+}
+
+/** Children before parents, so pushing in this order never references a missing manifest. */
+export function manifestsBottomUp(root: ImageNode): ImageNode[] {
+  const out: ImageNode[] = [];
+  const seen = new Set<string>();
+  const visit = (node: ImageNode): void => {
+    if (node.kind === 'index') node.children.forEach(visit);
+    if (!seen.has(node.descriptor.digest)) {
+      seen.add(node.descriptor.digest);
+      out.push(node);
+    }
+  };
+  visit(root);
+  return out;
+}

@@ -1,0 +1,184 @@
+import { lstat, readFile, stat } from 'node:fs/promises';
+import { join } from 'node:path';
+import type { z } from 'zod';
+import { InputError } from '../errors.js';
+import { mapConcurrent } from '../util/concurrency.js';
+import { digestFile, digestOf, parseDigest } from './digest.js';
+import type { BlobFile, ImageNode, LoadedImage } from './image.js';
+import { manifestKind } from './media-types.js';
+import {
+  type Descriptor,
+  REF_NAME_ANNOTATION,
+  describeSchemaError,
+  indexSchema,
+  layoutMarkerSchema,
+  manifestSchema,
+} from './types.js';
+
+/** Distribution refuses manifests over 4 MiB; a bigger "manifest" is a mistake, not something to parse. */
+const MAX_MANIFEST_BYTES = 4 << 20;
+const HASH_CONCURRENCY = 4;
+
+export interface LayoutSelection {
+  dir: string;
+  ref?: string;
+}
+
+export function blobPath(dir: string, digest: string): string {
+  const parsed = parseDigest(digest);
+  if (!parsed) throw new InputError(`invalid digest ${JSON.stringify(digest)}`);
+  return join(dir, 'blobs', parsed.algorithm, parsed.hex);
+}
+
+async function readJsonFile<T>(path: string, label: string, schema: z.ZodType<T>): Promise<T> {
+  let text: string;
+  try {
+    text = await readFile(path, 'utf8');
+  } catch (error) {
+    throw new InputError(`${label}: cannot read (${(error as NodeJS.ErrnoException).code ?? error})`);
+  }
+  return parseJson(text, label, schema);
+}
+
+function parseJson<T>(text: string, label: string, schema: z.ZodType<T>): T {
+  let value: unknown;
+  try {
+    value = JSON.parse(text);
+  } catch (error) {
+    throw new InputError(`${label}: malformed JSON (${(error as Error).message})`);
+  }
+  const result = schema.safeParse(value);
+  if (!result.success) throw new InputError(`${label}: ${describeSchemaError(result.error)}`);
+  return result.data;
+}
+
+function relBlob(digest: string): string {
+  const parsed = parseDigest(digest);
+  return parsed ? `blobs/${parsed.algorithm}/${parsed.hex}` : digest;
+}
+
+async function statBlob(dir: string, desc: Descriptor, where: string): Promise<string> {
+  const path = blobPath(dir, desc.digest);
+  const info = await stat(path).catch(() => undefined);
+  if (!info || !info.isFile()) {
+    throw new InputError(`${where}: blob ${desc.digest} is missing (expected ${relBlob(desc.digest)})`);
+  }
+  if (info.size !== desc.size) {
+    throw new InputError(
+      `${where}: blob ${desc.digest} has ${info.size} bytes on disk but its descriptor says ${desc.size}`,
+    );
+  }
+  return path;
+}
+
+async function readDocument(dir: string, desc: Descriptor, where: string): Promise<Buffer> {
+  if (desc.size > MAX_MANIFEST_BYTES) {
+    throw new InputError(`${where}: manifest ${desc.digest} is ${desc.size} bytes, over the 4 MiB limit`);
+  }
+  const path = await statBlob(dir, desc, where);
+  const raw = await readFile(path);
+  const parsed = parseDigest(desc.digest)!;
+  const actual = digestOf(raw, parsed.algorithm);
+  if (actual !== desc.digest) {
+    throw new InputError(`${relBlob(desc.digest)}: content does not match its digest (it hashes to ${actual})`);
+  }
+  return raw;
+}
+
+/** Picks the image from index.json: by ref name when one is given, else the only entry. */
+export function selectImage(entries: Descriptor[], ref: string | undefined, label: string): Descriptor {
+  const refOf = (d: Descriptor): string | undefined => d.annotations?.[REF_NAME_ANNOTATION];
+  if (ref !== undefined) {
+    const matches = entries.filter((d) => refOf(d) === ref);
+    if (matches.length === 1) return matches[0] as Descriptor;
+    const known = entries.map(refOf).filter((r): r is string => r !== undefined);
+    if (matches.length === 0) {
+      throw new InputError(
+        `${label}: no image with ref ${JSON.stringify(ref)}; refs found: ${known.length ? known.join(', ') : '(none)'}`,
+      );
+    }
+    throw new InputError(`${label}: ${matches.length} images carry ref ${JSON.stringify(ref)}`);
+  }
+  if (entries.length === 1) return entries[0] as Descriptor;
+  if (entries.length === 0) throw new InputError(`${label}: the layout holds no image`);
+  const refs = entries.map((d) => refOf(d) ?? `(no ref: ${d.digest})`);
+  throw new InputError(
+    `${label}: the layout holds ${entries.length} images; pick one with DIR:REF. Refs found: ${refs.join(', ')}`,
+  );
+}
+
+/**
+ * Reads and checks an OCI image layout before anything is sent: every document parses, every blob
+ * is present with the right size and digest. A push never starts from a layout that would fail halfway.
+ */
+export async function loadLayout(selection: LayoutSelection): Promise<LoadedImage> {
+  const { dir } = selection;
+  const info = await lstat(dir).catch(() => undefined);
+  if (!info?.isDirectory()) throw new InputError(`${dir}: not a directory`);
+  const marker = await readJsonFile(join(dir, 'oci-layout'), `${join(dir, 'oci-layout')}`, layoutMarkerSchema);
+  if (!/^1\.\d+\.\d+$/.test(marker.imageLayoutVersion)) {
+    throw new InputError(`${join(dir, 'oci-layout')}: unsupported imageLayoutVersion ${marker.imageLayoutVersion}`);
+  }
+  const indexLabel = join(dir, 'index.json');
+  const top = await readJsonFile(indexLabel, indexLabel, indexSchema);
+  const chosen = selectImage(top.manifests, selection.ref, indexLabel);
+
+  const blobs = new Map<string, BlobFile>();
+  const documents = new Map<string, ImageNode>();
+
+  const visit = async (desc: Descriptor, where: string, depth: number): Promise<ImageNode> => {
+    const cached = documents.get(desc.digest);
+    if (cached) return cached;
+    if (depth > 8) throw new InputError(`${where}: indexes nest too deeply`);
+    const file = relBlob(desc.digest);
+    const kind = manifestKind(desc.mediaType);
+    if (!kind) {
+      throw new InputError(`${file}: unsupported manifest media type ${JSON.stringify(desc.mediaType)} (referenced from ${where})`);
+    }
+    const raw = await readDocument(dir, desc, where);
+    const label = `${file} (${kind})`;
+    const schema = kind === 'index' ? indexSchema : manifestSchema;
+    const doc = parseJson(raw.toString('utf8'), label, schema as z.ZodType<z.infer<typeof schema>>);
+    if (doc.mediaType !== undefined && doc.mediaType !== desc.mediaType) {
+      throw new InputError(`${file}: its mediaType ${doc.mediaType} differs from the descriptor's ${desc.mediaType}`);
+    }
+    let node: ImageNode;
+    if (kind === 'index') {
+      const index = indexSchema.parse(doc);
+      const children: ImageNode[] = [];
+      for (const child of index.manifests) children.push(await visit(child, file, depth + 1));
+      node = { kind, descriptor: desc, raw, file, index, children };
+    } else {
+      const manifest = manifestSchema.parse(doc);
+      const nodeBlobs: BlobFile[] = [];
+      for (const blob of [manifest.config, ...manifest.layers]) {
+        // Non-distributable layers live elsewhere (urls) and registries expect clients not to push them.
+        if (blob.urls?.length && !(await stat(blobPath(dir, blob.digest)).catch(() => undefined))) continue;
+        const entry: BlobFile = {
+          digest: blob.digest,
+          size: blob.size,
+          mediaType: blob.mediaType,
+          path: await statBlob(dir, blob, file),
+        };
+        nodeBlobs.push(entry);
+        if (!blobs.has(entry.digest)) blobs.set(entry.digest, entry);
+      }
+      node = { kind, descriptor: desc, raw, file, manifest, blobs: nodeBlobs };
+    }
+    documents.set(desc.digest, node);
+    return node;
+  };
+
+  const root = await visit(chosen, indexLabel, 0);
+  await mapConcurrent([...blobs.values()], HASH_CONCURRENCY, async (blob) => {
+    const { digest, size } = await digestFile(blob.path, parseDigest(blob.digest)!.algorithm);
+    if (size !== blob.size) {
+      throw new InputError(`${relBlob(blob.digest)}: changed while reading (${size} bytes, expected ${blob.size})`);
+    }
+    if (digest !== blob.digest) {
+      throw new InputError(`${relBlob(blob.digest)}: content does not match its digest (it hashes to ${digest})`);
+    }
+  });
+  const ref = selection.ref ? `:${selection.ref}` : '';
+  return { root, blobs, source: `oci layout ${dir}${ref}`, cleanup: async () => undefined };
+}

@@ -1,0 +1,83 @@
+import type { LoadedImage } from '../oci/image.js';
+import type { RegistryObservations } from '../registry/registry.js';
+
+export type BlobHow = 'present' | 'mounted' | 'monolithic' | 'chunked';
+export type BlobState = 'pushed' | 'skipped' | 'failed';
+
+export interface BlobOutcome {
+  digest: string;
+  size: number;
+  mediaType: string;
+  how?: BlobHow;
+  chunks: number;
+  /** Upload sessions started for this blob, across re-uploads. */
+  attempts: number;
+  durationMs: number;
+  state: BlobState;
+  /** One line per thing that went wrong or was tried, oldest first. */
+  tried: string[];
+  error?: Error;
+  /** The registry acknowledged the upload and then answered 404 to HEAD. */
+  vanishedAfterAck: boolean;
+}
+
+export type Phase = 'validate' | 'auth' | 'blobs' | 'manifests' | 'tags';
+
+export interface TargetResult {
+  registry: string;
+  apiHost: string;
+  repository: string;
+  /** Tags to set; empty for a push by digest only. */
+  tags: string[];
+  blobs: Map<string, BlobOutcome>;
+  observations?: RegistryObservations;
+  /** The repository the blobs were mounted from, when one was used. */
+  mountedFrom?: string;
+}
+
+export interface PushResult {
+  ok: boolean;
+  /** The digest of the top-level manifest or index. */
+  digest?: string;
+  /** `host/repo:tag@digest`, one per tag pushed (or `host/repo@digest` for a push by digest). */
+  refs: string[];
+  /** The refs the user asked for, as normalised references. */
+  targetRefs: string[];
+  targets: TargetResult[];
+  image?: LoadedImage;
+  /** Where the push stopped, when it failed. */
+  phase?: Phase;
+  error?: Error;
+  failedBlobs: string[];
+  blobsUploaded: number;
+  blobsSkipped: number;
+  blobsMounted: number;
+  bytesUploaded: number;
+  durationMs: number;
+}
+
+/** Tallies the per-blob outcomes into the counters the outputs report. */
+export function tally(result: PushResult): void {
+  let uploaded = 0;
+  let skipped = 0;
+  let mounted = 0;
+  let bytes = 0;
+  const failed = new Set<string>();
+  for (const target of result.targets) {
+    for (const blob of target.blobs.values()) {
+      if (blob.state === 'failed') failed.add(blob.digest);
+      else if (blob.how === 'monolithic' || blob.how === 'chunked') {
+        uploaded++;
+        bytes += blob.size;
+      } else if (blob.how === 'mounted') {
+        mounted++;
+        skipped++;
+      } else skipped++;
+    }
+  }
+  result.blobsUploaded = uploaded;
+  result.blobsSkipped = skipped;
+  result.blobsMounted = mounted;
+  result.bytesUploaded = bytes;
+  result.failedBlobs = [...failed];
+}

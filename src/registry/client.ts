@@ -1,0 +1,176 @@
+import type { Readable } from 'node:stream';
+import { RegistryError } from './errors.js';
+import { type BodyFactory, type HttpRequest, type HttpResponse, errorFromResponse } from './http.js';
+import { resolveLocation } from './location.js';
+import type { Registry } from './registry.js';
+
+export interface BlobStat {
+  exists: boolean;
+  status: number;
+  size?: number;
+  digest?: string;
+}
+
+export type UploadStart =
+  | { mounted: true }
+  | { mounted: false; location: URL; minChunk?: number; maxChunk?: number };
+
+export interface SendOptions {
+  retries?: number;
+  onProgress?: (bytesSent: number) => void;
+}
+
+function headerNumber(value: string | undefined): number | undefined {
+  if (value === undefined || !/^\d+$/.test(value.trim())) return undefined;
+  return Number(value);
+}
+
+/** The protocol steps against one repository, each a small function over the registry's transport. */
+export class RepositoryClient {
+  readonly scopes: string[];
+
+  constructor(
+    readonly registry: Registry,
+    readonly repository: string,
+    mountFrom: string[] = [],
+  ) {
+    this.scopes = registry.scopesFor(repository, mountFrom);
+  }
+
+  private url(path: string): URL {
+    return new URL(`/v2/${this.repository}/${path}`, this.registry.baseUrl);
+  }
+
+  private async send(req: HttpRequest): Promise<HttpResponse> {
+    return this.registry.send({ scopes: this.scopes, ...req });
+  }
+
+  private location(res: HttpResponse, req: HttpRequest): URL {
+    const header = res.headers.location;
+    if (!header) throw errorFromResponse(req, res, 'the registry gave no Location for the upload');
+    const resolved = resolveLocation(req.url, header, this.registry.logger);
+    if (resolved.downgraded) this.registry.observations.locationDowngraded = true;
+    return resolved.url;
+  }
+
+  /** HEAD a blob: what the registry reports for it, without treating 404 as an error. */
+  async statBlob(digest: string): Promise<BlobStat> {
+    const req: HttpRequest = { method: 'HEAD', url: this.url(`blobs/${digest}`) };
+    const res = await this.send(req);
+    if (res.status === 404) return { exists: false, status: 404 };
+    if (res.status !== 200) throw errorFromResponse(req, res, `checking blob ${digest}`);
+    return {
+      exists: true,
+      status: 200,
+      size: headerNumber(res.headers['content-length']),
+      digest: res.headers['docker-content-digest'],
+    };
+  }
+
+  /** POST a new upload session, or ask the registry to mount the blob from another repository. */
+  async startUpload(mount?: { digest: string; from: string }, retries?: number): Promise<UploadStart> {
+    const url = this.url('blobs/uploads/');
+    if (mount) {
+      url.searchParams.set('mount', mount.digest);
+      url.searchParams.set('from', mount.from);
+    }
+    const req: HttpRequest = { method: 'POST', url, headers: { 'content-length': '0' }, retries };
+    const res = await this.send(req);
+    if (mount && res.status === 201) return { mounted: true };
+    if (res.status !== 202) throw errorFromResponse(req, res, 'starting an upload');
+    return {
+      mounted: false,
+      location: this.location(res, req),
+      minChunk: headerNumber(res.headers['oci-chunk-min-length']),
+      maxChunk: headerNumber(res.headers['oci-chunk-max-length']),
+    };
+  }
+
+  /** Monolithic upload: PUT the whole body to the session with `?digest=`, which also commits it. */
+  async putBlob(location: URL, digest: string, size: number, body: BodyFactory, options: SendOptions = {}): Promise<void> {
+    const url = new URL(location);
+    url.searchParams.set('digest', digest);
+    const req: HttpRequest = {
+      method: 'PUT',
+      url,
+      headers: { 'content-type': 'application/octet-stream', 'content-length': String(size) },
+      body,
+      retries: options.retries,
+      onProgress: options.onProgress,
+    };
+    const res = await this.send(req);
+    if (res.status !== 201) throw errorFromResponse(req, res, `uploading blob ${digest}`);
+  }
+
+  /** One chunk: PATCH with an inclusive `Content-Range: start-end`. Returns the next Location. */
+  async patchChunk(
+    location: URL,
+    start: number,
+    length: number,
+    body: () => Readable | Buffer,
+    options: SendOptions = {},
+  ): Promise<URL> {
+    const req: HttpRequest = {
+      method: 'PATCH',
+      url: location,
+      headers: {
+        'content-type': 'application/octet-stream',
+        'content-length': String(length),
+        'content-range': `${start}-${start + length - 1}`,
+      },
+      body,
+      retries: options.retries,
+      onProgress: options.onProgress,
+    };
+    const res = await this.send(req);
+    if (res.status !== 202 && res.status !== 201) throw errorFromResponse(req, res, `uploading bytes ${start}-${start + length - 1}`);
+    return res.headers.location ? this.location(res, req) : location;
+  }
+
+  /** Closes a chunked upload: PUT `?digest=` with no body. */
+  async commitUpload(location: URL, digest: string, retries?: number): Promise<void> {
+    const url = new URL(location);
+    url.searchParams.set('digest', digest);
+    const req: HttpRequest = { method: 'PUT', url, headers: { 'content-length': '0' }, retries };
+    const res = await this.send(req);
+    if (res.status !== 201) throw errorFromResponse(req, res, `committing blob ${digest}`);
+  }
+
+  /** GET the session: how many bytes it holds (the end of `Range`, exclusive) and where to continue. */
+  async uploadStatus(location: URL): Promise<{ location: URL; offset: number }> {
+    const req: HttpRequest = { method: 'GET', url: location };
+    const res = await this.send(req);
+    if (res.status !== 204 && res.status !== 202 && res.status !== 200) {
+      throw errorFromResponse(req, res, 'asking where the upload stands');
+    }
+    const range = /^(?:bytes=)?(\d+)-(\d+)$/.exec((res.headers.range ?? '').trim());
+    const offset = range ? Number(range[2]) + 1 : 0;
+    return { location: res.headers.location ? this.location(res, req) : location, offset };
+  }
+
+  /** Cancels a session; failures are ignored because the registry expires sessions anyway. */
+  async cancelUpload(location: URL): Promise<void> {
+    try {
+      await this.send({ method: 'DELETE', url: location, retries: 0 });
+    } catch {
+      // Best effort only.
+    }
+  }
+
+  /** PUT a manifest or index by tag or digest; returns the digest the registry computed. */
+  async putManifest(reference: string, mediaType: string, raw: Buffer): Promise<string | undefined> {
+    const req: HttpRequest = {
+      method: 'PUT',
+      url: this.url(`manifests/${reference}`),
+      headers: { 'content-type': mediaType, 'content-length': String(raw.length) },
+      body: () => raw,
+    };
+    const res = await this.send(req);
+    if (res.status !== 201 && res.status !== 200) throw errorFromResponse(req, res, `pushing manifest ${reference}`);
+    return res.headers['docker-content-digest'];
+  }
+}
+
+export function isRegistryError(error: unknown): error is RegistryError {
+  return error instanceof RegistryError;
+}

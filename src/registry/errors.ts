@@ -1,0 +1,67 @@
+import { displayUrl } from './redact.js';
+
+export interface RegistryErrorCode {
+  code: string;
+  message?: string;
+  detail?: unknown;
+}
+
+export interface RegistryErrorInit {
+  method: string;
+  url: URL | string;
+  status?: number;
+  codes?: RegistryErrorCode[];
+  /** Response headers worth keeping for a diagnosis (server, content-type, location, www-authenticate). */
+  headers?: Record<string, string>;
+  /** The start of a non-JSON body (an HTML error page), as text. */
+  bodySnippet?: string;
+  /** A network error code such as ECONNRESET, when no response came. */
+  networkCode?: string;
+  /** True when the connection failed while the request body was still being sent. */
+  bodyIncomplete?: boolean;
+  /** A short phrase saying what the request was for, shown before the details. */
+  context?: string;
+  cause?: unknown;
+}
+
+/** One error type for everything a registry (or the network to it) answers that we cannot accept. */
+export class RegistryError extends Error {
+  override name = 'RegistryError';
+  readonly method: string;
+  readonly url: string;
+  readonly status?: number;
+  readonly codes: RegistryErrorCode[];
+  readonly headers: Record<string, string>;
+  readonly bodySnippet?: string;
+  readonly networkCode?: string;
+  readonly bodyIncomplete: boolean;
+
+  constructor(init: RegistryErrorInit) {
+    const url = displayUrl(init.url);
+    super(RegistryError.describe(init, url), { cause: init.cause });
+    this.method = init.method;
+    this.url = url;
+    this.status = init.status;
+    this.codes = init.codes ?? [];
+    this.headers = init.headers ?? {};
+    this.bodySnippet = init.bodySnippet;
+    this.networkCode = init.networkCode;
+    this.bodyIncomplete = init.bodyIncomplete ?? false;
+  }
+
+  hasCode(...codes: string[]): boolean {
+    return this.codes.some((c) => codes.includes(c.code));
+  }
+
+  private static describe(init: RegistryErrorInit, url: string): string {
+    const what = init.status !== undefined ? `${init.status}` : (init.networkCode ?? 'network error');
+    const codes = (init.codes ?? []).map((c) => (c.message ? `${c.code}: ${c.message}` : c.code)).join('; ');
+    const server = init.headers?.server ? ` from ${init.headers.server}` : '';
+    const html = !codes && init.bodySnippet && /<html|<!doctype/i.test(init.bodySnippet) ? ` (an HTML page${server})` : '';
+    const detail = codes ? ` ${codes}` : html;
+    const prefix = init.context ? `${init.context}: ` : '';
+    const causeMessage = init.status === undefined && init.cause instanceof Error ? ` (${init.cause.message})` : '';
+    return `${prefix}${init.method} ${url} → ${what}${detail}${causeMessage}`;
+  }
+}
+

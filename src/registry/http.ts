@@ -1,0 +1,169 @@
+import type { Readable } from 'node:stream';
+import { type Dispatcher, EnvHttpProxyAgent, request as undiciRequest } from 'undici';
+import { RegistryError } from './errors.js';
+
+/** A body is a factory so that a retry rereads it from its source instead of holding it in memory. */
+export type BodyFactory = () => Readable | Buffer | string;
+
+export interface HttpRequest {
+  method: string;
+  url: URL;
+  headers?: Record<string, string>;
+  body?: BodyFactory;
+  /** Token scopes this request needs (`repository:NAME:pull,push`). */
+  scopes?: string[];
+  /** Retries allowed for this request alone; 0 when an outer loop owns retrying the whole exchange. */
+  retries?: number;
+  /** Called with the running count of body bytes handed to the socket. */
+  onProgress?: (bytesSent: number) => void;
+}
+
+export interface HttpResponse {
+  status: number;
+  /** Lower-case names; repeated headers joined with ', '. */
+  headers: Record<string, string>;
+  body: Buffer;
+  url: URL;
+}
+
+export type Transport = (request: HttpRequest) => Promise<HttpResponse>;
+
+/** The largest response body we keep; registries answer us with JSON documents, never blobs. */
+const MAX_RESPONSE_BYTES = 8 << 20;
+
+export interface BaseTransportOptions {
+  /** Hosts (host:port) whose TLS certificate is not verified. */
+  insecureHosts?: ReadonlySet<string>;
+  /** Extra CA certificates (PEM) trusted on top of Node's. */
+  ca?: string;
+}
+
+export interface BaseTransport {
+  send: Transport;
+  close(): Promise<void>;
+}
+
+function flattenHeaders(headers: Record<string, string | string[] | undefined>): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (const [name, value] of Object.entries(headers)) {
+    if (value === undefined) continue;
+    out[name.toLowerCase()] = Array.isArray(value) ? value.join(', ') : value;
+  }
+  return out;
+}
+
+async function* countBytes(source: Readable | Buffer | string, progress: (n: number) => void): AsyncGenerator<Buffer> {
+  let sent = 0;
+  if (typeof source === 'string' || Buffer.isBuffer(source)) {
+    const buffer = Buffer.from(source);
+    progress(buffer.length);
+    yield buffer;
+    return;
+  }
+  for await (const chunk of source) {
+    sent += (chunk as Buffer).length;
+    yield chunk as Buffer;
+    progress(sent);
+  }
+}
+
+async function readCapped(body: Dispatcher.ResponseData['body']): Promise<Buffer> {
+  const chunks: Buffer[] = [];
+  let size = 0;
+  for await (const chunk of body) {
+    size += (chunk as Buffer).length;
+    if (size > MAX_RESPONSE_BYTES) {
+      body.destroy();
+      break;
+    }
+    chunks.push(chunk as Buffer);
+  }
+  return Buffer.concat(chunks);
+}
+
+/** The bottom layer: one undici request, no retries, no auth. Proxies come from HTTPS_PROXY/NO_PROXY. */
+export function createBaseTransport(options: BaseTransportOptions = {}): BaseTransport {
+  const common = {
+    headersTimeout: 10 * 60_000,
+    bodyTimeout: 5 * 60_000,
+    keepAliveTimeout: 30_000,
+  };
+  const strict = new EnvHttpProxyAgent({ ...common, connect: options.ca ? { ca: options.ca } : {} });
+  let lax: EnvHttpProxyAgent | undefined;
+  const dispatcherFor = (url: URL): Dispatcher => {
+    if (url.protocol === 'https:' && options.insecureHosts?.has(url.host)) {
+      lax ??= new EnvHttpProxyAgent({ ...common, connect: { rejectUnauthorized: false } });
+      return lax;
+    }
+    return strict;
+  };
+
+  const send: Transport = async (req) => {
+    let bodyDone = req.body === undefined;
+    let sent = 0;
+    let body: AsyncIterable<Buffer> | undefined;
+    if (req.body) {
+      body = countBytes(req.body(), (n) => {
+        sent = n;
+        req.onProgress?.(n);
+      });
+    }
+    const headers = { ...req.headers };
+    try {
+      const res = await undiciRequest(req.url, {
+        method: req.method as Dispatcher.HttpMethod,
+        headers,
+        // undici streams async iterables natively; its typings only list Readable.
+        body: body as unknown as Readable | undefined,
+        dispatcher: dispatcherFor(req.url),
+      });
+      bodyDone = true;
+      const responseBody = req.method === 'HEAD' ? Buffer.alloc(0) : await readCapped(res.body);
+      return { status: res.statusCode, headers: flattenHeaders(res.headers), body: responseBody, url: req.url };
+    } catch (error) {
+      const err = error as NodeJS.ErrnoException & { cause?: NodeJS.ErrnoException };
+      const networkCode = err.code ?? err.cause?.code ?? 'NETWORK_ERROR';
+      const expected = Number(headers['content-length'] ?? NaN);
+      throw new RegistryError({
+        method: req.method,
+        url: req.url,
+        networkCode,
+        cause: error,
+        bodyIncomplete: !bodyDone && !(sent === expected),
+      });
+    }
+  };
+
+  return {
+    send,
+    close: async () => {
+      await Promise.all([strict.close(), lax?.close()]);
+    },
+  };
+}
+
+/** A response the caller did not expect becomes a RegistryError carrying what the registry said. */
+export function errorFromResponse(req: HttpRequest, res: HttpResponse, context?: string): RegistryError {
+  const keep = ['server', 'content-type', 'location', 'www-authenticate', 'retry-after', 'cf-ray', 'via'];
+  const headers: Record<string, string> = {};
+  for (const name of keep) if (res.headers[name]) headers[name] = res.headers[name] as string;
+  const text = res.body.toString('utf8');
+  let codes: RegistryError['codes'] = [];
+  try {
+    const parsed = JSON.parse(text) as { errors?: RegistryError['codes'] };
+    if (Array.isArray(parsed.errors)) {
+      codes = parsed.errors.map((e) => ({ code: String(e.code), message: e.message, detail: e.detail }));
+    }
+  } catch {
+    // Not JSON: an HTML page from a proxy, kept as a snippet below.
+  }
+  return new RegistryError({
+    method: req.method,
+    url: req.url,
+    status: res.status,
+    codes,
+    headers,
+    bodySnippet: codes.length ? undefined : text.slice(0, 2048),
+    context,
+  });
+}

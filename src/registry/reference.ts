@@ -1,0 +1,86 @@
+import { UsageError } from '../errors.js';
+import { isDigest } from '../oci/digest.js';
+
+export const DOCKER_HUB = 'docker.io';
+const DOCKER_HUB_API = 'registry-1.docker.io';
+const DOCKER_HUB_ALIASES = new Set(['docker.io', 'index.docker.io', 'registry-1.docker.io']);
+
+const HOST_RE =
+  /^(?:\[[0-9a-fA-F:.]+\]|[a-zA-Z0-9](?:[a-zA-Z0-9-]*[a-zA-Z0-9])?(?:\.[a-zA-Z0-9](?:[a-zA-Z0-9-]*[a-zA-Z0-9])?)*)(?::[0-9]+)?$/;
+const COMPONENT_RE = /^[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*$/;
+const TAG_RE = /^[\w][\w.-]{0,127}$/;
+
+export interface ImageReference {
+  /** The registry as users name it: `docker.io`, `ghcr.io`, `127.0.0.1:5000`. */
+  registry: string;
+  /** The host the API is served from (Docker Hub's differs from its name). */
+  apiHost: string;
+  repository: string;
+  tag?: string;
+  digest?: string;
+}
+
+/**
+ * Parses a reference the way docker does: a first component with a dot, a colon or `localhost` is a
+ * registry; otherwise the image is on Docker Hub, and single names live under `library/`.
+ */
+export function parseReference(input: string): ImageReference {
+  const text = input.trim();
+  const fail = (why: string): never => {
+    throw new UsageError(`tag ${JSON.stringify(input)}: ${why}`);
+  };
+  if (!text) fail('empty reference');
+  let rest = text;
+  let digest: string | undefined;
+  const at = rest.indexOf('@');
+  if (at >= 0) {
+    digest = rest.slice(at + 1);
+    rest = rest.slice(0, at);
+    if (!isDigest(digest)) fail(`${digest} is not a valid digest`);
+  }
+  let tag: string | undefined;
+  const lastSlash = rest.lastIndexOf('/');
+  const lastColon = rest.lastIndexOf(':');
+  if (lastColon > lastSlash) {
+    tag = rest.slice(lastColon + 1);
+    rest = rest.slice(0, lastColon);
+    if (!TAG_RE.test(tag)) fail(`${JSON.stringify(tag)} is not a valid tag`);
+  }
+  const slash = rest.indexOf('/');
+  const first = slash >= 0 ? rest.slice(0, slash) : '';
+  let registry: string;
+  let repository: string;
+  if (slash >= 0 && (first.includes('.') || first.includes(':') || first === 'localhost' || first.startsWith('['))) {
+    registry = first;
+    repository = rest.slice(slash + 1);
+    if (!HOST_RE.test(registry)) fail(`${registry} is not a valid registry host`);
+  } else {
+    registry = DOCKER_HUB;
+    repository = rest;
+  }
+  if (DOCKER_HUB_ALIASES.has(registry.toLowerCase())) {
+    registry = DOCKER_HUB;
+    if (!repository.includes('/')) repository = `library/${repository}`;
+  }
+  if (!repository) fail('no repository name');
+  for (const component of repository.split('/')) {
+    if (!COMPONENT_RE.test(component)) {
+      fail(`repository component ${JSON.stringify(component)} must be lowercase letters, digits and separators`);
+    }
+  }
+  if (repository.length > 255) fail('repository name is longer than 255 characters');
+  const apiHost = registry === DOCKER_HUB ? DOCKER_HUB_API : registry;
+  return { registry, apiHost, repository, tag, digest };
+}
+
+export function formatReference(ref: ImageReference, digest?: string): string {
+  const tag = ref.tag ? `:${ref.tag}` : '';
+  const d = digest ?? ref.digest;
+  return `${ref.registry}/${ref.repository}${tag}${d ? `@${d}` : ''}`;
+}
+
+/** True for hosts that may use plain http without `insecure`: localhost, 127.0.0.0/8 and ::1. */
+export function isLoopback(host: string): boolean {
+  const name = host.replace(/:\d+$/, '').replace(/^\[|\]$/g, '').toLowerCase();
+  return name === 'localhost' || name === '::1' || /^127\.\d{1,3}\.\d{1,3}\.\d{1,3}$/.test(name);
+}

@@ -1,0 +1,36 @@
+import type { BlobFile } from '../oci/image.js';
+import type { RepositoryClient } from '../registry/client.js';
+import { backoffDelay } from '../registry/retry.js';
+import type { Clock } from '../util/clock.js';
+
+/** HEADs that may answer 404 right after a commit while replicas catch up. */
+export const VERIFY_LAG_RETRIES = 3;
+
+export type VerifyResult =
+  | { ok: true; lagRetries: number }
+  | { ok: false; lagRetries: number; reason: string; status: number; missing: boolean };
+
+/**
+ * Confirms the registry serves the blob as we sent it: 200, and the same size and digest when it
+ * reports them. A 404 is asked again with backoff, because some registries acknowledge before
+ * every replica has the blob.
+ */
+export async function verifyBlob(client: RepositoryClient, blob: BlobFile, clock: Clock): Promise<VerifyResult> {
+  let lagRetries = 0;
+  for (;;) {
+    const stat = await client.statBlob(blob.digest);
+    if (stat.exists) {
+      if (stat.digest && stat.digest !== blob.digest) {
+        return { ok: false, lagRetries, status: stat.status, missing: false, reason: `the registry reports digest ${stat.digest}` };
+      }
+      if (stat.size !== undefined && stat.size !== blob.size) {
+        return { ok: false, lagRetries, status: stat.status, missing: false, reason: `the registry reports ${stat.size} bytes, expected ${blob.size}` };
+      }
+      return { ok: true, lagRetries };
+    }
+    if (lagRetries >= VERIFY_LAG_RETRIES) {
+      return { ok: false, lagRetries, status: stat.status, missing: true, reason: `HEAD answered ${stat.status} after the upload was acknowledged` };
+    }
+    await clock.sleep(backoffDelay(lagRetries++, clock));
+  }
+}

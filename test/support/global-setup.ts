@@ -1,0 +1,5 @@
+import { ensurePrerequisites } from './prerequisites.js';
+
+export default function setup(): void {
+  ensurePrerequisites();
+}

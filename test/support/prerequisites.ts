@@ -1,0 +1,39 @@
+import { execFileSync, spawnSync } from 'node:child_process';
+import { existsSync } from 'node:fs';
+
+/** Binary → Debian package that provides it. Tests need every one of these; none is optional. */
+export const REQUIRED: Record<string, string> = {
+  '/usr/bin/docker-registry': 'docker-registry',
+  '/usr/bin/skopeo': 'skopeo',
+  '/usr/bin/htpasswd': 'apache2-utils',
+  '/usr/sbin/nginx': 'nginx-light',
+  '/usr/bin/openssl': 'openssl',
+};
+
+export function missingPackages(): string[] {
+  return [...new Set(Object.entries(REQUIRED).filter(([bin]) => !existsSync(bin)).map(([, pkg]) => pkg))];
+}
+
+/**
+ * Installs what is missing when running as root (a fresh CI machine); otherwise fails with the exact
+ * command to run. Tests never skip for a missing tool.
+ */
+export function ensurePrerequisites(): void {
+  let missing = missingPackages();
+  if (!missing.length) return;
+  const isRoot = process.getuid?.() === 0;
+  if (isRoot) {
+    process.stderr.write(`test setup: installing ${missing.join(' ')} with apt-get\n`);
+    const env = { ...process.env, DEBIAN_FRONTEND: 'noninteractive' };
+    spawnSync('apt-get', ['update'], { stdio: 'inherit', env });
+    try {
+      execFileSync('apt-get', ['install', '-y', '--no-install-recommends', ...missing], { stdio: 'inherit', env });
+    } catch {
+      // Reported below with the exact list.
+    }
+    missing = missingPackages();
+  }
+  if (missing.length) {
+    throw new Error(`test setup: missing packages ${missing.join(', ')}. Install them with: sudo apt-get install -y ${missing.join(' ')}`);
+  }
+}
