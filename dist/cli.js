@@ -51007,7 +51007,7 @@ async function main(argv) {
   if (args.json) {
     const outputs = outputsOf(result);
     const json2 = { ok: result.ok };
-    for (const [name, value] of Object.entries(outputs)) json2[name] = /^[[{]/.test(value) ? JSON.parse(value) : value;
+    for (const [name, value] of Object.entries(outputs)) json2[name] = /^[[{]/.test(value) || /^\d+$/.test(value) ? JSON.parse(value) : value;
     if (result.error) json2.error = result.error.message;
     process.stdout.write(`${logger.masker.mask(JSON.stringify(json2, null, 2))}
 `);

@@ -1,12 +1,13 @@
 import { createCipheriv, createHash } from 'node:crypto';
 import { mkdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
+import { gzipSync } from 'node:zlib';
 import { pack } from 'tar-stream';
 
 export const OCI_MANIFEST = 'application/vnd.oci.image.manifest.v1+json';
 export const OCI_INDEX = 'application/vnd.oci.image.index.v1+json';
 export const OCI_CONFIG = 'application/vnd.oci.image.config.v1+json';
-export const OCI_LAYER = 'application/vnd.oci.image.layer.v1.tar';
+export const OCI_LAYER = 'application/vnd.oci.image.layer.v1.tar+gzip';
 
 export function sha256(data: Buffer | string): string {
   return `sha256:${createHash('sha256').update(data).digest('hex')}`;
@@ -73,17 +74,23 @@ export class LayoutWriter {
     const layers = [];
     const seed = `${spec.seed}/${platform ? `${platform.os}/${platform.architecture}` : ''}`;
     for (let i = 0; i < (spec.layers ?? 2); i++) {
+      // Gzipped, as skopeo would compress an uncompressed layer when pulling it back into a layout.
       const tar = await tarOf(`file-${i}.bin`, seededBytes(`${seed}/layer${i}`, spec.layerSize ?? 4096));
-      layers.push({ mediaType: OCI_LAYER, ...(await this.blob(tar)) });
+      layers.push({ mediaType: OCI_LAYER, diffId: sha256(tar), ...(await this.blob(gzipSync(tar, { level: 1 }))) });
     }
     const config = {
       architecture: platform?.architecture ?? 'amd64',
       os: platform?.os ?? 'linux',
       config: { Labels: { seed: spec.seed } },
-      rootfs: { type: 'layers', diff_ids: layers.map((l) => l.digest) },
+      rootfs: { type: 'layers', diff_ids: layers.map((l) => l.diffId) },
     };
     const configBlob = { mediaType: OCI_CONFIG, ...(await this.blob(JSON.stringify(config))) };
-    const manifest = { schemaVersion: 2, mediaType: OCI_MANIFEST, config: configBlob, layers };
+    const manifest = {
+      schemaVersion: 2,
+      mediaType: OCI_MANIFEST,
+      config: configBlob,
+      layers: layers.map(({ mediaType, digest, size }) => ({ mediaType, digest, size })),
+    };
     const written = await this.blob(JSON.stringify(manifest));
     return {
       ...written,

@@ -1,0 +1,78 @@
+import { createPrivateKey, createSign, randomUUID, X509Certificate } from 'node:crypto';
+import { readFileSync } from 'node:fs';
+import { type Server, createServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
+
+export interface TokenServerOptions {
+  users: Record<string, string>;
+  service: string;
+  issuer: string;
+  certFile: string;
+  keyFile: string;
+  /** Token lifetime; short ones let tests expire a token in the middle of a push. */
+  ttlSeconds?: number;
+}
+
+export interface TokenServer {
+  realm: string;
+  /** Every token request received: user (or anonymous) and scopes. */
+  requests: { user?: string; scopes: string[]; authorized: boolean }[];
+  /** Tokens issued, to check none of them leaks into logs. */
+  issued: string[];
+  stop(): Promise<void>;
+}
+
+const b64url = (data: Buffer | string): string => Buffer.from(data).toString('base64url');
+
+/**
+ * A token server as distribution's `auth.token` expects: Basic credentials in, an RS256 JWT out,
+ * signed by a key whose certificate (sent in x5c) is the registry's rootcertbundle.
+ */
+export async function startTokenServer(options: TokenServerOptions): Promise<TokenServer> {
+  const key = createPrivateKey(readFileSync(options.keyFile));
+  const certDer = new X509Certificate(readFileSync(options.certFile)).raw;
+  const requests: TokenServer['requests'] = [];
+  const issued: string[] = [];
+  const server: Server = createServer((req, res) => {
+    const url = new URL(req.url ?? '/', 'http://localhost');
+    const scopes = url.searchParams.getAll('scope');
+    const header = req.headers.authorization ?? '';
+    let user: string | undefined;
+    let authorized = false;
+    if (header.startsWith('Basic ')) {
+      const [name, ...rest] = Buffer.from(header.slice(6), 'base64').toString().split(':');
+      user = name;
+      authorized = name !== undefined && options.users[name] === rest.join(':');
+      if (!authorized) {
+        requests.push({ user, scopes, authorized });
+        res.writeHead(401, { 'content-type': 'application/json' }).end(JSON.stringify({ errors: [{ code: 'UNAUTHORIZED', message: 'bad credentials' }] }));
+        return;
+      }
+    }
+    requests.push({ user, scopes, authorized });
+    const access = authorized
+      ? scopes.map((s) => {
+          const [type, ...middle] = s.split(':');
+          const actions = middle.pop() ?? '';
+          return { type, name: middle.join(':'), actions: actions.split(',') };
+        })
+      : [];
+    const now = Math.floor(Date.now() / 1000);
+    const ttl = options.ttlSeconds ?? 300;
+    const head = { alg: 'RS256', typ: 'JWT', x5c: [certDer.toString('base64')] };
+    const claims = { iss: options.issuer, sub: user ?? '', aud: options.service, exp: now + ttl, nbf: now - 5, iat: now, jti: randomUUID(), access };
+    const unsigned = `${b64url(JSON.stringify(head))}.${b64url(JSON.stringify(claims))}`;
+    const signature = createSign('RSA-SHA256').update(unsigned).sign(key);
+    const token = `${unsigned}.${b64url(signature)}`;
+    issued.push(token);
+    res.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify({ token, access_token: token, expires_in: ttl }));
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const { port } = server.address() as AddressInfo;
+  return {
+    realm: `http://127.0.0.1:${port}/token`,
+    requests,
+    issued,
+    stop: () => new Promise((resolve) => server.close(() => resolve())),
+  };
+}
