@@ -50480,7 +50480,7 @@ async function verifyBlob(client, blob, clock) {
   for (; ; ) {
     const stat3 = await client.statBlob(blob.digest);
     if (stat3.exists) {
-      if (stat3.digest && stat3.digest !== blob.digest) {
+      if (stat3.digest && sameAlgorithm(stat3.digest, blob.digest) && stat3.digest !== blob.digest) {
         return { ok: false, lagRetries, status: stat3.status, missing: false, reason: `the registry reports digest ${stat3.digest}` };
       }
       if (stat3.size !== void 0 && stat3.size !== blob.size) {
@@ -50493,6 +50493,9 @@ async function verifyBlob(client, blob, clock) {
     }
     await clock.sleep(backoffDelay(lagRetries++, clock));
   }
+}
+function sameAlgorithm(a, b) {
+  return a.split(":")[0] === b.split(":")[0];
 }
 
 // src/push/push-blob.ts
@@ -50544,6 +50547,7 @@ async function pushBlob(ctx, blob, force = false) {
       }
     }
     const progress = blobProgress(blob.digest, blob.size, logger, clock);
+    let last;
     for (let upload = 0; upload <= MAX_REUPLOADS; upload++) {
       const stats = newUploadOutcome();
       try {
@@ -50562,14 +50566,15 @@ async function pushBlob(ctx, blob, force = false) {
         return finish();
       }
       outcome.vanishedAfterAck ||= verified.missing;
+      last = verified;
       outcome.tried.push(`upload ${upload + 1} acknowledged (201), then HEAD: ${verified.reason}`);
       logger.warning(`${blob.digest}: acknowledged but ${verified.reason}${upload < MAX_REUPLOADS ? "; uploading it again" : ""}`);
     }
     outcome.error = new RegistryError({
       method: "HEAD",
       url: new URL(`/v2/${client.repository}/blobs/${blob.digest}`, client.registry.baseUrl),
-      status: 404,
-      context: `blob ${blob.digest} never stayed after ${MAX_REUPLOADS + 1} uploads`
+      status: last?.status,
+      context: `blob ${blob.digest} did not verify after ${MAX_REUPLOADS + 1} uploads (${last?.reason})`
     });
   } catch (error62) {
     outcome.error = error62 instanceof Error ? error62 : new Error(describe3(error62));

@@ -70060,7 +70060,7 @@ async function verifyBlob(client, blob, clock) {
   for (; ; ) {
     const stat4 = await client.statBlob(blob.digest);
     if (stat4.exists) {
-      if (stat4.digest && stat4.digest !== blob.digest) {
+      if (stat4.digest && sameAlgorithm(stat4.digest, blob.digest) && stat4.digest !== blob.digest) {
         return { ok: false, lagRetries, status: stat4.status, missing: false, reason: `the registry reports digest ${stat4.digest}` };
       }
       if (stat4.size !== void 0 && stat4.size !== blob.size) {
@@ -70073,6 +70073,9 @@ async function verifyBlob(client, blob, clock) {
     }
     await clock.sleep(backoffDelay(lagRetries++, clock));
   }
+}
+function sameAlgorithm(a, b) {
+  return a.split(":")[0] === b.split(":")[0];
 }
 
 // src/push/push-blob.ts
@@ -70124,6 +70127,7 @@ async function pushBlob(ctx, blob, force = false) {
       }
     }
     const progress = blobProgress(blob.digest, blob.size, logger, clock);
+    let last;
     for (let upload = 0; upload <= MAX_REUPLOADS; upload++) {
       const stats = newUploadOutcome();
       try {
@@ -70142,14 +70146,15 @@ async function pushBlob(ctx, blob, force = false) {
         return finish();
       }
       outcome.vanishedAfterAck ||= verified.missing;
+      last = verified;
       outcome.tried.push(`upload ${upload + 1} acknowledged (201), then HEAD: ${verified.reason}`);
       logger.warning(`${blob.digest}: acknowledged but ${verified.reason}${upload < MAX_REUPLOADS ? "; uploading it again" : ""}`);
     }
     outcome.error = new RegistryError({
       method: "HEAD",
       url: new URL(`/v2/${client.repository}/blobs/${blob.digest}`, client.registry.baseUrl),
-      status: 404,
-      context: `blob ${blob.digest} never stayed after ${MAX_REUPLOADS + 1} uploads`
+      status: last?.status,
+      context: `blob ${blob.digest} did not verify after ${MAX_REUPLOADS + 1} uploads (${last?.reason})`
     });
   } catch (error63) {
     outcome.error = error63 instanceof Error ? error63 : new Error(describe3(error63));

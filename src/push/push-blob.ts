@@ -69,6 +69,7 @@ export async function pushBlob(ctx: BlobContext, blob: BlobFile, force = false):
       }
     }
     const progress = blobProgress(blob.digest, blob.size, logger, clock);
+    let last: { status: number; reason: string } | undefined;
     for (let upload = 0; upload <= MAX_REUPLOADS; upload++) {
       const stats = newUploadOutcome();
       try {
@@ -87,14 +88,15 @@ export async function pushBlob(ctx: BlobContext, blob: BlobFile, force = false):
         return finish();
       }
       outcome.vanishedAfterAck ||= verified.missing;
+      last = verified;
       outcome.tried.push(`upload ${upload + 1} acknowledged (201), then HEAD: ${verified.reason}`);
       logger.warning(`${blob.digest}: acknowledged but ${verified.reason}${upload < MAX_REUPLOADS ? '; uploading it again' : ''}`);
     }
     outcome.error = new RegistryError({
       method: 'HEAD',
       url: new URL(`/v2/${client.repository}/blobs/${blob.digest}`, client.registry.baseUrl),
-      status: 404,
-      context: `blob ${blob.digest} never stayed after ${MAX_REUPLOADS + 1} uploads`,
+      status: last?.status,
+      context: `blob ${blob.digest} did not verify after ${MAX_REUPLOADS + 1} uploads (${last?.reason})`,
     });
   } catch (error) {
     outcome.error = error instanceof Error ? error : new Error(describe(error));

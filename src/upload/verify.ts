@@ -20,7 +20,9 @@ export async function verifyBlob(client: RepositoryClient, blob: BlobFile, clock
   for (;;) {
     const stat = await client.statBlob(blob.digest);
     if (stat.exists) {
-      if (stat.digest && stat.digest !== blob.digest) {
+      // Registries report their canonical digest (distribution: sha256 even for a sha512 upload);
+      // only a digest of the same algorithm can be compared.
+      if (stat.digest && sameAlgorithm(stat.digest, blob.digest) && stat.digest !== blob.digest) {
         return { ok: false, lagRetries, status: stat.status, missing: false, reason: `the registry reports digest ${stat.digest}` };
       }
       if (stat.size !== undefined && stat.size !== blob.size) {
@@ -33,4 +35,8 @@ export async function verifyBlob(client: RepositoryClient, blob: BlobFile, clock
     }
     await clock.sleep(backoffDelay(lagRetries++, clock));
   }
+}
+
+function sameAlgorithm(a: string, b: string): boolean {
+  return a.split(':')[0] === b.split(':')[0];
 }
