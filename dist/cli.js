@@ -29195,7 +29195,9 @@ function parseReference(input2) {
   if (!repository) fail("no repository name");
   for (const component of repository.split("/")) {
     if (!COMPONENT_RE.test(component)) {
-      fail(`repository component ${JSON.stringify(component)} must be lowercase letters, digits and separators`);
+      fail(
+        `repository component ${JSON.stringify(component)} must be lowercase letters, digits and separators`
+      );
     }
   }
   if (repository.length > 255) fail("repository name is longer than 255 characters");
@@ -29266,9 +29268,11 @@ function parseBoolean(name, value) {
   throw new UsageError(`input ${name}: expected true or false, got ${JSON.stringify(value)}`);
 }
 function parseInteger(name, value, min, max) {
-  if (!/^\d+$/.test(value.trim())) throw new UsageError(`input ${name}: expected a whole number, got ${JSON.stringify(value)}`);
+  if (!/^\d+$/.test(value.trim()))
+    throw new UsageError(`input ${name}: expected a whole number, got ${JSON.stringify(value)}`);
   const n = Number(value);
-  if (n < min || n > max) throw new UsageError(`input ${name}: must be between ${min} and ${max}, got ${n}`);
+  if (n < min || n > max)
+    throw new UsageError(`input ${name}: must be between ${min} and ${max}, got ${n}`);
   return n;
 }
 function splitList(value) {
@@ -29277,23 +29281,35 @@ function splitList(value) {
 function parseInputs(get) {
   const value = (name) => get(name).trim() || INPUT_DEFAULTS[name] || "";
   const layout = value(Input.layout);
-  if (!layout) throw new UsageError(`input ${Input.layout} is required: a path to an OCI layout folder or archive`);
+  if (!layout)
+    throw new UsageError(
+      `input ${Input.layout} is required: a path to an OCI layout folder or archive`
+    );
   const tagList = splitList(get(Input.tags));
-  if (!tagList.length) throw new UsageError(`input ${Input.tags} is required: at least one reference like registry.example.com/team/app:1.0`);
+  if (!tagList.length)
+    throw new UsageError(
+      `input ${Input.tags} is required: at least one reference like registry.example.com/team/app:1.0`
+    );
   const tags = tagList.map(parseReference);
   const username = get(Input.username).trim();
   const password = get(Input.password);
   if (Boolean(username) !== Boolean(password)) {
-    throw new UsageError(`inputs ${Input.username} and ${Input.password} go together: set both or neither`);
+    throw new UsageError(
+      `inputs ${Input.username} and ${Input.password} go together: set both or neither`
+    );
   }
   const uploadMode = value(Input.uploadMode);
   if (!UPLOAD_MODES.includes(uploadMode)) {
-    throw new UsageError(`input ${Input.uploadMode}: expected one of ${UPLOAD_MODES.join(", ")}, got ${JSON.stringify(uploadMode)}`);
+    throw new UsageError(
+      `input ${Input.uploadMode}: expected one of ${UPLOAD_MODES.join(", ")}, got ${JSON.stringify(uploadMode)}`
+    );
   }
   const chunkText = value(Input.chunkSize);
   const chunkSize = parseSize(chunkText);
   if (chunkSize === void 0 || chunkSize < 1 << 20 || chunkSize > 5 * 2 ** 30) {
-    throw new UsageError(`input ${Input.chunkSize}: expected a size from 1MiB to 5GiB such as 50MiB or 100MB, got ${JSON.stringify(chunkText)}`);
+    throw new UsageError(
+      `input ${Input.chunkSize}: expected a size from 1MiB to 5GiB such as 50MiB or 100MB, got ${JSON.stringify(chunkText)}`
+    );
   }
   return {
     layout,
@@ -29317,13 +29333,18 @@ var CLI_FLAGS = {
   passwordStdin: "password-stdin"
 };
 var INPUT_NAMES = new Set(Object.values(Input));
-var BOOLEAN_FLAGS = /* @__PURE__ */ new Set([Input.insecure, CLI_FLAGS.json, CLI_FLAGS.verbose, CLI_FLAGS.help, CLI_FLAGS.passwordStdin]);
+var BOOLEAN_FLAGS = /* @__PURE__ */ new Set([
+  Input.insecure,
+  CLI_FLAGS.json,
+  CLI_FLAGS.verbose,
+  CLI_FLAGS.help,
+  CLI_FLAGS.passwordStdin
+]);
 var CLI_ONLY = new Set(Object.values(CLI_FLAGS));
 var REPEATABLE = /* @__PURE__ */ new Set([Input.tags]);
 function parseArgs(argv) {
   const values = /* @__PURE__ */ new Map();
   const args = [...argv];
-  let command = "push";
   if (args[0] === "push") args.shift();
   while (args.length) {
     const arg = args.shift();
@@ -29334,7 +29355,8 @@ function parseArgs(argv) {
     const m = /^--([a-z][a-z0-9-]*)(?:=(.*))?$/s.exec(arg);
     if (!m) throw new UsageError(`unexpected argument ${JSON.stringify(arg)}`);
     const name = m[1];
-    if (!INPUT_NAMES.has(name) && !CLI_ONLY.has(name)) throw new UsageError(`unknown flag --${name}`);
+    if (!INPUT_NAMES.has(name) && !CLI_ONLY.has(name))
+      throw new UsageError(`unknown flag --${name}`);
     let value = m[2];
     if (value === void 0) {
       if (BOOLEAN_FLAGS.has(name)) value = "true";
@@ -29345,16 +29367,17 @@ function parseArgs(argv) {
       }
     }
     const list = values.get(name) ?? [];
-    if (list.length && !REPEATABLE.has(name)) throw new UsageError(`flag --${name} given more than once`);
+    if (list.length && !REPEATABLE.has(name))
+      throw new UsageError(`flag --${name} given more than once`);
     list.push(value);
     values.set(name, list);
   }
-  command = "push";
   const inputs = {};
-  for (const [name, list] of values) if (INPUT_NAMES.has(name)) inputs[name] = list.join("\n");
+  for (const [name, list] of values)
+    if (INPUT_NAMES.has(name)) inputs[name] = list.join("\n");
   const flag = (name) => /^(true|1|yes)$/i.test(values.get(name)?.[0] ?? "false");
   return {
-    command,
+    command: "push",
     inputs,
     summaryFile: values.get(CLI_FLAGS.summaryFile)?.[0],
     json: flag(CLI_FLAGS.json),
@@ -29432,7 +29455,9 @@ async function extractArchive(archive, dest) {
   const safeParent = async (target, name) => {
     await mkdir(dirname(target), { recursive: true });
     if (!inside(root, await realpath(dirname(target)))) {
-      throw new InputError(`${archive}: entry ${JSON.stringify(name)} would write through a link outside the archive`);
+      throw new InputError(
+        `${archive}: entry ${JSON.stringify(name)} would write through a link outside the archive`
+      );
     }
     const existing = await lstat(target).catch(() => void 0);
     if (existing?.isSymbolicLink()) {
@@ -29461,7 +29486,9 @@ async function extractArchive(archive, dest) {
           const link = header.linkname ?? "";
           const resolved = resolve(dirname(target), link.split("/").join(sep));
           if (posix.isAbsolute(link) || !inside(root, resolved)) {
-            throw new InputError(`${archive}: symlink ${JSON.stringify(header.name)} points outside the archive (${link})`);
+            throw new InputError(
+              `${archive}: symlink ${JSON.stringify(header.name)} points outside the archive (${link})`
+            );
           }
           await safeParent(target, header.name);
           await symlink(link, target);
@@ -29472,11 +29499,15 @@ async function extractArchive(archive, dest) {
           const linkRel = safeEntryPath(archive, header.linkname ?? "");
           const from = join(root, linkRel);
           if (!inside(root, await realpath(from).catch(() => from))) {
-            throw new InputError(`${archive}: hardlink ${JSON.stringify(header.name)} points outside the archive`);
+            throw new InputError(
+              `${archive}: hardlink ${JSON.stringify(header.name)} points outside the archive`
+            );
           }
           await safeParent(target, header.name);
           await copyFile(from, target).catch(() => {
-            throw new InputError(`${archive}: hardlink ${JSON.stringify(header.name)} names a missing entry ${header.linkname}`);
+            throw new InputError(
+              `${archive}: hardlink ${JSON.stringify(header.name)} names a missing entry ${header.linkname}`
+            );
           });
           entry.resume();
           break;
@@ -49317,7 +49348,9 @@ async function readJsonFile(path, label, schema) {
   try {
     text2 = await readFile(path, "utf8");
   } catch (error62) {
-    throw new InputError(`${label}: cannot read (${error62.code ?? error62})`);
+    throw new InputError(
+      `${label}: cannot read (${error62.code ?? error62})`
+    );
   }
   return parseJson(text2, label, schema);
 }
@@ -49340,7 +49373,9 @@ async function statBlob(dir, desc, where) {
   const path = blobPath(dir, desc.digest);
   const info = await stat(path).catch(() => void 0);
   if (!info || !info.isFile()) {
-    throw new InputError(`${where}: blob ${desc.digest} is missing (expected ${relBlob(desc.digest)})`);
+    throw new InputError(
+      `${where}: blob ${desc.digest} is missing (expected ${relBlob(desc.digest)})`
+    );
   }
   if (info.size !== desc.size) {
     throw new InputError(
@@ -49351,14 +49386,18 @@ async function statBlob(dir, desc, where) {
 }
 async function readDocument(dir, desc, where) {
   if (desc.size > MAX_MANIFEST_BYTES) {
-    throw new InputError(`${where}: manifest ${desc.digest} is ${desc.size} bytes, over the 4 MiB limit`);
+    throw new InputError(
+      `${where}: manifest ${desc.digest} is ${desc.size} bytes, over the 4 MiB limit`
+    );
   }
   const path = await statBlob(dir, desc, where);
   const raw = await readFile(path);
   const parsed = parseDigest(desc.digest);
   const actual = digestOf(raw, parsed.algorithm);
   if (actual !== desc.digest) {
-    throw new InputError(`${relBlob(desc.digest)}: content does not match its digest (it hashes to ${actual})`);
+    throw new InputError(
+      `${relBlob(desc.digest)}: content does not match its digest (it hashes to ${actual})`
+    );
   }
   return raw;
 }
@@ -49386,9 +49425,15 @@ async function loadLayout(selection) {
   const { dir } = selection;
   const info = await lstat2(dir).catch(() => void 0);
   if (!info?.isDirectory()) throw new InputError(`${dir}: not a directory`);
-  const marker = await readJsonFile(join2(dir, "oci-layout"), `${join2(dir, "oci-layout")}`, layoutMarkerSchema);
+  const marker = await readJsonFile(
+    join2(dir, "oci-layout"),
+    `${join2(dir, "oci-layout")}`,
+    layoutMarkerSchema
+  );
   if (!/^1\.\d+\.\d+$/.test(marker.imageLayoutVersion)) {
-    throw new InputError(`${join2(dir, "oci-layout")}: unsupported imageLayoutVersion ${marker.imageLayoutVersion}`);
+    throw new InputError(
+      `${join2(dir, "oci-layout")}: unsupported imageLayoutVersion ${marker.imageLayoutVersion}`
+    );
   }
   const indexLabel = join2(dir, "index.json");
   const top = await readJsonFile(indexLabel, indexLabel, indexSchema);
@@ -49402,14 +49447,18 @@ async function loadLayout(selection) {
     const file2 = relBlob(desc.digest);
     const kind = manifestKind(desc.mediaType);
     if (!kind) {
-      throw new InputError(`${file2}: unsupported manifest media type ${JSON.stringify(desc.mediaType)} (referenced from ${where})`);
+      throw new InputError(
+        `${file2}: unsupported manifest media type ${JSON.stringify(desc.mediaType)} (referenced from ${where})`
+      );
     }
     const raw = await readDocument(dir, desc, where);
     const label = `${file2} (${kind})`;
     const schema = kind === "index" ? indexSchema : manifestSchema;
     const doc = parseJson(raw.toString("utf8"), label, schema);
     if (doc.mediaType !== void 0 && doc.mediaType !== desc.mediaType) {
-      throw new InputError(`${file2}: its mediaType ${doc.mediaType} differs from the descriptor's ${desc.mediaType}`);
+      throw new InputError(
+        `${file2}: its mediaType ${doc.mediaType} differs from the descriptor's ${desc.mediaType}`
+      );
     }
     let node2;
     if (kind === "index") {
@@ -49421,7 +49470,8 @@ async function loadLayout(selection) {
       const manifest = manifestSchema.parse(doc);
       const nodeBlobs = [];
       for (const blob of [manifest.config, ...manifest.layers]) {
-        if (blob.urls?.length && !await stat(blobPath(dir, blob.digest)).catch(() => void 0)) continue;
+        if (blob.urls?.length && !await stat(blobPath(dir, blob.digest)).catch(() => void 0))
+          continue;
         const entry = {
           digest: blob.digest,
           size: blob.size,
@@ -49440,10 +49490,14 @@ async function loadLayout(selection) {
   await mapConcurrent([...blobs.values()], HASH_CONCURRENCY, async (blob) => {
     const { digest: digest2, size } = await digestFile(blob.path, parseDigest(blob.digest).algorithm);
     if (size !== blob.size) {
-      throw new InputError(`${relBlob(blob.digest)}: changed while reading (${size} bytes, expected ${blob.size})`);
+      throw new InputError(
+        `${relBlob(blob.digest)}: changed while reading (${size} bytes, expected ${blob.size})`
+      );
     }
     if (digest2 !== blob.digest) {
-      throw new InputError(`${relBlob(blob.digest)}: content does not match its digest (it hashes to ${digest2})`);
+      throw new InputError(
+        `${relBlob(blob.digest)}: content does not match its digest (it hashes to ${digest2})`
+      );
     }
   });
   const ref = selection.ref ? `:${selection.ref}` : "";
@@ -49606,7 +49660,10 @@ function createBaseTransport(options = {}) {
     bodyTimeout: 5 * 6e4,
     keepAliveTimeout: 3e4
   };
-  const strict = new import_undici.EnvHttpProxyAgent({ ...common, connect: options.ca ? { ca: options.ca } : {} });
+  const strict = new import_undici.EnvHttpProxyAgent({
+    ...common,
+    connect: options.ca ? { ca: options.ca } : {}
+  });
   let lax;
   const dispatcherFor = (url2) => {
     if (url2.protocol === "https:" && options.insecureHosts?.has(url2.host)) {
@@ -49636,7 +49693,12 @@ function createBaseTransport(options = {}) {
       });
       bodyDone = true;
       const responseBody = req.method === "HEAD" ? Buffer.alloc(0) : await readCapped(res.body);
-      return { status: res.statusCode, headers: flattenHeaders(res.headers), body: responseBody, url: req.url };
+      return {
+        status: res.statusCode,
+        headers: flattenHeaders(res.headers),
+        body: responseBody,
+        url: req.url
+      };
     } catch (error62) {
       const err = error62;
       const networkCode = err.code ?? err.cause?.code ?? "NETWORK_ERROR";
@@ -49658,7 +49720,15 @@ function createBaseTransport(options = {}) {
   };
 }
 function errorFromResponse(req, res, context) {
-  const keep = ["server", "content-type", "location", "www-authenticate", "retry-after", "cf-ray", "via"];
+  const keep = [
+    "server",
+    "content-type",
+    "location",
+    "www-authenticate",
+    "retry-after",
+    "cf-ray",
+    "via"
+  ];
   const headers = {};
   for (const name of keep) if (res.headers[name]) headers[name] = res.headers[name];
   const text2 = res.body.toString("utf8");
@@ -49666,7 +49736,11 @@ function errorFromResponse(req, res, context) {
   try {
     const parsed = JSON.parse(text2);
     if (Array.isArray(parsed.errors)) {
-      codes = parsed.errors.map((e) => ({ code: String(e.code), message: e.message, detail: e.detail }));
+      codes = parsed.errors.map((e) => ({
+        code: String(e.code),
+        message: e.message,
+        detail: e.detail
+      }));
     }
   } catch {
   }
@@ -49789,7 +49863,8 @@ var RepositoryClient = class {
       onProgress: options.onProgress
     };
     const res = await this.send(req);
-    if (res.status !== 202 && res.status !== 201) throw errorFromResponse(req, res, `uploading bytes ${start}-${start + length - 1}`);
+    if (res.status !== 202 && res.status !== 201)
+      throw errorFromResponse(req, res, `uploading bytes ${start}-${start + length - 1}`);
     return res.headers.location ? this.location(res, req) : location;
   }
   /** Closes a chunked upload: PUT `?digest=` with no body. */
@@ -49827,7 +49902,8 @@ var RepositoryClient = class {
       body: () => raw
     };
     const res = await this.send(req);
-    if (res.status !== 201 && res.status !== 200) throw errorFromResponse(req, res, `pushing manifest ${reference}`);
+    if (res.status !== 201 && res.status !== 200)
+      throw errorFromResponse(req, res, `pushing manifest ${reference}`);
     return res.headers["docker-content-digest"];
   }
 };
@@ -49892,8 +49968,10 @@ function fromEntry(entry, source, logger) {
   if (entry.auth) logger.secret(entry.auth);
   if (entry.password) logger.secret(entry.password);
   if (entry.identitytoken) logger.secret(entry.identitytoken);
-  if (entry.identitytoken) return { username: entry.username, identityToken: entry.identitytoken, source };
-  if (entry.username && entry.password) return { username: entry.username, password: entry.password, source };
+  if (entry.identitytoken)
+    return { username: entry.username, identityToken: entry.identitytoken, source };
+  if (entry.username && entry.password)
+    return { username: entry.username, password: entry.password, source };
   if (entry.auth) {
     const decoded = Buffer.from(entry.auth, "base64").toString("utf8");
     const colon = decoded.indexOf(":");
@@ -49908,7 +49986,11 @@ function fromEntry(entry, source, logger) {
 async function runCredentialHelper(name, serverUrl, env, logger) {
   const program = `docker-credential-${name}`;
   const result = await new Promise((resolve2) => {
-    const child = spawn(program, ["get"], { env, stdio: ["pipe", "pipe", "pipe"], timeout: HELPER_TIMEOUT_MS });
+    const child = spawn(program, ["get"], {
+      env,
+      stdio: ["pipe", "pipe", "pipe"],
+      timeout: HELPER_TIMEOUT_MS
+    });
     let stdout = "";
     let stderr = "";
     child.stdout.on("data", (d) => stdout += d.toString());
@@ -49919,12 +50001,15 @@ async function runCredentialHelper(name, serverUrl, env, logger) {
     child.stdin.end(serverUrl);
   });
   if (result.error) {
-    logger.warning(`credential helper ${program} could not run (${result.error.code ?? result.error.message}); continuing without it`);
+    logger.warning(
+      `credential helper ${program} could not run (${result.error.code ?? result.error.message}); continuing without it`
+    );
     return void 0;
   }
   if (result.code !== 0) {
     const said = (result.stdout + result.stderr).trim().split("\n")[0] ?? "";
-    if (!/not found/i.test(said)) logger.warning(`credential helper ${program} failed for ${serverUrl}: ${said.slice(0, 200)}`);
+    if (!/not found/i.test(said))
+      logger.warning(`credential helper ${program} failed for ${serverUrl}: ${said.slice(0, 200)}`);
     return void 0;
   }
   try {
@@ -49994,9 +50079,12 @@ var Authenticator = class {
     this.options = options;
     this.host = options.host;
     const { credentials, logger } = options;
-    for (const secret of [credentials?.password, credentials?.identityToken]) if (secret) logger.secret(secret);
+    for (const secret of [credentials?.password, credentials?.identityToken])
+      if (secret) logger.secret(secret);
     if (credentials?.username && credentials.password) {
-      logger.secret(Buffer.from(`${credentials.username}:${credentials.password}`).toString("base64"));
+      logger.secret(
+        Buffer.from(`${credentials.username}:${credentials.password}`).toString("base64")
+      );
     }
   }
   options;
@@ -50049,12 +50137,21 @@ var Authenticator = class {
   async fetchToken(challenge, scopes) {
     const { transport, clock, logger, credentials } = this.options;
     const realm = challenge.params.realm;
-    if (!realm) throw new RegistryError({ method: "GET", url: `https://${this.host}/v2/`, context: "the registry asked for a Bearer token without a realm" });
+    if (!realm)
+      throw new RegistryError({
+        method: "GET",
+        url: `https://${this.host}/v2/`,
+        context: "the registry asked for a Bearer token without a realm"
+      });
     let url2;
     try {
       url2 = new URL(realm);
     } catch {
-      throw new RegistryError({ method: "GET", url: `https://${this.host}/v2/`, context: `the token realm ${JSON.stringify(realm)} is not a URL` });
+      throw new RegistryError({
+        method: "GET",
+        url: `https://${this.host}/v2/`,
+        context: `the token realm ${JSON.stringify(realm)} is not a URL`
+      });
     }
     if (url2.protocol !== "https:" && !isLoopback(url2.host) && !this.options.insecure && this.hasCredentials) {
       throw new RegistryError({
@@ -50065,7 +50162,11 @@ var Authenticator = class {
     }
     const req = { method: "GET", url: url2, headers: {} };
     if (credentials?.identityToken) {
-      const form = new URLSearchParams({ grant_type: "refresh_token", refresh_token: credentials.identityToken, client_id: "oci-push" });
+      const form = new URLSearchParams({
+        grant_type: "refresh_token",
+        refresh_token: credentials.identityToken,
+        client_id: "oci-push"
+      });
       if (challenge.params.service) form.set("service", challenge.params.service);
       if (scopes.length) form.set("scope", scopes.join(" "));
       req.method = "POST";
@@ -50114,7 +50215,8 @@ function withAuth(next, auth) {
     if (first.status !== 401) return first;
     const hadChallenge = auth.challenge !== void 0;
     const refreshed = auth.invalidate(scopes, first.headers["www-authenticate"]);
-    if (!auth.challenge || !hadChallenge && auth.challenge.scheme === "basic" && !auth.hasCredentials) return first;
+    if (!auth.challenge || !hadChallenge && auth.challenge.scheme === "basic" && !auth.hasCredentials)
+      return first;
     return send(refreshed);
   };
 }
@@ -50125,10 +50227,14 @@ function withLogging(next, logger) {
     const started = Date.now();
     try {
       const res = await next(req);
-      logger.debug(`${req.method} ${displayUrl(req.url)} \u2192 ${res.status} (${Date.now() - started} ms)`);
+      logger.debug(
+        `${req.method} ${displayUrl(req.url)} \u2192 ${res.status} (${Date.now() - started} ms)`
+      );
       return res;
     } catch (error62) {
-      logger.debug(`${req.method} ${displayUrl(req.url)} \u2192 ${error62.message} (${Date.now() - started} ms)`);
+      logger.debug(
+        `${req.method} ${displayUrl(req.url)} \u2192 ${error62.message} (${Date.now() - started} ms)`
+      );
       throw error62;
     }
   };
@@ -50198,14 +50304,23 @@ function withRetry(next, policy, logger) {
 }
 
 // src/registry/registry.ts
-var TLS_MISMATCH = /* @__PURE__ */ new Set(["EPROTO", "ERR_SSL_WRONG_VERSION_NUMBER", "ECONNRESET", "UND_ERR_SOCKET"]);
+var TLS_MISMATCH = /* @__PURE__ */ new Set([
+  "EPROTO",
+  "ERR_SSL_WRONG_VERSION_NUMBER",
+  "ECONNRESET",
+  "UND_ERR_SOCKET"
+]);
 var Registry = class {
   constructor(options) {
     this.options = options;
     this.name = options.name;
     this.apiHost = options.apiHost;
     this.baseUrl = new URL(`https://${options.apiHost}`);
-    const retrying = withRetry(options.base.send, { retries: options.retries, clock: options.clock }, options.logger);
+    const retrying = withRetry(
+      options.base.send,
+      { retries: options.retries, clock: options.clock },
+      options.logger
+    );
     this.auth = new Authenticator({
       host: options.apiHost,
       credentials: options.credentials,
@@ -50215,7 +50330,11 @@ var Registry = class {
       insecure: options.insecure
     });
     this.send = withLogging(
-      withRetry(withAuth(options.base.send, this.auth), { retries: options.retries, clock: options.clock }, options.logger),
+      withRetry(
+        withAuth(options.base.send, this.auth),
+        { retries: options.retries, clock: options.clock },
+        options.logger
+      ),
       options.logger
     );
   }
@@ -50224,7 +50343,10 @@ var Registry = class {
   apiHost;
   auth;
   send;
-  observations = { locationDowngraded: false, unauthorizedMidPush: 0 };
+  observations = {
+    locationDowngraded: false,
+    unauthorizedMidPush: 0
+  };
   baseUrl;
   get logger() {
     return this.options.logger;
@@ -50240,7 +50362,11 @@ var Registry = class {
     const mayUseHttp = this.options.insecure || isLoopback(this.apiHost);
     const attempt = async (scheme) => {
       const req = { method: "GET", url: new URL(`${scheme}://${this.apiHost}/v2/`) };
-      return withRetry(this.options.base.send, { retries: this.options.retries, clock: this.options.clock }, this.logger)(req);
+      return withRetry(
+        this.options.base.send,
+        { retries: this.options.retries, clock: this.options.clock },
+        this.logger
+      )(req);
     };
     let res;
     try {
@@ -50265,7 +50391,11 @@ var Registry = class {
     if (res.status === 401) {
       this.auth.challenge = parseChallenge(res.headers["www-authenticate"]);
     } else if (res.status !== 200) {
-      throw errorFromResponse({ method: "GET", url: new URL("/v2/", this.baseUrl) }, res, `${this.apiHost} does not answer as an OCI registry`);
+      throw errorFromResponse(
+        { method: "GET", url: new URL("/v2/", this.baseUrl) },
+        res,
+        `${this.apiHost} does not answer as an OCI registry`
+      );
     }
   }
   /** Checks up front that the credentials are accepted for pushing to `repository`. */
@@ -50285,7 +50415,10 @@ var Registry = class {
     }
   }
   scopesFor(repository, mountFrom = []) {
-    return [repositoryScope(repository, "pull,push"), ...mountFrom.map((r) => repositoryScope(r, "pull"))];
+    return [
+      repositoryScope(repository, "pull,push"),
+      ...mountFrom.map((r) => repositoryScope(r, "pull"))
+    ];
   }
 };
 
@@ -50314,10 +50447,13 @@ var MIN_CHUNK = 1 << 20;
 // src/upload/upload-blob.ts
 function isBodyPathFailure(error62) {
   if (!(error62 instanceof RegistryError)) return false;
-  if (error62.status === 413 || error62.status === 520 || error62.status === 522 || error62.status === 524) return true;
+  if (error62.status === 413 || error62.status === 520 || error62.status === 522 || error62.status === 524)
+    return true;
   if (error62.status !== void 0) return false;
   const code2 = error62.networkCode ?? "";
-  const broken = /ECONNRESET|EPIPE|ETIMEDOUT|UND_ERR_SOCKET|UND_ERR_HEADERS_TIMEOUT|UND_ERR_BODY_TIMEOUT|UND_ERR_CLOSED/.test(code2);
+  const broken = /ECONNRESET|EPIPE|ETIMEDOUT|UND_ERR_SOCKET|UND_ERR_HEADERS_TIMEOUT|UND_ERR_BODY_TIMEOUT|UND_ERR_CLOSED/.test(
+    code2
+  );
   return broken && error62.bodyIncomplete;
 }
 function isSessionGone(error62) {
@@ -50349,10 +50485,16 @@ async function uploadBlob(client, blob, settings, outcome, firstSession, onProgr
         outcome.chunkSize = result.chunkSize;
         chunkSize = result.chunkSize;
       } else {
-        await client.putBlob(session.location, blob.digest, blob.size, fileRange(blob.path, 0, blob.size), {
-          retries: 0,
-          onProgress
-        });
+        await client.putBlob(
+          session.location,
+          blob.digest,
+          blob.size,
+          fileRange(blob.path, 0, blob.size),
+          {
+            retries: 0,
+            onProgress
+          }
+        );
         outcome.chunks = 1;
       }
       outcome.method = chunked ? "chunked" : "monolithic";
@@ -50361,7 +50503,10 @@ async function uploadBlob(client, blob, settings, outcome, firstSession, onProgr
       if (error62 instanceof RegistryError) outcome.problems.push(error62);
       await client.cancelUpload(session.location);
       if (!chunked && settings.mode === "auto" && isBodyPathFailure(error62)) {
-        settings.monolithicLimit.set(host, Math.min(settings.monolithicLimit.get(host) ?? Infinity, blob.size));
+        settings.monolithicLimit.set(
+          host,
+          Math.min(settings.monolithicLimit.get(host) ?? Infinity, blob.size)
+        );
         settings.logger.info(
           `${blob.digest}: the monolithic upload failed (${error62.message}); switching to chunks of ${formatSize(chunkSize)}`
         );
@@ -50370,9 +50515,12 @@ async function uploadBlob(client, blob, settings, outcome, firstSession, onProgr
         continue;
       }
       const retryable = error62 instanceof SessionGone || isTransient(error62) || isSessionGone(error62);
-      if (!retryable || failures >= settings.retries) throw error62 instanceof SessionGone ? error62.cause : error62;
+      if (!retryable || failures >= settings.retries)
+        throw error62 instanceof SessionGone ? error62.cause : error62;
       const wait = backoffDelay(failures++, settings.clock);
-      settings.logger.info(`${blob.digest}: upload failed (${error62.message}); starting again in ${(wait / 1e3).toFixed(1)} s`);
+      settings.logger.info(
+        `${blob.digest}: upload failed (${error62.message}); starting again in ${(wait / 1e3).toFixed(1)} s`
+      );
       await settings.clock.sleep(wait);
     }
   }
@@ -50399,16 +50547,24 @@ async function sendChunks(client, blob, session, requested, settings, onProgress
     const length = Math.min(chunkSize, blob.size - offset);
     const base = offset;
     try {
-      location = await client.patchChunk(location, offset, length, fileRange(blob.path, offset, length), {
-        retries: 0,
-        onProgress: onProgress && ((n) => onProgress(base + n))
-      });
+      location = await client.patchChunk(
+        location,
+        offset,
+        length,
+        fileRange(blob.path, offset, length),
+        {
+          retries: 0,
+          onProgress: onProgress && ((n) => onProgress(base + n))
+        }
+      );
       offset += length;
       chunks++;
     } catch (error62) {
       if (error62 instanceof RegistryError && error62.status === 413 && chunkSize > floor) {
         chunkSize = Math.max(floor, Math.floor(chunkSize / 2));
-        settings.logger.info(`${blob.digest}: a chunk was refused as too large (413); chunks are now ${formatSize(chunkSize)}`);
+        settings.logger.info(
+          `${blob.digest}: a chunk was refused as too large (413); chunks are now ${formatSize(chunkSize)}`
+        );
         continue;
       }
       if (isSessionGone(error62)) throw new SessionGone("upload session gone", { cause: error62 });
@@ -50418,10 +50574,13 @@ async function sendChunks(client, blob, session, requested, settings, onProgress
       try {
         status = await client.uploadStatus(location);
       } catch (statusError) {
-        if (isSessionGone(statusError)) throw new SessionGone("upload session gone", { cause: statusError });
+        if (isSessionGone(statusError))
+          throw new SessionGone("upload session gone", { cause: statusError });
         throw statusError;
       }
-      settings.logger.info(`${blob.digest}: resuming the upload at byte ${status.offset} after ${error62.message}`);
+      settings.logger.info(
+        `${blob.digest}: resuming the upload at byte ${status.offset} after ${error62.message}`
+      );
       location = status.location;
       offset = status.offset;
     }
@@ -50481,15 +50640,33 @@ async function verifyBlob(client, blob, clock) {
     const stat3 = await client.statBlob(blob.digest);
     if (stat3.exists) {
       if (stat3.digest && sameAlgorithm(stat3.digest, blob.digest) && stat3.digest !== blob.digest) {
-        return { ok: false, lagRetries, status: stat3.status, missing: false, reason: `the registry reports digest ${stat3.digest}` };
+        return {
+          ok: false,
+          lagRetries,
+          status: stat3.status,
+          missing: false,
+          reason: `the registry reports digest ${stat3.digest}`
+        };
       }
       if (stat3.size !== void 0 && stat3.size !== blob.size) {
-        return { ok: false, lagRetries, status: stat3.status, missing: false, reason: `the registry reports ${stat3.size} bytes, expected ${blob.size}` };
+        return {
+          ok: false,
+          lagRetries,
+          status: stat3.status,
+          missing: false,
+          reason: `the registry reports ${stat3.size} bytes, expected ${blob.size}`
+        };
       }
       return { ok: true, lagRetries };
     }
     if (lagRetries >= VERIFY_LAG_RETRIES) {
-      return { ok: false, lagRetries, status: stat3.status, missing: true, reason: `HEAD answered ${stat3.status} after the upload was acknowledged` };
+      return {
+        ok: false,
+        lagRetries,
+        status: stat3.status,
+        missing: true,
+        reason: `HEAD answered ${stat3.status} after the upload was acknowledged`
+      };
     }
     await clock.sleep(backoffDelay(lagRetries++, clock));
   }
@@ -50541,7 +50718,9 @@ async function pushBlob(ctx, blob, force = false) {
           outcome.state = "skipped";
           return finish();
         }
-        outcome.tried.push(`mount from ${ctx.mountFrom} acknowledged, then HEAD: ${verified.reason}`);
+        outcome.tried.push(
+          `mount from ${ctx.mountFrom} acknowledged, then HEAD: ${verified.reason}`
+        );
       } else {
         session = start;
       }
@@ -50551,13 +50730,21 @@ async function pushBlob(ctx, blob, force = false) {
     for (let upload = 0; upload <= MAX_REUPLOADS; upload++) {
       const stats = newUploadOutcome();
       try {
-        await uploadBlob(client, blob, settings, stats, session, progress && ((n) => progress.update(n)));
+        await uploadBlob(
+          client,
+          blob,
+          settings,
+          stats,
+          session,
+          progress && ((n) => progress.update(n))
+        );
       } finally {
         session = void 0;
         outcome.attempts += stats.sessions;
         outcome.how = stats.method;
         outcome.chunks = stats.chunks;
-        for (const problem of stats.problems) outcome.tried.push(`${stats.method} upload: ${problem.message}`);
+        for (const problem of stats.problems)
+          outcome.tried.push(`${stats.method} upload: ${problem.message}`);
       }
       const verified = await verifyBlob(client, blob, clock);
       if (verified.ok) {
@@ -50568,7 +50755,9 @@ async function pushBlob(ctx, blob, force = false) {
       outcome.vanishedAfterAck ||= verified.missing;
       last = verified;
       outcome.tried.push(`upload ${upload + 1} acknowledged (201), then HEAD: ${verified.reason}`);
-      logger.warning(`${blob.digest}: acknowledged but ${verified.reason}${upload < MAX_REUPLOADS ? "; uploading it again" : ""}`);
+      logger.warning(
+        `${blob.digest}: acknowledged but ${verified.reason}${upload < MAX_REUPLOADS ? "; uploading it again" : ""}`
+      );
     }
     outcome.error = new RegistryError({
       method: "HEAD",
@@ -50578,7 +50767,8 @@ async function pushBlob(ctx, blob, force = false) {
     });
   } catch (error62) {
     outcome.error = error62 instanceof Error ? error62 : new Error(describe3(error62));
-    if (!outcome.tried.some((line) => line.endsWith(describe3(error62)))) outcome.tried.push(describe3(error62));
+    if (!outcome.tried.some((line) => line.endsWith(describe3(error62))))
+      outcome.tried.push(describe3(error62));
   }
   return finish();
 }
@@ -50614,12 +50804,19 @@ function planTargets(refs, digest2) {
   const targets = /* @__PURE__ */ new Map();
   for (const ref of refs) {
     if (ref.digest && ref.digest !== digest2) {
-      throw new InputError(`tag ${formatReference(ref)}: names digest ${ref.digest}, but the image is ${digest2}`);
+      throw new InputError(
+        `tag ${formatReference(ref)}: names digest ${ref.digest}, but the image is ${digest2}`
+      );
     }
     const key = `${ref.apiHost}/${ref.repository}`;
     let target = targets.get(key);
     if (!target) {
-      target = { registry: ref.registry, apiHost: ref.apiHost, repository: ref.repository, tags: [] };
+      target = {
+        registry: ref.registry,
+        apiHost: ref.apiHost,
+        repository: ref.repository,
+        tags: []
+      };
       targets.set(key, target);
     }
     if (ref.tag && !target.tags.includes(ref.tag)) target.tags.push(ref.tag);
@@ -50680,13 +50877,18 @@ async function pushImage(image, options, deps) {
           });
           await registry2.ping();
           const how2 = credentials ? `credentials from ${credentials.source ?? "the inputs"}` : "anonymous";
-          logger.info(`${target.registry}: ${registry2.baseUrl.protocol.replace(":", "")}, ${registry2.auth.challenge?.scheme ?? "no"} auth, ${how2}`);
+          logger.info(
+            `${target.registry}: ${registry2.baseUrl.protocol.replace(":", "")}, ${registry2.auth.challenge?.scheme ?? "no"} auth, ${how2}`
+          );
           if (registry2.baseUrl.protocol === "http:" && !isLoopback(target.apiHost)) {
             logger.warning(`${target.registry} is reached over plain http (insecure: true)`);
           }
           registries.set(target.apiHost, registry2);
         }
-        await registry2.authorize(target.repository, mountSourceFor(targets, target) ? [mountSourceFor(targets, target)] : []);
+        await registry2.authorize(
+          target.repository,
+          mountSourceFor(targets, target) ? [mountSourceFor(targets, target)] : []
+        );
       }
     });
     phase = "blobs";
@@ -50704,7 +50906,11 @@ async function pushImage(image, options, deps) {
       for (const target of result.targets) {
         const registry2 = registries.get(target.apiHost);
         const mountFrom = mountSourceFor(result.targets, target);
-        const client = new RepositoryClient(registry2, target.repository, mountFrom ? [mountFrom] : []);
+        const client = new RepositoryClient(
+          registry2,
+          target.repository,
+          mountFrom ? [mountFrom] : []
+        );
         clients.set(target, client);
         const ctx = { client, settings, mountFrom };
         target.mountedFrom = mountFrom;
@@ -50742,7 +50948,8 @@ async function pushImage(image, options, deps) {
           result.refs.push(`${target.registry}/${target.repository}:${tag}@${digest2}`);
           logger.info(`tagged ${target.registry}/${target.repository}:${tag}`);
         }
-        if (!target.tags.length) result.refs.push(`${target.registry}/${target.repository}@${digest2}`);
+        if (!target.tags.length)
+          result.refs.push(`${target.registry}/${target.repository}@${digest2}`);
       }
     });
     result.ok = true;
@@ -50757,7 +50964,9 @@ async function pushImage(image, options, deps) {
   return result;
 }
 function mountSourceFor(targets, target) {
-  return targets.find((t) => t.apiHost === target.apiHost && t !== target && targets.indexOf(t) < targets.indexOf(target))?.repository;
+  return targets.find(
+    (t) => t.apiHost === target.apiHost && t !== target && targets.indexOf(t) < targets.indexOf(target)
+  )?.repository;
 }
 function blobNamedBy(error62, image) {
   const text2 = error62.codes.map((c) => `${c.message ?? ""} ${JSON.stringify(c.detail ?? "")}`).join(" ");
@@ -50773,15 +50982,26 @@ async function putManifest(client, node2, reference, ctx) {
   } catch (error62) {
     const missing = error62 instanceof RegistryError && error62.hasCode(...BLOB_UNKNOWN_CODES) ? blobNamedBy(error62, ctx.image) : void 0;
     if (!missing) throw error62;
-    ctx.settings.logger.warning(`${node2.file}: the registry lost blob ${missing} after it was verified; uploading it again`);
-    const outcome = await pushBlob({ client, settings: ctx.settings }, ctx.image.blobs.get(missing), true);
+    ctx.settings.logger.warning(
+      `${node2.file}: the registry lost blob ${missing} after it was verified; uploading it again`
+    );
+    const outcome = await pushBlob(
+      { client, settings: ctx.settings },
+      ctx.image.blobs.get(missing),
+      true
+    );
     const previous = ctx.target.blobs.get(missing);
     const code2 = error62.codes[0]?.code;
-    outcome.tried.unshift(...previous?.tried ?? [], `verified, then the manifest PUT answered ${code2}`);
+    outcome.tried.unshift(
+      ...previous?.tried ?? [],
+      `verified, then the manifest PUT answered ${code2}`
+    );
     outcome.vanishedAfterAck = true;
     ctx.target.blobs.set(missing, outcome);
     if (outcome.state === "failed") {
-      throw new BlobsFailedError(`blob ${missing} failed after the registry lost it, so ${node2.file} was not pushed`);
+      throw new BlobsFailedError(
+        `blob ${missing} failed after the registry lost it, so ${node2.file} was not pushed`
+      );
     }
     returned = await put();
   }
@@ -50800,7 +51020,9 @@ async function executePush(inputs, deps) {
   try {
     image = await logger.group("Validate the image", async () => {
       const loaded = await openLayoutSource(inputs.layout);
-      logger.info(`${loaded.source}: ${loaded.root.descriptor.digest}, ${loaded.blobs.size} blobs, all present and matching their digests`);
+      logger.info(
+        `${loaded.source}: ${loaded.root.descriptor.digest}, ${loaded.blobs.size} blobs, all present and matching their digests`
+      );
       return loaded;
     });
   } catch (error62) {
@@ -50950,7 +51172,9 @@ function renderSummary(result) {
   }
   out.push("");
   if (result.error) {
-    out.push(`**Error** (${escapeMarkdown(result.phase ?? "push")}): ${escapeMarkdown(result.error.message)}`);
+    out.push(
+      `**Error** (${escapeMarkdown(result.phase ?? "push")}): ${escapeMarkdown(result.error.message)}`
+    );
     out.push("");
   }
   const counts = `${result.blobsUploaded} uploaded (${formatSize(result.bytesUploaded)}), ${result.blobsSkipped} already in place${result.blobsMounted ? ` (${result.blobsMounted} mounted)` : ""}, ${result.failedBlobs.length} failed, in ${formatDuration(result.durationMs)}`;
@@ -50964,15 +51188,22 @@ function renderSummary(result) {
       const nodes = manifests(image.root);
       const isIndex = image.root.kind === "index";
       for (const node2 of nodes) {
-        if (isIndex || result.targets.length > 1) out.push(`**${manifestLabel(node2, isIndex)}**`, "");
-        out.push(table(["blob", "digest", "media type", "size", "how", "attempts", "time", "state"], blobRows(node2, target)));
+        if (isIndex || result.targets.length > 1)
+          out.push(`**${manifestLabel(node2, isIndex)}**`, "");
+        out.push(
+          table(
+            ["blob", "digest", "media type", "size", "how", "attempts", "time", "state"],
+            blobRows(node2, target)
+          )
+        );
         out.push("");
       }
     }
     const all = [...image.blobs.values()];
     out.push("<details><summary>Full digests</summary>");
     out.push("");
-    for (const blob of all) out.push(`- ${code(blob.digest)} ${escapeMarkdown(blob.mediaType)}, ${blob.size} bytes`);
+    for (const blob of all)
+      out.push(`- ${code(blob.digest)} ${escapeMarkdown(blob.mediaType)}, ${blob.size} bytes`);
     out.push("");
     out.push("</details>");
     out.push("");
@@ -50996,7 +51227,8 @@ async function main(argv) {
       process.stdout.write(USAGE);
       return 0;
     }
-    if (args.passwordStdin) args.inputs[Input.password] = (await text(process.stdin)).replace(/\r?\n$/, "");
+    if (args.passwordStdin)
+      args.inputs[Input.password] = (await text(process.stdin)).replace(/\r?\n$/, "");
     const password = args.inputs[Input.password];
     if (password) logger.secret(password);
     inputs = parseInputs((name) => args.inputs[name] ?? "");
@@ -51012,7 +51244,8 @@ async function main(argv) {
   if (args.json) {
     const outputs = outputsOf(result);
     const json2 = { ok: result.ok };
-    for (const [name, value] of Object.entries(outputs)) json2[name] = /^[[{]/.test(value) || /^\d+$/.test(value) ? JSON.parse(value) : value;
+    for (const [name, value] of Object.entries(outputs))
+      json2[name] = /^[[{]/.test(value) || /^\d+$/.test(value) ? JSON.parse(value) : value;
     if (result.error) json2.error = result.error.message;
     process.stdout.write(`${logger.masker.mask(JSON.stringify(json2, null, 2))}
 `);

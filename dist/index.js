@@ -48854,7 +48854,9 @@ function parseReference(input2) {
   if (!repository) fail("no repository name");
   for (const component of repository.split("/")) {
     if (!COMPONENT_RE.test(component)) {
-      fail(`repository component ${JSON.stringify(component)} must be lowercase letters, digits and separators`);
+      fail(
+        `repository component ${JSON.stringify(component)} must be lowercase letters, digits and separators`
+      );
     }
   }
   if (repository.length > 255) fail("repository name is longer than 255 characters");
@@ -48925,9 +48927,11 @@ function parseBoolean(name, value) {
   throw new UsageError(`input ${name}: expected true or false, got ${JSON.stringify(value)}`);
 }
 function parseInteger(name, value, min, max) {
-  if (!/^\d+$/.test(value.trim())) throw new UsageError(`input ${name}: expected a whole number, got ${JSON.stringify(value)}`);
+  if (!/^\d+$/.test(value.trim()))
+    throw new UsageError(`input ${name}: expected a whole number, got ${JSON.stringify(value)}`);
   const n = Number(value);
-  if (n < min || n > max) throw new UsageError(`input ${name}: must be between ${min} and ${max}, got ${n}`);
+  if (n < min || n > max)
+    throw new UsageError(`input ${name}: must be between ${min} and ${max}, got ${n}`);
   return n;
 }
 function splitList(value) {
@@ -48936,23 +48940,35 @@ function splitList(value) {
 function parseInputs(get) {
   const value = (name) => get(name).trim() || INPUT_DEFAULTS[name] || "";
   const layout = value(Input.layout);
-  if (!layout) throw new UsageError(`input ${Input.layout} is required: a path to an OCI layout folder or archive`);
+  if (!layout)
+    throw new UsageError(
+      `input ${Input.layout} is required: a path to an OCI layout folder or archive`
+    );
   const tagList = splitList(get(Input.tags));
-  if (!tagList.length) throw new UsageError(`input ${Input.tags} is required: at least one reference like registry.example.com/team/app:1.0`);
+  if (!tagList.length)
+    throw new UsageError(
+      `input ${Input.tags} is required: at least one reference like registry.example.com/team/app:1.0`
+    );
   const tags = tagList.map(parseReference);
   const username = get(Input.username).trim();
   const password = get(Input.password);
   if (Boolean(username) !== Boolean(password)) {
-    throw new UsageError(`inputs ${Input.username} and ${Input.password} go together: set both or neither`);
+    throw new UsageError(
+      `inputs ${Input.username} and ${Input.password} go together: set both or neither`
+    );
   }
   const uploadMode = value(Input.uploadMode);
   if (!UPLOAD_MODES.includes(uploadMode)) {
-    throw new UsageError(`input ${Input.uploadMode}: expected one of ${UPLOAD_MODES.join(", ")}, got ${JSON.stringify(uploadMode)}`);
+    throw new UsageError(
+      `input ${Input.uploadMode}: expected one of ${UPLOAD_MODES.join(", ")}, got ${JSON.stringify(uploadMode)}`
+    );
   }
   const chunkText = value(Input.chunkSize);
   const chunkSize = parseSize(chunkText);
   if (chunkSize === void 0 || chunkSize < 1 << 20 || chunkSize > 5 * 2 ** 30) {
-    throw new UsageError(`input ${Input.chunkSize}: expected a size from 1MiB to 5GiB such as 50MiB or 100MB, got ${JSON.stringify(chunkText)}`);
+    throw new UsageError(
+      `input ${Input.chunkSize}: expected a size from 1MiB to 5GiB such as 50MiB or 100MB, got ${JSON.stringify(chunkText)}`
+    );
   }
   return {
     layout,
@@ -49012,7 +49028,9 @@ async function extractArchive(archive, dest) {
   const safeParent = async (target, name) => {
     await mkdir2(dirname(target), { recursive: true });
     if (!inside(root, await realpath(dirname(target)))) {
-      throw new InputError(`${archive}: entry ${JSON.stringify(name)} would write through a link outside the archive`);
+      throw new InputError(
+        `${archive}: entry ${JSON.stringify(name)} would write through a link outside the archive`
+      );
     }
     const existing = await lstat2(target).catch(() => void 0);
     if (existing?.isSymbolicLink()) {
@@ -49041,7 +49059,9 @@ async function extractArchive(archive, dest) {
           const link = header.linkname ?? "";
           const resolved = resolve(dirname(target), link.split("/").join(sep));
           if (posix.isAbsolute(link) || !inside(root, resolved)) {
-            throw new InputError(`${archive}: symlink ${JSON.stringify(header.name)} points outside the archive (${link})`);
+            throw new InputError(
+              `${archive}: symlink ${JSON.stringify(header.name)} points outside the archive (${link})`
+            );
           }
           await safeParent(target, header.name);
           await symlink2(link, target);
@@ -49052,11 +49072,15 @@ async function extractArchive(archive, dest) {
           const linkRel = safeEntryPath(archive, header.linkname ?? "");
           const from = join(root, linkRel);
           if (!inside(root, await realpath(from).catch(() => from))) {
-            throw new InputError(`${archive}: hardlink ${JSON.stringify(header.name)} points outside the archive`);
+            throw new InputError(
+              `${archive}: hardlink ${JSON.stringify(header.name)} points outside the archive`
+            );
           }
           await safeParent(target, header.name);
           await copyFile2(from, target).catch(() => {
-            throw new InputError(`${archive}: hardlink ${JSON.stringify(header.name)} names a missing entry ${header.linkname}`);
+            throw new InputError(
+              `${archive}: hardlink ${JSON.stringify(header.name)} names a missing entry ${header.linkname}`
+            );
           });
           entry.resume();
           break;
@@ -68897,7 +68921,9 @@ async function readJsonFile(path, label, schema) {
   try {
     text = await readFile(path, "utf8");
   } catch (error63) {
-    throw new InputError(`${label}: cannot read (${error63.code ?? error63})`);
+    throw new InputError(
+      `${label}: cannot read (${error63.code ?? error63})`
+    );
   }
   return parseJson(text, label, schema);
 }
@@ -68920,7 +68946,9 @@ async function statBlob(dir, desc, where) {
   const path = blobPath(dir, desc.digest);
   const info2 = await stat2(path).catch(() => void 0);
   if (!info2 || !info2.isFile()) {
-    throw new InputError(`${where}: blob ${desc.digest} is missing (expected ${relBlob(desc.digest)})`);
+    throw new InputError(
+      `${where}: blob ${desc.digest} is missing (expected ${relBlob(desc.digest)})`
+    );
   }
   if (info2.size !== desc.size) {
     throw new InputError(
@@ -68931,14 +68959,18 @@ async function statBlob(dir, desc, where) {
 }
 async function readDocument(dir, desc, where) {
   if (desc.size > MAX_MANIFEST_BYTES) {
-    throw new InputError(`${where}: manifest ${desc.digest} is ${desc.size} bytes, over the 4 MiB limit`);
+    throw new InputError(
+      `${where}: manifest ${desc.digest} is ${desc.size} bytes, over the 4 MiB limit`
+    );
   }
   const path = await statBlob(dir, desc, where);
   const raw = await readFile(path);
   const parsed = parseDigest(desc.digest);
   const actual = digestOf(raw, parsed.algorithm);
   if (actual !== desc.digest) {
-    throw new InputError(`${relBlob(desc.digest)}: content does not match its digest (it hashes to ${actual})`);
+    throw new InputError(
+      `${relBlob(desc.digest)}: content does not match its digest (it hashes to ${actual})`
+    );
   }
   return raw;
 }
@@ -68966,9 +68998,15 @@ async function loadLayout(selection) {
   const { dir } = selection;
   const info2 = await lstat3(dir).catch(() => void 0);
   if (!info2?.isDirectory()) throw new InputError(`${dir}: not a directory`);
-  const marker = await readJsonFile(join2(dir, "oci-layout"), `${join2(dir, "oci-layout")}`, layoutMarkerSchema);
+  const marker = await readJsonFile(
+    join2(dir, "oci-layout"),
+    `${join2(dir, "oci-layout")}`,
+    layoutMarkerSchema
+  );
   if (!/^1\.\d+\.\d+$/.test(marker.imageLayoutVersion)) {
-    throw new InputError(`${join2(dir, "oci-layout")}: unsupported imageLayoutVersion ${marker.imageLayoutVersion}`);
+    throw new InputError(
+      `${join2(dir, "oci-layout")}: unsupported imageLayoutVersion ${marker.imageLayoutVersion}`
+    );
   }
   const indexLabel = join2(dir, "index.json");
   const top = await readJsonFile(indexLabel, indexLabel, indexSchema);
@@ -68982,14 +69020,18 @@ async function loadLayout(selection) {
     const file2 = relBlob(desc.digest);
     const kind = manifestKind(desc.mediaType);
     if (!kind) {
-      throw new InputError(`${file2}: unsupported manifest media type ${JSON.stringify(desc.mediaType)} (referenced from ${where})`);
+      throw new InputError(
+        `${file2}: unsupported manifest media type ${JSON.stringify(desc.mediaType)} (referenced from ${where})`
+      );
     }
     const raw = await readDocument(dir, desc, where);
     const label = `${file2} (${kind})`;
     const schema = kind === "index" ? indexSchema : manifestSchema;
     const doc = parseJson(raw.toString("utf8"), label, schema);
     if (doc.mediaType !== void 0 && doc.mediaType !== desc.mediaType) {
-      throw new InputError(`${file2}: its mediaType ${doc.mediaType} differs from the descriptor's ${desc.mediaType}`);
+      throw new InputError(
+        `${file2}: its mediaType ${doc.mediaType} differs from the descriptor's ${desc.mediaType}`
+      );
     }
     let node2;
     if (kind === "index") {
@@ -69001,7 +69043,8 @@ async function loadLayout(selection) {
       const manifest = manifestSchema.parse(doc);
       const nodeBlobs = [];
       for (const blob of [manifest.config, ...manifest.layers]) {
-        if (blob.urls?.length && !await stat2(blobPath(dir, blob.digest)).catch(() => void 0)) continue;
+        if (blob.urls?.length && !await stat2(blobPath(dir, blob.digest)).catch(() => void 0))
+          continue;
         const entry = {
           digest: blob.digest,
           size: blob.size,
@@ -69020,10 +69063,14 @@ async function loadLayout(selection) {
   await mapConcurrent([...blobs.values()], HASH_CONCURRENCY, async (blob) => {
     const { digest: digest2, size } = await digestFile(blob.path, parseDigest(blob.digest).algorithm);
     if (size !== blob.size) {
-      throw new InputError(`${relBlob(blob.digest)}: changed while reading (${size} bytes, expected ${blob.size})`);
+      throw new InputError(
+        `${relBlob(blob.digest)}: changed while reading (${size} bytes, expected ${blob.size})`
+      );
     }
     if (digest2 !== blob.digest) {
-      throw new InputError(`${relBlob(blob.digest)}: content does not match its digest (it hashes to ${digest2})`);
+      throw new InputError(
+        `${relBlob(blob.digest)}: content does not match its digest (it hashes to ${digest2})`
+      );
     }
   });
   const ref = selection.ref ? `:${selection.ref}` : "";
@@ -69186,7 +69233,10 @@ function createBaseTransport(options = {}) {
     bodyTimeout: 5 * 6e4,
     keepAliveTimeout: 3e4
   };
-  const strict = new import_undici2.EnvHttpProxyAgent({ ...common, connect: options.ca ? { ca: options.ca } : {} });
+  const strict = new import_undici2.EnvHttpProxyAgent({
+    ...common,
+    connect: options.ca ? { ca: options.ca } : {}
+  });
   let lax;
   const dispatcherFor = (url2) => {
     if (url2.protocol === "https:" && options.insecureHosts?.has(url2.host)) {
@@ -69216,7 +69266,12 @@ function createBaseTransport(options = {}) {
       });
       bodyDone = true;
       const responseBody = req.method === "HEAD" ? Buffer.alloc(0) : await readCapped(res.body);
-      return { status: res.statusCode, headers: flattenHeaders(res.headers), body: responseBody, url: req.url };
+      return {
+        status: res.statusCode,
+        headers: flattenHeaders(res.headers),
+        body: responseBody,
+        url: req.url
+      };
     } catch (error63) {
       const err = error63;
       const networkCode = err.code ?? err.cause?.code ?? "NETWORK_ERROR";
@@ -69238,7 +69293,15 @@ function createBaseTransport(options = {}) {
   };
 }
 function errorFromResponse(req, res, context) {
-  const keep = ["server", "content-type", "location", "www-authenticate", "retry-after", "cf-ray", "via"];
+  const keep = [
+    "server",
+    "content-type",
+    "location",
+    "www-authenticate",
+    "retry-after",
+    "cf-ray",
+    "via"
+  ];
   const headers = {};
   for (const name of keep) if (res.headers[name]) headers[name] = res.headers[name];
   const text = res.body.toString("utf8");
@@ -69246,7 +69309,11 @@ function errorFromResponse(req, res, context) {
   try {
     const parsed = JSON.parse(text);
     if (Array.isArray(parsed.errors)) {
-      codes = parsed.errors.map((e) => ({ code: String(e.code), message: e.message, detail: e.detail }));
+      codes = parsed.errors.map((e) => ({
+        code: String(e.code),
+        message: e.message,
+        detail: e.detail
+      }));
     }
   } catch {
   }
@@ -69369,7 +69436,8 @@ var RepositoryClient = class {
       onProgress: options.onProgress
     };
     const res = await this.send(req);
-    if (res.status !== 202 && res.status !== 201) throw errorFromResponse(req, res, `uploading bytes ${start}-${start + length - 1}`);
+    if (res.status !== 202 && res.status !== 201)
+      throw errorFromResponse(req, res, `uploading bytes ${start}-${start + length - 1}`);
     return res.headers.location ? this.location(res, req) : location;
   }
   /** Closes a chunked upload: PUT `?digest=` with no body. */
@@ -69407,7 +69475,8 @@ var RepositoryClient = class {
       body: () => raw
     };
     const res = await this.send(req);
-    if (res.status !== 201 && res.status !== 200) throw errorFromResponse(req, res, `pushing manifest ${reference}`);
+    if (res.status !== 201 && res.status !== 200)
+      throw errorFromResponse(req, res, `pushing manifest ${reference}`);
     return res.headers["docker-content-digest"];
   }
 };
@@ -69472,8 +69541,10 @@ function fromEntry(entry, source, logger) {
   if (entry.auth) logger.secret(entry.auth);
   if (entry.password) logger.secret(entry.password);
   if (entry.identitytoken) logger.secret(entry.identitytoken);
-  if (entry.identitytoken) return { username: entry.username, identityToken: entry.identitytoken, source };
-  if (entry.username && entry.password) return { username: entry.username, password: entry.password, source };
+  if (entry.identitytoken)
+    return { username: entry.username, identityToken: entry.identitytoken, source };
+  if (entry.username && entry.password)
+    return { username: entry.username, password: entry.password, source };
   if (entry.auth) {
     const decoded = Buffer.from(entry.auth, "base64").toString("utf8");
     const colon = decoded.indexOf(":");
@@ -69488,7 +69559,11 @@ function fromEntry(entry, source, logger) {
 async function runCredentialHelper(name, serverUrl, env, logger) {
   const program = `docker-credential-${name}`;
   const result = await new Promise((resolve2) => {
-    const child = spawn(program, ["get"], { env, stdio: ["pipe", "pipe", "pipe"], timeout: HELPER_TIMEOUT_MS });
+    const child = spawn(program, ["get"], {
+      env,
+      stdio: ["pipe", "pipe", "pipe"],
+      timeout: HELPER_TIMEOUT_MS
+    });
     let stdout = "";
     let stderr = "";
     child.stdout.on("data", (d) => stdout += d.toString());
@@ -69499,12 +69574,15 @@ async function runCredentialHelper(name, serverUrl, env, logger) {
     child.stdin.end(serverUrl);
   });
   if (result.error) {
-    logger.warning(`credential helper ${program} could not run (${result.error.code ?? result.error.message}); continuing without it`);
+    logger.warning(
+      `credential helper ${program} could not run (${result.error.code ?? result.error.message}); continuing without it`
+    );
     return void 0;
   }
   if (result.code !== 0) {
     const said = (result.stdout + result.stderr).trim().split("\n")[0] ?? "";
-    if (!/not found/i.test(said)) logger.warning(`credential helper ${program} failed for ${serverUrl}: ${said.slice(0, 200)}`);
+    if (!/not found/i.test(said))
+      logger.warning(`credential helper ${program} failed for ${serverUrl}: ${said.slice(0, 200)}`);
     return void 0;
   }
   try {
@@ -69574,9 +69652,12 @@ var Authenticator = class {
     this.options = options;
     this.host = options.host;
     const { credentials, logger } = options;
-    for (const secret of [credentials?.password, credentials?.identityToken]) if (secret) logger.secret(secret);
+    for (const secret of [credentials?.password, credentials?.identityToken])
+      if (secret) logger.secret(secret);
     if (credentials?.username && credentials.password) {
-      logger.secret(Buffer.from(`${credentials.username}:${credentials.password}`).toString("base64"));
+      logger.secret(
+        Buffer.from(`${credentials.username}:${credentials.password}`).toString("base64")
+      );
     }
   }
   options;
@@ -69629,12 +69710,21 @@ var Authenticator = class {
   async fetchToken(challenge, scopes) {
     const { transport, clock, logger, credentials } = this.options;
     const realm = challenge.params.realm;
-    if (!realm) throw new RegistryError({ method: "GET", url: `https://${this.host}/v2/`, context: "the registry asked for a Bearer token without a realm" });
+    if (!realm)
+      throw new RegistryError({
+        method: "GET",
+        url: `https://${this.host}/v2/`,
+        context: "the registry asked for a Bearer token without a realm"
+      });
     let url2;
     try {
       url2 = new URL(realm);
     } catch {
-      throw new RegistryError({ method: "GET", url: `https://${this.host}/v2/`, context: `the token realm ${JSON.stringify(realm)} is not a URL` });
+      throw new RegistryError({
+        method: "GET",
+        url: `https://${this.host}/v2/`,
+        context: `the token realm ${JSON.stringify(realm)} is not a URL`
+      });
     }
     if (url2.protocol !== "https:" && !isLoopback(url2.host) && !this.options.insecure && this.hasCredentials) {
       throw new RegistryError({
@@ -69645,7 +69735,11 @@ var Authenticator = class {
     }
     const req = { method: "GET", url: url2, headers: {} };
     if (credentials?.identityToken) {
-      const form = new URLSearchParams({ grant_type: "refresh_token", refresh_token: credentials.identityToken, client_id: "oci-push" });
+      const form = new URLSearchParams({
+        grant_type: "refresh_token",
+        refresh_token: credentials.identityToken,
+        client_id: "oci-push"
+      });
       if (challenge.params.service) form.set("service", challenge.params.service);
       if (scopes.length) form.set("scope", scopes.join(" "));
       req.method = "POST";
@@ -69694,7 +69788,8 @@ function withAuth(next, auth) {
     if (first.status !== 401) return first;
     const hadChallenge = auth.challenge !== void 0;
     const refreshed = auth.invalidate(scopes, first.headers["www-authenticate"]);
-    if (!auth.challenge || !hadChallenge && auth.challenge.scheme === "basic" && !auth.hasCredentials) return first;
+    if (!auth.challenge || !hadChallenge && auth.challenge.scheme === "basic" && !auth.hasCredentials)
+      return first;
     return send(refreshed);
   };
 }
@@ -69705,10 +69800,14 @@ function withLogging(next, logger) {
     const started = Date.now();
     try {
       const res = await next(req);
-      logger.debug(`${req.method} ${displayUrl(req.url)} \u2192 ${res.status} (${Date.now() - started} ms)`);
+      logger.debug(
+        `${req.method} ${displayUrl(req.url)} \u2192 ${res.status} (${Date.now() - started} ms)`
+      );
       return res;
     } catch (error63) {
-      logger.debug(`${req.method} ${displayUrl(req.url)} \u2192 ${error63.message} (${Date.now() - started} ms)`);
+      logger.debug(
+        `${req.method} ${displayUrl(req.url)} \u2192 ${error63.message} (${Date.now() - started} ms)`
+      );
       throw error63;
     }
   };
@@ -69778,14 +69877,23 @@ function withRetry(next, policy, logger) {
 }
 
 // src/registry/registry.ts
-var TLS_MISMATCH = /* @__PURE__ */ new Set(["EPROTO", "ERR_SSL_WRONG_VERSION_NUMBER", "ECONNRESET", "UND_ERR_SOCKET"]);
+var TLS_MISMATCH = /* @__PURE__ */ new Set([
+  "EPROTO",
+  "ERR_SSL_WRONG_VERSION_NUMBER",
+  "ECONNRESET",
+  "UND_ERR_SOCKET"
+]);
 var Registry = class {
   constructor(options) {
     this.options = options;
     this.name = options.name;
     this.apiHost = options.apiHost;
     this.baseUrl = new URL(`https://${options.apiHost}`);
-    const retrying = withRetry(options.base.send, { retries: options.retries, clock: options.clock }, options.logger);
+    const retrying = withRetry(
+      options.base.send,
+      { retries: options.retries, clock: options.clock },
+      options.logger
+    );
     this.auth = new Authenticator({
       host: options.apiHost,
       credentials: options.credentials,
@@ -69795,7 +69903,11 @@ var Registry = class {
       insecure: options.insecure
     });
     this.send = withLogging(
-      withRetry(withAuth(options.base.send, this.auth), { retries: options.retries, clock: options.clock }, options.logger),
+      withRetry(
+        withAuth(options.base.send, this.auth),
+        { retries: options.retries, clock: options.clock },
+        options.logger
+      ),
       options.logger
     );
   }
@@ -69804,7 +69916,10 @@ var Registry = class {
   apiHost;
   auth;
   send;
-  observations = { locationDowngraded: false, unauthorizedMidPush: 0 };
+  observations = {
+    locationDowngraded: false,
+    unauthorizedMidPush: 0
+  };
   baseUrl;
   get logger() {
     return this.options.logger;
@@ -69820,7 +69935,11 @@ var Registry = class {
     const mayUseHttp = this.options.insecure || isLoopback(this.apiHost);
     const attempt = async (scheme) => {
       const req = { method: "GET", url: new URL(`${scheme}://${this.apiHost}/v2/`) };
-      return withRetry(this.options.base.send, { retries: this.options.retries, clock: this.options.clock }, this.logger)(req);
+      return withRetry(
+        this.options.base.send,
+        { retries: this.options.retries, clock: this.options.clock },
+        this.logger
+      )(req);
     };
     let res;
     try {
@@ -69845,7 +69964,11 @@ var Registry = class {
     if (res.status === 401) {
       this.auth.challenge = parseChallenge(res.headers["www-authenticate"]);
     } else if (res.status !== 200) {
-      throw errorFromResponse({ method: "GET", url: new URL("/v2/", this.baseUrl) }, res, `${this.apiHost} does not answer as an OCI registry`);
+      throw errorFromResponse(
+        { method: "GET", url: new URL("/v2/", this.baseUrl) },
+        res,
+        `${this.apiHost} does not answer as an OCI registry`
+      );
     }
   }
   /** Checks up front that the credentials are accepted for pushing to `repository`. */
@@ -69865,7 +69988,10 @@ var Registry = class {
     }
   }
   scopesFor(repository, mountFrom = []) {
-    return [repositoryScope(repository, "pull,push"), ...mountFrom.map((r) => repositoryScope(r, "pull"))];
+    return [
+      repositoryScope(repository, "pull,push"),
+      ...mountFrom.map((r) => repositoryScope(r, "pull"))
+    ];
   }
 };
 
@@ -69894,10 +70020,13 @@ var MIN_CHUNK = 1 << 20;
 // src/upload/upload-blob.ts
 function isBodyPathFailure(error63) {
   if (!(error63 instanceof RegistryError)) return false;
-  if (error63.status === 413 || error63.status === 520 || error63.status === 522 || error63.status === 524) return true;
+  if (error63.status === 413 || error63.status === 520 || error63.status === 522 || error63.status === 524)
+    return true;
   if (error63.status !== void 0) return false;
   const code2 = error63.networkCode ?? "";
-  const broken = /ECONNRESET|EPIPE|ETIMEDOUT|UND_ERR_SOCKET|UND_ERR_HEADERS_TIMEOUT|UND_ERR_BODY_TIMEOUT|UND_ERR_CLOSED/.test(code2);
+  const broken = /ECONNRESET|EPIPE|ETIMEDOUT|UND_ERR_SOCKET|UND_ERR_HEADERS_TIMEOUT|UND_ERR_BODY_TIMEOUT|UND_ERR_CLOSED/.test(
+    code2
+  );
   return broken && error63.bodyIncomplete;
 }
 function isSessionGone(error63) {
@@ -69929,10 +70058,16 @@ async function uploadBlob(client, blob, settings, outcome, firstSession, onProgr
         outcome.chunkSize = result.chunkSize;
         chunkSize = result.chunkSize;
       } else {
-        await client.putBlob(session.location, blob.digest, blob.size, fileRange(blob.path, 0, blob.size), {
-          retries: 0,
-          onProgress
-        });
+        await client.putBlob(
+          session.location,
+          blob.digest,
+          blob.size,
+          fileRange(blob.path, 0, blob.size),
+          {
+            retries: 0,
+            onProgress
+          }
+        );
         outcome.chunks = 1;
       }
       outcome.method = chunked ? "chunked" : "monolithic";
@@ -69941,7 +70076,10 @@ async function uploadBlob(client, blob, settings, outcome, firstSession, onProgr
       if (error63 instanceof RegistryError) outcome.problems.push(error63);
       await client.cancelUpload(session.location);
       if (!chunked && settings.mode === "auto" && isBodyPathFailure(error63)) {
-        settings.monolithicLimit.set(host, Math.min(settings.monolithicLimit.get(host) ?? Infinity, blob.size));
+        settings.monolithicLimit.set(
+          host,
+          Math.min(settings.monolithicLimit.get(host) ?? Infinity, blob.size)
+        );
         settings.logger.info(
           `${blob.digest}: the monolithic upload failed (${error63.message}); switching to chunks of ${formatSize(chunkSize)}`
         );
@@ -69950,9 +70088,12 @@ async function uploadBlob(client, blob, settings, outcome, firstSession, onProgr
         continue;
       }
       const retryable = error63 instanceof SessionGone || isTransient(error63) || isSessionGone(error63);
-      if (!retryable || failures >= settings.retries) throw error63 instanceof SessionGone ? error63.cause : error63;
+      if (!retryable || failures >= settings.retries)
+        throw error63 instanceof SessionGone ? error63.cause : error63;
       const wait = backoffDelay(failures++, settings.clock);
-      settings.logger.info(`${blob.digest}: upload failed (${error63.message}); starting again in ${(wait / 1e3).toFixed(1)} s`);
+      settings.logger.info(
+        `${blob.digest}: upload failed (${error63.message}); starting again in ${(wait / 1e3).toFixed(1)} s`
+      );
       await settings.clock.sleep(wait);
     }
   }
@@ -69979,16 +70120,24 @@ async function sendChunks(client, blob, session, requested, settings, onProgress
     const length = Math.min(chunkSize, blob.size - offset);
     const base = offset;
     try {
-      location = await client.patchChunk(location, offset, length, fileRange(blob.path, offset, length), {
-        retries: 0,
-        onProgress: onProgress && ((n) => onProgress(base + n))
-      });
+      location = await client.patchChunk(
+        location,
+        offset,
+        length,
+        fileRange(blob.path, offset, length),
+        {
+          retries: 0,
+          onProgress: onProgress && ((n) => onProgress(base + n))
+        }
+      );
       offset += length;
       chunks++;
     } catch (error63) {
       if (error63 instanceof RegistryError && error63.status === 413 && chunkSize > floor) {
         chunkSize = Math.max(floor, Math.floor(chunkSize / 2));
-        settings.logger.info(`${blob.digest}: a chunk was refused as too large (413); chunks are now ${formatSize(chunkSize)}`);
+        settings.logger.info(
+          `${blob.digest}: a chunk was refused as too large (413); chunks are now ${formatSize(chunkSize)}`
+        );
         continue;
       }
       if (isSessionGone(error63)) throw new SessionGone("upload session gone", { cause: error63 });
@@ -69998,10 +70147,13 @@ async function sendChunks(client, blob, session, requested, settings, onProgress
       try {
         status = await client.uploadStatus(location);
       } catch (statusError) {
-        if (isSessionGone(statusError)) throw new SessionGone("upload session gone", { cause: statusError });
+        if (isSessionGone(statusError))
+          throw new SessionGone("upload session gone", { cause: statusError });
         throw statusError;
       }
-      settings.logger.info(`${blob.digest}: resuming the upload at byte ${status.offset} after ${error63.message}`);
+      settings.logger.info(
+        `${blob.digest}: resuming the upload at byte ${status.offset} after ${error63.message}`
+      );
       location = status.location;
       offset = status.offset;
     }
@@ -70061,15 +70213,33 @@ async function verifyBlob(client, blob, clock) {
     const stat4 = await client.statBlob(blob.digest);
     if (stat4.exists) {
       if (stat4.digest && sameAlgorithm(stat4.digest, blob.digest) && stat4.digest !== blob.digest) {
-        return { ok: false, lagRetries, status: stat4.status, missing: false, reason: `the registry reports digest ${stat4.digest}` };
+        return {
+          ok: false,
+          lagRetries,
+          status: stat4.status,
+          missing: false,
+          reason: `the registry reports digest ${stat4.digest}`
+        };
       }
       if (stat4.size !== void 0 && stat4.size !== blob.size) {
-        return { ok: false, lagRetries, status: stat4.status, missing: false, reason: `the registry reports ${stat4.size} bytes, expected ${blob.size}` };
+        return {
+          ok: false,
+          lagRetries,
+          status: stat4.status,
+          missing: false,
+          reason: `the registry reports ${stat4.size} bytes, expected ${blob.size}`
+        };
       }
       return { ok: true, lagRetries };
     }
     if (lagRetries >= VERIFY_LAG_RETRIES) {
-      return { ok: false, lagRetries, status: stat4.status, missing: true, reason: `HEAD answered ${stat4.status} after the upload was acknowledged` };
+      return {
+        ok: false,
+        lagRetries,
+        status: stat4.status,
+        missing: true,
+        reason: `HEAD answered ${stat4.status} after the upload was acknowledged`
+      };
     }
     await clock.sleep(backoffDelay(lagRetries++, clock));
   }
@@ -70121,7 +70291,9 @@ async function pushBlob(ctx, blob, force = false) {
           outcome.state = "skipped";
           return finish();
         }
-        outcome.tried.push(`mount from ${ctx.mountFrom} acknowledged, then HEAD: ${verified.reason}`);
+        outcome.tried.push(
+          `mount from ${ctx.mountFrom} acknowledged, then HEAD: ${verified.reason}`
+        );
       } else {
         session = start;
       }
@@ -70131,13 +70303,21 @@ async function pushBlob(ctx, blob, force = false) {
     for (let upload = 0; upload <= MAX_REUPLOADS; upload++) {
       const stats = newUploadOutcome();
       try {
-        await uploadBlob(client, blob, settings, stats, session, progress && ((n) => progress.update(n)));
+        await uploadBlob(
+          client,
+          blob,
+          settings,
+          stats,
+          session,
+          progress && ((n) => progress.update(n))
+        );
       } finally {
         session = void 0;
         outcome.attempts += stats.sessions;
         outcome.how = stats.method;
         outcome.chunks = stats.chunks;
-        for (const problem of stats.problems) outcome.tried.push(`${stats.method} upload: ${problem.message}`);
+        for (const problem of stats.problems)
+          outcome.tried.push(`${stats.method} upload: ${problem.message}`);
       }
       const verified = await verifyBlob(client, blob, clock);
       if (verified.ok) {
@@ -70148,7 +70328,9 @@ async function pushBlob(ctx, blob, force = false) {
       outcome.vanishedAfterAck ||= verified.missing;
       last = verified;
       outcome.tried.push(`upload ${upload + 1} acknowledged (201), then HEAD: ${verified.reason}`);
-      logger.warning(`${blob.digest}: acknowledged but ${verified.reason}${upload < MAX_REUPLOADS ? "; uploading it again" : ""}`);
+      logger.warning(
+        `${blob.digest}: acknowledged but ${verified.reason}${upload < MAX_REUPLOADS ? "; uploading it again" : ""}`
+      );
     }
     outcome.error = new RegistryError({
       method: "HEAD",
@@ -70158,7 +70340,8 @@ async function pushBlob(ctx, blob, force = false) {
     });
   } catch (error63) {
     outcome.error = error63 instanceof Error ? error63 : new Error(describe3(error63));
-    if (!outcome.tried.some((line) => line.endsWith(describe3(error63)))) outcome.tried.push(describe3(error63));
+    if (!outcome.tried.some((line) => line.endsWith(describe3(error63))))
+      outcome.tried.push(describe3(error63));
   }
   return finish();
 }
@@ -70194,12 +70377,19 @@ function planTargets(refs, digest2) {
   const targets = /* @__PURE__ */ new Map();
   for (const ref of refs) {
     if (ref.digest && ref.digest !== digest2) {
-      throw new InputError(`tag ${formatReference(ref)}: names digest ${ref.digest}, but the image is ${digest2}`);
+      throw new InputError(
+        `tag ${formatReference(ref)}: names digest ${ref.digest}, but the image is ${digest2}`
+      );
     }
     const key = `${ref.apiHost}/${ref.repository}`;
     let target = targets.get(key);
     if (!target) {
-      target = { registry: ref.registry, apiHost: ref.apiHost, repository: ref.repository, tags: [] };
+      target = {
+        registry: ref.registry,
+        apiHost: ref.apiHost,
+        repository: ref.repository,
+        tags: []
+      };
       targets.set(key, target);
     }
     if (ref.tag && !target.tags.includes(ref.tag)) target.tags.push(ref.tag);
@@ -70260,13 +70450,18 @@ async function pushImage(image, options, deps) {
           });
           await registry2.ping();
           const how2 = credentials ? `credentials from ${credentials.source ?? "the inputs"}` : "anonymous";
-          logger.info(`${target.registry}: ${registry2.baseUrl.protocol.replace(":", "")}, ${registry2.auth.challenge?.scheme ?? "no"} auth, ${how2}`);
+          logger.info(
+            `${target.registry}: ${registry2.baseUrl.protocol.replace(":", "")}, ${registry2.auth.challenge?.scheme ?? "no"} auth, ${how2}`
+          );
           if (registry2.baseUrl.protocol === "http:" && !isLoopback(target.apiHost)) {
             logger.warning(`${target.registry} is reached over plain http (insecure: true)`);
           }
           registries.set(target.apiHost, registry2);
         }
-        await registry2.authorize(target.repository, mountSourceFor(targets, target) ? [mountSourceFor(targets, target)] : []);
+        await registry2.authorize(
+          target.repository,
+          mountSourceFor(targets, target) ? [mountSourceFor(targets, target)] : []
+        );
       }
     });
     phase = "blobs";
@@ -70284,7 +70479,11 @@ async function pushImage(image, options, deps) {
       for (const target of result.targets) {
         const registry2 = registries.get(target.apiHost);
         const mountFrom = mountSourceFor(result.targets, target);
-        const client = new RepositoryClient(registry2, target.repository, mountFrom ? [mountFrom] : []);
+        const client = new RepositoryClient(
+          registry2,
+          target.repository,
+          mountFrom ? [mountFrom] : []
+        );
         clients.set(target, client);
         const ctx = { client, settings, mountFrom };
         target.mountedFrom = mountFrom;
@@ -70322,7 +70521,8 @@ async function pushImage(image, options, deps) {
           result.refs.push(`${target.registry}/${target.repository}:${tag}@${digest2}`);
           logger.info(`tagged ${target.registry}/${target.repository}:${tag}`);
         }
-        if (!target.tags.length) result.refs.push(`${target.registry}/${target.repository}@${digest2}`);
+        if (!target.tags.length)
+          result.refs.push(`${target.registry}/${target.repository}@${digest2}`);
       }
     });
     result.ok = true;
@@ -70337,7 +70537,9 @@ async function pushImage(image, options, deps) {
   return result;
 }
 function mountSourceFor(targets, target) {
-  return targets.find((t) => t.apiHost === target.apiHost && t !== target && targets.indexOf(t) < targets.indexOf(target))?.repository;
+  return targets.find(
+    (t) => t.apiHost === target.apiHost && t !== target && targets.indexOf(t) < targets.indexOf(target)
+  )?.repository;
 }
 function blobNamedBy(error63, image) {
   const text = error63.codes.map((c) => `${c.message ?? ""} ${JSON.stringify(c.detail ?? "")}`).join(" ");
@@ -70353,15 +70555,26 @@ async function putManifest(client, node2, reference, ctx) {
   } catch (error63) {
     const missing = error63 instanceof RegistryError && error63.hasCode(...BLOB_UNKNOWN_CODES) ? blobNamedBy(error63, ctx.image) : void 0;
     if (!missing) throw error63;
-    ctx.settings.logger.warning(`${node2.file}: the registry lost blob ${missing} after it was verified; uploading it again`);
-    const outcome = await pushBlob({ client, settings: ctx.settings }, ctx.image.blobs.get(missing), true);
+    ctx.settings.logger.warning(
+      `${node2.file}: the registry lost blob ${missing} after it was verified; uploading it again`
+    );
+    const outcome = await pushBlob(
+      { client, settings: ctx.settings },
+      ctx.image.blobs.get(missing),
+      true
+    );
     const previous = ctx.target.blobs.get(missing);
     const code2 = error63.codes[0]?.code;
-    outcome.tried.unshift(...previous?.tried ?? [], `verified, then the manifest PUT answered ${code2}`);
+    outcome.tried.unshift(
+      ...previous?.tried ?? [],
+      `verified, then the manifest PUT answered ${code2}`
+    );
     outcome.vanishedAfterAck = true;
     ctx.target.blobs.set(missing, outcome);
     if (outcome.state === "failed") {
-      throw new BlobsFailedError(`blob ${missing} failed after the registry lost it, so ${node2.file} was not pushed`);
+      throw new BlobsFailedError(
+        `blob ${missing} failed after the registry lost it, so ${node2.file} was not pushed`
+      );
     }
     returned = await put();
   }
@@ -70380,7 +70593,9 @@ async function executePush(inputs, deps) {
   try {
     image = await logger.group("Validate the image", async () => {
       const loaded = await openLayoutSource(inputs.layout);
-      logger.info(`${loaded.source}: ${loaded.root.descriptor.digest}, ${loaded.blobs.size} blobs, all present and matching their digests`);
+      logger.info(
+        `${loaded.source}: ${loaded.root.descriptor.digest}, ${loaded.blobs.size} blobs, all present and matching their digests`
+      );
       return loaded;
     });
   } catch (error63) {
@@ -70497,7 +70712,9 @@ function renderSummary(result) {
   }
   out.push("");
   if (result.error) {
-    out.push(`**Error** (${escapeMarkdown(result.phase ?? "push")}): ${escapeMarkdown(result.error.message)}`);
+    out.push(
+      `**Error** (${escapeMarkdown(result.phase ?? "push")}): ${escapeMarkdown(result.error.message)}`
+    );
     out.push("");
   }
   const counts = `${result.blobsUploaded} uploaded (${formatSize(result.bytesUploaded)}), ${result.blobsSkipped} already in place${result.blobsMounted ? ` (${result.blobsMounted} mounted)` : ""}, ${result.failedBlobs.length} failed, in ${formatDuration(result.durationMs)}`;
@@ -70511,15 +70728,22 @@ function renderSummary(result) {
       const nodes = manifests(image.root);
       const isIndex = image.root.kind === "index";
       for (const node2 of nodes) {
-        if (isIndex || result.targets.length > 1) out.push(`**${manifestLabel(node2, isIndex)}**`, "");
-        out.push(table(["blob", "digest", "media type", "size", "how", "attempts", "time", "state"], blobRows(node2, target)));
+        if (isIndex || result.targets.length > 1)
+          out.push(`**${manifestLabel(node2, isIndex)}**`, "");
+        out.push(
+          table(
+            ["blob", "digest", "media type", "size", "how", "attempts", "time", "state"],
+            blobRows(node2, target)
+          )
+        );
         out.push("");
       }
     }
     const all = [...image.blobs.values()];
     out.push("<details><summary>Full digests</summary>");
     out.push("");
-    for (const blob of all) out.push(`- ${code(blob.digest)} ${escapeMarkdown(blob.mediaType)}, ${blob.size} bytes`);
+    for (const blob of all)
+      out.push(`- ${code(blob.digest)} ${escapeMarkdown(blob.mediaType)}, ${blob.size} bytes`);
     out.push("");
     out.push("</details>");
     out.push("");
@@ -70567,7 +70791,9 @@ async function run() {
     for (const target of result.targets) {
       for (const blob of target.blobs.values()) {
         if (blob.state === "failed") {
-          error(`${target.registry}/${target.repository}: ${errorMessage(blob.error)}`, { title: blob.digest });
+          error(`${target.registry}/${target.repository}: ${errorMessage(blob.error)}`, {
+            title: blob.digest
+          });
         }
       }
     }

@@ -10,7 +10,13 @@ export const CLI_FLAGS = {
 } as const;
 
 const INPUT_NAMES = new Set<string>(Object.values(Input));
-const BOOLEAN_FLAGS = new Set<string>([Input.insecure, CLI_FLAGS.json, CLI_FLAGS.verbose, CLI_FLAGS.help, CLI_FLAGS.passwordStdin]);
+const BOOLEAN_FLAGS = new Set<string>([
+  Input.insecure,
+  CLI_FLAGS.json,
+  CLI_FLAGS.verbose,
+  CLI_FLAGS.help,
+  CLI_FLAGS.passwordStdin,
+]);
 const CLI_ONLY = new Set<string>(Object.values(CLI_FLAGS));
 /** Flags that may be given more than once; their values are joined as a list. */
 const REPEATABLE = new Set<string>([Input.tags]);
@@ -29,7 +35,6 @@ export interface ParsedArgs {
 export function parseArgs(argv: string[]): ParsedArgs {
   const values = new Map<string, string[]>();
   const args = [...argv];
-  let command: 'push' = 'push';
   if (args[0] === 'push') args.shift();
   while (args.length) {
     const arg = args.shift() as string;
@@ -40,7 +45,8 @@ export function parseArgs(argv: string[]): ParsedArgs {
     const m = /^--([a-z][a-z0-9-]*)(?:=(.*))?$/s.exec(arg);
     if (!m) throw new UsageError(`unexpected argument ${JSON.stringify(arg)}`);
     const name = m[1] as string;
-    if (!INPUT_NAMES.has(name) && !CLI_ONLY.has(name)) throw new UsageError(`unknown flag --${name}`);
+    if (!INPUT_NAMES.has(name) && !CLI_ONLY.has(name))
+      throw new UsageError(`unknown flag --${name}`);
     let value = m[2];
     if (value === undefined) {
       if (BOOLEAN_FLAGS.has(name)) value = 'true';
@@ -51,16 +57,17 @@ export function parseArgs(argv: string[]): ParsedArgs {
       }
     }
     const list = values.get(name) ?? [];
-    if (list.length && !REPEATABLE.has(name)) throw new UsageError(`flag --${name} given more than once`);
+    if (list.length && !REPEATABLE.has(name))
+      throw new UsageError(`flag --${name} given more than once`);
     list.push(value);
     values.set(name, list);
   }
-  command = 'push';
   const inputs: Partial<Record<InputName, string>> = {};
-  for (const [name, list] of values) if (INPUT_NAMES.has(name)) inputs[name as InputName] = list.join('\n');
+  for (const [name, list] of values)
+    if (INPUT_NAMES.has(name)) inputs[name as InputName] = list.join('\n');
   const flag = (name: string): boolean => /^(true|1|yes)$/i.test(values.get(name)?.[0] ?? 'false');
   return {
-    command,
+    command: 'push',
     inputs,
     summaryFile: values.get(CLI_FLAGS.summaryFile)?.[0],
     json: flag(CLI_FLAGS.json),

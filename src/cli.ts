@@ -22,7 +22,8 @@ async function main(argv: string[]): Promise<number> {
       process.stdout.write(USAGE);
       return 0;
     }
-    if (args.passwordStdin) args.inputs[Input.password] = (await text(process.stdin)).replace(/\r?\n$/, '');
+    if (args.passwordStdin)
+      args.inputs[Input.password] = (await text(process.stdin)).replace(/\r?\n$/, '');
     const password = args.inputs[Input.password];
     if (password) logger.secret(password);
     inputs = parseInputs((name) => args!.inputs[name] ?? '');
@@ -37,7 +38,8 @@ async function main(argv: string[]): Promise<number> {
   if (args.json) {
     const outputs = outputsOf(result);
     const json: Record<string, unknown> = { ok: result.ok };
-    for (const [name, value] of Object.entries(outputs)) json[name] = /^[[{]/.test(value) || /^\d+$/.test(value) ? JSON.parse(value) : value;
+    for (const [name, value] of Object.entries(outputs))
+      json[name] = /^[[{]/.test(value) || /^\d+$/.test(value) ? JSON.parse(value) : value;
     if (result.error) json.error = result.error.message;
     process.stdout.write(`${logger.masker.mask(JSON.stringify(json, null, 2))}\n`);
   } else if (result.ok) {

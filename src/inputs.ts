@@ -81,9 +81,11 @@ function parseBoolean(name: string, value: string): boolean {
 }
 
 function parseInteger(name: string, value: string, min: number, max: number): number {
-  if (!/^\d+$/.test(value.trim())) throw new UsageError(`input ${name}: expected a whole number, got ${JSON.stringify(value)}`);
+  if (!/^\d+$/.test(value.trim()))
+    throw new UsageError(`input ${name}: expected a whole number, got ${JSON.stringify(value)}`);
   const n = Number(value);
-  if (n < min || n > max) throw new UsageError(`input ${name}: must be between ${min} and ${max}, got ${n}`);
+  if (n < min || n > max)
+    throw new UsageError(`input ${name}: must be between ${min} and ${max}, got ${n}`);
   return n;
 }
 
@@ -102,31 +104,45 @@ export function splitList(value: string): string[] {
 export function parseInputs(get: (name: InputName) => string): Inputs {
   const value = (name: InputName): string => get(name).trim() || INPUT_DEFAULTS[name] || '';
   const layout = value(Input.layout);
-  if (!layout) throw new UsageError(`input ${Input.layout} is required: a path to an OCI layout folder or archive`);
+  if (!layout)
+    throw new UsageError(
+      `input ${Input.layout} is required: a path to an OCI layout folder or archive`,
+    );
   const tagList = splitList(get(Input.tags));
-  if (!tagList.length) throw new UsageError(`input ${Input.tags} is required: at least one reference like registry.example.com/team/app:1.0`);
+  if (!tagList.length)
+    throw new UsageError(
+      `input ${Input.tags} is required: at least one reference like registry.example.com/team/app:1.0`,
+    );
   const tags = tagList.map(parseReference);
 
   const username = get(Input.username).trim();
   const password = get(Input.password);
   if (Boolean(username) !== Boolean(password)) {
-    throw new UsageError(`inputs ${Input.username} and ${Input.password} go together: set both or neither`);
+    throw new UsageError(
+      `inputs ${Input.username} and ${Input.password} go together: set both or neither`,
+    );
   }
 
   const uploadMode = value(Input.uploadMode) as UploadMode;
   if (!UPLOAD_MODES.includes(uploadMode)) {
-    throw new UsageError(`input ${Input.uploadMode}: expected one of ${UPLOAD_MODES.join(', ')}, got ${JSON.stringify(uploadMode)}`);
+    throw new UsageError(
+      `input ${Input.uploadMode}: expected one of ${UPLOAD_MODES.join(', ')}, got ${JSON.stringify(uploadMode)}`,
+    );
   }
   const chunkText = value(Input.chunkSize);
   const chunkSize = parseSize(chunkText);
   if (chunkSize === undefined || chunkSize < 1 << 20 || chunkSize > 5 * 2 ** 30) {
-    throw new UsageError(`input ${Input.chunkSize}: expected a size from 1MiB to 5GiB such as 50MiB or 100MB, got ${JSON.stringify(chunkText)}`);
+    throw new UsageError(
+      `input ${Input.chunkSize}: expected a size from 1MiB to 5GiB such as 50MiB or 100MB, got ${JSON.stringify(chunkText)}`,
+    );
   }
 
   return {
     layout,
     tags,
-    credentials: username ? { username, password, source: 'the username and password inputs' } : undefined,
+    credentials: username
+      ? { username, password, source: 'the username and password inputs' }
+      : undefined,
     insecure: parseBoolean(Input.insecure, value(Input.insecure)),
     concurrency: parseInteger(Input.concurrency, value(Input.concurrency), 1, 64),
     retries: parseInteger(Input.retries, value(Input.retries), 0, 20),

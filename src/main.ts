@@ -50,7 +50,9 @@ export async function run(): Promise<void> {
     for (const target of result.targets) {
       for (const blob of target.blobs.values()) {
         if (blob.state === 'failed') {
-          core.error(`${target.registry}/${target.repository}: ${errorMessage(blob.error)}`, { title: blob.digest });
+          core.error(`${target.registry}/${target.repository}: ${errorMessage(blob.error)}`, {
+            title: blob.digest,
+          });
         }
       }
     }

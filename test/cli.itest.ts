@@ -20,17 +20,26 @@ afterAll(async () => {
 });
 
 async function indexTop(dir: string): Promise<{ digest: string }> {
-  const index = JSON.parse(await readFile(join(dir, 'index.json'), 'utf8')) as { manifests: { digest: string }[] };
+  const index = JSON.parse(await readFile(join(dir, 'index.json'), 'utf8')) as {
+    manifests: { digest: string }[];
+  };
   return index.manifests[0] as { digest: string };
 }
 
 async function manifestOf(dir: string): Promise<{ layers: { digest: string }[] }> {
   const top = await indexTop(dir);
-  return JSON.parse(await readFile(join(dir, 'blobs', 'sha256', top.digest.slice(7)), 'utf8')) as { layers: { digest: string }[] };
+  return JSON.parse(await readFile(join(dir, 'blobs', 'sha256', top.digest.slice(7)), 'utf8')) as {
+    layers: { digest: string }[];
+  };
 }
 
 /** Runs the CLI on a broken layout: exit 1, one line naming what is wrong, no stack, nothing tagged. */
-async function expectRejected(dir: string, repo: string, pattern: RegExp, layoutArg = dir): Promise<void> {
+async function expectRejected(
+  dir: string,
+  repo: string,
+  pattern: RegExp,
+  layoutArg = dir,
+): Promise<void> {
   const res = await runCli(['--layout', layoutArg, '--tags', `${registry.host}/${repo}:1`]);
   expect(res.code, res.stderr).toBe(1);
   const errorLines = res.stderr.split('\n').filter((l) => l.startsWith('oci-push: '));
@@ -46,7 +55,11 @@ describe('bad layouts', () => {
     await makeLayout(dir, { seed: 'missing' });
     const layer = (await manifestOf(dir)).layers[1]!.digest;
     await unlink(join(dir, 'blobs', 'sha256', layer.slice(7)));
-    await expectRejected(dir, 'bad/missing', new RegExp(`blob ${layer} is missing \\(expected blobs/sha256/${layer.slice(7)}\\)`));
+    await expectRejected(
+      dir,
+      'bad/missing',
+      new RegExp(`blob ${layer} is missing \\(expected blobs/sha256/${layer.slice(7)}\\)`),
+    );
   });
 
   it('a blob whose bytes do not match its digest', async () => {
@@ -57,7 +70,11 @@ describe('bad layouts', () => {
     const bytes = await readFile(path);
     bytes[100] = bytes[100]! ^ 0xff;
     await writeFile(path, bytes);
-    await expectRejected(dir, 'bad/corrupt', new RegExp(`blobs/sha256/${layer.slice(7)}: content does not match its digest`));
+    await expectRejected(
+      dir,
+      'bad/corrupt',
+      new RegExp(`blobs/sha256/${layer.slice(7)}: content does not match its digest`),
+    );
   });
 
   it('malformed JSON in a manifest', async () => {
@@ -66,15 +83,27 @@ describe('bad layouts', () => {
     const bad = await writer.blob('{"schemaVersion": 2, "config": ');
     writer.entries.push({ mediaType: 'application/vnd.oci.image.manifest.v1+json', ...bad });
     await writer.writeIndex();
-    await expectRejected(dir, 'bad/malformed', new RegExp(`blobs/sha256/${bad.digest.slice(7)} \\(manifest\\): malformed JSON`));
+    await expectRejected(
+      dir,
+      'bad/malformed',
+      new RegExp(`blobs/sha256/${bad.digest.slice(7)} \\(manifest\\): malformed JSON`),
+    );
   });
 
   it('a digest that tries a path', async () => {
     const dir = join(work, 'traversal');
     const writer = await new LayoutWriter(dir).init();
-    writer.entries.push({ mediaType: 'application/vnd.oci.image.manifest.v1+json', digest: 'sha256:../../x', size: 10 });
+    writer.entries.push({
+      mediaType: 'application/vnd.oci.image.manifest.v1+json',
+      digest: 'sha256:../../x',
+      size: 10,
+    });
     await writer.writeIndex();
-    await expectRejected(dir, 'bad/traversal', /index\.json: manifests\.0\.digest: not a valid sha256 or sha512 digest/);
+    await expectRejected(
+      dir,
+      'bad/traversal',
+      /index\.json: manifests\.0\.digest: not a valid sha256 or sha512 digest/,
+    );
   });
 
   it('several images and no REF: lists the refs found', async () => {
@@ -82,8 +111,17 @@ describe('bad layouts', () => {
     const writer = await new LayoutWriter(dir).init();
     await writer.image({ seed: 'one', refName: 'v1' });
     await writer.image({ seed: 'two', refName: 'v2' });
-    await expectRejected(dir, 'bad/several', /holds 2 images; pick one with DIR:REF\. Refs found: v1, v2/);
-    await expectRejected(dir, 'bad/several', /no image with ref "v3"; refs found: v1, v2/, `${dir}:v3`);
+    await expectRejected(
+      dir,
+      'bad/several',
+      /holds 2 images; pick one with DIR:REF\. Refs found: v1, v2/,
+    );
+    await expectRejected(
+      dir,
+      'bad/several',
+      /no image with ref "v3"; refs found: v1, v2/,
+      `${dir}:v3`,
+    );
   });
 
   it('an unknown manifest media type names the file', async () => {
@@ -92,14 +130,29 @@ describe('bad layouts', () => {
     const doc = await writer.blob('{}');
     writer.entries.push({ mediaType: 'application/vnd.example.unknown+json', ...doc });
     await writer.writeIndex();
-    await expectRejected(dir, 'bad/mediatype', new RegExp(`blobs/sha256/${doc.digest.slice(7)}: unsupported manifest media type`));
+    await expectRejected(
+      dir,
+      'bad/mediatype',
+      new RegExp(`blobs/sha256/${doc.digest.slice(7)}: unsupported manifest media type`),
+    );
   });
 
   it('a path that does not exist, and a file that is not an archive', async () => {
-    await expectRejected(join(work, 'nope'), 'bad/nope', /layout .*nope: no such file or directory/);
+    await expectRejected(
+      join(work, 'nope'),
+      'bad/nope',
+      /layout .*nope: no such file or directory/,
+    );
     const junk = join(work, 'junk.tar');
-    await writeFile(junk, Buffer.from('this is not a tar archive at all, just some words '.repeat(40)));
-    await expectRejected(junk, 'bad/junk', /junk\.tar: not a readable tar archive|junk\.tar.*oci-layout/);
+    await writeFile(
+      junk,
+      Buffer.from('this is not a tar archive at all, just some words '.repeat(40)),
+    );
+    await expectRejected(
+      junk,
+      'bad/junk',
+      /junk\.tar: not a readable tar archive|junk\.tar.*oci-layout/,
+    );
   });
 
   it('a sha512 layout is validated and pushed', async () => {
@@ -113,13 +166,24 @@ describe('bad layouts', () => {
     const bytes = await readFile(join(dir, 'blobs', 'sha256', layer.slice(7)));
     const d512 = `sha512:${createHash('sha512').update(bytes).digest('hex')}`;
     await mkdir(join(dir, 'blobs', 'sha512'), { recursive: true });
-    await rename(join(dir, 'blobs', 'sha256', layer.slice(7)), join(dir, 'blobs', 'sha512', d512.slice(7)));
-    const doc = JSON.parse(await readFile(join(dir, 'blobs', 'sha256', (await indexTop(dir)).digest.slice(7)), 'utf8'));
+    await rename(
+      join(dir, 'blobs', 'sha256', layer.slice(7)),
+      join(dir, 'blobs', 'sha512', d512.slice(7)),
+    );
+    const doc = JSON.parse(
+      await readFile(join(dir, 'blobs', 'sha256', (await indexTop(dir)).digest.slice(7)), 'utf8'),
+    );
     doc.layers[0].digest = d512;
     const raw = JSON.stringify(doc);
     const digest = sha256(raw);
     await writeFile(join(dir, 'blobs', 'sha256', digest.slice(7)), raw);
-    await writeFile(join(dir, 'index.json'), JSON.stringify({ schemaVersion: 2, manifests: [{ mediaType: doc.mediaType, digest, size: raw.length }] }));
+    await writeFile(
+      join(dir, 'index.json'),
+      JSON.stringify({
+        schemaVersion: 2,
+        manifests: [{ mediaType: doc.mediaType, digest, size: raw.length }],
+      }),
+    );
     const res = await runCli(['--layout', dir, '--tags', `${registry.host}/ok/sha512:1`, '--json']);
     expect(res.code, res.stderr).toBe(0);
     expect(JSON.parse(res.stdout).digest).toBe(digest);
@@ -128,7 +192,12 @@ describe('bad layouts', () => {
 
 describe('usage', () => {
   it('exits 2 for an unknown flag, a missing input, or a bad value', async () => {
-    for (const args of [['--nope'], ['--layout', work], ['--layout', work, '--tags', 'x/y:1', '--retries', 'many'], ['--layout', work, '--tags', 'Bad/Name']]) {
+    for (const args of [
+      ['--nope'],
+      ['--layout', work],
+      ['--layout', work, '--tags', 'x/y:1', '--retries', 'many'],
+      ['--layout', work, '--tags', 'Bad/Name'],
+    ]) {
       const res = await runCli(args);
       expect(res.code, args.join(' ')).toBe(2);
       expect(res.stderr).toMatch(/^oci-push: /);

@@ -35,7 +35,9 @@ describe('action.yml', () => {
     expect(Object.keys(action.inputs).sort()).toEqual(Object.values(Input).sort());
     expect(Object.keys(action.outputs).sort()).toEqual(Object.values(Output).sort());
     for (const [name, spec] of Object.entries(action.inputs)) {
-      expect(spec.default, `default of ${name}`).toBe(INPUT_DEFAULTS[name as keyof typeof INPUT_DEFAULTS]);
+      expect(spec.default, `default of ${name}`).toBe(
+        INPUT_DEFAULTS[name as keyof typeof INPUT_DEFAULTS],
+      );
     }
   });
 });
@@ -49,7 +51,10 @@ describe('the action as the runner runs it', () => {
     expect(res.code, res.stdout + res.stderr).toBe(0);
     expect(res.outputs).toEqual({
       digest: image.digest,
-      refs: JSON.stringify([`${registry.host}/action/app:1@${image.digest}`, `${registry.host}/action/app:latest@${image.digest}`]),
+      refs: JSON.stringify([
+        `${registry.host}/action/app:1@${image.digest}`,
+        `${registry.host}/action/app:latest@${image.digest}`,
+      ]),
       'blobs-uploaded': '3',
       'blobs-skipped': '0',
       'bytes-uploaded': String(await blobBytes(dir, image.blobs)),
@@ -60,14 +65,22 @@ describe('the action as the runner runs it', () => {
     expect(res.stdout.replace(/^::add-mask::.*$/gm, '')).not.toContain(PASSWORD);
     expect(res.summary).toContain(image.digest);
     expect(res.summary).toContain(`${registry.host}/action/app:1`);
-    expect((await listTags(registry.url, 'action/app', basic(USER, PASSWORD))).sort()).toEqual(['1', 'latest']);
+    expect((await listTags(registry.url, 'action/app', basic(USER, PASSWORD))).sort()).toEqual([
+      '1',
+      'latest',
+    ]);
   });
 
   it('sets the outputs and fails the step when the layout is bad, tagging nothing', async () => {
     const dir = join(work, 'bad');
     await makeLayout(dir, { seed: 'action-bad' });
     await writeFile(join(dir, 'index.json'), '{ not json');
-    const res = await runAction(work, { layout: dir, tags: `${registry.host}/action/bad:1`, username: USER, password: PASSWORD });
+    const res = await runAction(work, {
+      layout: dir,
+      tags: `${registry.host}/action/bad:1`,
+      username: USER,
+      password: PASSWORD,
+    });
     expect(res.code).toBe(1);
     expect(res.stdout).toMatch(/::error::.*index\.json: malformed JSON/);
     expect(res.outputs['failed-blobs']).toBe('[]');
@@ -77,7 +90,11 @@ describe('the action as the runner runs it', () => {
 
   it('fails with a clear message for an invalid input value', async () => {
     const dir = join(work, 'ok');
-    const res = await runAction(work, { layout: dir, tags: `${registry.host}/action/app:1`, 'chunk-size': '10 parsecs' });
+    const res = await runAction(work, {
+      layout: dir,
+      tags: `${registry.host}/action/app:1`,
+      'chunk-size': '10 parsecs',
+    });
     expect(res.code).toBe(1);
     expect(res.stdout).toMatch(/::error::input chunk-size: expected a size/);
     expect(res.outputs['failed-blobs']).toBe('[]');

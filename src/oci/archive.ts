@@ -50,7 +50,9 @@ export async function extractArchive(archive: string, dest: string): Promise<voi
   const safeParent = async (target: string, name: string): Promise<void> => {
     await mkdir(dirname(target), { recursive: true });
     if (!inside(root, await realpath(dirname(target)))) {
-      throw new InputError(`${archive}: entry ${JSON.stringify(name)} would write through a link outside the archive`);
+      throw new InputError(
+        `${archive}: entry ${JSON.stringify(name)} would write through a link outside the archive`,
+      );
     }
     const existing = await lstat(target).catch(() => undefined);
     if (existing?.isSymbolicLink()) {
@@ -80,7 +82,9 @@ export async function extractArchive(archive: string, dest: string): Promise<voi
           const link = header.linkname ?? '';
           const resolved = resolve(dirname(target), link.split('/').join(sep));
           if (posix.isAbsolute(link) || !inside(root, resolved)) {
-            throw new InputError(`${archive}: symlink ${JSON.stringify(header.name)} points outside the archive (${link})`);
+            throw new InputError(
+              `${archive}: symlink ${JSON.stringify(header.name)} points outside the archive (${link})`,
+            );
           }
           await safeParent(target, header.name);
           await symlink(link, target);
@@ -91,11 +95,15 @@ export async function extractArchive(archive: string, dest: string): Promise<voi
           const linkRel = safeEntryPath(archive, header.linkname ?? '');
           const from = join(root, linkRel);
           if (!inside(root, await realpath(from).catch(() => from))) {
-            throw new InputError(`${archive}: hardlink ${JSON.stringify(header.name)} points outside the archive`);
+            throw new InputError(
+              `${archive}: hardlink ${JSON.stringify(header.name)} points outside the archive`,
+            );
           }
           await safeParent(target, header.name);
           await copyFile(from, target).catch(() => {
-            throw new InputError(`${archive}: hardlink ${JSON.stringify(header.name)} names a missing entry ${header.linkname}`);
+            throw new InputError(
+              `${archive}: hardlink ${JSON.stringify(header.name)} names a missing entry ${header.linkname}`,
+            );
           });
           entry.resume();
           break;

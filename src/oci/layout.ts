@@ -35,7 +35,9 @@ async function readJsonFile<T>(path: string, label: string, schema: z.ZodType<T>
   try {
     text = await readFile(path, 'utf8');
   } catch (error) {
-    throw new InputError(`${label}: cannot read (${(error as NodeJS.ErrnoException).code ?? error})`);
+    throw new InputError(
+      `${label}: cannot read (${(error as NodeJS.ErrnoException).code ?? error})`,
+    );
   }
   return parseJson(text, label, schema);
 }
@@ -61,7 +63,9 @@ async function statBlob(dir: string, desc: Descriptor, where: string): Promise<s
   const path = blobPath(dir, desc.digest);
   const info = await stat(path).catch(() => undefined);
   if (!info || !info.isFile()) {
-    throw new InputError(`${where}: blob ${desc.digest} is missing (expected ${relBlob(desc.digest)})`);
+    throw new InputError(
+      `${where}: blob ${desc.digest} is missing (expected ${relBlob(desc.digest)})`,
+    );
   }
   if (info.size !== desc.size) {
     throw new InputError(
@@ -73,20 +77,28 @@ async function statBlob(dir: string, desc: Descriptor, where: string): Promise<s
 
 async function readDocument(dir: string, desc: Descriptor, where: string): Promise<Buffer> {
   if (desc.size > MAX_MANIFEST_BYTES) {
-    throw new InputError(`${where}: manifest ${desc.digest} is ${desc.size} bytes, over the 4 MiB limit`);
+    throw new InputError(
+      `${where}: manifest ${desc.digest} is ${desc.size} bytes, over the 4 MiB limit`,
+    );
   }
   const path = await statBlob(dir, desc, where);
   const raw = await readFile(path);
   const parsed = parseDigest(desc.digest)!;
   const actual = digestOf(raw, parsed.algorithm);
   if (actual !== desc.digest) {
-    throw new InputError(`${relBlob(desc.digest)}: content does not match its digest (it hashes to ${actual})`);
+    throw new InputError(
+      `${relBlob(desc.digest)}: content does not match its digest (it hashes to ${actual})`,
+    );
   }
   return raw;
 }
 
 /** Picks the image from index.json: by ref name when one is given, else the only entry. */
-export function selectImage(entries: Descriptor[], ref: string | undefined, label: string): Descriptor {
+export function selectImage(
+  entries: Descriptor[],
+  ref: string | undefined,
+  label: string,
+): Descriptor {
   const refOf = (d: Descriptor): string | undefined => d.annotations?.[REF_NAME_ANNOTATION];
   if (ref !== undefined) {
     const matches = entries.filter((d) => refOf(d) === ref);
@@ -115,9 +127,15 @@ export async function loadLayout(selection: LayoutSelection): Promise<LoadedImag
   const { dir } = selection;
   const info = await lstat(dir).catch(() => undefined);
   if (!info?.isDirectory()) throw new InputError(`${dir}: not a directory`);
-  const marker = await readJsonFile(join(dir, 'oci-layout'), `${join(dir, 'oci-layout')}`, layoutMarkerSchema);
+  const marker = await readJsonFile(
+    join(dir, 'oci-layout'),
+    `${join(dir, 'oci-layout')}`,
+    layoutMarkerSchema,
+  );
   if (!/^1\.\d+\.\d+$/.test(marker.imageLayoutVersion)) {
-    throw new InputError(`${join(dir, 'oci-layout')}: unsupported imageLayoutVersion ${marker.imageLayoutVersion}`);
+    throw new InputError(
+      `${join(dir, 'oci-layout')}: unsupported imageLayoutVersion ${marker.imageLayoutVersion}`,
+    );
   }
   const indexLabel = join(dir, 'index.json');
   const top = await readJsonFile(indexLabel, indexLabel, indexSchema);
@@ -133,14 +151,18 @@ export async function loadLayout(selection: LayoutSelection): Promise<LoadedImag
     const file = relBlob(desc.digest);
     const kind = manifestKind(desc.mediaType);
     if (!kind) {
-      throw new InputError(`${file}: unsupported manifest media type ${JSON.stringify(desc.mediaType)} (referenced from ${where})`);
+      throw new InputError(
+        `${file}: unsupported manifest media type ${JSON.stringify(desc.mediaType)} (referenced from ${where})`,
+      );
     }
     const raw = await readDocument(dir, desc, where);
     const label = `${file} (${kind})`;
     const schema = kind === 'index' ? indexSchema : manifestSchema;
     const doc = parseJson(raw.toString('utf8'), label, schema as z.ZodType<z.infer<typeof schema>>);
     if (doc.mediaType !== undefined && doc.mediaType !== desc.mediaType) {
-      throw new InputError(`${file}: its mediaType ${doc.mediaType} differs from the descriptor's ${desc.mediaType}`);
+      throw new InputError(
+        `${file}: its mediaType ${doc.mediaType} differs from the descriptor's ${desc.mediaType}`,
+      );
     }
     let node: ImageNode;
     if (kind === 'index') {
@@ -153,7 +175,8 @@ export async function loadLayout(selection: LayoutSelection): Promise<LoadedImag
       const nodeBlobs: BlobFile[] = [];
       for (const blob of [manifest.config, ...manifest.layers]) {
         // Non-distributable layers live elsewhere (urls) and registries expect clients not to push them.
-        if (blob.urls?.length && !(await stat(blobPath(dir, blob.digest)).catch(() => undefined))) continue;
+        if (blob.urls?.length && !(await stat(blobPath(dir, blob.digest)).catch(() => undefined)))
+          continue;
         const entry: BlobFile = {
           digest: blob.digest,
           size: blob.size,
@@ -173,10 +196,14 @@ export async function loadLayout(selection: LayoutSelection): Promise<LoadedImag
   await mapConcurrent([...blobs.values()], HASH_CONCURRENCY, async (blob) => {
     const { digest, size } = await digestFile(blob.path, parseDigest(blob.digest)!.algorithm);
     if (size !== blob.size) {
-      throw new InputError(`${relBlob(blob.digest)}: changed while reading (${size} bytes, expected ${blob.size})`);
+      throw new InputError(
+        `${relBlob(blob.digest)}: changed while reading (${size} bytes, expected ${blob.size})`,
+      );
     }
     if (digest !== blob.digest) {
-      throw new InputError(`${relBlob(blob.digest)}: content does not match its digest (it hashes to ${digest})`);
+      throw new InputError(
+        `${relBlob(blob.digest)}: content does not match its digest (it hashes to ${digest})`,
+      );
     }
   });
   const ref = selection.ref ? `:${selection.ref}` : '';

@@ -13,7 +13,9 @@ export async function executePush(inputs: Inputs, deps: PushDeps): Promise<PushR
   try {
     image = await logger.group('Validate the image', async () => {
       const loaded = await openLayoutSource(inputs.layout);
-      logger.info(`${loaded.source}: ${loaded.root.descriptor.digest}, ${loaded.blobs.size} blobs, all present and matching their digests`);
+      logger.info(
+        `${loaded.source}: ${loaded.root.descriptor.digest}, ${loaded.blobs.size} blobs, all present and matching their digests`,
+      );
       return loaded;
     });
   } catch (error) {

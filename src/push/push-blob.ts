@@ -25,7 +25,11 @@ function describe(error: unknown): string {
  * Puts one blob into one repository and confirms it is there: HEAD (skip when present), mount when
  * another repository has it, else upload; then HEAD again, uploading again if it vanished.
  */
-export async function pushBlob(ctx: BlobContext, blob: BlobFile, force = false): Promise<BlobOutcome> {
+export async function pushBlob(
+  ctx: BlobContext,
+  blob: BlobFile,
+  force = false,
+): Promise<BlobOutcome> {
   const { client, settings } = ctx;
   const { clock, logger } = settings;
   const started = clock.now();
@@ -63,7 +67,9 @@ export async function pushBlob(ctx: BlobContext, blob: BlobFile, force = false):
           outcome.state = 'skipped';
           return finish();
         }
-        outcome.tried.push(`mount from ${ctx.mountFrom} acknowledged, then HEAD: ${verified.reason}`);
+        outcome.tried.push(
+          `mount from ${ctx.mountFrom} acknowledged, then HEAD: ${verified.reason}`,
+        );
       } else {
         session = start;
       }
@@ -73,13 +79,21 @@ export async function pushBlob(ctx: BlobContext, blob: BlobFile, force = false):
     for (let upload = 0; upload <= MAX_REUPLOADS; upload++) {
       const stats = newUploadOutcome();
       try {
-        await uploadBlob(client, blob, settings, stats, session, progress && ((n) => progress.update(n)));
+        await uploadBlob(
+          client,
+          blob,
+          settings,
+          stats,
+          session,
+          progress && ((n) => progress.update(n)),
+        );
       } finally {
         session = undefined;
         outcome.attempts += stats.sessions;
         outcome.how = stats.method;
         outcome.chunks = stats.chunks;
-        for (const problem of stats.problems) outcome.tried.push(`${stats.method} upload: ${problem.message}`);
+        for (const problem of stats.problems)
+          outcome.tried.push(`${stats.method} upload: ${problem.message}`);
       }
       const verified = await verifyBlob(client, blob, clock);
       if (verified.ok) {
@@ -90,7 +104,9 @@ export async function pushBlob(ctx: BlobContext, blob: BlobFile, force = false):
       outcome.vanishedAfterAck ||= verified.missing;
       last = verified;
       outcome.tried.push(`upload ${upload + 1} acknowledged (201), then HEAD: ${verified.reason}`);
-      logger.warning(`${blob.digest}: acknowledged but ${verified.reason}${upload < MAX_REUPLOADS ? '; uploading it again' : ''}`);
+      logger.warning(
+        `${blob.digest}: acknowledged but ${verified.reason}${upload < MAX_REUPLOADS ? '; uploading it again' : ''}`,
+      );
     }
     outcome.error = new RegistryError({
       method: 'HEAD',
@@ -100,7 +116,8 @@ export async function pushBlob(ctx: BlobContext, blob: BlobFile, force = false):
     });
   } catch (error) {
     outcome.error = error instanceof Error ? error : new Error(describe(error));
-    if (!outcome.tried.some((line) => line.endsWith(describe(error)))) outcome.tried.push(describe(error));
+    if (!outcome.tried.some((line) => line.endsWith(describe(error))))
+      outcome.tried.push(describe(error));
   }
   return finish();
 }

@@ -52,7 +52,11 @@ function emptyResult(options: PushOptions): PushResult {
  * then manifests bottom-up, then tags. Nothing is tagged anywhere unless every blob is in place.
  * Never throws: the result says what happened, and `error` why it stopped.
  */
-export async function pushImage(image: LoadedImage, options: PushOptions, deps: PushDeps): Promise<PushResult> {
+export async function pushImage(
+  image: LoadedImage,
+  options: PushOptions,
+  deps: PushDeps,
+): Promise<PushResult> {
   const { logger } = deps;
   const clock = deps.clock ?? realClock;
   const env = deps.env ?? process.env;
@@ -88,14 +92,21 @@ export async function pushImage(image: LoadedImage, options: PushOptions, deps: 
             base,
           });
           await registry.ping();
-          const how = credentials ? `credentials from ${credentials.source ?? 'the inputs'}` : 'anonymous';
-          logger.info(`${target.registry}: ${registry.baseUrl.protocol.replace(':', '')}, ${registry.auth.challenge?.scheme ?? 'no'} auth, ${how}`);
+          const how = credentials
+            ? `credentials from ${credentials.source ?? 'the inputs'}`
+            : 'anonymous';
+          logger.info(
+            `${target.registry}: ${registry.baseUrl.protocol.replace(':', '')}, ${registry.auth.challenge?.scheme ?? 'no'} auth, ${how}`,
+          );
           if (registry.baseUrl.protocol === 'http:' && !isLoopback(target.apiHost)) {
             logger.warning(`${target.registry} is reached over plain http (insecure: true)`);
           }
           registries.set(target.apiHost, registry);
         }
-        await registry.authorize(target.repository, mountSourceFor(targets, target) ? [mountSourceFor(targets, target)!] : []);
+        await registry.authorize(
+          target.repository,
+          mountSourceFor(targets, target) ? [mountSourceFor(targets, target)!] : [],
+        );
       }
     });
 
@@ -114,7 +125,11 @@ export async function pushImage(image: LoadedImage, options: PushOptions, deps: 
       for (const target of result.targets) {
         const registry = registries.get(target.apiHost)!;
         const mountFrom = mountSourceFor(result.targets, target);
-        const client = new RepositoryClient(registry, target.repository, mountFrom ? [mountFrom] : []);
+        const client = new RepositoryClient(
+          registry,
+          target.repository,
+          mountFrom ? [mountFrom] : [],
+        );
         clients.set(target, client);
         const ctx: BlobContext = { client, settings, mountFrom };
         target.mountedFrom = mountFrom;
@@ -122,7 +137,8 @@ export async function pushImage(image: LoadedImage, options: PushOptions, deps: 
         await mapConcurrent(blobs, options.concurrency, async (blob) => {
           const outcome = await pushBlob(ctx, blob);
           target.blobs.set(blob.digest, outcome);
-          const what = outcome.state === 'failed' ? `FAILED: ${outcome.error?.message}` : outcome.how;
+          const what =
+            outcome.state === 'failed' ? `FAILED: ${outcome.error?.message}` : outcome.how;
           logger.info(`${target.repository}: ${blob.digest} (${blob.size} bytes) ${what}`);
         });
       }
@@ -154,7 +170,8 @@ export async function pushImage(image: LoadedImage, options: PushOptions, deps: 
           result.refs.push(`${target.registry}/${target.repository}:${tag}@${digest}`);
           logger.info(`tagged ${target.registry}/${target.repository}:${tag}`);
         }
-        if (!target.tags.length) result.refs.push(`${target.registry}/${target.repository}@${digest}`);
+        if (!target.tags.length)
+          result.refs.push(`${target.registry}/${target.repository}@${digest}`);
       }
     });
     result.ok = true;
@@ -171,7 +188,10 @@ export async function pushImage(image: LoadedImage, options: PushOptions, deps: 
 
 /** Earlier repositories on the same registry hold every blob once their turn is done: mount from there. */
 function mountSourceFor(targets: Target[], target: Target): string | undefined {
-  return targets.find((t) => t.apiHost === target.apiHost && t !== target && targets.indexOf(t) < targets.indexOf(target))?.repository;
+  return targets.find(
+    (t) =>
+      t.apiHost === target.apiHost && t !== target && targets.indexOf(t) < targets.indexOf(target),
+  )?.repository;
 }
 
 interface ManifestContext {
@@ -181,7 +201,9 @@ interface ManifestContext {
 }
 
 function blobNamedBy(error: RegistryError, image: LoadedImage): string | undefined {
-  const text = error.codes.map((c) => `${c.message ?? ''} ${JSON.stringify(c.detail ?? '')}`).join(' ');
+  const text = error.codes
+    .map((c) => `${c.message ?? ''} ${JSON.stringify(c.detail ?? '')}`)
+    .join(' ');
   const found = text.match(/sha(?:256|512):[a-f0-9]{64,128}/g) ?? [];
   return found.find((d) => image.blobs.has(d));
 }
@@ -191,24 +213,43 @@ function blobNamedBy(error: RegistryError, image: LoadedImage): string | undefin
  * unknown (it vanished after it was verified), that blob is uploaded and verified again, and the PUT
  * is tried once more.
  */
-async function putManifest(client: RepositoryClient, node: ImageNode, reference: string, ctx: ManifestContext): Promise<void> {
+async function putManifest(
+  client: RepositoryClient,
+  node: ImageNode,
+  reference: string,
+  ctx: ManifestContext,
+): Promise<void> {
   const mediaType = node.descriptor.mediaType;
   const put = (): Promise<string | undefined> => client.putManifest(reference, mediaType, node.raw);
   let returned: string | undefined;
   try {
     returned = await put();
   } catch (error) {
-    const missing = error instanceof RegistryError && error.hasCode(...BLOB_UNKNOWN_CODES) ? blobNamedBy(error, ctx.image) : undefined;
+    const missing =
+      error instanceof RegistryError && error.hasCode(...BLOB_UNKNOWN_CODES)
+        ? blobNamedBy(error, ctx.image)
+        : undefined;
     if (!missing) throw error;
-    ctx.settings.logger.warning(`${node.file}: the registry lost blob ${missing} after it was verified; uploading it again`);
-    const outcome = await pushBlob({ client, settings: ctx.settings }, ctx.image.blobs.get(missing)!, true);
+    ctx.settings.logger.warning(
+      `${node.file}: the registry lost blob ${missing} after it was verified; uploading it again`,
+    );
+    const outcome = await pushBlob(
+      { client, settings: ctx.settings },
+      ctx.image.blobs.get(missing)!,
+      true,
+    );
     const previous = ctx.target.blobs.get(missing);
     const code = (error as RegistryError).codes[0]?.code;
-    outcome.tried.unshift(...(previous?.tried ?? []), `verified, then the manifest PUT answered ${code}`);
+    outcome.tried.unshift(
+      ...(previous?.tried ?? []),
+      `verified, then the manifest PUT answered ${code}`,
+    );
     outcome.vanishedAfterAck = true;
     ctx.target.blobs.set(missing, outcome);
     if (outcome.state === 'failed') {
-      throw new BlobsFailedError(`blob ${missing} failed after the registry lost it, so ${node.file} was not pushed`);
+      throw new BlobsFailedError(
+        `blob ${missing} failed after the registry lost it, so ${node.file} was not pushed`,
+      );
     }
     returned = await put();
   }

@@ -14,12 +14,19 @@ export function planTargets(refs: ImageReference[], digest: string): Target[] {
   const targets = new Map<string, Target>();
   for (const ref of refs) {
     if (ref.digest && ref.digest !== digest) {
-      throw new InputError(`tag ${formatReference(ref)}: names digest ${ref.digest}, but the image is ${digest}`);
+      throw new InputError(
+        `tag ${formatReference(ref)}: names digest ${ref.digest}, but the image is ${digest}`,
+      );
     }
     const key = `${ref.apiHost}/${ref.repository}`;
     let target = targets.get(key);
     if (!target) {
-      target = { registry: ref.registry, apiHost: ref.apiHost, repository: ref.repository, tags: [] };
+      target = {
+        registry: ref.registry,
+        apiHost: ref.apiHost,
+        repository: ref.repository,
+        tags: [],
+      };
       targets.set(key, target);
     }
     if (ref.tag && !target.tags.includes(ref.tag)) target.tags.push(ref.tag);

@@ -27,7 +27,8 @@ export function parseChallenge(header: string | undefined): Challenge | undefine
   const re = /([\w-]+)\s*=\s*(?:"((?:[^"\\]|\\.)*)"|([^\s,]*))\s*,?/g;
   let p: RegExpExecArray | null;
   while ((p = re.exec(m[2] ?? '')) !== null) {
-    params[(p[1] as string).toLowerCase()] = p[2] !== undefined ? p[2].replace(/\\(.)/g, '$1') : (p[3] ?? '');
+    params[(p[1] as string).toLowerCase()] =
+      p[2] !== undefined ? p[2].replace(/\\(.)/g, '$1') : (p[3] ?? '');
   }
   return { scheme: (m[1] as string).toLowerCase(), params };
 }
@@ -61,9 +62,12 @@ export class Authenticator {
   constructor(private readonly options: AuthenticatorOptions) {
     this.host = options.host;
     const { credentials, logger } = options;
-    for (const secret of [credentials?.password, credentials?.identityToken]) if (secret) logger.secret(secret);
+    for (const secret of [credentials?.password, credentials?.identityToken])
+      if (secret) logger.secret(secret);
     if (credentials?.username && credentials.password) {
-      logger.secret(Buffer.from(`${credentials.username}:${credentials.password}`).toString('base64'));
+      logger.secret(
+        Buffer.from(`${credentials.username}:${credentials.password}`).toString('base64'),
+      );
     }
   }
 
@@ -118,23 +122,42 @@ export class Authenticator {
   private async fetchToken(challenge: Challenge, scopes: string[]): Promise<CachedToken> {
     const { transport, clock, logger, credentials } = this.options;
     const realm = challenge.params.realm;
-    if (!realm) throw new RegistryError({ method: 'GET', url: `https://${this.host}/v2/`, context: 'the registry asked for a Bearer token without a realm' });
+    if (!realm)
+      throw new RegistryError({
+        method: 'GET',
+        url: `https://${this.host}/v2/`,
+        context: 'the registry asked for a Bearer token without a realm',
+      });
     let url: URL;
     try {
       url = new URL(realm);
     } catch {
-      throw new RegistryError({ method: 'GET', url: `https://${this.host}/v2/`, context: `the token realm ${JSON.stringify(realm)} is not a URL` });
+      throw new RegistryError({
+        method: 'GET',
+        url: `https://${this.host}/v2/`,
+        context: `the token realm ${JSON.stringify(realm)} is not a URL`,
+      });
     }
-    if (url.protocol !== 'https:' && !isLoopback(url.host) && !this.options.insecure && this.hasCredentials) {
+    if (
+      url.protocol !== 'https:' &&
+      !isLoopback(url.host) &&
+      !this.options.insecure &&
+      this.hasCredentials
+    ) {
       throw new RegistryError({
         method: 'GET',
         url,
-        context: 'refusing to send credentials to a plain-http token realm (set insecure: true to allow it)',
+        context:
+          'refusing to send credentials to a plain-http token realm (set insecure: true to allow it)',
       });
     }
     const req: HttpRequest = { method: 'GET', url, headers: {} };
     if (credentials?.identityToken) {
-      const form = new URLSearchParams({ grant_type: 'refresh_token', refresh_token: credentials.identityToken, client_id: 'oci-push' });
+      const form = new URLSearchParams({
+        grant_type: 'refresh_token',
+        refresh_token: credentials.identityToken,
+        client_id: 'oci-push',
+      });
       if (challenge.params.service) form.set('service', challenge.params.service);
       if (scopes.length) form.set('scope', scopes.join(' '));
       req.method = 'POST';
@@ -189,7 +212,11 @@ export function withAuth(next: Transport, auth: Authenticator): Transport {
     if (first.status !== 401) return first;
     const hadChallenge = auth.challenge !== undefined;
     const refreshed = auth.invalidate(scopes, first.headers['www-authenticate']);
-    if (!auth.challenge || (!hadChallenge && auth.challenge.scheme === 'basic' && !auth.hasCredentials)) return first;
+    if (
+      !auth.challenge ||
+      (!hadChallenge && auth.challenge.scheme === 'basic' && !auth.hasCredentials)
+    )
+      return first;
     return send(refreshed);
   };
 }

@@ -1,6 +1,11 @@
 import type { Readable } from 'node:stream';
 import { RegistryError } from './errors.js';
-import { type BodyFactory, type HttpRequest, type HttpResponse, errorFromResponse } from './http.js';
+import {
+  type BodyFactory,
+  type HttpRequest,
+  type HttpResponse,
+  errorFromResponse,
+} from './http.js';
 import { resolveLocation } from './location.js';
 import type { Registry } from './registry.js';
 
@@ -12,8 +17,7 @@ export interface BlobStat {
 }
 
 export type UploadStart =
-  | { mounted: true }
-  | { mounted: false; location: URL; minChunk?: number; maxChunk?: number };
+  { mounted: true } | { mounted: false; location: URL; minChunk?: number; maxChunk?: number };
 
 export interface SendOptions {
   retries?: number;
@@ -68,7 +72,10 @@ export class RepositoryClient {
   }
 
   /** POST a new upload session, or ask the registry to mount the blob from another repository. */
-  async startUpload(mount?: { digest: string; from: string }, retries?: number): Promise<UploadStart> {
+  async startUpload(
+    mount?: { digest: string; from: string },
+    retries?: number,
+  ): Promise<UploadStart> {
     const url = this.url('blobs/uploads/');
     if (mount) {
       url.searchParams.set('mount', mount.digest);
@@ -87,7 +94,13 @@ export class RepositoryClient {
   }
 
   /** Monolithic upload: PUT the whole body to the session with `?digest=`, which also commits it. */
-  async putBlob(location: URL, digest: string, size: number, body: BodyFactory, options: SendOptions = {}): Promise<void> {
+  async putBlob(
+    location: URL,
+    digest: string,
+    size: number,
+    body: BodyFactory,
+    options: SendOptions = {},
+  ): Promise<void> {
     const url = new URL(location);
     url.searchParams.set('digest', digest);
     const req: HttpRequest = {
@@ -123,7 +136,8 @@ export class RepositoryClient {
       onProgress: options.onProgress,
     };
     const res = await this.send(req);
-    if (res.status !== 202 && res.status !== 201) throw errorFromResponse(req, res, `uploading bytes ${start}-${start + length - 1}`);
+    if (res.status !== 202 && res.status !== 201)
+      throw errorFromResponse(req, res, `uploading bytes ${start}-${start + length - 1}`);
     return res.headers.location ? this.location(res, req) : location;
   }
 
@@ -158,7 +172,11 @@ export class RepositoryClient {
   }
 
   /** PUT a manifest or index by tag or digest; returns the digest the registry computed. */
-  async putManifest(reference: string, mediaType: string, raw: Buffer): Promise<string | undefined> {
+  async putManifest(
+    reference: string,
+    mediaType: string,
+    raw: Buffer,
+  ): Promise<string | undefined> {
     const req: HttpRequest = {
       method: 'PUT',
       url: this.url(`manifests/${reference}`),
@@ -166,7 +184,8 @@ export class RepositoryClient {
       body: () => raw,
     };
     const res = await this.send(req);
-    if (res.status !== 201 && res.status !== 200) throw errorFromResponse(req, res, `pushing manifest ${reference}`);
+    if (res.status !== 201 && res.status !== 200)
+      throw errorFromResponse(req, res, `pushing manifest ${reference}`);
     return res.headers['docker-content-digest'];
   }
 }

@@ -39,14 +39,21 @@ export interface CredentialSources {
 
 /** `https://index.docker.io/v1/` → `docker.io`; `https://host:5000/path` → `host:5000/path`. */
 export function normaliseAuthKey(key: string): string {
-  let k = key.trim().replace(/^[a-z]+:\/\//i, '').replace(/\/+$/, '');
+  let k = key
+    .trim()
+    .replace(/^[a-z]+:\/\//i, '')
+    .replace(/\/+$/, '');
   if (/^(index\.docker\.io|registry-1\.docker\.io|docker\.io)(\/v1)?$/.test(k)) return DOCKER_HUB;
   k = k.replace(/\/v[12]$/, '');
   return k;
 }
 
 /** The most specific key for `registry/repository`: podman allows per-namespace entries. */
-function findEntry<T>(entries: Record<string, T> | undefined, registry: string, repository: string): T | undefined {
+function findEntry<T>(
+  entries: Record<string, T> | undefined,
+  registry: string,
+  repository: string,
+): T | undefined {
   if (!entries) return undefined;
   const normalised = new Map<string, T>();
   for (const [key, value] of Object.entries(entries)) {
@@ -84,8 +91,10 @@ function fromEntry(entry: AuthEntry, source: string, logger: Logger): Credential
   if (entry.auth) logger.secret(entry.auth);
   if (entry.password) logger.secret(entry.password);
   if (entry.identitytoken) logger.secret(entry.identitytoken);
-  if (entry.identitytoken) return { username: entry.username, identityToken: entry.identitytoken, source };
-  if (entry.username && entry.password) return { username: entry.username, password: entry.password, source };
+  if (entry.identitytoken)
+    return { username: entry.username, identityToken: entry.identitytoken, source };
+  if (entry.username && entry.password)
+    return { username: entry.username, password: entry.password, source };
   if (entry.auth) {
     const decoded = Buffer.from(entry.auth, 'base64').toString('utf8');
     const colon = decoded.indexOf(':');
@@ -106,8 +115,17 @@ export async function runCredentialHelper(
   logger: Logger,
 ): Promise<Credentials | undefined> {
   const program = `docker-credential-${name}`;
-  const result = await new Promise<{ code: number | null; stdout: string; stderr: string; error?: Error }>((resolve) => {
-    const child = spawn(program, ['get'], { env, stdio: ['pipe', 'pipe', 'pipe'], timeout: HELPER_TIMEOUT_MS });
+  const result = await new Promise<{
+    code: number | null;
+    stdout: string;
+    stderr: string;
+    error?: Error;
+  }>((resolve) => {
+    const child = spawn(program, ['get'], {
+      env,
+      stdio: ['pipe', 'pipe', 'pipe'],
+      timeout: HELPER_TIMEOUT_MS,
+    });
     let stdout = '';
     let stderr = '';
     child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
@@ -118,12 +136,15 @@ export async function runCredentialHelper(
     child.stdin.end(serverUrl);
   });
   if (result.error) {
-    logger.warning(`credential helper ${program} could not run (${(result.error as NodeJS.ErrnoException).code ?? result.error.message}); continuing without it`);
+    logger.warning(
+      `credential helper ${program} could not run (${(result.error as NodeJS.ErrnoException).code ?? result.error.message}); continuing without it`,
+    );
     return undefined;
   }
   if (result.code !== 0) {
     const said = (result.stdout + result.stderr).trim().split('\n')[0] ?? '';
-    if (!/not found/i.test(said)) logger.warning(`credential helper ${program} failed for ${serverUrl}: ${said.slice(0, 200)}`);
+    if (!/not found/i.test(said))
+      logger.warning(`credential helper ${program} failed for ${serverUrl}: ${said.slice(0, 200)}`);
     return undefined;
   }
   try {

@@ -54,14 +54,20 @@ export class RegistryError extends Error {
   }
 
   private static describe(init: RegistryErrorInit, url: string): string {
-    const what = init.status !== undefined ? `${init.status}` : (init.networkCode ?? 'network error');
-    const codes = (init.codes ?? []).map((c) => (c.message ? `${c.code}: ${c.message}` : c.code)).join('; ');
+    const what =
+      init.status !== undefined ? `${init.status}` : (init.networkCode ?? 'network error');
+    const codes = (init.codes ?? [])
+      .map((c) => (c.message ? `${c.code}: ${c.message}` : c.code))
+      .join('; ');
     const server = init.headers?.server ? ` from ${init.headers.server}` : '';
-    const html = !codes && init.bodySnippet && /<html|<!doctype/i.test(init.bodySnippet) ? ` (an HTML page${server})` : '';
+    const html =
+      !codes && init.bodySnippet && /<html|<!doctype/i.test(init.bodySnippet)
+        ? ` (an HTML page${server})`
+        : '';
     const detail = codes ? ` ${codes}` : html;
     const prefix = init.context ? `${init.context}: ` : '';
-    const causeMessage = init.status === undefined && init.cause instanceof Error ? ` (${init.cause.message})` : '';
+    const causeMessage =
+      init.status === undefined && init.cause instanceof Error ? ` (${init.cause.message})` : '';
     return `${prefix}${init.method} ${url} → ${what}${detail}${causeMessage}`;
   }
 }
-

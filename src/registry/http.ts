@@ -43,7 +43,9 @@ export interface BaseTransport {
   close(): Promise<void>;
 }
 
-function flattenHeaders(headers: Record<string, string | string[] | undefined>): Record<string, string> {
+function flattenHeaders(
+  headers: Record<string, string | string[] | undefined>,
+): Record<string, string> {
   const out: Record<string, string> = {};
   for (const [name, value] of Object.entries(headers)) {
     if (value === undefined) continue;
@@ -52,7 +54,10 @@ function flattenHeaders(headers: Record<string, string | string[] | undefined>):
   return out;
 }
 
-async function* countBytes(source: Readable | Buffer | string, progress: (n: number) => void): AsyncGenerator<Buffer> {
+async function* countBytes(
+  source: Readable | Buffer | string,
+  progress: (n: number) => void,
+): AsyncGenerator<Buffer> {
   let sent = 0;
   if (typeof source === 'string' || Buffer.isBuffer(source)) {
     const buffer = Buffer.from(source);
@@ -88,7 +93,10 @@ export function createBaseTransport(options: BaseTransportOptions = {}): BaseTra
     bodyTimeout: 5 * 60_000,
     keepAliveTimeout: 30_000,
   };
-  const strict = new EnvHttpProxyAgent({ ...common, connect: options.ca ? { ca: options.ca } : {} });
+  const strict = new EnvHttpProxyAgent({
+    ...common,
+    connect: options.ca ? { ca: options.ca } : {},
+  });
   let lax: EnvHttpProxyAgent | undefined;
   const dispatcherFor = (url: URL): Dispatcher => {
     if (url.protocol === 'https:' && options.insecureHosts?.has(url.host)) {
@@ -119,7 +127,12 @@ export function createBaseTransport(options: BaseTransportOptions = {}): BaseTra
       });
       bodyDone = true;
       const responseBody = req.method === 'HEAD' ? Buffer.alloc(0) : await readCapped(res.body);
-      return { status: res.statusCode, headers: flattenHeaders(res.headers), body: responseBody, url: req.url };
+      return {
+        status: res.statusCode,
+        headers: flattenHeaders(res.headers),
+        body: responseBody,
+        url: req.url,
+      };
     } catch (error) {
       const err = error as NodeJS.ErrnoException & { cause?: NodeJS.ErrnoException };
       const networkCode = err.code ?? err.cause?.code ?? 'NETWORK_ERROR';
@@ -143,8 +156,20 @@ export function createBaseTransport(options: BaseTransportOptions = {}): BaseTra
 }
 
 /** A response the caller did not expect becomes a RegistryError carrying what the registry said. */
-export function errorFromResponse(req: HttpRequest, res: HttpResponse, context?: string): RegistryError {
-  const keep = ['server', 'content-type', 'location', 'www-authenticate', 'retry-after', 'cf-ray', 'via'];
+export function errorFromResponse(
+  req: HttpRequest,
+  res: HttpResponse,
+  context?: string,
+): RegistryError {
+  const keep = [
+    'server',
+    'content-type',
+    'location',
+    'www-authenticate',
+    'retry-after',
+    'cf-ray',
+    'via',
+  ];
   const headers: Record<string, string> = {};
   for (const name of keep) if (res.headers[name]) headers[name] = res.headers[name] as string;
   const text = res.body.toString('utf8');
@@ -152,7 +177,11 @@ export function errorFromResponse(req: HttpRequest, res: HttpResponse, context?:
   try {
     const parsed = JSON.parse(text) as { errors?: RegistryError['codes'] };
     if (Array.isArray(parsed.errors)) {
-      codes = parsed.errors.map((e) => ({ code: String(e.code), message: e.message, detail: e.detail }));
+      codes = parsed.errors.map((e) => ({
+        code: String(e.code),
+        message: e.message,
+        detail: e.detail,
+      }));
     }
   } catch {
     // Not JSON: an HTML page from a proxy, kept as a snippet below.

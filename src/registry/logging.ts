@@ -8,10 +8,14 @@ export function withLogging(next: Transport, logger: Logger): Transport {
     const started = Date.now();
     try {
       const res = await next(req);
-      logger.debug(`${req.method} ${displayUrl(req.url)} → ${res.status} (${Date.now() - started} ms)`);
+      logger.debug(
+        `${req.method} ${displayUrl(req.url)} → ${res.status} (${Date.now() - started} ms)`,
+      );
       return res;
     } catch (error) {
-      logger.debug(`${req.method} ${displayUrl(req.url)} → ${(error as Error).message} (${Date.now() - started} ms)`);
+      logger.debug(
+        `${req.method} ${displayUrl(req.url)} → ${(error as Error).message} (${Date.now() - started} ms)`,
+      );
       throw error;
     }
   };

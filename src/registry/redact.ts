@@ -1,4 +1,5 @@
-const SENSITIVE_PARAMS = /^(?:token|access_token|refresh_token|password|signature|sig|x-amz-signature|x-amz-credential|x-amz-security-token|x-goog-signature|x-goog-credential)$/i;
+const SENSITIVE_PARAMS =
+  /^(?:token|access_token|refresh_token|password|signature|sig|x-amz-signature|x-amz-credential|x-amz-security-token|x-goog-signature|x-goog-credential)$/i;
 
 /** A URL safe to print: no userinfo, and signed or token-bearing query parameters hidden. */
 export function redactUrl(url: URL | string): string {

@@ -50,7 +50,10 @@ export function parseReference(input: string): ImageReference {
   const first = slash >= 0 ? rest.slice(0, slash) : '';
   let registry: string;
   let repository: string;
-  if (slash >= 0 && (first.includes('.') || first.includes(':') || first === 'localhost' || first.startsWith('['))) {
+  if (
+    slash >= 0 &&
+    (first.includes('.') || first.includes(':') || first === 'localhost' || first.startsWith('['))
+  ) {
     registry = first;
     repository = rest.slice(slash + 1);
     if (!HOST_RE.test(registry)) fail(`${registry} is not a valid registry host`);
@@ -65,7 +68,9 @@ export function parseReference(input: string): ImageReference {
   if (!repository) fail('no repository name');
   for (const component of repository.split('/')) {
     if (!COMPONENT_RE.test(component)) {
-      fail(`repository component ${JSON.stringify(component)} must be lowercase letters, digits and separators`);
+      fail(
+        `repository component ${JSON.stringify(component)} must be lowercase letters, digits and separators`,
+      );
     }
   }
   if (repository.length > 255) fail('repository name is longer than 255 characters');
@@ -81,6 +86,9 @@ export function formatReference(ref: ImageReference, digest?: string): string {
 
 /** True for hosts that may use plain http without `insecure`: localhost, 127.0.0.0/8 and ::1. */
 export function isLoopback(host: string): boolean {
-  const name = host.replace(/:\d+$/, '').replace(/^\[|\]$/g, '').toLowerCase();
+  const name = host
+    .replace(/:\d+$/, '')
+    .replace(/^\[|\]$/g, '')
+    .toLowerCase();
   return name === 'localhost' || name === '::1' || /^127\.\d{1,3}\.\d{1,3}\.\d{1,3}$/.test(name);
 }

@@ -2,7 +2,13 @@ import type { Logger } from '../logger.js';
 import type { Clock } from '../util/clock.js';
 import { Authenticator, type Credentials, parseChallenge, repositoryScope } from './auth.js';
 import { RegistryError } from './errors.js';
-import { type BaseTransport, type HttpRequest, type HttpResponse, type Transport, errorFromResponse } from './http.js';
+import {
+  type BaseTransport,
+  type HttpRequest,
+  type HttpResponse,
+  type Transport,
+  errorFromResponse,
+} from './http.js';
 import { withLogging } from './logging.js';
 import { isLoopback } from './reference.js';
 import { withRetry } from './retry.js';
@@ -27,7 +33,12 @@ export interface RegistryObservations {
   unauthorizedMidPush: number;
 }
 
-const TLS_MISMATCH = new Set(['EPROTO', 'ERR_SSL_WRONG_VERSION_NUMBER', 'ECONNRESET', 'UND_ERR_SOCKET']);
+const TLS_MISMATCH = new Set([
+  'EPROTO',
+  'ERR_SSL_WRONG_VERSION_NUMBER',
+  'ECONNRESET',
+  'UND_ERR_SOCKET',
+]);
 
 /** One registry host: its scheme, its auth, and the layered transport every request goes through. */
 export class Registry {
@@ -35,14 +46,21 @@ export class Registry {
   readonly apiHost: string;
   readonly auth: Authenticator;
   readonly send: Transport;
-  readonly observations: RegistryObservations = { locationDowngraded: false, unauthorizedMidPush: 0 };
+  readonly observations: RegistryObservations = {
+    locationDowngraded: false,
+    unauthorizedMidPush: 0,
+  };
   baseUrl: URL;
 
   constructor(private readonly options: RegistryOptions) {
     this.name = options.name;
     this.apiHost = options.apiHost;
     this.baseUrl = new URL(`https://${options.apiHost}`);
-    const retrying = withRetry(options.base.send, { retries: options.retries, clock: options.clock }, options.logger);
+    const retrying = withRetry(
+      options.base.send,
+      { retries: options.retries, clock: options.clock },
+      options.logger,
+    );
     this.auth = new Authenticator({
       host: options.apiHost,
       credentials: options.credentials,
@@ -53,7 +71,11 @@ export class Registry {
     });
     // Retry sits outside auth so that every attempt carries a current token.
     this.send = withLogging(
-      withRetry(withAuth(options.base.send, this.auth), { retries: options.retries, clock: options.clock }, options.logger),
+      withRetry(
+        withAuth(options.base.send, this.auth),
+        { retries: options.retries, clock: options.clock },
+        options.logger,
+      ),
       options.logger,
     );
   }
@@ -74,7 +96,11 @@ export class Registry {
     const mayUseHttp = this.options.insecure || isLoopback(this.apiHost);
     const attempt = async (scheme: string): Promise<HttpResponse> => {
       const req: HttpRequest = { method: 'GET', url: new URL(`${scheme}://${this.apiHost}/v2/`) };
-      return withRetry(this.options.base.send, { retries: this.options.retries, clock: this.options.clock }, this.logger)(req);
+      return withRetry(
+        this.options.base.send,
+        { retries: this.options.retries, clock: this.options.clock },
+        this.logger,
+      )(req);
     };
     let res: HttpResponse;
     try {
@@ -99,7 +125,11 @@ export class Registry {
     if (res.status === 401) {
       this.auth.challenge = parseChallenge(res.headers['www-authenticate']);
     } else if (res.status !== 200) {
-      throw errorFromResponse({ method: 'GET', url: new URL('/v2/', this.baseUrl) }, res, `${this.apiHost} does not answer as an OCI registry`);
+      throw errorFromResponse(
+        { method: 'GET', url: new URL('/v2/', this.baseUrl) },
+        res,
+        `${this.apiHost} does not answer as an OCI registry`,
+      );
     }
   }
 
@@ -114,13 +144,18 @@ export class Registry {
       const req: HttpRequest = { method: 'GET', url: new URL('/v2/', this.baseUrl), scopes };
       const res = await this.send(req);
       if (res.status !== 200) {
-        const who = this.auth.hasCredentials ? `the credentials from ${this.auth.credentialSource ?? 'the inputs'}` : 'anonymous access (no credentials found)';
+        const who = this.auth.hasCredentials
+          ? `the credentials from ${this.auth.credentialSource ?? 'the inputs'}`
+          : 'anonymous access (no credentials found)';
         throw errorFromResponse(req, res, `${this.name} refused ${who}`);
       }
     }
   }
 
   scopesFor(repository: string, mountFrom: string[] = []): string[] {
-    return [repositoryScope(repository, 'pull,push'), ...mountFrom.map((r) => repositoryScope(r, 'pull'))];
+    return [
+      repositoryScope(repository, 'pull,push'),
+      ...mountFrom.map((r) => repositoryScope(r, 'pull')),
+    ];
   }
 }

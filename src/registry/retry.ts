@@ -35,7 +35,11 @@ export function isRetryableStatus(status: number): boolean {
 }
 
 export function isRetryableError(error: unknown): boolean {
-  return error instanceof RegistryError && error.status === undefined && RETRYABLE_NETWORK.has(error.networkCode ?? '');
+  return (
+    error instanceof RegistryError &&
+    error.status === undefined &&
+    RETRYABLE_NETWORK.has(error.networkCode ?? '')
+  );
 }
 
 /** Retry-After in seconds or as an HTTP date, as milliseconds from now; undefined when absent or unreadable. */
@@ -65,14 +69,21 @@ export function withRetry(next: Transport, policy: RetryPolicy, logger: Logger):
       } catch (error) {
         outcome = { error };
       }
-      const retryable = 'res' in outcome ? isRetryableStatus(outcome.res.status) : isRetryableError(outcome.error);
+      const retryable =
+        'res' in outcome ? isRetryableStatus(outcome.res.status) : isRetryableError(outcome.error);
       if (!retryable || retry >= allowed) {
         if ('res' in outcome) return outcome.res;
         throw outcome.error;
       }
-      const retryAfter = 'res' in outcome ? parseRetryAfter(outcome.res.headers['retry-after'], policy.clock.now()) : undefined;
+      const retryAfter =
+        'res' in outcome
+          ? parseRetryAfter(outcome.res.headers['retry-after'], policy.clock.now())
+          : undefined;
       const wait = retryAfter ?? backoffDelay(retry, policy.clock);
-      const why = 'res' in outcome ? `${outcome.res.status}` : ((outcome.error as RegistryError).networkCode ?? 'error');
+      const why =
+        'res' in outcome
+          ? `${outcome.res.status}`
+          : ((outcome.error as RegistryError).networkCode ?? 'error');
       logger.info(
         `${req.method} ${displayUrl(req.url)}: ${why}; retry ${retry + 1} of ${allowed} in ${(wait / 1000).toFixed(1)} s`,
       );

@@ -23,7 +23,10 @@ export class SecretMasker {
 }
 
 /** The CLI's logger: lines on stderr, secrets masked, debug only when verbose. */
-export function createConsoleLogger(options: ConsoleLoggerOptions, masker = new SecretMasker()): Logger & { masker: SecretMasker } {
+export function createConsoleLogger(
+  options: ConsoleLoggerOptions,
+  masker = new SecretMasker(),
+): Logger & { masker: SecretMasker } {
   const write = options.write ?? ((line: string) => process.stderr.write(`${line}\n`));
   const emit = (prefix: string, message: string): void => write(masker.mask(`${prefix}${message}`));
   return {

@@ -15,7 +15,12 @@ export interface BlobProgress {
  * Progress lines for one large blob: bytes, percent and rate, at most every 5 s and once at the end.
  * Small blobs get none: their whole upload takes less than a line's worth of time.
  */
-export function blobProgress(digest: string, size: number, logger: Logger, clock: Clock): BlobProgress | undefined {
+export function blobProgress(
+  digest: string,
+  size: number,
+  logger: Logger,
+  clock: Clock,
+): BlobProgress | undefined {
   if (size <= PROGRESS_MIN_BYTES) return undefined;
   const started = clock.now();
   let lastLine = started;

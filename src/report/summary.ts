@@ -29,8 +29,14 @@ function stateCell(outcome: BlobOutcome | undefined): string {
 
 function manifestLabel(node: ManifestNode, parentIsIndex: boolean): string {
   const platform = formatPlatform(node.descriptor.platform);
-  const kind = node.descriptor.annotations?.['vnd.docker.reference.type'] === 'attestation-manifest' ? 'attestation' : undefined;
-  const name = platform && platform !== 'unknown/unknown' ? platform : (kind ?? (parentIsIndex ? 'manifest' : 'image'));
+  const kind =
+    node.descriptor.annotations?.['vnd.docker.reference.type'] === 'attestation-manifest'
+      ? 'attestation'
+      : undefined;
+  const name =
+    platform && platform !== 'unknown/unknown'
+      ? platform
+      : (kind ?? (parentIsIndex ? 'manifest' : 'image'));
   return `${escapeMarkdown(name)} ${code(shortDigest(node.descriptor.digest))}`;
 }
 
@@ -73,7 +79,9 @@ export function renderSummary(result: PushResult): string {
   }
   out.push('');
   if (result.error) {
-    out.push(`**Error** (${escapeMarkdown(result.phase ?? 'push')}): ${escapeMarkdown(result.error.message)}`);
+    out.push(
+      `**Error** (${escapeMarkdown(result.phase ?? 'push')}): ${escapeMarkdown(result.error.message)}`,
+    );
     out.push('');
   }
   const counts = `${result.blobsUploaded} uploaded (${formatSize(result.bytesUploaded)}), ${result.blobsSkipped} already in place${result.blobsMounted ? ` (${result.blobsMounted} mounted)` : ''}, ${result.failedBlobs.length} failed, in ${formatDuration(result.durationMs)}`;
@@ -88,15 +96,22 @@ export function renderSummary(result: PushResult): string {
       const nodes = manifests(image.root);
       const isIndex = image.root.kind === 'index';
       for (const node of nodes) {
-        if (isIndex || result.targets.length > 1) out.push(`**${manifestLabel(node, isIndex)}**`, '');
-        out.push(table(['blob', 'digest', 'media type', 'size', 'how', 'attempts', 'time', 'state'], blobRows(node, target)));
+        if (isIndex || result.targets.length > 1)
+          out.push(`**${manifestLabel(node, isIndex)}**`, '');
+        out.push(
+          table(
+            ['blob', 'digest', 'media type', 'size', 'how', 'attempts', 'time', 'state'],
+            blobRows(node, target),
+          ),
+        );
         out.push('');
       }
     }
     const all = [...image.blobs.values()];
     out.push('<details><summary>Full digests</summary>');
     out.push('');
-    for (const blob of all) out.push(`- ${code(blob.digest)} ${escapeMarkdown(blob.mediaType)}, ${blob.size} bytes`);
+    for (const blob of all)
+      out.push(`- ${code(blob.digest)} ${escapeMarkdown(blob.mediaType)}, ${blob.size} bytes`);
     out.push('');
     out.push('</details>');
     out.push('');

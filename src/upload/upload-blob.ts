@@ -20,15 +20,21 @@ export interface UploadOutcome {
 /** Failures of the body request that mean "this path cannot carry a body this big": go chunked. */
 export function isBodyPathFailure(error: unknown): boolean {
   if (!(error instanceof RegistryError)) return false;
-  if (error.status === 413 || error.status === 520 || error.status === 522 || error.status === 524) return true;
+  if (error.status === 413 || error.status === 520 || error.status === 522 || error.status === 524)
+    return true;
   if (error.status !== undefined) return false;
   const code = error.networkCode ?? '';
-  const broken = /ECONNRESET|EPIPE|ETIMEDOUT|UND_ERR_SOCKET|UND_ERR_HEADERS_TIMEOUT|UND_ERR_BODY_TIMEOUT|UND_ERR_CLOSED/.test(code);
+  const broken =
+    /ECONNRESET|EPIPE|ETIMEDOUT|UND_ERR_SOCKET|UND_ERR_HEADERS_TIMEOUT|UND_ERR_BODY_TIMEOUT|UND_ERR_CLOSED/.test(
+      code,
+    );
   return broken && error.bodyIncomplete;
 }
 
 function isSessionGone(error: unknown): boolean {
-  return error instanceof RegistryError && (error.status === 404 || error.hasCode('BLOB_UPLOAD_UNKNOWN'));
+  return (
+    error instanceof RegistryError && (error.status === 404 || error.hasCode('BLOB_UPLOAD_UNKNOWN'))
+  );
 }
 
 function isTransient(error: unknown): boolean {
@@ -61,7 +67,9 @@ export async function uploadBlob(
 ): Promise<void> {
   const host = client.registry.apiHost;
   const limit = settings.monolithicLimit.get(host);
-  let chunked = settings.mode === 'chunked' || (settings.mode === 'auto' && limit !== undefined && blob.size >= limit);
+  let chunked =
+    settings.mode === 'chunked' ||
+    (settings.mode === 'auto' && limit !== undefined && blob.size >= limit);
   outcome.method = chunked ? 'chunked' : 'monolithic';
   let pending = firstSession;
   let failures = 0;
@@ -78,10 +86,16 @@ export async function uploadBlob(
         outcome.chunkSize = result.chunkSize;
         chunkSize = result.chunkSize;
       } else {
-        await client.putBlob(session.location, blob.digest, blob.size, fileRange(blob.path, 0, blob.size), {
-          retries: 0,
-          onProgress,
-        });
+        await client.putBlob(
+          session.location,
+          blob.digest,
+          blob.size,
+          fileRange(blob.path, 0, blob.size),
+          {
+            retries: 0,
+            onProgress,
+          },
+        );
         outcome.chunks = 1;
       }
       outcome.method = chunked ? 'chunked' : 'monolithic';
@@ -90,7 +104,10 @@ export async function uploadBlob(
       if (error instanceof RegistryError) outcome.problems.push(error);
       await client.cancelUpload(session.location);
       if (!chunked && settings.mode === 'auto' && isBodyPathFailure(error)) {
-        settings.monolithicLimit.set(host, Math.min(settings.monolithicLimit.get(host) ?? Infinity, blob.size));
+        settings.monolithicLimit.set(
+          host,
+          Math.min(settings.monolithicLimit.get(host) ?? Infinity, blob.size),
+        );
         settings.logger.info(
           `${blob.digest}: the monolithic upload failed (${(error as Error).message}); switching to chunks of ${formatSize(chunkSize)}`,
         );
@@ -99,9 +116,12 @@ export async function uploadBlob(
         continue;
       }
       const retryable = error instanceof SessionGone || isTransient(error) || isSessionGone(error);
-      if (!retryable || failures >= settings.retries) throw error instanceof SessionGone ? error.cause : error;
+      if (!retryable || failures >= settings.retries)
+        throw error instanceof SessionGone ? error.cause : error;
       const wait = backoffDelay(failures++, settings.clock);
-      settings.logger.info(`${blob.digest}: upload failed (${(error as Error).message}); starting again in ${(wait / 1000).toFixed(1)} s`);
+      settings.logger.info(
+        `${blob.digest}: upload failed (${(error as Error).message}); starting again in ${(wait / 1000).toFixed(1)} s`,
+      );
       await settings.clock.sleep(wait);
     }
   }
@@ -142,16 +162,24 @@ async function sendChunks(
     const length = Math.min(chunkSize, blob.size - offset);
     const base = offset;
     try {
-      location = await client.patchChunk(location, offset, length, fileRange(blob.path, offset, length), {
-        retries: 0,
-        onProgress: onProgress && ((n) => onProgress(base + n)),
-      });
+      location = await client.patchChunk(
+        location,
+        offset,
+        length,
+        fileRange(blob.path, offset, length),
+        {
+          retries: 0,
+          onProgress: onProgress && ((n) => onProgress(base + n)),
+        },
+      );
       offset += length;
       chunks++;
     } catch (error) {
       if (error instanceof RegistryError && error.status === 413 && chunkSize > floor) {
         chunkSize = Math.max(floor, Math.floor(chunkSize / 2));
-        settings.logger.info(`${blob.digest}: a chunk was refused as too large (413); chunks are now ${formatSize(chunkSize)}`);
+        settings.logger.info(
+          `${blob.digest}: a chunk was refused as too large (413); chunks are now ${formatSize(chunkSize)}`,
+        );
         continue;
       }
       if (isSessionGone(error)) throw new SessionGone('upload session gone', { cause: error });
@@ -161,10 +189,13 @@ async function sendChunks(
       try {
         status = await client.uploadStatus(location);
       } catch (statusError) {
-        if (isSessionGone(statusError)) throw new SessionGone('upload session gone', { cause: statusError });
+        if (isSessionGone(statusError))
+          throw new SessionGone('upload session gone', { cause: statusError });
         throw statusError;
       }
-      settings.logger.info(`${blob.digest}: resuming the upload at byte ${status.offset} after ${(error as Error).message}`);
+      settings.logger.info(
+        `${blob.digest}: resuming the upload at byte ${status.offset} after ${(error as Error).message}`,
+      );
       location = status.location;
       offset = status.offset;
     }

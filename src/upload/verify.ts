@@ -15,7 +15,11 @@ export type VerifyResult =
  * reports them. A 404 is asked again with backoff, because some registries acknowledge before
  * every replica has the blob.
  */
-export async function verifyBlob(client: RepositoryClient, blob: BlobFile, clock: Clock): Promise<VerifyResult> {
+export async function verifyBlob(
+  client: RepositoryClient,
+  blob: BlobFile,
+  clock: Clock,
+): Promise<VerifyResult> {
   let lagRetries = 0;
   for (;;) {
     const stat = await client.statBlob(blob.digest);
@@ -23,15 +27,33 @@ export async function verifyBlob(client: RepositoryClient, blob: BlobFile, clock
       // Registries report their canonical digest (distribution: sha256 even for a sha512 upload);
       // only a digest of the same algorithm can be compared.
       if (stat.digest && sameAlgorithm(stat.digest, blob.digest) && stat.digest !== blob.digest) {
-        return { ok: false, lagRetries, status: stat.status, missing: false, reason: `the registry reports digest ${stat.digest}` };
+        return {
+          ok: false,
+          lagRetries,
+          status: stat.status,
+          missing: false,
+          reason: `the registry reports digest ${stat.digest}`,
+        };
       }
       if (stat.size !== undefined && stat.size !== blob.size) {
-        return { ok: false, lagRetries, status: stat.status, missing: false, reason: `the registry reports ${stat.size} bytes, expected ${blob.size}` };
+        return {
+          ok: false,
+          lagRetries,
+          status: stat.status,
+          missing: false,
+          reason: `the registry reports ${stat.size} bytes, expected ${blob.size}`,
+        };
       }
       return { ok: true, lagRetries };
     }
     if (lagRetries >= VERIFY_LAG_RETRIES) {
-      return { ok: false, lagRetries, status: stat.status, missing: true, reason: `HEAD answered ${stat.status} after the upload was acknowledged` };
+      return {
+        ok: false,
+        lagRetries,
+        status: stat.status,
+        missing: true,
+        reason: `HEAD answered ${stat.status} after the upload was acknowledged`,
+      };
     }
     await clock.sleep(backoffDelay(lagRetries++, clock));
   }

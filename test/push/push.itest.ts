@@ -31,7 +31,8 @@ async function expectPullsBack(ref: string, image: BuiltImage): Promise<void> {
   expect(pulled.code, pulled.stderr).toBe(0);
   const contents = await layoutContents(dest);
   expect(contents.top).toBe(image.digest);
-  for (const digest of [...image.blobs, ...image.manifests]) expect(contents.blobs).toContain(digest);
+  for (const digest of [...image.blobs, ...image.manifests])
+    expect(contents.blobs).toContain(digest);
 }
 
 describe('push to a real registry', () => {
@@ -76,9 +77,19 @@ describe('push to a real registry', () => {
     const out = await pushJson(['--layout', dir, '--tags', `${first},${second}`]);
     expect(out['blobs-uploaded']).toBe(3);
     expect(out['blobs-skipped']).toBe(3);
-    const verbose = await runCli(['--layout', dir, '--tags', `${registry.host}/three/app:c`, '--tags', `${registry.host}/four/app:d`, '--verbose']);
+    const verbose = await runCli([
+      '--layout',
+      dir,
+      '--tags',
+      `${registry.host}/three/app:c`,
+      '--tags',
+      `${registry.host}/four/app:d`,
+      '--verbose',
+    ]);
     expect(verbose.code, verbose.stderr).toBe(0);
-    expect(verbose.stderr).toMatch(/POST \S+\/v2\/four\/app\/blobs\/uploads\/\?mount=sha256:[a-f0-9]+&from=three\/app → 201/);
+    expect(verbose.stderr).toMatch(
+      /POST \S+\/v2\/four\/app\/blobs\/uploads\/\?mount=sha256:[a-f0-9]+&from=three\/app → 201/,
+    );
     expect(verbose.stderr).not.toMatch(/PUT \S+\/v2\/four\/app\/blobs\/uploads/);
     await expectPullsBack(second, image);
   });
@@ -103,7 +114,12 @@ describe('push to a real registry', () => {
 
     const tarFile = join(work, 'refs.tar');
     expect((await run('tar', ['-cf', tarFile, '-C', dir, '.'])).code).toBe(0);
-    const fromTar = await pushJson(['--layout', `${tarFile}:b`, '--tags', `${registry.host}/team/tarred:b`]);
+    const fromTar = await pushJson([
+      '--layout',
+      `${tarFile}:b`,
+      '--tags',
+      `${registry.host}/team/tarred:b`,
+    ]);
     expect(fromTar.digest).toBe(b.digest);
     await expectPullsBack(`${registry.host}/team/tarred:b`, b);
   });

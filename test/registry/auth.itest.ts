@@ -39,19 +39,34 @@ describe('htpasswd Basic auth', () => {
 
   it('pushes with the username and password inputs', async () => {
     const ref = `${registry.host}/basic/app:1`;
-    const res = await runCli(['--layout', layout, '--tags', ref, '--username', USER, '--password-stdin', '--verbose'], {
-      env: cleanEnv,
-      input: PASSWORD,
-    });
+    const res = await runCli(
+      ['--layout', layout, '--tags', ref, '--username', USER, '--password-stdin', '--verbose'],
+      {
+        env: cleanEnv,
+        input: PASSWORD,
+      },
+    );
     expect(res.code, res.stderr).toBe(0);
     expect(res.stdout + res.stderr).not.toContain(PASSWORD);
     expect(await listTags(registry.url, 'basic/app', basic(USER, PASSWORD))).toEqual(['1']);
   });
 
   it('fails at the start with exit 1 when the password is wrong, naming where the credentials came from', async () => {
-    const res = await runCli(['--layout', layout, '--tags', `${registry.host}/basic/wrong:1`, '--username', USER, '--password', 'not-it'], {
-      env: cleanEnv,
-    });
+    const res = await runCli(
+      [
+        '--layout',
+        layout,
+        '--tags',
+        `${registry.host}/basic/wrong:1`,
+        '--username',
+        USER,
+        '--password',
+        'not-it',
+      ],
+      {
+        env: cleanEnv,
+      },
+    );
     expect(res.code).toBe(1);
     expect(res.stderr).toMatch(/refused the credentials from the username and password inputs/);
     expect(res.stderr).toContain('401');
@@ -63,10 +78,16 @@ describe('htpasswd Basic auth', () => {
     const dockerConfig = join(work, 'docker-config');
     await mkdir(dockerConfig, { recursive: true });
     const auth = Buffer.from(`${USER}:${PASSWORD}`).toString('base64');
-    await writeFile(join(dockerConfig, 'config.json'), JSON.stringify({ auths: { [`http://${registry.host}`]: { auth } } }));
-    const res = await runCli(['--layout', layout, '--tags', `${registry.host}/basic/fromconfig:1`, '--verbose'], {
-      env: { ...cleanEnv, DOCKER_CONFIG: dockerConfig },
-    });
+    await writeFile(
+      join(dockerConfig, 'config.json'),
+      JSON.stringify({ auths: { [`http://${registry.host}`]: { auth } } }),
+    );
+    const res = await runCli(
+      ['--layout', layout, '--tags', `${registry.host}/basic/fromconfig:1`, '--verbose'],
+      {
+        env: { ...cleanEnv, DOCKER_CONFIG: dockerConfig },
+      },
+    );
     expect(res.code, res.stderr).toBe(0);
     expect(res.stderr).toContain(`credentials from ${join(dockerConfig, 'config.json')}`);
     expect(res.stderr).not.toContain(auth);
@@ -78,7 +99,10 @@ describe('htpasswd Basic auth', () => {
     const bin = join(work, 'bin');
     await mkdir(dockerConfig, { recursive: true });
     await mkdir(bin, { recursive: true });
-    await writeFile(join(dockerConfig, 'config.json'), JSON.stringify({ credHelpers: { [registry.host]: 'testhelper' } }));
+    await writeFile(
+      join(dockerConfig, 'config.json'),
+      JSON.stringify({ credHelpers: { [registry.host]: 'testhelper' } }),
+    );
     // The helper protocol: `get` reads the server URL on stdin and prints JSON.
     const helper = join(bin, 'docker-credential-testhelper');
     await writeFile(
@@ -86,9 +110,12 @@ describe('htpasswd Basic auth', () => {
       `#!/bin/sh\nread server\n[ "$1" = get ] || exit 1\nprintf '{"ServerURL":"%s","Username":"${USER}","Secret":"${PASSWORD}"}' "$server"\n`,
     );
     await chmod(helper, 0o755);
-    const res = await runCli(['--layout', layout, '--tags', `${registry.host}/basic/fromhelper:1`], {
-      env: { ...cleanEnv, DOCKER_CONFIG: dockerConfig, PATH: `${bin}:${process.env.PATH}` },
-    });
+    const res = await runCli(
+      ['--layout', layout, '--tags', `${registry.host}/basic/fromhelper:1`],
+      {
+        env: { ...cleanEnv, DOCKER_CONFIG: dockerConfig, PATH: `${bin}:${process.env.PATH}` },
+      },
+    );
     expect(res.code, res.stderr).toBe(0);
     expect(res.stderr).toContain('credential helper docker-credential-testhelper');
     expect(await listTags(registry.url, 'basic/fromhelper', basic(USER, PASSWORD))).toEqual(['1']);
@@ -96,16 +123,30 @@ describe('htpasswd Basic auth', () => {
 
   it('reads podman auth.json from REGISTRY_AUTH_FILE', async () => {
     const file = join(work, 'auth.json');
-    await writeFile(file, JSON.stringify({ auths: { [`${registry.host}/basic`]: { auth: Buffer.from(`${USER}:${PASSWORD}`).toString('base64') } } }));
-    const res = await runCli(['--layout', layout, '--tags', `${registry.host}/basic/frompodman:1`], {
-      env: { ...cleanEnv, REGISTRY_AUTH_FILE: file },
-    });
+    await writeFile(
+      file,
+      JSON.stringify({
+        auths: {
+          [`${registry.host}/basic`]: {
+            auth: Buffer.from(`${USER}:${PASSWORD}`).toString('base64'),
+          },
+        },
+      }),
+    );
+    const res = await runCli(
+      ['--layout', layout, '--tags', `${registry.host}/basic/frompodman:1`],
+      {
+        env: { ...cleanEnv, REGISTRY_AUTH_FILE: file },
+      },
+    );
     expect(res.code, res.stderr).toBe(0);
     expect(await listTags(registry.url, 'basic/frompodman', basic(USER, PASSWORD))).toEqual(['1']);
   });
 
   it('fails clearly when no credentials are found', async () => {
-    const res = await runCli(['--layout', layout, '--tags', `${registry.host}/basic/anon:1`], { env: cleanEnv });
+    const res = await runCli(['--layout', layout, '--tags', `${registry.host}/basic/anon:1`], {
+      env: cleanEnv,
+    });
     expect(res.code).toBe(1);
     expect(res.stderr).toMatch(/refused anonymous access \(no credentials found\)/);
   });
@@ -119,7 +160,9 @@ describe('Bearer token auth', () => {
     const service = 'oci-push-test-registry';
     const issuer = 'oci-push-test-issuer';
     tokens = await startTokenServer({ users: { [USER]: PASSWORD }, service, issuer, ...cert });
-    registry = await startRegistry({ token: { realm: tokens.realm, service, issuer, certFile: cert.certFile } });
+    registry = await startRegistry({
+      token: { realm: tokens.realm, service, issuer, certFile: cert.certFile },
+    });
   });
   afterAll(async () => {
     await registry?.stop();
@@ -128,9 +171,16 @@ describe('Bearer token auth', () => {
 
   it('gets a push token from the realm and pushes; skopeo pulls the image back with the same credentials', async () => {
     const ref = `${registry.host}/token/app:1`;
-    const res = await runCli(['--layout', layout, '--tags', ref, '--username', USER, '--password', PASSWORD, '--verbose'], { env: cleanEnv });
+    const res = await runCli(
+      ['--layout', layout, '--tags', ref, '--username', USER, '--password', PASSWORD, '--verbose'],
+      { env: cleanEnv },
+    );
     expect(res.code, res.stderr).toBe(0);
-    expect(tokens.requests.some((r) => r.authorized && r.scopes.includes('repository:token/app:pull,push'))).toBe(true);
+    expect(
+      tokens.requests.some(
+        (r) => r.authorized && r.scopes.includes('repository:token/app:pull,push'),
+      ),
+    ).toBe(true);
     for (const token of tokens.issued) expect(res.stderr + res.stdout).not.toContain(token);
     expect(res.stderr).not.toContain(PASSWORD);
     const dest = join(work, 'token-pull');
@@ -141,7 +191,19 @@ describe('Bearer token auth', () => {
 
   it('asks for pull on the source repository so a second repository can mount', async () => {
     const res = await runCli(
-      ['--layout', layout, '--tags', `${registry.host}/token/src:1`, '--tags', `${registry.host}/token/dst:1`, '--username', USER, '--password', PASSWORD, '--verbose'],
+      [
+        '--layout',
+        layout,
+        '--tags',
+        `${registry.host}/token/src:1`,
+        '--tags',
+        `${registry.host}/token/dst:1`,
+        '--username',
+        USER,
+        '--password',
+        PASSWORD,
+        '--verbose',
+      ],
       { env: cleanEnv },
     );
     expect(res.code, res.stderr).toBe(0);
@@ -150,11 +212,25 @@ describe('Bearer token auth', () => {
   });
 
   it('reports the token service refusing wrong credentials, with exit 1', async () => {
-    const res = await runCli(['--layout', layout, '--tags', `${registry.host}/token/bad:1`, '--username', USER, '--password', 'wrong-password'], {
-      env: cleanEnv,
-    });
+    const res = await runCli(
+      [
+        '--layout',
+        layout,
+        '--tags',
+        `${registry.host}/token/bad:1`,
+        '--username',
+        USER,
+        '--password',
+        'wrong-password',
+      ],
+      {
+        env: cleanEnv,
+      },
+    );
     expect(res.code).toBe(1);
-    expect(res.stderr).toMatch(/the token service refused the credentials from the username and password inputs/);
+    expect(res.stderr).toMatch(
+      /the token service refused the credentials from the username and password inputs/,
+    );
     expect(res.stderr).not.toContain('wrong-password');
   });
 });

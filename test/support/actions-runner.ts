@@ -37,7 +37,11 @@ export function parseOutputFile(text: string): Record<string, string> {
  * INPUT_<NAME> (upper-cased, spaces to underscores, hyphens kept) with action.yml's defaults filled
  * in, and GITHUB_OUTPUT / GITHUB_STEP_SUMMARY files.
  */
-export async function runAction(dir: string, inputs: Record<string, string>, extraEnv: NodeJS.ProcessEnv = {}): Promise<ActionRun> {
+export async function runAction(
+  dir: string,
+  inputs: Record<string, string>,
+  extraEnv: NodeJS.ProcessEnv = {},
+): Promise<ActionRun> {
   const action = await readActionYaml();
   const outputFile = join(dir, `output-${Date.now()}-${Math.random()}`);
   const summaryFile = join(dir, `summary-${Date.now()}-${Math.random()}`);

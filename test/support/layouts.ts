@@ -70,13 +70,23 @@ export class LayoutWriter {
     return { digest, size: buffer.length };
   }
 
-  async manifest(spec: LayoutSpec, platform?: PlatformSpec): Promise<BuiltImage & { size: number }> {
+  async manifest(
+    spec: LayoutSpec,
+    platform?: PlatformSpec,
+  ): Promise<BuiltImage & { size: number }> {
     const layers = [];
     const seed = `${spec.seed}/${platform ? `${platform.os}/${platform.architecture}` : ''}`;
     for (let i = 0; i < (spec.layers ?? 2); i++) {
       // Gzipped, as skopeo would compress an uncompressed layer when pulling it back into a layout.
-      const tar = await tarOf(`file-${i}.bin`, seededBytes(`${seed}/layer${i}`, spec.layerSize ?? 4096));
-      layers.push({ mediaType: OCI_LAYER, diffId: sha256(tar), ...(await this.blob(gzipSync(tar, { level: 1 }))) });
+      const tar = await tarOf(
+        `file-${i}.bin`,
+        seededBytes(`${seed}/layer${i}`, spec.layerSize ?? 4096),
+      );
+      layers.push({
+        mediaType: OCI_LAYER,
+        diffId: sha256(tar),
+        ...(await this.blob(gzipSync(tar, { level: 1 }))),
+      });
     }
     const config = {
       architecture: platform?.architecture ?? 'amd64',
@@ -104,11 +114,17 @@ export class LayoutWriter {
     let built: BuiltImage & { size: number };
     if (spec.platforms?.length) {
       const children = [];
-      for (const platform of spec.platforms) children.push({ platform, ...(await this.manifest(spec, platform)) });
+      for (const platform of spec.platforms)
+        children.push({ platform, ...(await this.manifest(spec, platform)) });
       const index = {
         schemaVersion: 2,
         mediaType: OCI_INDEX,
-        manifests: children.map((c) => ({ mediaType: OCI_MANIFEST, digest: c.digest, size: c.size, platform: c.platform })),
+        manifests: children.map((c) => ({
+          mediaType: OCI_MANIFEST,
+          digest: c.digest,
+          size: c.size,
+          platform: c.platform,
+        })),
       };
       const written = await this.blob(JSON.stringify(index));
       built = {
@@ -120,14 +136,24 @@ export class LayoutWriter {
     } else {
       built = await this.manifest(spec);
     }
-    const annotations = spec.refName ? { 'org.opencontainers.image.ref.name': spec.refName } : undefined;
-    this.entries.push({ mediaType: built.mediaType, digest: built.digest, size: built.size, ...(annotations ? { annotations } : {}) });
+    const annotations = spec.refName
+      ? { 'org.opencontainers.image.ref.name': spec.refName }
+      : undefined;
+    this.entries.push({
+      mediaType: built.mediaType,
+      digest: built.digest,
+      size: built.size,
+      ...(annotations ? { annotations } : {}),
+    });
     await this.writeIndex();
     return built;
   }
 
   async writeIndex(): Promise<void> {
-    await writeFile(join(this.dir, 'index.json'), JSON.stringify({ schemaVersion: 2, mediaType: OCI_INDEX, manifests: this.entries }));
+    await writeFile(
+      join(this.dir, 'index.json'),
+      JSON.stringify({ schemaVersion: 2, mediaType: OCI_INDEX, manifests: this.entries }),
+    );
   }
 }
 

@@ -11,7 +11,13 @@ export const REQUIRED: Record<string, string> = {
 };
 
 export function missingPackages(): string[] {
-  return [...new Set(Object.entries(REQUIRED).filter(([bin]) => !existsSync(bin)).map(([, pkg]) => pkg))];
+  return [
+    ...new Set(
+      Object.entries(REQUIRED)
+        .filter(([bin]) => !existsSync(bin))
+        .map(([, pkg]) => pkg),
+    ),
+  ];
 }
 
 /**
@@ -27,13 +33,18 @@ export function ensurePrerequisites(): void {
     const env = { ...process.env, DEBIAN_FRONTEND: 'noninteractive' };
     spawnSync('apt-get', ['update'], { stdio: 'inherit', env });
     try {
-      execFileSync('apt-get', ['install', '-y', '--no-install-recommends', ...missing], { stdio: 'inherit', env });
+      execFileSync('apt-get', ['install', '-y', '--no-install-recommends', ...missing], {
+        stdio: 'inherit',
+        env,
+      });
     } catch {
       // Reported below with the exact list.
     }
     missing = missingPackages();
   }
   if (missing.length) {
-    throw new Error(`test setup: missing packages ${missing.join(', ')}. Install them with: sudo apt-get install -y ${missing.join(' ')}`);
+    throw new Error(
+      `test setup: missing packages ${missing.join(', ')}. Install them with: sudo apt-get install -y ${missing.join(' ')}`,
+    );
   }
 }

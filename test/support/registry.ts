@@ -42,7 +42,12 @@ export async function startRegistry(options: RegistryOptions = {}): Promise<Runn
     `  addr: 127.0.0.1:${port}`,
     '  secret: oci-push-test-secret',
   ];
-  if (options.tls) lines.push('  tls:', `    certificate: ${options.tls.certFile}`, `    key: ${options.tls.keyFile}`);
+  if (options.tls)
+    lines.push(
+      '  tls:',
+      `    certificate: ${options.tls.certFile}`,
+      `    key: ${options.tls.keyFile}`,
+    );
   if (options.htpasswd) {
     const file = join(dir, 'htpasswd');
     await writeFile(file, '');
@@ -63,7 +68,9 @@ export async function startRegistry(options: RegistryOptions = {}): Promise<Runn
   }
   const config = join(dir, 'config.yml');
   await writeFile(config, lines.join('\n') + '\n');
-  const child: ChildProcess = spawn('/usr/bin/docker-registry', ['serve', config], { stdio: ['ignore', 'ignore', 'pipe'] });
+  const child: ChildProcess = spawn('/usr/bin/docker-registry', ['serve', config], {
+    stdio: ['ignore', 'ignore', 'pipe'],
+  });
   let stderr = '';
   child.stderr?.on('data', (d: Buffer) => (stderr += d.toString()));
   const scheme = options.tls ? 'https' : 'http';

@@ -45,7 +45,9 @@ export async function startTokenServer(options: TokenServerOptions): Promise<Tok
       authorized = name !== undefined && options.users[name] === rest.join(':');
       if (!authorized) {
         requests.push({ user, scopes, authorized });
-        res.writeHead(401, { 'content-type': 'application/json' }).end(JSON.stringify({ errors: [{ code: 'UNAUTHORIZED', message: 'bad credentials' }] }));
+        res
+          .writeHead(401, { 'content-type': 'application/json' })
+          .end(JSON.stringify({ errors: [{ code: 'UNAUTHORIZED', message: 'bad credentials' }] }));
         return;
       }
     }
@@ -60,12 +62,23 @@ export async function startTokenServer(options: TokenServerOptions): Promise<Tok
     const now = Math.floor(Date.now() / 1000);
     const ttl = options.ttlSeconds ?? 300;
     const head = { alg: 'RS256', typ: 'JWT', x5c: [certDer.toString('base64')] };
-    const claims = { iss: options.issuer, sub: user ?? '', aud: options.service, exp: now + ttl, nbf: now - 5, iat: now, jti: randomUUID(), access };
+    const claims = {
+      iss: options.issuer,
+      sub: user ?? '',
+      aud: options.service,
+      exp: now + ttl,
+      nbf: now - 5,
+      iat: now,
+      jti: randomUUID(),
+      access,
+    };
     const unsigned = `${b64url(JSON.stringify(head))}.${b64url(JSON.stringify(claims))}`;
     const signature = createSign('RSA-SHA256').update(unsigned).sign(key);
     const token = `${unsigned}.${b64url(signature)}`;
     issued.push(token);
-    res.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify({ token, access_token: token, expires_in: ttl }));
+    res
+      .writeHead(200, { 'content-type': 'application/json' })
+      .end(JSON.stringify({ token, access_token: token, expires_in: ttl }));
   });
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
   const { port } = server.address() as AddressInfo;

@@ -1,0 +1,66 @@
+import { describe, expect, it } from 'vitest';
+import { type InputName, parseInputs, parseSize, splitList } from '../src/inputs.js';
+
+const base: Partial<Record<InputName, string>> = { layout: './layout', tags: 'ghcr.io/o/a:1' };
+const parse = (extra: Partial<Record<InputName, string>> = {}) =>
+  parseInputs((name) => ({ ...base, ...extra })[name] ?? '');
+
+describe('parseInputs', () => {
+  it('applies the defaults', () => {
+    expect(parse()).toMatchObject({
+      insecure: false,
+      concurrency: 4,
+      retries: 5,
+      uploadMode: 'auto',
+      chunkSize: 50 * 2 ** 20,
+      summary: true,
+    });
+  });
+
+  it('splits tags on newlines and commas', () => {
+    const inputs = parse({ tags: 'ghcr.io/o/a:1, ghcr.io/o/a:2\n\nalpine' });
+    expect(inputs.tags.map((t) => `${t.registry}/${t.repository}:${t.tag ?? ''}`)).toEqual([
+      'ghcr.io/o/a:1',
+      'ghcr.io/o/a:2',
+      'docker.io/library/alpine:',
+    ]);
+  });
+
+  it.each([
+    [{ 'upload-mode': 'fast' }, /upload-mode: expected one of auto, monolithic, chunked/],
+    [{ 'chunk-size': '1KB' }, /chunk-size: expected a size/],
+    [{ 'chunk-size': 'lots' }, /chunk-size/],
+    [{ concurrency: '0' }, /concurrency: must be between 1 and 64/],
+    [{ retries: '-1' }, /retries: expected a whole number/],
+    [{ insecure: 'maybe' }, /insecure: expected true or false/],
+    [{ username: 'u' }, /username and password go together/],
+    [{ tags: '' }, /tags is required/],
+    [{ layout: '' }, /layout is required/],
+  ] as [Partial<Record<InputName, string>>, RegExp][])('refuses %j', (extra, message) => {
+    expect(() => parse(extra)).toThrow(message);
+  });
+});
+
+describe('parseSize', () => {
+  it.each([
+    ['50MiB', 50 * 2 ** 20],
+    ['100MB', 100e6],
+    ['1 GiB', 2 ** 30],
+    ['2kb', 2000],
+    ['1.5KiB', 1536],
+    ['1048576', 1048576],
+    ['12B', 12],
+  ])('%s', (text, bytes) => {
+    expect(parseSize(text)).toBe(bytes);
+  });
+
+  it.each(['', 'MiB', '10 TB', '-5MB', 'ten'])('refuses %j', (text) => {
+    expect(parseSize(text)).toBeUndefined();
+  });
+});
+
+describe('splitList', () => {
+  it('drops blanks', () => {
+    expect(splitList(' a ,\n b,,\n')).toEqual(['a', 'b']);
+  });
+});

@@ -1,0 +1,110 @@
+import { describe, expect, it } from 'vitest';
+import { backoffDelay, parseRetryAfter, withRetry } from '../../src/registry/retry.js';
+import { RegistryError } from '../../src/registry/errors.js';
+import type { HttpResponse, Transport } from '../../src/registry/http.js';
+import { silentLogger } from '../../src/logger.js';
+import type { Clock } from '../../src/util/clock.js';
+
+function fakeClock(random = 0.5): Clock & { slept: number[] } {
+  let now = 1_000_000;
+  const slept: number[] = [];
+  return {
+    slept,
+    now: () => now,
+    sleep: async (ms) => {
+      slept.push(ms);
+      now += ms;
+    },
+    random: () => random,
+  };
+}
+
+const response = (status: number, headers: Record<string, string> = {}): HttpResponse => ({
+  status,
+  headers,
+  body: Buffer.alloc(0),
+  url: new URL('http://r/'),
+});
+
+describe('backoff', () => {
+  it('doubles from 1 s, capped at 30 s, with jitter in the upper half', () => {
+    const low = fakeClock(0);
+    const high = fakeClock(1);
+    expect([0, 1, 2, 3, 4, 5, 6].map((n) => backoffDelay(n, high))).toEqual([
+      1000, 2000, 4000, 8000, 16000, 30000, 30000,
+    ]);
+    expect([0, 1, 2, 5].map((n) => backoffDelay(n, low))).toEqual([500, 1000, 2000, 15000]);
+  });
+
+  it('reads Retry-After in seconds and as a date', () => {
+    const now = Date.parse('2026-01-01T00:00:00Z');
+    expect(parseRetryAfter('7', now)).toBe(7000);
+    expect(parseRetryAfter('Thu, 01 Jan 2026 00:00:12 GMT', now)).toBe(12000);
+    expect(parseRetryAfter('soon', now)).toBeUndefined();
+  });
+});
+
+describe('withRetry', () => {
+  it('retries transient statuses up to the limit, then returns the last answer', async () => {
+    const clock = fakeClock(1);
+    let calls = 0;
+    const next: Transport = async () => {
+      calls++;
+      return response(503);
+    };
+    const res = await withRetry(
+      next,
+      { retries: 3, clock },
+      silentLogger,
+    )({ method: 'GET', url: new URL('http://r/') });
+    expect(res.status).toBe(503);
+    expect(calls).toBe(4);
+    expect(clock.slept).toEqual([1000, 2000, 4000]);
+  });
+
+  it('honours Retry-After instead of its own backoff', async () => {
+    const clock = fakeClock();
+    const answers = [response(429, { 'retry-after': '3' }), response(200)];
+    const res = await withRetry(
+      async () => answers.shift()!,
+      { retries: 5, clock },
+      silentLogger,
+    )({ method: 'GET', url: new URL('http://r/') });
+    expect(res.status).toBe(200);
+    expect(clock.slept).toEqual([3000]);
+  });
+
+  it('retries network resets but never a 403, and respects a per-request limit of 0', async () => {
+    const clock = fakeClock();
+    let calls = 0;
+    const reset: Transport = async (req) => {
+      calls++;
+      throw new RegistryError({ method: req.method, url: req.url, networkCode: 'ECONNRESET' });
+    };
+    await expect(
+      withRetry(
+        reset,
+        { retries: 2, clock },
+        silentLogger,
+      )({ method: 'GET', url: new URL('http://r/') }),
+    ).rejects.toThrow(/ECONNRESET/);
+    expect(calls).toBe(3);
+    calls = 0;
+    await expect(
+      withRetry(
+        reset,
+        { retries: 2, clock },
+        silentLogger,
+      )({ method: 'PUT', url: new URL('http://r/'), retries: 0 }),
+    ).rejects.toThrow();
+    expect(calls).toBe(1);
+    let forbidden = 0;
+    const res = await withRetry(
+      async () => (forbidden++, response(403)),
+      { retries: 5, clock },
+      silentLogger,
+    )({ method: 'GET', url: new URL('http://r/') });
+    expect(res.status).toBe(403);
+    expect(forbidden).toBe(1);
+  });
+});
