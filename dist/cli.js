@@ -49702,13 +49702,12 @@ function createBaseTransport(options = {}) {
     } catch (error62) {
       const err = error62;
       const networkCode = err.code ?? err.cause?.code ?? "NETWORK_ERROR";
-      const expected = Number(headers["content-length"] ?? NaN);
       throw new RegistryError({
         method: req.method,
         url: req.url,
         networkCode,
         cause: error62,
-        bodyIncomplete: !bodyDone && !(sent === expected)
+        bodyIncomplete: !bodyDone && req.body !== void 0 && sent > 0
       });
     }
   };
@@ -50197,7 +50196,7 @@ var Authenticator = class {
     return { token, expiresAt: clock.now() + lifetime - Math.min(3e4, lifetime / 4) };
   }
 };
-function withAuth(next, auth) {
+function withAuth(next, auth, onRefresh) {
   return async (req) => {
     if (req.url.host !== auth.host) {
       const headers = { ...req.headers };
@@ -50215,6 +50214,7 @@ function withAuth(next, auth) {
     if (first.status !== 401) return first;
     const hadChallenge = auth.challenge !== void 0;
     const refreshed = auth.invalidate(scopes, first.headers["www-authenticate"]);
+    if (hadChallenge) onRefresh?.();
     if (!auth.challenge || !hadChallenge && auth.challenge.scheme === "basic" && !auth.hasCredentials)
       return first;
     return send(refreshed);
@@ -50331,7 +50331,7 @@ var Registry = class {
     });
     this.send = withLogging(
       withRetry(
-        withAuth(options.base.send, this.auth),
+        withAuth(options.base.send, this.auth, () => this.noteRefresh()),
         { retries: options.retries, clock: options.clock },
         options.logger
       ),
@@ -50348,6 +50348,11 @@ var Registry = class {
     unauthorizedMidPush: 0
   };
   baseUrl;
+  authorized = false;
+  /** A 401 after the start means a token expired mid-push: worth telling when something fails. */
+  noteRefresh() {
+    if (this.authorized) this.observations.unauthorizedMidPush++;
+  }
   get logger() {
     return this.options.logger;
   }
@@ -50403,6 +50408,7 @@ var Registry = class {
     const scopes = this.scopesFor(repository, mountFrom);
     if (this.auth.challenge?.scheme === "bearer") {
       await this.auth.header(scopes);
+      this.authorized = true;
       return;
     }
     if (this.auth.challenge?.scheme === "basic") {
@@ -50413,6 +50419,7 @@ var Registry = class {
         throw errorFromResponse(req, res, `${this.name} refused ${who}`);
       }
     }
+    this.authorized = true;
   }
   scopesFor(repository, mountFrom = []) {
     return [
@@ -50445,15 +50452,14 @@ function fileRange(path, start, length) {
 var MIN_CHUNK = 1 << 20;
 
 // src/upload/upload-blob.ts
-function isBodyPathFailure(error62) {
+function isBodyPathFailure(error62, blobSize = Infinity, chunkSize = 0) {
   if (!(error62 instanceof RegistryError)) return false;
-  if (error62.status === 413 || error62.status === 520 || error62.status === 522 || error62.status === 524)
-    return true;
+  if (error62.status === 413) return true;
+  if (blobSize <= chunkSize) return false;
+  if (error62.status === 520 || error62.status === 522 || error62.status === 524) return true;
   if (error62.status !== void 0) return false;
   const code2 = error62.networkCode ?? "";
-  const broken = /ECONNRESET|EPIPE|ETIMEDOUT|UND_ERR_SOCKET|UND_ERR_HEADERS_TIMEOUT|UND_ERR_BODY_TIMEOUT|UND_ERR_CLOSED/.test(
-    code2
-  );
+  const broken = /ECONNRESET|EPIPE|ETIMEDOUT|UND_ERR_SOCKET|UND_ERR_HEADERS_TIMEOUT|UND_ERR_BODY_TIMEOUT|UND_ERR_CLOSED/.test(code2);
   return broken && error62.bodyIncomplete;
 }
 function isSessionGone(error62) {
@@ -50500,9 +50506,9 @@ async function uploadBlob(client, blob, settings, outcome, firstSession, onProgr
       outcome.method = chunked ? "chunked" : "monolithic";
       return;
     } catch (error62) {
-      if (error62 instanceof RegistryError) outcome.problems.push(error62);
+      if (error62 instanceof RegistryError) outcome.problems.push({ method: chunked ? "chunked" : "monolithic", error: error62 });
       await client.cancelUpload(session.location);
-      if (!chunked && settings.mode === "auto" && isBodyPathFailure(error62)) {
+      if (!chunked && settings.mode === "auto" && isBodyPathFailure(error62, blob.size, chunkSize)) {
         settings.monolithicLimit.set(
           host,
           Math.min(settings.monolithicLimit.get(host) ?? Infinity, blob.size)
@@ -50517,7 +50523,9 @@ async function uploadBlob(client, blob, settings, outcome, firstSession, onProgr
       const retryable = error62 instanceof SessionGone || isTransient(error62) || isSessionGone(error62);
       if (!retryable || failures >= settings.retries)
         throw error62 instanceof SessionGone ? error62.cause : error62;
-      const wait = backoffDelay(failures++, settings.clock);
+      const retryAfter = error62 instanceof RegistryError ? parseRetryAfter(error62.headers["retry-after"], settings.clock.now()) : void 0;
+      const wait = retryAfter ?? backoffDelay(failures, settings.clock);
+      failures++;
       settings.logger.info(
         `${blob.digest}: upload failed (${error62.message}); starting again in ${(wait / 1e3).toFixed(1)} s`
       );
@@ -50538,7 +50546,9 @@ function effectiveChunkSize(requested, min, max) {
 }
 async function sendChunks(client, blob, session, requested, settings, onProgress) {
   const floor = Math.max(MIN_CHUNK, session.minChunk ?? 0);
-  let chunkSize = effectiveChunkSize(requested, session.minChunk, session.maxChunk);
+  const host = client.registry.apiHost;
+  const learned = settings.chunkLimit.get(host);
+  let chunkSize = effectiveChunkSize(Math.min(requested, learned ?? requested), session.minChunk, session.maxChunk);
   let location = session.location;
   let offset = 0;
   let chunks = 0;
@@ -50562,6 +50572,7 @@ async function sendChunks(client, blob, session, requested, settings, onProgress
     } catch (error62) {
       if (error62 instanceof RegistryError && error62.status === 413 && chunkSize > floor) {
         chunkSize = Math.max(floor, Math.floor(chunkSize / 2));
+        settings.chunkLimit.set(host, Math.min(chunkSize, settings.chunkLimit.get(host) ?? Infinity));
         settings.logger.info(
           `${blob.digest}: a chunk was refused as too large (413); chunks are now ${formatSize(chunkSize)}`
         );
@@ -50743,8 +50754,7 @@ async function pushBlob(ctx, blob, force = false) {
         outcome.attempts += stats.sessions;
         outcome.how = stats.method;
         outcome.chunks = stats.chunks;
-        for (const problem of stats.problems)
-          outcome.tried.push(`${stats.method} upload: ${problem.message}`);
+        for (const problem of stats.problems) outcome.tried.push(`${problem.method} upload: ${problem.error.message}`);
       }
       const verified = await verifyBlob(client, blob, clock);
       if (verified.ok) {
@@ -50899,7 +50909,8 @@ async function pushImage(image, options, deps) {
       retries: options.retries,
       clock,
       logger,
-      monolithicLimit: /* @__PURE__ */ new Map()
+      monolithicLimit: /* @__PURE__ */ new Map(),
+      chunkLimit: /* @__PURE__ */ new Map()
     };
     const clients = /* @__PURE__ */ new Map();
     await logger.group("Upload blobs", async () => {

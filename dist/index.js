@@ -69275,13 +69275,12 @@ function createBaseTransport(options = {}) {
     } catch (error63) {
       const err = error63;
       const networkCode = err.code ?? err.cause?.code ?? "NETWORK_ERROR";
-      const expected = Number(headers["content-length"] ?? NaN);
       throw new RegistryError({
         method: req.method,
         url: req.url,
         networkCode,
         cause: error63,
-        bodyIncomplete: !bodyDone && !(sent === expected)
+        bodyIncomplete: !bodyDone && req.body !== void 0 && sent > 0
       });
     }
   };
@@ -69770,7 +69769,7 @@ var Authenticator = class {
     return { token, expiresAt: clock.now() + lifetime - Math.min(3e4, lifetime / 4) };
   }
 };
-function withAuth(next, auth) {
+function withAuth(next, auth, onRefresh) {
   return async (req) => {
     if (req.url.host !== auth.host) {
       const headers = { ...req.headers };
@@ -69788,6 +69787,7 @@ function withAuth(next, auth) {
     if (first.status !== 401) return first;
     const hadChallenge = auth.challenge !== void 0;
     const refreshed = auth.invalidate(scopes, first.headers["www-authenticate"]);
+    if (hadChallenge) onRefresh?.();
     if (!auth.challenge || !hadChallenge && auth.challenge.scheme === "basic" && !auth.hasCredentials)
       return first;
     return send(refreshed);
@@ -69904,7 +69904,7 @@ var Registry = class {
     });
     this.send = withLogging(
       withRetry(
-        withAuth(options.base.send, this.auth),
+        withAuth(options.base.send, this.auth, () => this.noteRefresh()),
         { retries: options.retries, clock: options.clock },
         options.logger
       ),
@@ -69921,6 +69921,11 @@ var Registry = class {
     unauthorizedMidPush: 0
   };
   baseUrl;
+  authorized = false;
+  /** A 401 after the start means a token expired mid-push: worth telling when something fails. */
+  noteRefresh() {
+    if (this.authorized) this.observations.unauthorizedMidPush++;
+  }
   get logger() {
     return this.options.logger;
   }
@@ -69976,6 +69981,7 @@ var Registry = class {
     const scopes = this.scopesFor(repository, mountFrom);
     if (this.auth.challenge?.scheme === "bearer") {
       await this.auth.header(scopes);
+      this.authorized = true;
       return;
     }
     if (this.auth.challenge?.scheme === "basic") {
@@ -69986,6 +69992,7 @@ var Registry = class {
         throw errorFromResponse(req, res, `${this.name} refused ${who}`);
       }
     }
+    this.authorized = true;
   }
   scopesFor(repository, mountFrom = []) {
     return [
@@ -70018,15 +70025,14 @@ function fileRange(path, start, length) {
 var MIN_CHUNK = 1 << 20;
 
 // src/upload/upload-blob.ts
-function isBodyPathFailure(error63) {
+function isBodyPathFailure(error63, blobSize = Infinity, chunkSize = 0) {
   if (!(error63 instanceof RegistryError)) return false;
-  if (error63.status === 413 || error63.status === 520 || error63.status === 522 || error63.status === 524)
-    return true;
+  if (error63.status === 413) return true;
+  if (blobSize <= chunkSize) return false;
+  if (error63.status === 520 || error63.status === 522 || error63.status === 524) return true;
   if (error63.status !== void 0) return false;
   const code2 = error63.networkCode ?? "";
-  const broken = /ECONNRESET|EPIPE|ETIMEDOUT|UND_ERR_SOCKET|UND_ERR_HEADERS_TIMEOUT|UND_ERR_BODY_TIMEOUT|UND_ERR_CLOSED/.test(
-    code2
-  );
+  const broken = /ECONNRESET|EPIPE|ETIMEDOUT|UND_ERR_SOCKET|UND_ERR_HEADERS_TIMEOUT|UND_ERR_BODY_TIMEOUT|UND_ERR_CLOSED/.test(code2);
   return broken && error63.bodyIncomplete;
 }
 function isSessionGone(error63) {
@@ -70073,9 +70079,9 @@ async function uploadBlob(client, blob, settings, outcome, firstSession, onProgr
       outcome.method = chunked ? "chunked" : "monolithic";
       return;
     } catch (error63) {
-      if (error63 instanceof RegistryError) outcome.problems.push(error63);
+      if (error63 instanceof RegistryError) outcome.problems.push({ method: chunked ? "chunked" : "monolithic", error: error63 });
       await client.cancelUpload(session.location);
-      if (!chunked && settings.mode === "auto" && isBodyPathFailure(error63)) {
+      if (!chunked && settings.mode === "auto" && isBodyPathFailure(error63, blob.size, chunkSize)) {
         settings.monolithicLimit.set(
           host,
           Math.min(settings.monolithicLimit.get(host) ?? Infinity, blob.size)
@@ -70090,7 +70096,9 @@ async function uploadBlob(client, blob, settings, outcome, firstSession, onProgr
       const retryable = error63 instanceof SessionGone || isTransient(error63) || isSessionGone(error63);
       if (!retryable || failures >= settings.retries)
         throw error63 instanceof SessionGone ? error63.cause : error63;
-      const wait = backoffDelay(failures++, settings.clock);
+      const retryAfter = error63 instanceof RegistryError ? parseRetryAfter(error63.headers["retry-after"], settings.clock.now()) : void 0;
+      const wait = retryAfter ?? backoffDelay(failures, settings.clock);
+      failures++;
       settings.logger.info(
         `${blob.digest}: upload failed (${error63.message}); starting again in ${(wait / 1e3).toFixed(1)} s`
       );
@@ -70111,7 +70119,9 @@ function effectiveChunkSize(requested, min, max) {
 }
 async function sendChunks(client, blob, session, requested, settings, onProgress) {
   const floor = Math.max(MIN_CHUNK, session.minChunk ?? 0);
-  let chunkSize = effectiveChunkSize(requested, session.minChunk, session.maxChunk);
+  const host = client.registry.apiHost;
+  const learned = settings.chunkLimit.get(host);
+  let chunkSize = effectiveChunkSize(Math.min(requested, learned ?? requested), session.minChunk, session.maxChunk);
   let location = session.location;
   let offset = 0;
   let chunks = 0;
@@ -70135,6 +70145,7 @@ async function sendChunks(client, blob, session, requested, settings, onProgress
     } catch (error63) {
       if (error63 instanceof RegistryError && error63.status === 413 && chunkSize > floor) {
         chunkSize = Math.max(floor, Math.floor(chunkSize / 2));
+        settings.chunkLimit.set(host, Math.min(chunkSize, settings.chunkLimit.get(host) ?? Infinity));
         settings.logger.info(
           `${blob.digest}: a chunk was refused as too large (413); chunks are now ${formatSize(chunkSize)}`
         );
@@ -70316,8 +70327,7 @@ async function pushBlob(ctx, blob, force = false) {
         outcome.attempts += stats.sessions;
         outcome.how = stats.method;
         outcome.chunks = stats.chunks;
-        for (const problem of stats.problems)
-          outcome.tried.push(`${stats.method} upload: ${problem.message}`);
+        for (const problem of stats.problems) outcome.tried.push(`${problem.method} upload: ${problem.error.message}`);
       }
       const verified = await verifyBlob(client, blob, clock);
       if (verified.ok) {
@@ -70472,7 +70482,8 @@ async function pushImage(image, options, deps) {
       retries: options.retries,
       clock,
       logger,
-      monolithicLimit: /* @__PURE__ */ new Map()
+      monolithicLimit: /* @__PURE__ */ new Map(),
+      chunkLimit: /* @__PURE__ */ new Map()
     };
     const clients = /* @__PURE__ */ new Map();
     await logger.group("Upload blobs", async () => {

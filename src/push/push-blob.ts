@@ -93,7 +93,7 @@ export async function pushBlob(
         outcome.how = stats.method;
         outcome.chunks = stats.chunks;
         for (const problem of stats.problems)
-          outcome.tried.push(`${stats.method} upload: ${problem.message}`);
+          outcome.tried.push(`${problem.method} upload: ${problem.error.message}`);
       }
       const verified = await verifyBlob(client, blob, clock);
       if (verified.ok) {

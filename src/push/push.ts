@@ -119,6 +119,7 @@ export async function pushImage(
       clock,
       logger,
       monolithicLimit: new Map(),
+      chunkLimit: new Map(),
     };
     const clients = new Map<TargetResult, RepositoryClient>();
     await logger.group('Upload blobs', async () => {

@@ -194,7 +194,7 @@ export class Authenticator {
 }
 
 /** Adds Authorization for the registry's own host only, and on a 401 refreshes the token once. */
-export function withAuth(next: Transport, auth: Authenticator): Transport {
+export function withAuth(next: Transport, auth: Authenticator, onRefresh?: () => void): Transport {
   return async (req: HttpRequest): Promise<HttpResponse> => {
     if (req.url.host !== auth.host) {
       const headers = { ...req.headers };
@@ -212,6 +212,7 @@ export function withAuth(next: Transport, auth: Authenticator): Transport {
     if (first.status !== 401) return first;
     const hadChallenge = auth.challenge !== undefined;
     const refreshed = auth.invalidate(scopes, first.headers['www-authenticate']);
+    if (hadChallenge) onRefresh?.();
     if (
       !auth.challenge ||
       (!hadChallenge && auth.challenge.scheme === 'basic' && !auth.hasCredentials)

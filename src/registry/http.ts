@@ -136,13 +136,14 @@ export function createBaseTransport(options: BaseTransportOptions = {}): BaseTra
     } catch (error) {
       const err = error as NodeJS.ErrnoException & { cause?: NodeJS.ErrnoException };
       const networkCode = err.code ?? err.cause?.code ?? 'NETWORK_ERROR';
-      const expected = Number(headers['content-length'] ?? NaN);
+      // Bytes handed to the socket may still be in its buffers; from here, a failure before any
+      // response to a request with a body is a failure while sending it.
       throw new RegistryError({
         method: req.method,
         url: req.url,
         networkCode,
         cause: error,
-        bodyIncomplete: !bodyDone && !(sent === expected),
+        bodyIncomplete: !bodyDone && req.body !== undefined && sent > 0,
       });
     }
   };

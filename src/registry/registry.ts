@@ -1,6 +1,12 @@
 import type { Logger } from '../logger.js';
 import type { Clock } from '../util/clock.js';
-import { Authenticator, type Credentials, parseChallenge, repositoryScope } from './auth.js';
+import {
+  Authenticator,
+  type Credentials,
+  parseChallenge,
+  repositoryScope,
+  withAuth,
+} from './auth.js';
 import { RegistryError } from './errors.js';
 import {
   type BaseTransport,
@@ -12,7 +18,6 @@ import {
 import { withLogging } from './logging.js';
 import { isLoopback } from './reference.js';
 import { withRetry } from './retry.js';
-import { withAuth } from './auth.js';
 
 export interface RegistryOptions {
   /** The registry as the user named it (docker.io), for messages. */
@@ -72,12 +77,19 @@ export class Registry {
     // Retry sits outside auth so that every attempt carries a current token.
     this.send = withLogging(
       withRetry(
-        withAuth(options.base.send, this.auth),
+        withAuth(options.base.send, this.auth, () => this.noteRefresh()),
         { retries: options.retries, clock: options.clock },
         options.logger,
       ),
       options.logger,
     );
+  }
+
+  private authorized = false;
+
+  /** A 401 after the start means a token expired mid-push: worth telling when something fails. */
+  private noteRefresh(): void {
+    if (this.authorized) this.observations.unauthorizedMidPush++;
   }
 
   get logger(): Logger {
@@ -138,6 +150,7 @@ export class Registry {
     const scopes = this.scopesFor(repository, mountFrom);
     if (this.auth.challenge?.scheme === 'bearer') {
       await this.auth.header(scopes);
+      this.authorized = true;
       return;
     }
     if (this.auth.challenge?.scheme === 'basic') {
@@ -150,6 +163,7 @@ export class Registry {
         throw errorFromResponse(req, res, `${this.name} refused ${who}`);
       }
     }
+    this.authorized = true;
   }
 
   scopesFor(repository: string, mountFrom: string[] = []): string[] {

@@ -14,4 +14,6 @@ export interface UploadSettings {
   logger: Logger;
   /** Per registry host: the smallest blob size at which a monolithic upload failed in this run. */
   monolithicLimit: Map<string, number>;
+  /** Per registry host: a chunk size a 413 forced down to, so later blobs start there. */
+  chunkLimit: Map<string, number>;
 }

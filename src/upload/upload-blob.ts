@@ -1,7 +1,12 @@
 import type { BlobFile } from '../oci/image.js';
 import type { RepositoryClient } from '../registry/client.js';
 import { RegistryError } from '../registry/errors.js';
-import { backoffDelay, isRetryableError, isRetryableStatus } from '../registry/retry.js';
+import {
+  backoffDelay,
+  isRetryableError,
+  isRetryableStatus,
+  parseRetryAfter,
+} from '../registry/retry.js';
 import { fileRange } from './body.js';
 import { MIN_CHUNK, type UploadSettings } from './options.js';
 
@@ -12,16 +17,21 @@ export interface UploadOutcome {
   /** Upload sessions started (1 when the first one went through). */
   sessions: number;
   /** What went wrong on the way, oldest first, even when the upload succeeded in the end. */
-  problems: RegistryError[];
+  problems: { method: 'monolithic' | 'chunked'; error: RegistryError }[];
   /** Chunk size in force at the end, after any 413 halving. */
   chunkSize?: number;
 }
 
-/** Failures of the body request that mean "this path cannot carry a body this big": go chunked. */
-export function isBodyPathFailure(error: unknown): boolean {
+/**
+ * Failures of the body request that mean "this path cannot carry a body this big": go chunked. A 413
+ * always does (chunks can shrink below the cap); a reset, timeout or 52x only when chunks would be
+ * smaller than the blob, since otherwise chunking sends the same body again.
+ */
+export function isBodyPathFailure(error: unknown, blobSize = Infinity, chunkSize = 0): boolean {
   if (!(error instanceof RegistryError)) return false;
-  if (error.status === 413 || error.status === 520 || error.status === 522 || error.status === 524)
-    return true;
+  if (error.status === 413) return true;
+  if (blobSize <= chunkSize) return false;
+  if (error.status === 520 || error.status === 522 || error.status === 524) return true;
   if (error.status !== undefined) return false;
   const code = error.networkCode ?? '';
   const broken =
@@ -101,9 +111,10 @@ export async function uploadBlob(
       outcome.method = chunked ? 'chunked' : 'monolithic';
       return;
     } catch (error) {
-      if (error instanceof RegistryError) outcome.problems.push(error);
+      if (error instanceof RegistryError)
+        outcome.problems.push({ method: chunked ? 'chunked' : 'monolithic', error });
       await client.cancelUpload(session.location);
-      if (!chunked && settings.mode === 'auto' && isBodyPathFailure(error)) {
+      if (!chunked && settings.mode === 'auto' && isBodyPathFailure(error, blob.size, chunkSize)) {
         settings.monolithicLimit.set(
           host,
           Math.min(settings.monolithicLimit.get(host) ?? Infinity, blob.size),
@@ -118,7 +129,12 @@ export async function uploadBlob(
       const retryable = error instanceof SessionGone || isTransient(error) || isSessionGone(error);
       if (!retryable || failures >= settings.retries)
         throw error instanceof SessionGone ? error.cause : error;
-      const wait = backoffDelay(failures++, settings.clock);
+      const retryAfter =
+        error instanceof RegistryError
+          ? parseRetryAfter(error.headers['retry-after'], settings.clock.now())
+          : undefined;
+      const wait = retryAfter ?? backoffDelay(failures, settings.clock);
+      failures++;
       settings.logger.info(
         `${blob.digest}: upload failed (${(error as Error).message}); starting again in ${(wait / 1000).toFixed(1)} s`,
       );
@@ -153,7 +169,13 @@ async function sendChunks(
   onProgress?: (bytes: number) => void,
 ): Promise<{ chunks: number; chunkSize: number }> {
   const floor = Math.max(MIN_CHUNK, session.minChunk ?? 0);
-  let chunkSize = effectiveChunkSize(requested, session.minChunk, session.maxChunk);
+  const host = client.registry.apiHost;
+  const learned = settings.chunkLimit.get(host);
+  let chunkSize = effectiveChunkSize(
+    Math.min(requested, learned ?? requested),
+    session.minChunk,
+    session.maxChunk,
+  );
   let location = session.location;
   let offset = 0;
   let chunks = 0;
@@ -177,6 +199,10 @@ async function sendChunks(
     } catch (error) {
       if (error instanceof RegistryError && error.status === 413 && chunkSize > floor) {
         chunkSize = Math.max(floor, Math.floor(chunkSize / 2));
+        settings.chunkLimit.set(
+          host,
+          Math.min(chunkSize, settings.chunkLimit.get(host) ?? Infinity),
+        );
         settings.logger.info(
           `${blob.digest}: a chunk was refused as too large (413); chunks are now ${formatSize(chunkSize)}`,
         );

@@ -1,0 +1,341 @@
+import {
+  type IncomingMessage,
+  type Server,
+  type ServerResponse,
+  createServer as createHttpServer,
+  request as httpRequest,
+} from 'node:http';
+import { createServer as createHttpsServer } from 'node:https';
+import type { AddressInfo, Socket } from 'node:net';
+import { readFileSync } from 'node:fs';
+
+/** What the proxy saw, one entry per request, for tests to assert on. */
+export interface ProxyLogEntry {
+  n: number;
+  method: string;
+  path: string;
+  status: number;
+  contentLength?: number;
+  contentRange?: string;
+  authorization: boolean;
+  /** How the proxy interfered, if it did. */
+  fault?: string;
+}
+
+export interface BodyCap {
+  bytes: number;
+  style: 'cloudflare' | 'nginx';
+}
+
+export interface FaultConfig {
+  /** Requests whose body is larger than this get 413 with an HTML page, as Cloudflare and nginx send it. */
+  bodyCap?: BodyCap;
+  /** Cut the connection after this many body bytes of a PUT or PATCH, `times` times. */
+  resetBody?: { afterBytes: number; times: number; methods?: string[] };
+  /** Answer these request numbers (1-based, counting every request) with `status`, never forwarding them. */
+  failNth?: { nth: number[]; status: number; methods?: string[] };
+  /** Seeded random faults on a fraction of requests: statuses or mid-body resets. */
+  random?: { seed: number; fraction: number; statuses: number[]; resets: boolean };
+  /** 429 with Retry-After on these request numbers. */
+  rateLimit?: { nth: number[]; retryAfter: string };
+  /** A blob HEAD answers 404 for the first K times after its commit (replica lag). */
+  headLag?: number;
+  /** After a commit answers 201, delete the blob upstream: every time ('never-stays') for these digests. */
+  neverStays?: string[];
+  /** On the first manifest PUT, delete these blobs upstream first (the seed report's `unknown blob`). */
+  deleteBeforeManifest?: string[];
+  /** Rewrite Location headers: relative, or pointing at a stale session on the first POST. */
+  location?: 'relative' | 'stale-once';
+  /** Send Location headers for uploads through another origin (a different host string). */
+  uploadsVia?: string;
+  /** Extra headers on POST /blobs/uploads/ responses (OCI-Chunk-Min-Length and -Max-Length). */
+  postHeaders?: Record<string, string>;
+  /** Answer a manifest PUT with 401 once, as an expired token would (with this challenge). */
+  unauthorizedOnce?: { path: RegExp; challenge: string };
+  /** Send X-Forwarded-Proto on a TLS proxy; without it distribution writes http Locations. */
+  forwardedProto?: boolean;
+  /** Add this Authorization upstream: a storage host with credentials of its own. */
+  injectAuthorization?: string;
+}
+
+export interface FaultProxy {
+  host: string;
+  url: string;
+  log: ProxyLogEntry[];
+  config: FaultConfig;
+  /** Digests the proxy deleted upstream. */
+  deleted: string[];
+  stop(): Promise<void>;
+}
+
+/** mulberry32: a small seeded PRNG, so a random fault schedule can be replayed exactly. */
+export function seededRandom(seed: number): () => number {
+  let a = seed >>> 0;
+  return () => {
+    a = (a + 0x6d2b79f5) >>> 0;
+    let t = a;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
+
+const CLOUDFLARE_413 = `<html>\r\n<head><title>413 Request Entity Too Large</title></head>\r\n<body>\r\n<center><h1>413 Request Entity Too Large</h1></center>\r\n<hr><center>cloudflare</center>\r\n</body>\r\n</html>\r\n`;
+const NGINX_413 = `<html>\r\n<head><title>413 Request Entity Too Large</title></head>\r\n<body>\r\n<center><h1>413 Request Entity Too Large</h1></center>\r\n<hr><center>nginx/1.22.1</center>\r\n</body>\r\n</html>\r\n`;
+const ERROR_PAGE = (status: number): string =>
+  `<!DOCTYPE html><html><head><title>Error ${status}</title></head><body><h1>Error ${status}</h1><p>cloudflare</p></body></html>`;
+
+/**
+ * A reverse proxy on node:http in front of the real registry that injects the faults real networks
+ * produce. It never invents registry behaviour: whatever it forwards, the registry answers.
+ */
+export async function startFaultProxy(
+  upstream: { host: string },
+  config: FaultConfig = {},
+  tls?: { certFile: string; keyFile: string },
+): Promise<FaultProxy> {
+  const log: ProxyLogEntry[] = [];
+  const deleted: string[] = [];
+  const lag = new Map<string, number>();
+  let count = 0;
+  let resets = 0;
+  let staleDone = false;
+  let manifestSeen = false;
+  let unauthorizedDone = false;
+  const random = config.random ? seededRandom(config.random.seed) : undefined;
+  const [upHost, upPort] = upstream.host.split(':') as [string, string];
+
+  const deleteUpstream = (path: string): Promise<void> =>
+    new Promise((resolve) => {
+      const req = httpRequest(
+        { host: upHost, port: Number(upPort), method: 'DELETE', path },
+        (res) => {
+          res.resume();
+          res.on('end', () => resolve());
+        },
+      );
+      req.on('error', () => resolve());
+      req.end();
+    });
+
+  const handler = async (req: IncomingMessage, res: ServerResponse): Promise<void> => {
+    const n = ++count;
+    const url = new URL(req.url ?? '/', 'http://proxy');
+    const method = req.method ?? 'GET';
+    const contentLength =
+      req.headers['content-length'] !== undefined
+        ? Number(req.headers['content-length'])
+        : undefined;
+    const entry: ProxyLogEntry = {
+      n,
+      method,
+      path: url.pathname + decodeURIComponent(url.search),
+      status: 0,
+      contentLength,
+      contentRange: req.headers['content-range'] as string | undefined,
+      authorization: Boolean(req.headers.authorization),
+    };
+    log.push(entry);
+    const answer = (
+      status: number,
+      headers: Record<string, string>,
+      body: string,
+      fault: string,
+    ): void => {
+      entry.status = status;
+      entry.fault = fault;
+      req.resume();
+      res.writeHead(status, { 'content-length': String(Buffer.byteLength(body)), ...headers });
+      res.end(body);
+    };
+    const blobMatch = /^\/v2\/(.+)\/blobs\/(sha\d+:[a-f0-9]+)$/.exec(url.pathname);
+    const isManifestPut = method === 'PUT' && /\/manifests\//.test(url.pathname);
+    const hasBody = method === 'PUT' || method === 'PATCH';
+
+    if (
+      config.unauthorizedOnce &&
+      !unauthorizedDone &&
+      config.unauthorizedOnce.path.test(url.pathname)
+    ) {
+      unauthorizedDone = true;
+      return answer(
+        401,
+        {
+          'content-type': 'application/json',
+          'www-authenticate': config.unauthorizedOnce.challenge,
+        },
+        JSON.stringify({ errors: [{ code: 'UNAUTHORIZED', message: 'token expired' }] }),
+        '401 token expired',
+      );
+    }
+    if (config.rateLimit?.nth.includes(n)) {
+      return answer(
+        429,
+        { 'retry-after': config.rateLimit.retryAfter, 'content-type': 'application/json' },
+        JSON.stringify({ errors: [{ code: 'TOOMANYREQUESTS', message: 'slow down' }] }),
+        '429',
+      );
+    }
+    if (
+      config.failNth?.nth.includes(n) &&
+      (!config.failNth.methods || config.failNth.methods.includes(method))
+    ) {
+      return answer(
+        config.failNth.status,
+        { 'content-type': 'text/html', server: 'cloudflare' },
+        ERROR_PAGE(config.failNth.status),
+        `${config.failNth.status}`,
+      );
+    }
+    if (config.bodyCap && hasBody && (contentLength ?? 0) > config.bodyCap.bytes) {
+      const cloudflare = config.bodyCap.style === 'cloudflare';
+      return answer(
+        413,
+        {
+          'content-type': 'text/html',
+          server: cloudflare ? 'cloudflare' : 'nginx/1.22.1',
+          ...(cloudflare ? { 'cf-ray': '8a1b2c3d4e5f-AMS' } : {}),
+        },
+        cloudflare ? CLOUDFLARE_413 : NGINX_413,
+        '413 cap',
+      );
+    }
+    let resetAfter: number | undefined;
+    if (
+      config.resetBody &&
+      hasBody &&
+      resets < config.resetBody.times &&
+      (!config.resetBody.methods || config.resetBody.methods.includes(method)) &&
+      (contentLength ?? 0) > config.resetBody.afterBytes
+    ) {
+      resets++;
+      resetAfter = config.resetBody.afterBytes;
+    }
+    if (random && random() < config.random!.fraction) {
+      const pick = random();
+      if (config.random!.resets && hasBody && (contentLength ?? 0) > 1 && pick < 0.3) {
+        resetAfter = Math.floor((contentLength ?? 2) * random());
+      } else {
+        const statuses = config.random!.statuses;
+        const status = statuses[Math.floor(random() * statuses.length)] ?? 503;
+        return answer(
+          status,
+          { 'content-type': 'text/html', server: 'cloudflare' },
+          ERROR_PAGE(status),
+          `random ${status}`,
+        );
+      }
+    }
+    if (blobMatch && method === 'HEAD' && (lag.get(blobMatch[2] as string) ?? 0) > 0) {
+      lag.set(blobMatch[2] as string, (lag.get(blobMatch[2] as string) ?? 0) - 1);
+      entry.fault = 'replica lag';
+      entry.status = 404;
+      res.writeHead(404, { 'content-type': 'application/json' });
+      res.end();
+      req.resume();
+      return;
+    }
+    if (isManifestPut && !manifestSeen && config.deleteBeforeManifest?.length) {
+      manifestSeen = true;
+      const repo = /^\/v2\/(.+)\/manifests\//.exec(url.pathname)?.[1];
+      for (const digest of config.deleteBeforeManifest) {
+        await deleteUpstream(`/v2/${repo}/blobs/${digest}`);
+        deleted.push(digest);
+      }
+      entry.fault = 'deleted blobs before manifest';
+    }
+
+    const headers = { ...req.headers };
+    if (tls && config.forwardedProto) headers['x-forwarded-proto'] = 'https';
+    if (config.injectAuthorization) headers.authorization = config.injectAuthorization;
+    const upstreamReq = httpRequest({
+      host: upHost,
+      port: Number(upPort),
+      method,
+      path: req.url,
+      headers,
+    });
+    upstreamReq.on('response', async (up) => {
+      entry.status = up.statusCode ?? 0;
+      const outHeaders = { ...up.headers };
+      const location = up.headers.location;
+      if (location && typeof location === 'string') {
+        const loc = new URL(location, `http://${req.headers.host}`);
+        if (config.location === 'relative') outHeaders.location = loc.pathname + loc.search;
+        if (config.location === 'stale-once' && method === 'POST' && !staleDone) {
+          staleDone = true;
+          outHeaders.location = loc
+            .toString()
+            .replace(/uploads\/[0-9a-f-]+/, 'uploads/00000000-0000-4000-8000-000000000000');
+          entry.fault = 'stale location';
+        }
+        if (config.uploadsVia && /\/blobs\/uploads\//.test(loc.pathname)) {
+          outHeaders.location = `${config.uploadsVia}${loc.pathname}${loc.search}`;
+        }
+      }
+      if (method === 'POST' && config.postHeaders && up.statusCode === 202)
+        Object.assign(outHeaders, config.postHeaders);
+      const committed =
+        method === 'PUT' && up.statusCode === 201 ? url.searchParams.get('digest') : null;
+      if (committed && config.headLag) lag.set(committed, config.headLag);
+      if (committed && config.neverStays?.includes(committed)) {
+        const repo = /^\/v2\/(.+)\/blobs\/uploads\//.exec(url.pathname)?.[1];
+        up.resume();
+        await new Promise((r) => up.on('end', r));
+        await deleteUpstream(`/v2/${repo}/blobs/${committed}`);
+        deleted.push(committed);
+        entry.fault = 'deleted after commit';
+        res.writeHead(up.statusCode ?? 502, outHeaders);
+        res.end();
+        return;
+      }
+      res.writeHead(up.statusCode ?? 502, outHeaders);
+      up.pipe(res);
+    });
+    upstreamReq.on('error', () => {
+      if (!res.headersSent) res.writeHead(502).end();
+      else res.destroy();
+    });
+    if (resetAfter !== undefined) {
+      entry.fault = `reset after ${resetAfter} bytes`;
+      let seen = 0;
+      req.on('data', (chunk: Buffer) => {
+        if (seen >= resetAfter!) return;
+        const take = Math.min(chunk.length, resetAfter! - seen);
+        seen += take;
+        if (take) upstreamReq.write(chunk.subarray(0, take));
+        if (seen >= resetAfter!) {
+          upstreamReq.destroy();
+          (req.socket as Socket).resetAndDestroy?.() ?? req.socket.destroy();
+        }
+      });
+      return;
+    }
+    req.pipe(upstreamReq);
+  };
+
+  const listener = (req: IncomingMessage, res: ServerResponse): void => {
+    handler(req, res).catch(() => res.destroy());
+  };
+  const server: Server = tls
+    ? createHttpsServer(
+        { cert: readFileSync(tls.certFile), key: readFileSync(tls.keyFile) },
+        listener,
+      )
+    : createHttpServer(listener);
+  server.keepAliveTimeout = 30_000;
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const { port } = server.address() as AddressInfo;
+  return {
+    host: `127.0.0.1:${port}`,
+    url: `${tls ? 'https' : 'http'}://127.0.0.1:${port}`,
+    log,
+    config,
+    deleted,
+    stop: () =>
+      new Promise((resolve) => {
+        server.closeAllConnections?.();
+        server.close(() => resolve());
+      }),
+  };
+}
