@@ -49882,7 +49882,8 @@ var RepositoryClient = class {
       throw errorFromResponse(req, res, "asking where the upload stands");
     }
     const range = /^(?:bytes=)?(\d+)-(\d+)$/.exec((res.headers.range ?? "").trim());
-    const offset = range ? Number(range[2]) + 1 : 0;
+    const end = range ? Number(range[2]) : 0;
+    const offset = end === 0 ? 0 : end + 1;
     return { location: res.headers.location ? this.location(res, req) : location, offset };
   }
   /** Cancels a session; failures are ignored because the registry expires sessions anyway. */
@@ -50396,11 +50397,9 @@ var Registry = class {
     if (res.status === 401) {
       this.auth.challenge = parseChallenge(res.headers["www-authenticate"]);
     } else if (res.status !== 200) {
-      throw errorFromResponse(
-        { method: "GET", url: new URL("/v2/", this.baseUrl) },
-        res,
-        `${this.apiHost} does not answer as an OCI registry`
-      );
+      const req = { method: "GET", url: new URL("/v2/", this.baseUrl) };
+      const why = res.status >= 500 ? `${this.apiHost} is unavailable` : `${this.apiHost} does not answer as an OCI registry`;
+      throw errorFromResponse(req, res, why);
     }
   }
   /** Checks up front that the credentials are accepted for pushing to `repository`. */
@@ -50459,7 +50458,9 @@ function isBodyPathFailure(error62, blobSize = Infinity, chunkSize = 0) {
   if (error62.status === 520 || error62.status === 522 || error62.status === 524) return true;
   if (error62.status !== void 0) return false;
   const code2 = error62.networkCode ?? "";
-  const broken = /ECONNRESET|EPIPE|ETIMEDOUT|UND_ERR_SOCKET|UND_ERR_HEADERS_TIMEOUT|UND_ERR_BODY_TIMEOUT|UND_ERR_CLOSED/.test(code2);
+  const broken = /ECONNRESET|EPIPE|ETIMEDOUT|UND_ERR_SOCKET|UND_ERR_HEADERS_TIMEOUT|UND_ERR_BODY_TIMEOUT|UND_ERR_CLOSED/.test(
+    code2
+  );
   return broken && error62.bodyIncomplete;
 }
 function isSessionGone(error62) {
@@ -50506,7 +50507,8 @@ async function uploadBlob(client, blob, settings, outcome, firstSession, onProgr
       outcome.method = chunked ? "chunked" : "monolithic";
       return;
     } catch (error62) {
-      if (error62 instanceof RegistryError) outcome.problems.push({ method: chunked ? "chunked" : "monolithic", error: error62 });
+      if (error62 instanceof RegistryError)
+        outcome.problems.push({ method: chunked ? "chunked" : "monolithic", error: error62 });
       await client.cancelUpload(session.location);
       if (!chunked && settings.mode === "auto" && isBodyPathFailure(error62, blob.size, chunkSize)) {
         settings.monolithicLimit.set(
@@ -50548,7 +50550,11 @@ async function sendChunks(client, blob, session, requested, settings, onProgress
   const floor = Math.max(MIN_CHUNK, session.minChunk ?? 0);
   const host = client.registry.apiHost;
   const learned = settings.chunkLimit.get(host);
-  let chunkSize = effectiveChunkSize(Math.min(requested, learned ?? requested), session.minChunk, session.maxChunk);
+  let chunkSize = effectiveChunkSize(
+    Math.min(requested, learned ?? requested),
+    session.minChunk,
+    session.maxChunk
+  );
   let location = session.location;
   let offset = 0;
   let chunks = 0;
@@ -50572,7 +50578,10 @@ async function sendChunks(client, blob, session, requested, settings, onProgress
     } catch (error62) {
       if (error62 instanceof RegistryError && error62.status === 413 && chunkSize > floor) {
         chunkSize = Math.max(floor, Math.floor(chunkSize / 2));
-        settings.chunkLimit.set(host, Math.min(chunkSize, settings.chunkLimit.get(host) ?? Infinity));
+        settings.chunkLimit.set(
+          host,
+          Math.min(chunkSize, settings.chunkLimit.get(host) ?? Infinity)
+        );
         settings.logger.info(
           `${blob.digest}: a chunk was refused as too large (413); chunks are now ${formatSize(chunkSize)}`
         );
@@ -50754,7 +50763,8 @@ async function pushBlob(ctx, blob, force = false) {
         outcome.attempts += stats.sessions;
         outcome.how = stats.method;
         outcome.chunks = stats.chunks;
-        for (const problem of stats.problems) outcome.tried.push(`${problem.method} upload: ${problem.error.message}`);
+        for (const problem of stats.problems)
+          outcome.tried.push(`${problem.method} upload: ${problem.error.message}`);
       }
       const verified = await verifyBlob(client, blob, clock);
       if (verified.ok) {

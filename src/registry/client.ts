@@ -158,7 +158,10 @@ export class RepositoryClient {
       throw errorFromResponse(req, res, 'asking where the upload stands');
     }
     const range = /^(?:bytes=)?(\d+)-(\d+)$/.exec((res.headers.range ?? '').trim());
-    const offset = range ? Number(range[2]) + 1 : 0;
+    // Distribution answers "0-0" for an empty session as well as for one byte: read it as empty,
+    // since resending a byte costs nothing and skipping one corrupts the blob.
+    const end = range ? Number(range[2]) : 0;
+    const offset = end === 0 ? 0 : end + 1;
     return { location: res.headers.location ? this.location(res, req) : location, offset };
   }
 

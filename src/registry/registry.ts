@@ -137,11 +137,12 @@ export class Registry {
     if (res.status === 401) {
       this.auth.challenge = parseChallenge(res.headers['www-authenticate']);
     } else if (res.status !== 200) {
-      throw errorFromResponse(
-        { method: 'GET', url: new URL('/v2/', this.baseUrl) },
-        res,
-        `${this.apiHost} does not answer as an OCI registry`,
-      );
+      const req = { method: 'GET', url: new URL('/v2/', this.baseUrl) };
+      const why =
+        res.status >= 500
+          ? `${this.apiHost} is unavailable`
+          : `${this.apiHost} does not answer as an OCI registry`;
+      throw errorFromResponse(req, res, why);
     }
   }
 

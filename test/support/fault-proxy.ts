@@ -30,6 +30,8 @@ export interface BodyCap {
 export interface FaultConfig {
   /** Requests whose body is larger than this get 413 with an HTML page, as Cloudflare and nginx send it. */
   bodyCap?: BodyCap;
+  /** Answer 524 (a proxy timeout) to PUT and PATCH bodies larger than this. */
+  timeoutBodiesOver?: number;
   /** Cut the connection after this many body bytes of a PUT or PATCH, `times` times. */
   resetBody?: { afterBytes: number; times: number; methods?: string[] };
   /** Answer these request numbers (1-based, counting every request) with `status`, never forwarding them. */
@@ -198,6 +200,18 @@ export async function startFaultProxy(
         },
         cloudflare ? CLOUDFLARE_413 : NGINX_413,
         '413 cap',
+      );
+    }
+    if (
+      config.timeoutBodiesOver !== undefined &&
+      hasBody &&
+      (contentLength ?? 0) > config.timeoutBodiesOver
+    ) {
+      return answer(
+        524,
+        { 'content-type': 'text/html', server: 'cloudflare' },
+        ERROR_PAGE(524),
+        '524 timeout',
       );
     }
     let resetAfter: number | undefined;

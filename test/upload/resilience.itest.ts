@@ -147,6 +147,25 @@ describe('upload-mode auto behind a body-size cap', () => {
   });
 });
 
+describe('upload-mode auto and proxy timeouts', () => {
+  it('falls back to chunks when the body request gets a 524', async () => {
+    const p = await proxy({ timeoutBodiesOver: 2 * MiB });
+    const r = repo();
+    const { result } = await pushWithEngine({
+      layout: big.dir,
+      tags: `${p.host}/${r}:1`,
+      'chunk-size': '1MiB',
+      concurrency: '1',
+    });
+    expect(result.ok, result.error?.message).toBe(true);
+    expect(p.log.filter((e) => e.status === 524).length).toBeGreaterThanOrEqual(1);
+    expect([...result.targets[0]!.blobs.values()].filter((o) => o.how === 'chunked')).toHaveLength(
+      3,
+    );
+    await expectIntact(r, '1', big.image);
+  });
+});
+
 describe('chunked uploads', () => {
   it('raises the chunk size to OCI-Chunk-Min-Length', async () => {
     const p = await proxy({ postHeaders: { 'OCI-Chunk-Min-Length': String(2 * MiB) } });
