@@ -320,7 +320,9 @@ export async function startFaultProxy(
         if (take) upstreamReq.write(chunk.subarray(0, take));
         if (seen >= resetAfter!) {
           upstreamReq.destroy();
-          (req.socket as Socket).resetAndDestroy?.() ?? req.socket.destroy();
+          const socket = req.socket as Socket;
+          if (socket.resetAndDestroy) socket.resetAndDestroy();
+          else socket.destroy();
         }
       });
       return;
