@@ -19,7 +19,7 @@ export default tseslint.config(
   },
   {
     // Engine code reports through the Logger interface so the CLI and tests can drive it.
-    files: ['src/oci/**', 'src/registry/**', 'src/upload/**', 'src/push/**', 'src/report/**'],
+    files: ['src/oci/**', 'src/registry/**', 'src/upload/**', 'src/push/**', 'src/report/**', 'src/diagnose/**'],
     rules: {
       'no-restricted-imports': ['error', { paths: ['@actions/core'] }],
     },

@@ -186,14 +186,14 @@ var require_tunnel = __commonJS({
         self.sockets[self.sockets.indexOf(placeholder)] = socket;
         return cb(socket);
       }
-      function onError(cause) {
+      function onError(cause2) {
         connectReq.removeAllListeners();
         debug2(
           "tunneling socket could not be established, cause=%s\n",
-          cause.message,
-          cause.stack
+          cause2.message,
+          cause2.stack
         );
-        var error63 = new Error("tunneling socket could not be established, cause=" + cause.message);
+        var error63 = new Error("tunneling socket could not be established, cause=" + cause2.message);
         error63.code = "ECONNRESET";
         options.request.emit("error", error63);
         self.removeSocket(placeholder);
@@ -651,12 +651,12 @@ var require_errors = __commonJS({
     };
     var kSecureProxyConnectionError = /* @__PURE__ */ Symbol.for("undici.error.UND_ERR_PRX_TLS");
     var SecureProxyConnectionError = class extends UndiciError {
-      constructor(cause, message, options) {
-        super(message, { cause, ...options ?? {} });
+      constructor(cause2, message, options) {
+        super(message, { cause: cause2, ...options ?? {} });
         this.name = "SecureProxyConnectionError";
         this.message = message || "Secure Proxy Connection failed";
         this.code = "UND_ERR_PRX_TLS";
-        this.cause = cause;
+        this.cause = cause2;
       }
       static [Symbol.hasInstance](instance) {
         return instance && instance[kSecureProxyConnectionError] === true;
@@ -22216,12 +22216,12 @@ var require_errors3 = __commonJS({
     };
     var kSecureProxyConnectionError = /* @__PURE__ */ Symbol.for("undici.error.UND_ERR_PRX_TLS");
     var SecureProxyConnectionError = class extends UndiciError {
-      constructor(cause, message, options = {}) {
-        super(message, { cause, ...options });
+      constructor(cause2, message, options = {}) {
+        super(message, { cause: cause2, ...options });
         this.name = "SecureProxyConnectionError";
         this.message = message || "Secure Proxy Connection failed";
         this.code = "UND_ERR_PRX_TLS";
-        this.cause = cause;
+        this.cause = cause2;
       }
       static [Symbol.hasInstance](instance) {
         return instance && instance[kSecureProxyConnectionError] === true;
@@ -27831,8 +27831,8 @@ var require_formdata_parser2 = __commonJS({
       }
       return true;
     }
-    function parsingError(cause) {
-      return new TypeError("Failed to parse body as FormData.", { cause: new TypeError(cause) });
+    function parsingError(cause2) {
+      return new TypeError("Failed to parse body as FormData.", { cause: new TypeError(cause2) });
     }
     function isCTL(char) {
       return char <= 31 || char === 127;
@@ -35501,7 +35501,7 @@ var require_snapshot_utils = __commonJS({
 var require_snapshot_recorder = __commonJS({
   "node_modules/undici/lib/mock/snapshot-recorder.js"(exports, module) {
     "use strict";
-    var { writeFile: writeFile2, readFile: readFile3, mkdir: mkdir3 } = __require("node:fs/promises");
+    var { writeFile: writeFile3, readFile: readFile3, mkdir: mkdir3 } = __require("node:fs/promises");
     var { dirname: dirname2, resolve: resolve2 } = __require("node:path");
     var { setTimeout: setTimeout2, clearTimeout: clearTimeout2 } = __require("node:timers");
     var { InvalidArgumentError, UndiciError } = require_errors3();
@@ -35738,7 +35738,7 @@ var require_snapshot_recorder = __commonJS({
           hash: hash2,
           snapshot
         }));
-        await writeFile2(resolvedPath, JSON.stringify(data, null, 2), { flush: true });
+        await writeFile3(resolvedPath, JSON.stringify(data, null, 2), { flush: true });
       }
       /**
        * Clears all recorded snapshots
@@ -45827,13 +45827,13 @@ var require_connection2 = __commonJS({
         object2.readyState = states.CLOSING;
       }
     }
-    function failHandshake(handler, response, code2, reason, cause) {
+    function failHandshake(handler, response, code2, reason, cause2) {
       if (response.socket?.session != null && !response.socket.destroyed) {
         response.socket.destroy();
       }
-      failWebsocketConnection(handler, code2, reason, cause);
+      failWebsocketConnection(handler, code2, reason, cause2);
     }
-    function failWebsocketConnection(handler, code2, reason, cause) {
+    function failWebsocketConnection(handler, code2, reason, cause2) {
       if (isEstablished(handler.readyState)) {
         closeWebSocketConnection(handler, code2, reason, false);
       }
@@ -48884,7 +48884,8 @@ var Input = {
   retries: "retries",
   uploadMode: "upload-mode",
   chunkSize: "chunk-size",
-  summary: "summary"
+  summary: "summary",
+  diagnose: "diagnose"
 };
 var INPUT_DEFAULTS = {
   [Input.insecure]: "false",
@@ -48892,7 +48893,8 @@ var INPUT_DEFAULTS = {
   [Input.retries]: "5",
   [Input.uploadMode]: "auto",
   [Input.chunkSize]: "50MiB",
-  [Input.summary]: "true"
+  [Input.summary]: "true",
+  [Input.diagnose]: "on-failure"
 };
 var Output = {
   digest: "digest",
@@ -48902,6 +48904,7 @@ var Output = {
   bytesUploaded: "bytes-uploaded",
   failedBlobs: "failed-blobs"
 };
+var DIAGNOSE_WHEN = ["on-failure", "never"];
 var UPLOAD_MODES = ["auto", "monolithic", "chunked"];
 var SIZE_UNITS = {
   b: 1,
@@ -48970,6 +48973,10 @@ function parseInputs(get) {
       `input ${Input.chunkSize}: expected a size from 1MiB to 5GiB such as 50MiB or 100MB, got ${JSON.stringify(chunkText)}`
     );
   }
+  const diagnose2 = value(Input.diagnose);
+  if (!DIAGNOSE_WHEN.includes(diagnose2)) {
+    throw new UsageError(`input ${Input.diagnose}: expected on-failure or never, got ${JSON.stringify(diagnose2)}`);
+  }
   return {
     layout,
     tags,
@@ -48979,9 +48986,15 @@ function parseInputs(get) {
     retries: parseInteger(Input.retries, value(Input.retries), 0, 20),
     uploadMode,
     chunkSize,
-    summary: parseBoolean(Input.summary, value(Input.summary))
+    summary: parseBoolean(Input.summary, value(Input.summary)),
+    diagnose: diagnose2
   };
 }
+
+// src/diagnose/diagnose.ts
+import { createWriteStream as createWriteStream2 } from "node:fs";
+import { rm as rm3, writeFile as writeFile2 } from "node:fs/promises";
+import { join as join5 } from "node:path";
 
 // src/oci/source.ts
 import { mkdtemp, rm as rm2, stat as stat3 } from "node:fs/promises";
@@ -69114,21 +69127,6 @@ async function openLayoutSource(spec) {
   }
 }
 
-// src/oci/image.ts
-function manifestsBottomUp(root) {
-  const out = [];
-  const seen = /* @__PURE__ */ new Set();
-  const visit2 = (node2) => {
-    if (node2.kind === "index") node2.children.forEach(visit2);
-    if (!seen.has(node2.descriptor.digest)) {
-      seen.add(node2.descriptor.digest);
-      out.push(node2);
-    }
-  };
-  visit2(root);
-  return out;
-}
-
 // src/registry/redact.ts
 var SENSITIVE_PARAMS = /^(?:token|access_token|refresh_token|password|signature|sig|x-amz-signature|x-amz-credential|x-amz-security-token|x-goog-signature|x-goog-credential)$/i;
 function redactUrl(url2) {
@@ -70001,13 +69999,97 @@ var Registry = class {
   }
 };
 
-// src/util/clock.ts
-import { setTimeout as delay } from "node:timers/promises";
-var realClock = {
-  now: () => Date.now(),
-  sleep: (ms) => delay(ms).then(() => void 0),
-  random: () => Math.random()
+// src/report/causes.ts
+var CAUSES = {
+  "corrupt-layout": {
+    title: "The registry computed a different digest for the bytes it received (DIGEST_INVALID): the local layout is corrupt, or the file changed during the push.",
+    fix: "Export or build the image again, and make sure nothing writes to the layout while it is pushed."
+  },
+  "cloudflare-body-limit": {
+    title: "Cloudflare refused the request body as too large (413): Cloudflare's plan limits request bodies to 100 MB (Free and Pro), 200 MB (Business) or 500 MB (Enterprise).",
+    fix: "Use `upload-mode: chunked` (or the default `auto`), with a `chunk-size` below the plan limit, such as the default 50MiB."
+  },
+  "nginx-body-limit": {
+    title: "nginx refused the request body as too large (413): its `client_max_body_size` is smaller than the blob.",
+    fix: "Raise `client_max_body_size` on the proxy (`client_max_body_size 0;` disables the check), or use `upload-mode: chunked` with a smaller `chunk-size`."
+  },
+  "proxy-body-limit": {
+    title: "Something between the runner and the registry refused the request body as too large (413).",
+    fix: "Raise the proxy's body size limit, or use `upload-mode: chunked` with a smaller `chunk-size`."
+  },
+  "vanished-after-ack": {
+    title: "The registry acknowledged the upload (201) and then answered 404 to HEAD: its replicas do not share storage, or its storage is eventually consistent.",
+    fix: "Give every registry replica the same storage backend (a shared bucket or volume), or route all requests of a push to one replica (sticky sessions); with eventually consistent storage, enable its read-after-write consistency."
+  },
+  "no-shared-secret": {
+    title: "Upload sessions were lost again and again (BLOB_UPLOAD_UNKNOWN or BLOB_UPLOAD_INVALID): load-balanced registry replicas do not share `http.secret`, so one replica rejects the session state another wrote.",
+    fix: "Set the same `http.secret` (REGISTRY_HTTP_SECRET) on every replica, or use sticky sessions."
+  },
+  "location-downgrade": {
+    title: "The registry answered with http Location headers although it is reached over https: the TLS-terminating proxy in front of it does not send X-Forwarded-Proto.",
+    fix: "Make the proxy send `X-Forwarded-Proto: https` (nginx: `proxy_set_header X-Forwarded-Proto $scheme;`), or set `http.host` to the https URL in the registry config."
+  },
+  "token-lifetime": {
+    title: "The registry answered 401 partway through the push: the token expired before the push finished, because its lifetime is too short.",
+    fix: "Raise the token lifetime on the token service (for example distribution's token issuer expiration) above the time a push takes."
+  },
+  "proxy-timeout": {
+    title: "A proxy timed out waiting for the registry (522 or 524): one request took longer than the proxy allows (Cloudflare waits 100 s).",
+    fix: "Use `upload-mode: chunked` with a smaller `chunk-size` so each request finishes in time, or raise the proxy's timeout."
+  },
+  "storage-error": {
+    title: "The registry kept failing with a server error: most likely its storage backend is failing.",
+    fix: "Check the registry's log for storage errors (permissions, a full disk, bucket credentials) at the time of the push."
+  },
+  credentials: {
+    title: "The registry refused the credentials (401 or 403 at the start): they are wrong, or they lack push permission on the repository.",
+    fix: "Check `username` and `password` (or the docker login that wrote them), and that the token or account may push to this repository."
+  },
+  certificate: {
+    title: "The registry's TLS certificate is not trusted.",
+    fix: "Set `ca-file` (or NODE_EXTRA_CA_CERTS) to the CA that signed it, or `insecure: true` for a test registry."
+  },
+  "connection-reset": {
+    title: "The connection kept breaking during the upload: a proxy or load balancer between the runner and the registry cuts long or large requests.",
+    fix: "Use `upload-mode: chunked` with a smaller `chunk-size`, and check the proxy's body size and idle timeout settings."
+  },
+  unknown: {
+    title: "No known cause matches what the registry answered.",
+    fix: "Read the registry's answer above and its log; rerun with `--verbose` (CLI) or step debug logging to see every request."
+  }
 };
+var isHtmlFrom = (e, name) => name.test(e.headers.server ?? "") || name.test(e.bodySnippet ?? "");
+function cause(id) {
+  return { id, ...CAUSES[id] };
+}
+function probableCause(evidence) {
+  const { errors, observations } = evidence;
+  const last = errors[errors.length - 1];
+  if (errors.some((e) => e.hasCode("DIGEST_INVALID"))) return cause("corrupt-layout");
+  const tooLarge = errors.find((e) => e.status === 413);
+  if (tooLarge) {
+    if (isHtmlFrom(tooLarge, /cloudflare/i) || tooLarge.headers["cf-ray"]) return cause("cloudflare-body-limit");
+    if (isHtmlFrom(tooLarge, /nginx/i)) return cause("nginx-body-limit");
+    return cause("proxy-body-limit");
+  }
+  if (evidence.vanishedAfterAck) return cause("vanished-after-ack");
+  if (errors.filter((e) => e.hasCode("BLOB_UPLOAD_UNKNOWN", "BLOB_UPLOAD_INVALID")).length >= 2) return cause("no-shared-secret");
+  if (observations?.locationDowngraded) return cause("location-downgrade");
+  if ((last?.status === 401 || last?.status === 403) && /insufficient_scope/.test(last.headers["www-authenticate"] ?? "")) {
+    return cause("credentials");
+  }
+  if (last?.status === 401 && (evidence.phase !== "auth" || (observations?.unauthorizedMidPush ?? 0) > 0)) return cause("token-lifetime");
+  if (errors.some((e) => e.status === 522 || e.status === 524)) return cause("proxy-timeout");
+  if (last?.status !== void 0 && last.status >= 500) return cause("storage-error");
+  if (last?.status === 401 || last?.status === 403) return cause("credentials");
+  const network = last?.networkCode ?? "";
+  if (/CERT|SELF_SIGNED|UNABLE_TO_VERIFY|ERR_TLS/i.test(network)) return cause("certificate");
+  if (network) return cause("connection-reset");
+  return cause("unknown");
+}
+function errorsOf(error63) {
+  return error63 instanceof RegistryError ? [error63] : [];
+}
 
 // src/upload/body.ts
 import { createReadStream as createReadStream3 } from "node:fs";
@@ -70195,36 +70277,6 @@ function newUploadOutcome() {
   return { method: "monolithic", chunks: 0, sessions: 0, problems: [] };
 }
 
-// src/report/progress.ts
-var PROGRESS_MIN_BYTES = 8 << 20;
-var PROGRESS_INTERVAL_MS = 5e3;
-function blobProgress(digest2, size, logger, clock) {
-  if (size <= PROGRESS_MIN_BYTES) return void 0;
-  const started = clock.now();
-  let lastLine = started;
-  let latest = 0;
-  const line = (bytes) => {
-    const seconds = Math.max(1e-3, (clock.now() - started) / 1e3);
-    const percent = size ? Math.min(100, bytes / size * 100) : 100;
-    logger.info(
-      `${shortDigest(digest2)}: ${formatSize(bytes)} of ${formatSize(size)} (${percent.toFixed(0)}%) at ${formatSize(bytes / seconds)}/s`
-    );
-  };
-  return {
-    update(bytes) {
-      latest = Math.max(latest, bytes);
-      const now = clock.now();
-      if (now - lastLine >= PROGRESS_INTERVAL_MS) {
-        lastLine = now;
-        line(latest);
-      }
-    },
-    done() {
-      line(size);
-    }
-  };
-}
-
 // src/upload/verify.ts
 var VERIFY_LAG_RETRIES = 3;
 async function verifyBlob(client, blob, clock) {
@@ -70268,6 +70320,197 @@ function sameAlgorithm(a, b) {
   return a.split(":")[0] === b.split(":")[0];
 }
 
+// src/util/clock.ts
+import { setTimeout as delay } from "node:timers/promises";
+var realClock = {
+  now: () => Date.now(),
+  sleep: (ms) => delay(ms).then(() => void 0),
+  random: () => Math.random()
+};
+
+// src/diagnose/diagnose.ts
+var DIAGNOSE_TIMEOUT_MS = 3e4;
+var MiB = 1 << 20;
+var MEDIUM_PROBE_BYTES = MiB + 1;
+var LARGE_PROBE_BYTES = 1e8 + 1;
+function probeBytes(size) {
+  const pattern = Buffer.from("oci-push diagnose probe: these bytes never change.\n");
+  const out = Buffer.alloc(size);
+  for (let i = 0; i < size; i += pattern.length) pattern.copy(out, i);
+  return out;
+}
+async function writeProbeFile(path, size) {
+  const block = probeBytes(4 * MiB);
+  const stream = createWriteStream2(path);
+  for (let written = 0; written < size; ) {
+    const n = Math.min(block.length, size - written);
+    if (!stream.write(n === block.length ? block : block.subarray(0, n))) await new Promise((r) => stream.once("drain", () => r()));
+    written += n;
+  }
+  await new Promise((resolve2, reject) => stream.end((error63) => error63 ? reject(error63) : resolve2()));
+}
+var ProbeTimeout = class extends Error {
+};
+async function diagnose(options) {
+  const { ref, logger } = options;
+  const clock = options.clock ?? realClock;
+  const deadline = clock.now() + (options.timeoutMs ?? DIAGNOSE_TIMEOUT_MS);
+  const findings = [];
+  const base = options.base ?? createBaseTransport({ insecureHosts: new Set(options.insecure ? [ref.apiHost] : []), ca: options.ca });
+  const dir = await makeTempDir("oci-push-diagnose-");
+  const add = (check2, ok, detail, error63) => {
+    const cause2 = ok ? void 0 : probableCause({ errors: error63 instanceof RegistryError ? [error63] : [], phase: "blobs" });
+    findings.push({ check: check2, ok, detail, cause: cause2 });
+    logger.info(`${ok ? "ok  " : "FAIL"} ${check2}: ${detail}`);
+    if (cause2) logger.info(`     probable cause: ${cause2.title}
+     fix: ${cause2.fix}`);
+  };
+  const bounded = async (work) => {
+    const left = deadline - clock.now();
+    if (left <= 0) throw new ProbeTimeout();
+    let timer;
+    try {
+      return await Promise.race([work, new Promise((_, reject) => timer = setTimeout(() => reject(new ProbeTimeout()), left))]);
+    } finally {
+      clearTimeout(timer);
+    }
+  };
+  try {
+    const credentials = options.credentials ?? await lookupCredentials(ref.registry, ref.repository, { env: options.env ?? process.env, logger });
+    const registry2 = new Registry({ name: ref.registry, apiHost: ref.apiHost, credentials, insecure: options.insecure, retries: 1, clock, logger, base });
+    try {
+      await bounded(registry2.ping());
+      const challenge = registry2.auth.challenge;
+      const authText = challenge ? `${challenge.scheme} auth${challenge.params.realm ? ` (realm ${challenge.params.realm})` : ""}` : "no auth";
+      add("registry reachable", true, `${registry2.baseUrl.protocol.replace(":", "")}://${ref.apiHost}/v2/ answers; ${authText}`);
+    } catch (error63) {
+      add("registry reachable", false, error63.message, error63);
+      return findings;
+    }
+    try {
+      await bounded(registry2.authorize(ref.repository));
+      add("push access", true, `${credentials ? `credentials from ${credentials.source ?? "the inputs"}` : "anonymous"} may push to ${ref.repository}`);
+    } catch (error63) {
+      add("push access", false, error63.message, error63);
+      return findings;
+    }
+    const client = new RepositoryClient(registry2, ref.repository);
+    const settings = (mode, chunkSize = MiB) => ({
+      mode,
+      chunkSize,
+      retries: 1,
+      clock,
+      logger,
+      monolithicLimit: /* @__PURE__ */ new Map(),
+      chunkLimit: /* @__PURE__ */ new Map()
+    });
+    const probe = async (check2, blob, mode) => {
+      try {
+        const outcome = newUploadOutcome();
+        await bounded(uploadBlob(client, blob, settings(mode), outcome));
+        const verified = await bounded(verifyBlob(client, blob, clock));
+        if (!verified.ok) {
+          const error63 = new RegistryError({ method: "HEAD", url: new URL(`/v2/${ref.repository}/blobs/${blob.digest}`, registry2.baseUrl), status: verified.status, context: verified.reason });
+          add(check2, false, `uploaded, then ${verified.reason}`, error63);
+          if (verified.missing) findings[findings.length - 1].cause = { id: "vanished-after-ack", ...CAUSES["vanished-after-ack"] };
+          return false;
+        }
+        const chunks = mode === "chunked" ? ` in ${outcome.chunks} chunks` : "";
+        add(check2, true, `${blob.size} bytes uploaded${chunks} and read back with HEAD`);
+        return true;
+      } catch (error63) {
+        if (error63 instanceof ProbeTimeout) throw error63;
+        add(check2, false, error63.message, error63);
+        return false;
+      }
+    };
+    const fileBlob = async (name, size) => {
+      const path = join5(dir, name);
+      if (size <= 4 * MiB) await writeFile2(path, probeBytes(size));
+      else await writeProbeFile(path, size);
+      const { digest: digest2 } = size <= 4 * MiB ? { digest: digestOf(probeBytes(size)) } : await digestFile(path, "sha256");
+      return { digest: digest2, size, mediaType: "application/octet-stream", path };
+    };
+    await probe("small blob, monolithic", await fileBlob("small", 512), "monolithic");
+    const medium = await fileBlob("medium", MEDIUM_PROBE_BYTES);
+    await probe("1 MiB + 1 byte, monolithic (body size limit)", medium, "monolithic");
+    await probe("1 MiB + 1 byte, chunked", medium, "chunked");
+    if (options.maxProbe) {
+      await probe("100 MB + 1 byte, monolithic (Cloudflare Free/Pro limit)", await fileBlob("large", LARGE_PROBE_BYTES), "monolithic");
+    } else {
+      findings.push({ check: "bodies over 100 MB", ok: true, detail: "not probed (pass --max-probe to upload 100 MB + 1 byte)" });
+    }
+    if (registry2.observations.locationDowngraded) {
+      findings.push({ check: "Location headers", ok: false, detail: "the registry answered with http Locations over https", cause: { id: "location-downgrade", ...CAUSES["location-downgrade"] } });
+    }
+  } catch (error63) {
+    if (!(error63 instanceof ProbeTimeout)) throw error63;
+    findings.push({ check: "time limit", ok: false, detail: `the probe of ${formatReference(ref)} stopped after ${Math.round((options.timeoutMs ?? DIAGNOSE_TIMEOUT_MS) / 1e3)} s` });
+  } finally {
+    if (!options.base) await base.close().catch(() => void 0);
+    await rm3(dir, { recursive: true, force: true });
+  }
+  return findings;
+}
+
+// src/diagnose/after-failure.ts
+async function diagnoseAfterFailure(inputs, result, deps) {
+  if (result.ok || inputs.diagnose === "never" || result.phase === "validate") return void 0;
+  const failing = result.targets.find((t) => [...t.blobs.values()].some((b) => b.state === "failed"));
+  const ref = (failing && inputs.tags.find((t) => t.apiHost === failing.apiHost && t.repository === failing.repository)) ?? inputs.tags[0];
+  if (!ref) return void 0;
+  const credentials = ref.apiHost === inputs.tags[0]?.apiHost ? inputs.credentials : void 0;
+  return deps.logger.group(
+    "Diagnose the registry",
+    () => diagnose({ ref, credentials, insecure: inputs.insecure, maxProbe: false, ...deps })
+  );
+}
+
+// src/oci/image.ts
+function manifestsBottomUp(root) {
+  const out = [];
+  const seen = /* @__PURE__ */ new Set();
+  const visit2 = (node2) => {
+    if (node2.kind === "index") node2.children.forEach(visit2);
+    if (!seen.has(node2.descriptor.digest)) {
+      seen.add(node2.descriptor.digest);
+      out.push(node2);
+    }
+  };
+  visit2(root);
+  return out;
+}
+
+// src/report/progress.ts
+var PROGRESS_MIN_BYTES = 8 << 20;
+var PROGRESS_INTERVAL_MS = 5e3;
+function blobProgress(digest2, size, logger, clock) {
+  if (size <= PROGRESS_MIN_BYTES) return void 0;
+  const started = clock.now();
+  let lastLine = started;
+  let latest = 0;
+  const line = (bytes) => {
+    const seconds = Math.max(1e-3, (clock.now() - started) / 1e3);
+    const percent = size ? Math.min(100, bytes / size * 100) : 100;
+    logger.info(
+      `${shortDigest(digest2)}: ${formatSize(bytes)} of ${formatSize(size)} (${percent.toFixed(0)}%) at ${formatSize(bytes / seconds)}/s`
+    );
+  };
+  return {
+    update(bytes) {
+      latest = Math.max(latest, bytes);
+      const now = clock.now();
+      if (now - lastLine >= PROGRESS_INTERVAL_MS) {
+        lastLine = now;
+        line(latest);
+      }
+    },
+    done() {
+      line(size);
+    }
+  };
+}
+
 // src/push/push-blob.ts
 var MAX_REUPLOADS = 2;
 function describe3(error63) {
@@ -70286,6 +70529,7 @@ async function pushBlob(ctx, blob, force = false) {
     durationMs: 0,
     state: "failed",
     tried: [],
+    errors: [],
     vanishedAfterAck: false
   };
   const finish = () => {
@@ -70336,8 +70580,10 @@ async function pushBlob(ctx, blob, force = false) {
         outcome.attempts += stats.sessions;
         outcome.how = stats.method;
         outcome.chunks = stats.chunks;
-        for (const problem of stats.problems)
+        for (const problem of stats.problems) {
           outcome.tried.push(`${problem.method} upload: ${problem.error.message}`);
+          outcome.errors.push(problem.error);
+        }
       }
       const verified = await verifyBlob(client, blob, clock);
       if (verified.ok) {
@@ -70358,8 +70604,10 @@ async function pushBlob(ctx, blob, force = false) {
       status: last?.status,
       context: `blob ${blob.digest} did not verify after ${MAX_REUPLOADS + 1} uploads (${last?.reason})`
     });
+    outcome.errors.push(outcome.error);
   } catch (error63) {
     outcome.error = error63 instanceof Error ? error63 : new Error(describe3(error63));
+    if (error63 instanceof RegistryError && !outcome.errors.includes(error63)) outcome.errors.push(error63);
     if (!outcome.tried.some((line) => line.endsWith(describe3(error63))))
       outcome.tried.push(describe3(error63));
   }
@@ -70656,7 +70904,7 @@ function outputsOf(result) {
 
 // src/report/markdown.ts
 function escapeMarkdown(text) {
-  return text.replace(/&/g, "&amp;").replace(/</g, "&lt;").replace(/>/g, "&gt;").replace(/"/g, "&quot;").replace(/([\\`*_{}[\]()#+!|~])/g, "\\$1").replace(/\r?\n/g, " ");
+  return text.replace(/&/g, "&amp;").replace(/</g, "&lt;").replace(/>/g, "&gt;").replace(/"/g, "&quot;").replace(/([\\`*_{}[\]|~])/g, "\\$1").replace(/\r?\n/g, " ");
 }
 function code(text) {
   return `<code>${text.replace(/&/g, "&amp;").replace(/</g, "&lt;").replace(/>/g, "&gt;").replace(/`/g, "'")}</code>`;
@@ -70688,22 +70936,27 @@ function how(outcome) {
 }
 function stateCell(outcome) {
   if (!outcome) return "not attempted";
-  if (outcome.state === "failed") return "**failed**";
-  return outcome.state === "pushed" ? "pushed, verified" : "in place";
+  if (outcome.state === "failed") return "\u274C **failed**";
+  return outcome.state === "pushed" ? "\u2705 pushed, verified" : "\u2705 in place";
 }
-function manifestLabel(node2, parentIsIndex) {
+function manifestName(node2, isIndex) {
   const platform2 = formatPlatform(node2.descriptor.platform);
-  const kind = node2.descriptor.annotations?.["vnd.docker.reference.type"] === "attestation-manifest" ? "attestation" : void 0;
-  const name = platform2 && platform2 !== "unknown/unknown" ? platform2 : kind ?? (parentIsIndex ? "manifest" : "image");
-  return `${escapeMarkdown(name)} ${code(shortDigest(node2.descriptor.digest))}`;
+  if (platform2 && platform2 !== "unknown/unknown") return platform2;
+  if (node2.descriptor.annotations?.["vnd.docker.reference.type"] === "attestation-manifest") return "attestation";
+  return isIndex ? "manifest" : "image";
+}
+function manifests(root) {
+  return manifestsBottomUp(root).filter((n) => n.kind === "manifest");
+}
+function role(index) {
+  return index === 0 ? "config" : `layer ${index}`;
 }
 function blobRows(node2, target) {
   return node2.blobs.map((blob, i) => {
     const outcome = target.blobs.get(blob.digest);
-    const role = i === 0 ? "config" : `layer ${i}`;
     return [
-      role,
-      code(shortDigest(blob.digest)),
+      role(i),
+      `${code(shortDigest(blob.digest))}`,
       escapeMarkdown(blob.mediaType),
       formatSize(blob.size),
       outcome ? how(outcome) : "\u2014",
@@ -70713,61 +70966,130 @@ function blobRows(node2, target) {
     ];
   });
 }
-function manifests(root) {
-  return manifestsBottomUp(root).filter((n) => n.kind === "manifest");
+function lastAnswer(errors, fallback) {
+  const last = errors[errors.length - 1];
+  if (!last) return fallback ? escapeMarkdown(fallback.message) : "no answer recorded";
+  const parts = [];
+  parts.push(last.status !== void 0 ? `HTTP ${last.status}` : `no response (${escapeMarkdown(last.networkCode ?? "network error")})`);
+  for (const c of last.codes) parts.push(`${code(c.code)}${c.message ? ` ${escapeMarkdown(c.message)}` : ""}`);
+  if (!last.codes.length && last.bodySnippet && /<html|<!doctype/i.test(last.bodySnippet)) parts.push("an HTML error page");
+  if (last.headers.server) parts.push(`from server ${code(last.headers.server)}`);
+  parts.push(`to ${code(`${last.method} ${last.url}`)}`);
+  return parts.join(", ");
 }
-function renderSummary(result) {
+function renderCause(cause2) {
+  return [`- **Probable cause:** ${cause2.title}`, `- **Fix:** ${cause2.fix}`];
+}
+function failedBlobSection(result, target) {
+  const image = result.image;
+  const failed = [...target.blobs.values()].filter((b) => b.state === "failed");
+  if (!image || !failed.length) return [];
   const out = [];
-  const title = result.ok ? "\u2705 oci-push: pushed" : "\u274C oci-push: push failed";
-  out.push(`## ${title}`);
-  out.push("");
-  if (result.digest) out.push(`**Digest:** ${code(result.digest)}`);
+  const nodes = manifests(image.root);
+  const isIndex = image.root.kind === "index";
+  for (const blob of failed) {
+    const where = nodes.flatMap(
+      (node2) => node2.blobs.map((b, i) => b.digest === blob.digest ? `${escapeMarkdown(manifestName(node2, isIndex))} manifest ${code(shortDigest(node2.descriptor.digest))}, ${role(i)} of ${node2.blobs.length - 1}` : void 0).filter((x) => x !== void 0)
+    );
+    const cause2 = probableCause({ errors: blob.errors, vanishedAfterAck: blob.vanishedAfterAck, observations: target.observations, phase: "blobs" });
+    out.push(`#### \u274C ${code(blob.digest)}`, "");
+    out.push(`- **Where:** ${code(`${target.registry}/${target.repository}`)}: ${where.join("; ") || "image"}`);
+    out.push(`- **Size:** ${formatSize(blob.size)} (${escapeMarkdown(blob.mediaType)})`);
+    out.push(`- **Registry answered:** ${lastAnswer(blob.errors, blob.error)}`);
+    if (blob.tried.length) {
+      out.push(`- **Tried** (${blob.attempts} upload session${blob.attempts === 1 ? "" : "s"}):`);
+      for (const line of blob.tried.slice(-8)) out.push(`  - ${escapeMarkdown(line)}`);
+      if (blob.tried.length > 8) out.push(`  - \u2026 and ${blob.tried.length - 8} earlier`);
+    }
+    out.push(...renderCause(cause2), "");
+  }
+  return out;
+}
+function observedWarnings(result) {
+  const out = [];
+  const seen = /* @__PURE__ */ new Set();
+  for (const target of result.targets) {
+    const o = target.observations;
+    if (!o || seen.has(target.apiHost)) continue;
+    seen.add(target.apiHost);
+    if (o.locationDowngraded) {
+      out.push({ registry: target.registry, seen: "the registry answered with http Location headers over https; oci-push kept https.", cause: { id: "location-downgrade", ...CAUSES["location-downgrade"] } });
+    }
+    if (o.unauthorizedMidPush > 0) {
+      out.push({ registry: target.registry, seen: `the registry answered 401 partway through the push ${o.unauthorizedMidPush} time(s); oci-push fetched a new token.`, cause: { id: "token-lifetime", ...CAUSES["token-lifetime"] } });
+    }
+  }
+  return out;
+}
+function renderSummary(result, extras = {}) {
+  const out = [];
+  out.push(`## ${result.ok ? "\u2705 oci-push: pushed" : "\u274C oci-push: push failed"}`, "");
+  if (result.digest) out.push(`**Digest:** ${code(result.digest)}  `);
   if (result.image) out.push(`**Source:** ${escapeMarkdown(result.image.source)}`);
-  out.push("");
-  out.push("**Targets:**");
-  out.push("");
+  out.push("", "**Targets:**", "");
   const pushed = new Set(result.refs.map((r) => r.replace(/@sha(256|512):.*$/, "")));
   for (const ref of result.targetRefs) {
-    const mark = pushed.has(ref.replace(/@sha(256|512):.*$/, "")) ? "\u2705" : result.ok ? "" : "\u2717";
-    out.push(`- ${mark} ${code(ref)}`.replace("-  ", "- "));
+    const done = pushed.has(ref.replace(/@sha(256|512):.*$/, ""));
+    out.push(`- ${done ? "\u2705" : "\u2B1C"} ${code(ref)}${done ? "" : " (not tagged)"}`);
   }
   out.push("");
-  if (result.error) {
-    out.push(
-      `**Error** (${escapeMarkdown(result.phase ?? "push")}): ${escapeMarkdown(result.error.message)}`
-    );
-    out.push("");
+  const warnings = observedWarnings(result);
+  if (warnings.length) {
+    out.push("### Warnings", "");
+    for (const w of warnings) out.push(`**${code(w.registry)}:** ${escapeMarkdown(w.seen)}`, "", ...renderCause(w.cause), "");
   }
-  const counts = `${result.blobsUploaded} uploaded (${formatSize(result.bytesUploaded)}), ${result.blobsSkipped} already in place${result.blobsMounted ? ` (${result.blobsMounted} mounted)` : ""}, ${result.failedBlobs.length} failed, in ${formatDuration(result.durationMs)}`;
-  out.push(`**Blobs:** ${counts}`);
-  out.push("");
-  const image = result.image;
-  if (image) {
-    for (const target of result.targets) {
-      out.push(`### ${code(`${target.registry}/${target.repository}`)}`);
+  const failedCount = result.failedBlobs.length;
+  if (!result.ok) {
+    out.push("### What failed", "");
+    out.push(`${escapeMarkdown(result.error?.message ?? "unknown error")}`, "");
+    if (result.phase !== "blobs" || !failedCount) {
+      const observations = result.targets.find((t) => t.observations)?.observations;
+      const errors = errorsOf(result.error);
+      out.push(`- **Stopped at:** ${escapeMarkdown(result.phase ?? "push")}`);
+      if (errors.length) out.push(`- **Registry answered:** ${lastAnswer(errors)}`);
+      if (result.phase !== "validate") out.push(...renderCause(probableCause({ errors, observations, phase: result.phase })));
+      else out.push("- **Fix:** correct the image input named above; nothing was sent to the registry.");
       out.push("");
-      const nodes = manifests(image.root);
-      const isIndex = image.root.kind === "index";
+    }
+    if (failedCount) {
+      const kept = result.blobsUploaded + result.blobsSkipped;
+      out.push(
+        `> [!NOTE]
+> Re-running this job uploads only the ${failedCount} failed blob${failedCount === 1 ? "" : "s"}: the ${kept} blob${kept === 1 ? "" : "s"} already verified in the registry are skipped by HEAD. No manifest or tag was pushed, so nothing points at an incomplete image.`,
+        ""
+      );
+    }
+  }
+  const counts = `${result.blobsUploaded} uploaded (${formatSize(result.bytesUploaded)}), ${result.blobsSkipped} already in place${result.blobsMounted ? ` (${result.blobsMounted} mounted)` : ""}, ${failedCount} failed, in ${formatDuration(result.durationMs)}`;
+  out.push(`**Blobs:** ${counts}`, "");
+  if (failedCount) {
+    out.push("### Failed blobs", "");
+    for (const target of result.targets) out.push(...failedBlobSection(result, target));
+  }
+  if (extras.findings?.length) {
+    out.push("### Diagnosis", "");
+    out.push(table(["check", "result", "detail"], extras.findings.map((f) => [escapeMarkdown(f.check), f.ok ? "\u2705" : "\u274C", escapeMarkdown(f.detail)])));
+    out.push("");
+    const causes = /* @__PURE__ */ new Map();
+    for (const f of extras.findings) if (!f.ok && f.cause) causes.set(f.cause.id, f.cause);
+    for (const c of causes.values()) out.push(...renderCause(c), "");
+  }
+  const image = result.image;
+  if (image && result.targets.some((t) => t.blobs.size)) {
+    out.push("### Blobs", "");
+    const nodes = manifests(image.root);
+    const isIndex = image.root.kind === "index";
+    for (const target of result.targets) {
+      if (!target.blobs.size) continue;
       for (const node2 of nodes) {
-        if (isIndex || result.targets.length > 1)
-          out.push(`**${manifestLabel(node2, isIndex)}**`, "");
-        out.push(
-          table(
-            ["blob", "digest", "media type", "size", "how", "attempts", "time", "state"],
-            blobRows(node2, target)
-          )
-        );
+        out.push(`**${code(`${target.registry}/${target.repository}`)} \u2014 ${escapeMarkdown(manifestName(node2, isIndex))} ${code(shortDigest(node2.descriptor.digest))}**`, "");
+        out.push(table(["blob", "digest", "media type", "size", "how", "attempts", "time", "state"], blobRows(node2, target)));
         out.push("");
       }
     }
-    const all = [...image.blobs.values()];
-    out.push("<details><summary>Full digests</summary>");
-    out.push("");
-    for (const blob of all)
-      out.push(`- ${code(blob.digest)} ${escapeMarkdown(blob.mediaType)}, ${blob.size} bytes`);
-    out.push("");
-    out.push("</details>");
-    out.push("");
+    out.push("<details><summary>Full digests</summary>", "");
+    for (const blob of image.blobs.values()) out.push(`- ${code(blob.digest)} ${escapeMarkdown(blob.mediaType)}, ${blob.size} bytes`);
+    out.push("", "</details>", "");
   }
   return out.join("\n");
 }
@@ -70782,20 +71104,39 @@ function actionsLogger() {
     group: (name, fn) => group(name, fn)
   };
 }
-async function writeSummary(result) {
+async function writeSummary(result, findings) {
   if (!process.env.GITHUB_STEP_SUMMARY) return;
-  await summary.addRaw(renderSummary(result), true).write();
+  await summary.addRaw(renderSummary(result, { findings }), true).write();
+}
+function annotateFailures(result) {
+  for (const target of result.targets) {
+    for (const blob of target.blobs.values()) {
+      if (blob.state !== "failed") continue;
+      const cause2 = probableCause({ errors: blob.errors, vanishedAfterAck: blob.vanishedAfterAck, observations: target.observations, phase: "blobs" });
+      const last = blob.errors[blob.errors.length - 1];
+      const answered = last ? last.status !== void 0 ? `HTTP ${last.status}` : last.networkCode ?? "network error" : "no answer";
+      error(`${target.registry}/${target.repository}: ${answered}. ${cause2.title} Fix: ${cause2.fix}`, { title: blob.digest });
+    }
+  }
 }
 async function run() {
   let inputs;
   let result;
+  let findings;
   let failure2;
+  const logger = actionsLogger();
   try {
     const password = getInput(Input.password);
     if (password) setSecret(password);
     inputs = parseInputs((name) => getInput(name));
-    result = await executePush(inputs, { logger: actionsLogger() });
-    if (!result.ok) failure2 = errorMessage(result.error);
+    result = await executePush(inputs, { logger });
+    if (!result.ok) {
+      failure2 = errorMessage(result.error);
+      findings = await diagnoseAfterFailure(inputs, result, { logger }).catch((error63) => {
+        warning(`the diagnosis could not run: ${errorMessage(error63)}`);
+        return void 0;
+      });
+    }
   } catch (error63) {
     failure2 = errorMessage(error63);
     debug(error63 instanceof Error ? error63.stack ?? failure2 : failure2);
@@ -70803,22 +71144,13 @@ async function run() {
   for (const [name, value] of Object.entries(outputsOf(result))) setOutput(name, value);
   if (result && inputs?.summary !== false) {
     try {
-      await writeSummary(result);
+      await writeSummary(result, findings);
     } catch (error63) {
       warning(`could not write the job summary: ${errorMessage(error63)}`);
     }
   }
-  if (result && !result.ok) {
-    for (const target of result.targets) {
-      for (const blob of target.blobs.values()) {
-        if (blob.state === "failed") {
-          error(`${target.registry}/${target.repository}: ${errorMessage(blob.error)}`, {
-            title: blob.digest
-          });
-        }
-      }
-    }
-  }
+  if (result && !result.ok) annotateFailures(result);
+  for (const w of result ? observedWarnings(result) : []) warning(`${w.registry}: ${w.cause.title} Fix: ${w.cause.fix}`, { title: "oci-push" });
   if (failure2 !== void 0) setFailed(failure2);
 }
 

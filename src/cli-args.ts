@@ -7,6 +7,7 @@ export const CLI_FLAGS = {
   verbose: 'verbose',
   help: 'help',
   passwordStdin: 'password-stdin',
+  maxProbe: 'max-probe',
 } as const;
 
 const INPUT_NAMES = new Set<string>(Object.values(Input));
@@ -22,7 +23,10 @@ const CLI_ONLY = new Set<string>(Object.values(CLI_FLAGS));
 const REPEATABLE = new Set<string>([Input.tags]);
 
 export interface ParsedArgs {
-  command: 'push';
+  command: 'push' | 'diagnose';
+  /** The reference `diagnose` probes. */
+  ref?: string;
+  maxProbe: boolean;
   inputs: Partial<Record<InputName, string>>;
   summaryFile?: string;
   json: boolean;
@@ -35,7 +39,9 @@ export interface ParsedArgs {
 export function parseArgs(argv: string[]): ParsedArgs {
   const values = new Map<string, string[]>();
   const args = [...argv];
-  if (args[0] === 'push') args.shift();
+  let command: ParsedArgs['command'] = 'push';
+  let ref: string | undefined;
+  if (args[0] === 'push' || args[0] === 'diagnose') command = args.shift() as ParsedArgs['command'];
   while (args.length) {
     const arg = args.shift() as string;
     if (arg === '-h') {
@@ -43,6 +49,10 @@ export function parseArgs(argv: string[]): ParsedArgs {
       continue;
     }
     const m = /^--([a-z][a-z0-9-]*)(?:=(.*))?$/s.exec(arg);
+    if (!m && command === 'diagnose' && ref === undefined && !arg.startsWith('-')) {
+      ref = arg;
+      continue;
+    }
     if (!m) throw new UsageError(`unexpected argument ${JSON.stringify(arg)}`);
     const name = m[1] as string;
     if (!INPUT_NAMES.has(name) && !CLI_ONLY.has(name))
@@ -62,12 +72,19 @@ export function parseArgs(argv: string[]): ParsedArgs {
     list.push(value);
     values.set(name, list);
   }
+  const flag = (name: string): boolean => /^(true|1|yes)$/i.test(values.get(name)?.[0] ?? 'false');
   const inputs: Partial<Record<InputName, string>> = {};
   for (const [name, list] of values)
     if (INPUT_NAMES.has(name)) inputs[name as InputName] = list.join('\n');
-  const flag = (name: string): boolean => /^(true|1|yes)$/i.test(values.get(name)?.[0] ?? 'false');
+  if (command === 'diagnose' && ref === undefined && !flag(CLI_FLAGS.help)) {
+    throw new UsageError(
+      'diagnose needs a reference, such as oci-push diagnose registry.example.com/team/app',
+    );
+  }
   return {
-    command: 'push',
+    command,
+    ref,
+    maxProbe: flag(CLI_FLAGS.maxProbe),
     inputs,
     summaryFile: values.get(CLI_FLAGS.summaryFile)?.[0],
     json: flag(CLI_FLAGS.json),
@@ -78,6 +95,7 @@ export function parseArgs(argv: string[]): ParsedArgs {
 }
 
 export const USAGE = `Usage: oci-push [push] --layout PATH[:REF] --tags REF [--tags REF ...] [options]
+       oci-push diagnose REF [--username USER --password-stdin] [--insecure] [--max-probe] [--json]
 
 Pushes an OCI image layout (folder or tar) to one or more registries, verifying every blob
 before any manifest is pushed.
@@ -97,6 +115,13 @@ Options (each is also an input of the GitHub Action, with the same default):
   --${CLI_FLAGS.summaryFile} FILE    write the markdown summary to FILE
   --${CLI_FLAGS.json}                 print the outputs as JSON on stdout
   --${CLI_FLAGS.verbose}              log every request
+  --${Input.diagnose} WHEN          on-failure or never (the action probes the registry after a failure)
 
-Exit codes: 0 pushed, 1 push failed or bad input, 2 bad usage.
+diagnose probes a registry in at most 30 s: /v2/ and its auth, push access, a small blob uploaded
+monolithically, a 1 MiB + 1 byte blob monolithically (body size limits) and in chunks, each read back
+with HEAD. The blobs have fixed contents, so probes leave nothing new behind. --${CLI_FLAGS.maxProbe} also
+uploads 100 MB + 1 byte (Cloudflare's Free and Pro limit).
+
+Exit codes: 0 pushed (diagnose: every check passed), 1 push failed, bad input, or a check failed,
+2 bad usage.
 `;

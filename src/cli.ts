@@ -1,9 +1,11 @@
 import { writeFile } from 'node:fs/promises';
 import { text } from 'node:stream/consumers';
-import { USAGE, parseArgs } from './cli-args.js';
+import { type ParsedArgs, USAGE, parseArgs } from './cli-args.js';
 import { UsageError, errorMessage } from './errors.js';
 import { Input, parseInputs } from './inputs.js';
+import { diagnose } from './diagnose/diagnose.js';
 import { executePush } from './push/execute.js';
+import { parseReference } from './registry/reference.js';
 import { createConsoleLogger } from './report/console-logger.js';
 import { outputsOf } from './report/outputs.js';
 import { renderSummary } from './report/summary.js';
@@ -26,6 +28,7 @@ async function main(argv: string[]): Promise<number> {
       args.inputs[Input.password] = (await text(process.stdin)).replace(/\r?\n$/, '');
     const password = args.inputs[Input.password];
     if (password) logger.secret(password);
+    if (args.command === 'diagnose') return await runDiagnose(args, logger);
     inputs = parseInputs((name) => args!.inputs[name] ?? '');
   } catch (error) {
     if (error instanceof UsageError) return fail(`${error.message}\n(see oci-push --help)`, 2);
@@ -48,6 +51,33 @@ async function main(argv: string[]): Promise<number> {
   }
   if (!result.ok) return fail(errorMessage(result.error), 1);
   return 0;
+}
+
+/** `oci-push diagnose REF`: 0 when every check passed, 1 when one failed. */
+async function runDiagnose(
+  args: ParsedArgs,
+  logger: ReturnType<typeof createConsoleLogger>,
+): Promise<number> {
+  const ref = parseReference(args.ref ?? '');
+  const username = args.inputs[Input.username]?.trim();
+  const password = args.inputs[Input.password];
+  if (Boolean(username) !== Boolean(password))
+    throw new UsageError('--username and --password go together');
+  const findings = await diagnose({
+    ref,
+    credentials:
+      username && password
+        ? { username, password, source: 'the username and password flags' }
+        : undefined,
+    insecure: /^(true|1|yes)$/i.test(args.inputs[Input.insecure] ?? 'false'),
+    maxProbe: args.maxProbe,
+    logger,
+  });
+  if (args.json)
+    process.stdout.write(
+      `${logger.masker.mask(JSON.stringify({ ok: findings.every((f) => f.ok), findings }, null, 2))}\n`,
+    );
+  return findings.every((f) => f.ok) ? 0 : 1;
 }
 
 main(process.argv.slice(2)).then(

@@ -15,6 +15,7 @@ export const Input = {
   uploadMode: 'upload-mode',
   chunkSize: 'chunk-size',
   summary: 'summary',
+  diagnose: 'diagnose',
 } as const;
 
 export type InputName = (typeof Input)[keyof typeof Input];
@@ -27,6 +28,7 @@ export const INPUT_DEFAULTS: Partial<Record<InputName, string>> = {
   [Input.uploadMode]: 'auto',
   [Input.chunkSize]: '50MiB',
   [Input.summary]: 'true',
+  [Input.diagnose]: 'on-failure',
 };
 
 export const Output = {
@@ -50,7 +52,11 @@ export interface Inputs {
   uploadMode: UploadMode;
   chunkSize: number;
   summary: boolean;
+  diagnose: DiagnoseWhen;
 }
+
+export type DiagnoseWhen = 'on-failure' | 'never';
+const DIAGNOSE_WHEN: readonly DiagnoseWhen[] = ['on-failure', 'never'];
 
 const UPLOAD_MODES: readonly UploadMode[] = ['auto', 'monolithic', 'chunked'];
 const SIZE_UNITS: Record<string, number> = {
@@ -137,6 +143,13 @@ export function parseInputs(get: (name: InputName) => string): Inputs {
     );
   }
 
+  const diagnose = value(Input.diagnose) as DiagnoseWhen;
+  if (!DIAGNOSE_WHEN.includes(diagnose)) {
+    throw new UsageError(
+      `input ${Input.diagnose}: expected on-failure or never, got ${JSON.stringify(diagnose)}`,
+    );
+  }
+
   return {
     layout,
     tags,
@@ -149,5 +162,6 @@ export function parseInputs(get: (name: InputName) => string): Inputs {
     uploadMode,
     chunkSize,
     summary: parseBoolean(Input.summary, value(Input.summary)),
+    diagnose,
   };
 }

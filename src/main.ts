@@ -2,10 +2,12 @@ import * as core from '@actions/core';
 import { errorMessage } from './errors.js';
 import { Input, type Inputs, parseInputs } from './inputs.js';
 import type { Logger } from './logger.js';
+import { diagnoseAfterFailure } from './diagnose/after-failure.js';
 import { executePush } from './push/execute.js';
 import type { PushResult } from './push/result.js';
+import { probableCause } from './report/causes.js';
 import { outputsOf } from './report/outputs.js';
-import { renderSummary } from './report/summary.js';
+import { type Finding, observedWarnings, renderSummary } from './report/summary.js';
 
 function actionsLogger(): Logger {
   return {
@@ -17,23 +19,56 @@ function actionsLogger(): Logger {
   };
 }
 
-async function writeSummary(result: PushResult): Promise<void> {
+async function writeSummary(result: PushResult, findings?: Finding[]): Promise<void> {
   // Outside a runner there is no summary file; that is not an error.
   if (!process.env.GITHUB_STEP_SUMMARY) return;
-  await core.summary.addRaw(renderSummary(result), true).write();
+  await core.summary.addRaw(renderSummary(result, { findings }), true).write();
+}
+
+/** One annotation per failing blob, titled with its digest, saying why and what to change. */
+function annotateFailures(result: PushResult): void {
+  for (const target of result.targets) {
+    for (const blob of target.blobs.values()) {
+      if (blob.state !== 'failed') continue;
+      const cause = probableCause({
+        errors: blob.errors,
+        vanishedAfterAck: blob.vanishedAfterAck,
+        observations: target.observations,
+        phase: 'blobs',
+      });
+      const last = blob.errors[blob.errors.length - 1];
+      const answered = last
+        ? last.status !== undefined
+          ? `HTTP ${last.status}`
+          : (last.networkCode ?? 'network error')
+        : 'no answer';
+      core.error(
+        `${target.registry}/${target.repository}: ${answered}. ${cause.title} Fix: ${cause.fix}`,
+        { title: blob.digest },
+      );
+    }
+  }
 }
 
 /** The action's entry: the one place that calls core.setFailed. */
 export async function run(): Promise<void> {
   let inputs: Inputs | undefined;
   let result: PushResult | undefined;
+  let findings: Finding[] | undefined;
   let failure: string | undefined;
+  const logger = actionsLogger();
   try {
     const password = core.getInput(Input.password);
     if (password) core.setSecret(password);
     inputs = parseInputs((name) => core.getInput(name));
-    result = await executePush(inputs, { logger: actionsLogger() });
-    if (!result.ok) failure = errorMessage(result.error);
+    result = await executePush(inputs, { logger });
+    if (!result.ok) {
+      failure = errorMessage(result.error);
+      findings = await diagnoseAfterFailure(inputs, result, { logger }).catch((error: unknown) => {
+        core.warning(`the diagnosis could not run: ${errorMessage(error)}`);
+        return undefined;
+      });
+    }
   } catch (error) {
     failure = errorMessage(error);
     core.debug(error instanceof Error ? (error.stack ?? failure) : failure);
@@ -41,21 +76,13 @@ export async function run(): Promise<void> {
   for (const [name, value] of Object.entries(outputsOf(result))) core.setOutput(name, value);
   if (result && inputs?.summary !== false) {
     try {
-      await writeSummary(result);
+      await writeSummary(result, findings);
     } catch (error) {
       core.warning(`could not write the job summary: ${errorMessage(error)}`);
     }
   }
-  if (result && !result.ok) {
-    for (const target of result.targets) {
-      for (const blob of target.blobs.values()) {
-        if (blob.state === 'failed') {
-          core.error(`${target.registry}/${target.repository}: ${errorMessage(blob.error)}`, {
-            title: blob.digest,
-          });
-        }
-      }
-    }
-  }
+  if (result && !result.ok) annotateFailures(result);
+  for (const w of result ? observedWarnings(result) : [])
+    core.warning(`${w.registry}: ${w.cause.title} Fix: ${w.cause.fix}`, { title: 'oci-push' });
   if (failure !== undefined) core.setFailed(failure);
 }

@@ -42,6 +42,7 @@ export async function pushBlob(
     durationMs: 0,
     state: 'failed',
     tried: [],
+    errors: [],
     vanishedAfterAck: false,
   };
   const finish = (): BlobOutcome => {
@@ -92,8 +93,10 @@ export async function pushBlob(
         outcome.attempts += stats.sessions;
         outcome.how = stats.method;
         outcome.chunks = stats.chunks;
-        for (const problem of stats.problems)
+        for (const problem of stats.problems) {
           outcome.tried.push(`${problem.method} upload: ${problem.error.message}`);
+          outcome.errors.push(problem.error);
+        }
       }
       const verified = await verifyBlob(client, blob, clock);
       if (verified.ok) {
@@ -114,8 +117,11 @@ export async function pushBlob(
       status: last?.status,
       context: `blob ${blob.digest} did not verify after ${MAX_REUPLOADS + 1} uploads (${last?.reason})`,
     });
+    outcome.errors.push(outcome.error as RegistryError);
   } catch (error) {
     outcome.error = error instanceof Error ? error : new Error(describe(error));
+    if (error instanceof RegistryError && !outcome.errors.includes(error))
+      outcome.errors.push(error);
     if (!outcome.tried.some((line) => line.endsWith(describe(error))))
       outcome.tried.push(describe(error));
   }

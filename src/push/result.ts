@@ -1,4 +1,5 @@
 import type { LoadedImage } from '../oci/image.js';
+import type { RegistryError } from '../registry/errors.js';
 import type { RegistryObservations } from '../registry/registry.js';
 
 export type BlobHow = 'present' | 'mounted' | 'monolithic' | 'chunked';
@@ -16,6 +17,8 @@ export interface BlobOutcome {
   state: BlobState;
   /** One line per thing that went wrong or was tried, oldest first. */
   tried: string[];
+  /** Every error the registry or the network gave for this blob, oldest first. */
+  errors: RegistryError[];
   error?: Error;
   /** The registry acknowledged the upload and then answered 404 to HEAD. */
   vanishedAfterAck: boolean;

@@ -1,12 +1,15 @@
 /** Escapes text for markdown and inline HTML: nothing a registry or a user wrote may become markup. */
 export function escapeMarkdown(text: string): string {
-  return text
-    .replace(/&/g, '&amp;')
-    .replace(/</g, '&lt;')
-    .replace(/>/g, '&gt;')
-    .replace(/"/g, '&quot;')
-    .replace(/([\\`*_{}[\]()#+!|~])/g, '\\$1')
-    .replace(/\r?\n/g, ' ');
+  return (
+    text
+      .replace(/&/g, '&amp;')
+      .replace(/</g, '&lt;')
+      .replace(/>/g, '&gt;')
+      .replace(/"/g, '&quot;')
+      // Strings land mid-line, so only inline markup matters: no brackets means no link can form.
+      .replace(/([\\`*_{}[\]|~])/g, '\\$1')
+      .replace(/\r?\n/g, ' ')
+  );
 }
 
 /** Inline code for a value such as a digest; backticks cannot occur in one, but guard anyway. */

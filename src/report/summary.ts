@@ -3,8 +3,22 @@ import type { ImageNode, ManifestNode } from '../oci/image.js';
 import { manifestsBottomUp } from '../oci/image.js';
 import { formatPlatform } from '../oci/types.js';
 import type { BlobOutcome, PushResult, TargetResult } from '../push/result.js';
+import { RegistryError } from '../registry/errors.js';
 import { formatSize } from '../upload/upload-blob.js';
+import { CAUSES, type Cause, errorsOf, probableCause } from './causes.js';
 import { code, escapeMarkdown, formatDuration, table } from './markdown.js';
+
+/** A finding of `oci-push diagnose`, shown in the summary when the probe ran after a failure. */
+export interface Finding {
+  check: string;
+  ok: boolean;
+  detail: string;
+  cause?: Cause;
+}
+
+export interface SummaryExtras {
+  findings?: Finding[];
+}
 
 function how(outcome: BlobOutcome): string {
   switch (outcome.how) {
@@ -23,30 +37,32 @@ function how(outcome: BlobOutcome): string {
 
 function stateCell(outcome: BlobOutcome | undefined): string {
   if (!outcome) return 'not attempted';
-  if (outcome.state === 'failed') return '**failed**';
-  return outcome.state === 'pushed' ? 'pushed, verified' : 'in place';
+  if (outcome.state === 'failed') return '❌ **failed**';
+  return outcome.state === 'pushed' ? '✅ pushed, verified' : '✅ in place';
 }
 
-function manifestLabel(node: ManifestNode, parentIsIndex: boolean): string {
+function manifestName(node: ManifestNode, isIndex: boolean): string {
   const platform = formatPlatform(node.descriptor.platform);
-  const kind =
-    node.descriptor.annotations?.['vnd.docker.reference.type'] === 'attestation-manifest'
-      ? 'attestation'
-      : undefined;
-  const name =
-    platform && platform !== 'unknown/unknown'
-      ? platform
-      : (kind ?? (parentIsIndex ? 'manifest' : 'image'));
-  return `${escapeMarkdown(name)} ${code(shortDigest(node.descriptor.digest))}`;
+  if (platform && platform !== 'unknown/unknown') return platform;
+  if (node.descriptor.annotations?.['vnd.docker.reference.type'] === 'attestation-manifest')
+    return 'attestation';
+  return isIndex ? 'manifest' : 'image';
+}
+
+function manifests(root: ImageNode): ManifestNode[] {
+  return manifestsBottomUp(root).filter((n): n is ManifestNode => n.kind === 'manifest');
+}
+
+function role(index: number): string {
+  return index === 0 ? 'config' : `layer ${index}`;
 }
 
 function blobRows(node: ManifestNode, target: TargetResult): string[][] {
   return node.blobs.map((blob, i) => {
     const outcome = target.blobs.get(blob.digest);
-    const role = i === 0 ? 'config' : `layer ${i}`;
     return [
-      role,
-      code(shortDigest(blob.digest)),
+      role(i),
+      `${code(shortDigest(blob.digest))}`,
       escapeMarkdown(blob.mediaType),
       formatSize(blob.size),
       outcome ? how(outcome) : '—',
@@ -57,47 +73,191 @@ function blobRows(node: ManifestNode, target: TargetResult): string[][] {
   });
 }
 
-function manifests(root: ImageNode): ManifestNode[] {
-  return manifestsBottomUp(root).filter((n): n is ManifestNode => n.kind === 'manifest');
+/** What the registry last said about a blob: status, error codes and messages, and who said it. */
+export function lastAnswer(errors: readonly RegistryError[], fallback?: Error): string {
+  const last = errors[errors.length - 1];
+  if (!last) return fallback ? escapeMarkdown(fallback.message) : 'no answer recorded';
+  const parts: string[] = [];
+  parts.push(
+    last.status !== undefined
+      ? `HTTP ${last.status}`
+      : `no response (${escapeMarkdown(last.networkCode ?? 'network error')})`,
+  );
+  for (const c of last.codes)
+    parts.push(`${code(c.code)}${c.message ? ` ${escapeMarkdown(c.message)}` : ''}`);
+  if (!last.codes.length && last.bodySnippet && /<html|<!doctype/i.test(last.bodySnippet))
+    parts.push('an HTML error page');
+  if (last.headers.server) parts.push(`from server ${code(last.headers.server)}`);
+  parts.push(`to ${code(`${last.method} ${last.url}`)}`);
+  return parts.join(', ');
+}
+
+/** Cause texts are this project's own constant markdown, so they are not escaped. */
+function renderCause(cause: Cause): string[] {
+  return [`- **Probable cause:** ${cause.title}`, `- **Fix:** ${cause.fix}`];
+}
+
+function failedBlobSection(result: PushResult, target: TargetResult): string[] {
+  const image = result.image;
+  const failed = [...target.blobs.values()].filter((b) => b.state === 'failed');
+  if (!image || !failed.length) return [];
+  const out: string[] = [];
+  const nodes = manifests(image.root);
+  const isIndex = image.root.kind === 'index';
+  for (const blob of failed) {
+    const where = nodes.flatMap((node) =>
+      node.blobs
+        .map((b, i) =>
+          b.digest === blob.digest
+            ? `${escapeMarkdown(manifestName(node, isIndex))} manifest ${code(shortDigest(node.descriptor.digest))}, ${role(i)} of ${node.blobs.length - 1}`
+            : undefined,
+        )
+        .filter((x): x is string => x !== undefined),
+    );
+    const cause = probableCause({
+      errors: blob.errors,
+      vanishedAfterAck: blob.vanishedAfterAck,
+      observations: target.observations,
+      phase: 'blobs',
+    });
+    out.push(`#### ❌ ${code(blob.digest)}`, '');
+    out.push(
+      `- **Where:** ${code(`${target.registry}/${target.repository}`)}: ${where.join('; ') || 'image'}`,
+    );
+    out.push(`- **Size:** ${formatSize(blob.size)} (${escapeMarkdown(blob.mediaType)})`);
+    out.push(`- **Registry answered:** ${lastAnswer(blob.errors, blob.error)}`);
+    if (blob.tried.length) {
+      out.push(`- **Tried** (${blob.attempts} upload session${blob.attempts === 1 ? '' : 's'}):`);
+      for (const line of blob.tried.slice(-8)) out.push(`  - ${escapeMarkdown(line)}`);
+      if (blob.tried.length > 8) out.push(`  - … and ${blob.tried.length - 8} earlier`);
+    }
+    out.push(...renderCause(cause), '');
+  }
+  return out;
+}
+
+export interface ObservedWarning {
+  registry: string;
+  seen: string;
+  cause: Cause;
+}
+
+/** Problems oci-push worked around that will hurt other clients (and later pushes): say so even on success. */
+export function observedWarnings(result: PushResult): ObservedWarning[] {
+  const out: ObservedWarning[] = [];
+  const seen = new Set<string>();
+  for (const target of result.targets) {
+    const o = target.observations;
+    if (!o || seen.has(target.apiHost)) continue;
+    seen.add(target.apiHost);
+    if (o.locationDowngraded) {
+      out.push({
+        registry: target.registry,
+        seen: 'the registry answered with http Location headers over https; oci-push kept https.',
+        cause: { id: 'location-downgrade', ...CAUSES['location-downgrade'] },
+      });
+    }
+    if (o.unauthorizedMidPush > 0) {
+      out.push({
+        registry: target.registry,
+        seen: `the registry answered 401 partway through the push ${o.unauthorizedMidPush} time(s); oci-push fetched a new token.`,
+        cause: { id: 'token-lifetime', ...CAUSES['token-lifetime'] },
+      });
+    }
+  }
+  return out;
 }
 
 /** Renders the step summary as GitHub-flavoured markdown. Every foreign string is escaped. */
-export function renderSummary(result: PushResult): string {
+export function renderSummary(result: PushResult, extras: SummaryExtras = {}): string {
   const out: string[] = [];
-  const title = result.ok ? '✅ oci-push: pushed' : '❌ oci-push: push failed';
-  out.push(`## ${title}`);
-  out.push('');
-  if (result.digest) out.push(`**Digest:** ${code(result.digest)}`);
+  out.push(`## ${result.ok ? '✅ oci-push: pushed' : '❌ oci-push: push failed'}`, '');
+  if (result.digest) out.push(`**Digest:** ${code(result.digest)}  `);
   if (result.image) out.push(`**Source:** ${escapeMarkdown(result.image.source)}`);
-  out.push('');
-  out.push('**Targets:**');
-  out.push('');
+  out.push('', '**Targets:**', '');
   const pushed = new Set(result.refs.map((r) => r.replace(/@sha(256|512):.*$/, '')));
   for (const ref of result.targetRefs) {
-    const mark = pushed.has(ref.replace(/@sha(256|512):.*$/, '')) ? '✅' : result.ok ? '' : '✗';
-    out.push(`- ${mark} ${code(ref)}`.replace('-  ', '- '));
+    const done = pushed.has(ref.replace(/@sha(256|512):.*$/, ''));
+    out.push(`- ${done ? '✅' : '⬜'} ${code(ref)}${done ? '' : ' (not tagged)'}`);
   }
-  out.push('');
-  if (result.error) {
-    out.push(
-      `**Error** (${escapeMarkdown(result.phase ?? 'push')}): ${escapeMarkdown(result.error.message)}`,
-    );
-    out.push('');
-  }
-  const counts = `${result.blobsUploaded} uploaded (${formatSize(result.bytesUploaded)}), ${result.blobsSkipped} already in place${result.blobsMounted ? ` (${result.blobsMounted} mounted)` : ''}, ${result.failedBlobs.length} failed, in ${formatDuration(result.durationMs)}`;
-  out.push(`**Blobs:** ${counts}`);
   out.push('');
 
-  const image = result.image;
-  if (image) {
-    for (const target of result.targets) {
-      out.push(`### ${code(`${target.registry}/${target.repository}`)}`);
+  const warnings = observedWarnings(result);
+  if (warnings.length) {
+    out.push('### Warnings', '');
+    for (const w of warnings)
+      out.push(
+        `**${code(w.registry)}:** ${escapeMarkdown(w.seen)}`,
+        '',
+        ...renderCause(w.cause),
+        '',
+      );
+  }
+
+  const failedCount = result.failedBlobs.length;
+  if (!result.ok) {
+    out.push('### What failed', '');
+    out.push(`${escapeMarkdown(result.error?.message ?? 'unknown error')}`, '');
+    if (result.phase !== 'blobs' || !failedCount) {
+      const observations = result.targets.find((t) => t.observations)?.observations;
+      const errors = errorsOf(result.error);
+      out.push(`- **Stopped at:** ${escapeMarkdown(result.phase ?? 'push')}`);
+      if (errors.length) out.push(`- **Registry answered:** ${lastAnswer(errors)}`);
+      if (result.phase !== 'validate')
+        out.push(...renderCause(probableCause({ errors, observations, phase: result.phase })));
+      else
+        out.push(
+          '- **Fix:** correct the image input named above; nothing was sent to the registry.',
+        );
       out.push('');
-      const nodes = manifests(image.root);
-      const isIndex = image.root.kind === 'index';
+    }
+    if (failedCount) {
+      const kept = result.blobsUploaded + result.blobsSkipped;
+      out.push(
+        `> [!NOTE]\n> Re-running this job uploads only the ${failedCount} failed blob${failedCount === 1 ? '' : 's'}: the ${kept} blob${kept === 1 ? '' : 's'} already verified in the registry are skipped by HEAD. No manifest or tag was pushed, so nothing points at an incomplete image.`,
+        '',
+      );
+    }
+  }
+
+  const counts = `${result.blobsUploaded} uploaded (${formatSize(result.bytesUploaded)}), ${result.blobsSkipped} already in place${result.blobsMounted ? ` (${result.blobsMounted} mounted)` : ''}, ${failedCount} failed, in ${formatDuration(result.durationMs)}`;
+  out.push(`**Blobs:** ${counts}`, '');
+
+  if (failedCount) {
+    out.push('### Failed blobs', '');
+    for (const target of result.targets) out.push(...failedBlobSection(result, target));
+  }
+
+  if (extras.findings?.length) {
+    out.push('### Diagnosis', '');
+    out.push(
+      table(
+        ['check', 'result', 'detail'],
+        extras.findings.map((f) => [
+          escapeMarkdown(f.check),
+          f.ok ? '✅' : '❌',
+          escapeMarkdown(f.detail),
+        ]),
+      ),
+    );
+    out.push('');
+    const causes = new Map<string, Cause>();
+    for (const f of extras.findings) if (!f.ok && f.cause) causes.set(f.cause.id, f.cause);
+    for (const c of causes.values()) out.push(...renderCause(c), '');
+  }
+
+  const image = result.image;
+  if (image && result.targets.some((t) => t.blobs.size)) {
+    out.push('### Blobs', '');
+    const nodes = manifests(image.root);
+    const isIndex = image.root.kind === 'index';
+    for (const target of result.targets) {
+      if (!target.blobs.size) continue;
       for (const node of nodes) {
-        if (isIndex || result.targets.length > 1)
-          out.push(`**${manifestLabel(node, isIndex)}**`, '');
+        out.push(
+          `**${code(`${target.registry}/${target.repository}`)} — ${escapeMarkdown(manifestName(node, isIndex))} ${code(shortDigest(node.descriptor.digest))}**`,
+          '',
+        );
         out.push(
           table(
             ['blob', 'digest', 'media type', 'size', 'how', 'attempts', 'time', 'state'],
@@ -107,14 +267,10 @@ export function renderSummary(result: PushResult): string {
         out.push('');
       }
     }
-    const all = [...image.blobs.values()];
-    out.push('<details><summary>Full digests</summary>');
-    out.push('');
-    for (const blob of all)
+    out.push('<details><summary>Full digests</summary>', '');
+    for (const blob of image.blobs.values())
       out.push(`- ${code(blob.digest)} ${escapeMarkdown(blob.mediaType)}, ${blob.size} bytes`);
-    out.push('');
-    out.push('</details>');
-    out.push('');
+    out.push('', '</details>', '');
   }
   return out.join('\n');
 }

@@ -3,21 +3,9 @@ import { backoffDelay, parseRetryAfter, withRetry } from '../../src/registry/ret
 import { RegistryError } from '../../src/registry/errors.js';
 import type { HttpResponse, Transport } from '../../src/registry/http.js';
 import { silentLogger } from '../../src/logger.js';
-import type { Clock } from '../../src/util/clock.js';
+import { fakeClock as makeFakeClock } from '../support/engine.js';
 
-function fakeClock(random = 0.5): Clock & { slept: number[] } {
-  let now = 1_000_000;
-  const slept: number[] = [];
-  return {
-    slept,
-    now: () => now,
-    sleep: async (ms) => {
-      slept.push(ms);
-      now += ms;
-    },
-    random: () => random,
-  };
-}
+const fakeClock = (random = 0.5) => makeFakeClock(random, 1_000_000);
 
 const response = (status: number, headers: Record<string, string> = {}): HttpResponse => ({
   status,

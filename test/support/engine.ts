@@ -9,8 +9,8 @@ export interface FakeClock extends Clock {
 }
 
 /** Time that moves only when the engine sleeps, and sleeping costs nothing. */
-export function fakeClock(): FakeClock {
-  let now = Date.now();
+export function fakeClock(random = 0.5, start = Date.now()): FakeClock {
+  let now = start;
   const slept: number[] = [];
   return {
     slept,
@@ -19,7 +19,7 @@ export function fakeClock(): FakeClock {
       slept.push(ms);
       now += ms;
     },
-    random: () => 0.5,
+    random: () => random,
   };
 }
 

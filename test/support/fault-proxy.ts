@@ -47,7 +47,7 @@ export interface FaultConfig {
   /** On the first manifest PUT, delete these blobs upstream first (the seed report's `unknown blob`). */
   deleteBeforeManifest?: string[];
   /** Rewrite Location headers: relative, or pointing at a stale session on the first POST. */
-  location?: 'relative' | 'stale-once';
+  location?: 'relative' | 'stale-once' | 'stale-always';
   /** Send Location headers for uploads through another origin (a different host string). */
   uploadsVia?: string;
   /** Extra headers on POST /blobs/uploads/ responses (OCI-Chunk-Min-Length and -Max-Length). */
@@ -56,6 +56,10 @@ export interface FaultConfig {
   unauthorizedOnce?: { path: RegExp; challenge: string };
   /** Send X-Forwarded-Proto on a TLS proxy; without it distribution writes http Locations. */
   forwardedProto?: boolean;
+  /** From this request number on, answer every /v2/<repo>/ request with 401 (a token that expired for good). */
+  unauthorizedFrom?: { n: number; challenge: string };
+  /** Flip one byte in every PUT or PATCH body, as a broken proxy or disk would. */
+  corruptBodies?: boolean;
   /** Add this Authorization upstream: a storage host with credentials of its own. */
   injectAuthorization?: string;
 }
@@ -170,6 +174,21 @@ export async function startFaultProxy(
         '401 token expired',
       );
     }
+    if (
+      config.unauthorizedFrom &&
+      n >= config.unauthorizedFrom.n &&
+      /^\/v2\/.+/.test(url.pathname)
+    ) {
+      return answer(
+        401,
+        {
+          'content-type': 'application/json',
+          'www-authenticate': config.unauthorizedFrom.challenge,
+        },
+        JSON.stringify({ errors: [{ code: 'UNAUTHORIZED', message: 'authentication required' }] }),
+        '401 from now on',
+      );
+    }
     if (config.rateLimit?.nth.includes(n)) {
       return answer(
         429,
@@ -276,7 +295,10 @@ export async function startFaultProxy(
       if (location && typeof location === 'string') {
         const loc = new URL(location, `http://${req.headers.host}`);
         if (config.location === 'relative') outHeaders.location = loc.pathname + loc.search;
-        if (config.location === 'stale-once' && method === 'POST' && !staleDone) {
+        const stale =
+          config.location === 'stale-always' || (config.location === 'stale-once' && !staleDone);
+        // Only the session Location a POST returns goes stale.
+        if (stale && method === 'POST') {
           staleDone = true;
           outHeaders.location = loc
             .toString()
@@ -325,6 +347,20 @@ export async function startFaultProxy(
           else socket.destroy();
         }
       });
+      return;
+    }
+    if (config.corruptBodies && hasBody && (contentLength ?? 0) > 0) {
+      let flipped = false;
+      entry.fault = 'corrupted body';
+      req.on('data', (chunk: Buffer) => {
+        if (!flipped) {
+          chunk = Buffer.from(chunk);
+          chunk[0] = (chunk[0] ?? 0) ^ 0xff;
+          flipped = true;
+        }
+        upstreamReq.write(chunk);
+      });
+      req.on('end', () => upstreamReq.end());
       return;
     }
     req.pipe(upstreamReq);

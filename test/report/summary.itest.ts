@@ -1,0 +1,269 @@
+import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { marked } from 'marked';
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { CAUSES, type CauseId } from '../../src/report/causes.js';
+import { type ActionRun, runAction } from '../support/actions-runner.js';
+import { makeSelfSigned } from '../support/certs.js';
+import { type FaultConfig, type FaultProxy, startFaultProxy } from '../support/fault-proxy.js';
+import { type BuiltImage, makeLayout } from '../support/layouts.js';
+import { type RunningRegistry, startRegistry } from '../support/registry.js';
+import { type TokenServer, startTokenServer } from '../support/token-server.js';
+
+const MiB = 1 << 20;
+let registry: RunningRegistry;
+let work: string;
+let image: BuiltImage;
+let layout: string;
+const proxies: FaultProxy[] = [];
+let n = 0;
+
+beforeAll(async () => {
+  registry = await startRegistry();
+  work = await mkdtemp(join(tmpdir(), 'oci-push-summary-'));
+  layout = join(work, 'layout');
+  image = await makeLayout(layout, { seed: 'summary', layers: 2, layerSize: 1536 * 1024 });
+});
+afterEach(async () => {
+  await Promise.all(proxies.splice(0).map((p) => p.stop()));
+});
+afterAll(async () => {
+  await registry?.stop();
+  await rm(work, { recursive: true, force: true });
+});
+
+async function proxy(
+  config: FaultConfig,
+  upstream: { host: string } = registry,
+  tls?: { certFile: string; keyFile: string },
+): Promise<FaultProxy> {
+  const p = await startFaultProxy(upstream, config, tls);
+  proxies.push(p);
+  return p;
+}
+
+/** The action through the runner's interface, against a proxy, with no retry sleeps worth waiting for. */
+async function act(
+  p: FaultProxy,
+  inputs: Record<string, string> = {},
+  env: NodeJS.ProcessEnv = {},
+): Promise<ActionRun> {
+  return runAction(
+    work,
+    { layout, tags: `${p.host}/summary/r${++n}:1`, retries: '0', diagnose: 'never', ...inputs },
+    env,
+  );
+}
+
+/** `::error title=DIGEST::message`: the annotation for a blob, as @actions/core escapes it. */
+function annotationFor(run: ActionRun, digest: string): string | undefined {
+  const title = digest.replace(/:/g, '%3A');
+  return run.stdout.split('\n').find((l) => l.startsWith(`::error title=${title}::`));
+}
+
+function expectBlobCause(run: ActionRun, digest: string, status: string, id: CauseId): void {
+  expect(run.code, run.stdout).toBe(1);
+  expect(JSON.parse(run.outputs['failed-blobs']!)).toContain(digest);
+  expect(run.summary).toContain(`#### ❌ <code>${digest}</code>`);
+  expect(run.summary).toContain(status);
+  expect(run.summary).toContain(CAUSES[id].title);
+  expect(run.summary).toContain(CAUSES[id].fix);
+  expect(run.summary).toMatch(/Re-running this job uploads only the \d+ failed blobs?/);
+  const annotation = annotationFor(run, digest);
+  expect(annotation, run.stdout).toBeDefined();
+  expect(annotation).toContain(
+    CAUSES[id].title.slice(0, 40).replace(/:/g, '%3A').replace(/,/g, '%2C'),
+  );
+}
+
+const layer = (): string => image.blobs[1]!;
+
+describe('the summary names the failing blob, what the registry said, and the probable cause', () => {
+  it('413 from Cloudflare', async () => {
+    const run = await act(await proxy({ bodyCap: { bytes: MiB, style: 'cloudflare' } }), {
+      'upload-mode': 'monolithic',
+    });
+    expectBlobCause(run, layer(), 'HTTP 413', 'cloudflare-body-limit');
+    expect(run.summary).toContain('from server <code>cloudflare</code>');
+  });
+
+  it('413 from nginx', async () => {
+    const run = await act(await proxy({ bodyCap: { bytes: MiB, style: 'nginx' } }), {
+      'upload-mode': 'monolithic',
+    });
+    expectBlobCause(run, layer(), 'HTTP 413', 'nginx-body-limit');
+  });
+
+  it('acknowledged (201), then 404 on HEAD', async () => {
+    const run = await act(await proxy({ neverStays: [layer()] }));
+    expectBlobCause(run, layer(), 'HTTP 404', 'vanished-after-ack');
+    expect(run.summary).toMatch(/upload 3 acknowledged \(201\), then HEAD/);
+  });
+
+  it('BLOB_UPLOAD_UNKNOWN again and again', async () => {
+    const run = await act(await proxy({ location: 'stale-always' }), { retries: '1' });
+    expectBlobCause(run, layer(), 'HTTP 404', 'no-shared-secret');
+    // distribution says INVALID for a session whose state it cannot read, UNKNOWN for one it lost.
+    expect(run.summary).toMatch(/<code>BLOB_UPLOAD_(UNKNOWN|INVALID)<\/code>/);
+  });
+
+  it('522 or 524 from a proxy', async () => {
+    const run = await act(await proxy({ timeoutBodiesOver: 0 }), { 'upload-mode': 'monolithic' });
+    expectBlobCause(run, layer(), 'HTTP 524', 'proxy-timeout');
+  });
+
+  it('a persistent 5xx', async () => {
+    const run = await act(
+      await proxy({
+        failNth: {
+          nth: Array.from({ length: 100 }, (_, i) => i + 1),
+          status: 500,
+          methods: ['PUT'],
+        },
+      }),
+    );
+    expectBlobCause(run, layer(), 'HTTP 500', 'storage-error');
+  });
+
+  it('DIGEST_INVALID', async () => {
+    const run = await act(await proxy({ corruptBodies: true }));
+    expectBlobCause(run, layer(), 'HTTP 400', 'corrupt-layout');
+    expect(run.summary).toContain('<code>DIGEST_INVALID</code>');
+  });
+
+  it('401 or 403 at the start', async () => {
+    const locked = await startRegistry({ htpasswd: { u: 'right-password' } });
+    try {
+      const run = await act(await proxy({}, locked), { username: 'u', password: 'wrong-password' });
+      expect(run.code).toBe(1);
+      expect(run.summary).toContain('**Stopped at:** auth');
+      expect(run.summary).toContain('HTTP 401');
+      expect(run.summary).toContain(CAUSES.credentials.title);
+      expect(run.outputs['failed-blobs']).toBe('[]');
+    } finally {
+      await locked.stop();
+    }
+  });
+
+  it('an http Location behind https: pushed, with a warning naming X-Forwarded-Proto', async () => {
+    const cert = makeSelfSigned(work, 'summary-tls', ['127.0.0.1']);
+    const p = await proxy({}, registry, cert);
+    const run = await act(p, { insecure: 'true' });
+    expect(run.code, run.stdout).toBe(0);
+    expect(run.summary).toContain('### Warnings');
+    expect(run.summary).toContain(CAUSES['location-downgrade'].title);
+    expect(run.stdout).toMatch(/::warning title=oci-push::.*X-Forwarded-Proto/);
+  });
+
+  describe('with a token service', () => {
+    let tokenRegistry: RunningRegistry;
+    let tokens: TokenServer;
+    beforeAll(async () => {
+      const cert = makeSelfSigned(work, 'summary-issuer');
+      tokens = await startTokenServer({
+        users: { u: 'pw-summary-1' },
+        service: 'svc',
+        issuer: 'iss',
+        ...cert,
+      });
+      tokenRegistry = await startRegistry({
+        token: { realm: tokens.realm, service: 'svc', issuer: 'iss', certFile: cert.certFile },
+      });
+    });
+    afterAll(async () => {
+      await tokenRegistry?.stop();
+      await tokens?.stop();
+    });
+
+    it('a 401 partway through the push', async () => {
+      const challenge = `Bearer realm="${tokens.realm}",service="svc",error="invalid_token"`;
+      const p = await proxy({ unauthorizedFrom: { n: 4, challenge } }, tokenRegistry);
+      const run = await act(p, { username: 'u', password: 'pw-summary-1', concurrency: '1' });
+      expect(run.code).toBe(1);
+      const failed = JSON.parse(run.outputs['failed-blobs']!) as string[];
+      expect(failed.length).toBeGreaterThan(0);
+      expectBlobCause(run, failed[0]!, 'HTTP 401', 'token-lifetime');
+    });
+  });
+});
+
+describe('summary structure', () => {
+  it('a success summary lists every blob in well-formed GFM tables, one per platform', async () => {
+    const dir = join(work, 'multi');
+    const multi = await makeLayout(dir, {
+      seed: 'summary-multi',
+      layers: 3,
+      platforms: [
+        { os: 'linux', architecture: 'amd64' },
+        { os: 'linux', architecture: 'arm64' },
+      ],
+    });
+    const p = await proxy({});
+    const run = await runAction(work, {
+      layout: dir,
+      tags: `${p.host}/summary/multi:1`,
+      diagnose: 'never',
+    });
+    expect(run.code, run.stdout).toBe(0);
+    for (const d of multi.blobs) expect(run.summary).toContain(d);
+    const html = await marked.parse(run.summary, { gfm: true });
+    const tables = html.match(/<table>[\s\S]*?<\/table>/g) ?? [];
+    expect(tables).toHaveLength(2);
+    for (const t of tables) {
+      expect(t.match(/<th>/g)).toHaveLength(8);
+      const rows = t.match(/<tbody>[\s\S]*<\/tbody>/)?.[0].match(/<tr>/g) ?? [];
+      expect(rows).toHaveLength(4);
+      for (const row of t.match(/<tr>[\s\S]*?<\/tr>/g)!.slice(1))
+        expect(row.match(/<td>/g)).toHaveLength(8);
+    }
+    expect(html).toContain('linux/amd64');
+    expect(html).toContain('linux/arm64');
+  });
+
+  it('escapes what a registry says: an HTML page or markup in an error never becomes markup', async () => {
+    const p = await proxy({ bodyCap: { bytes: MiB, style: 'cloudflare' } });
+    const run = await act(p, { 'upload-mode': 'monolithic' });
+    const html = await marked.parse(run.summary, { gfm: true });
+    expect(html).not.toMatch(/<center>|<hr>|<head>/);
+  });
+});
+
+describe('secrets', () => {
+  it('never appear in the summary, the log or the outputs of a failing run', async () => {
+    const password = 'Very-Secret-Pa55word-42';
+    const locked = await startRegistry({ htpasswd: { u: password } });
+    try {
+      const p = await proxy(
+        {
+          failNth: {
+            nth: Array.from({ length: 100 }, (_, i) => i + 1),
+            status: 500,
+            methods: ['PUT'],
+          },
+        },
+        locked,
+      );
+      const dockerConfig = join(work, 'secret-config');
+      await mkdir(dockerConfig, { recursive: true });
+      const auth = Buffer.from(`u:${password}`).toString('base64');
+      await writeFile(
+        join(dockerConfig, 'config.json'),
+        JSON.stringify({ auths: { [p.host]: { auth } } }),
+      );
+      for (const inputs of [{ username: 'u', password }, {}]) {
+        const run = await act(p, inputs, { DOCKER_CONFIG: dockerConfig });
+        expect(run.code).toBe(1);
+        const log = (run.stdout + run.stderr).replace(/^::add-mask::.*$/gm, '');
+        for (const secret of [password, auth]) {
+          expect(log).not.toContain(secret);
+          expect(run.summary).not.toContain(secret);
+          expect(JSON.stringify(run.outputs)).not.toContain(secret);
+        }
+        expect(run.stdout).toContain(`::add-mask::${password}`);
+      }
+    } finally {
+      await locked.stop();
+    }
+  });
+});
