@@ -29316,7 +29316,9 @@ function parseInputs(get) {
   }
   const diagnose2 = value(Input.diagnose);
   if (!DIAGNOSE_WHEN.includes(diagnose2)) {
-    throw new UsageError(`input ${Input.diagnose}: expected on-failure or never, got ${JSON.stringify(diagnose2)}`);
+    throw new UsageError(
+      `input ${Input.diagnose}: expected on-failure or never, got ${JSON.stringify(diagnose2)}`
+    );
   }
   return {
     layout,
@@ -29392,7 +29394,9 @@ function parseArgs(argv) {
   for (const [name, list] of values)
     if (INPUT_NAMES.has(name)) inputs[name] = list.join("\n");
   if (command === "diagnose" && ref === void 0 && !flag(CLI_FLAGS.help)) {
-    throw new UsageError("diagnose needs a reference, such as oci-push diagnose registry.example.com/team/app");
+    throw new UsageError(
+      "diagnose needs a reference, such as oci-push diagnose registry.example.com/team/app"
+    );
   }
   return {
     command,
@@ -50515,17 +50519,20 @@ function probableCause(evidence) {
   if (errors.some((e) => e.hasCode("DIGEST_INVALID"))) return cause("corrupt-layout");
   const tooLarge = errors.find((e) => e.status === 413);
   if (tooLarge) {
-    if (isHtmlFrom(tooLarge, /cloudflare/i) || tooLarge.headers["cf-ray"]) return cause("cloudflare-body-limit");
+    if (isHtmlFrom(tooLarge, /cloudflare/i) || tooLarge.headers["cf-ray"])
+      return cause("cloudflare-body-limit");
     if (isHtmlFrom(tooLarge, /nginx/i)) return cause("nginx-body-limit");
     return cause("proxy-body-limit");
   }
   if (evidence.vanishedAfterAck) return cause("vanished-after-ack");
-  if (errors.filter((e) => e.hasCode("BLOB_UPLOAD_UNKNOWN", "BLOB_UPLOAD_INVALID")).length >= 2) return cause("no-shared-secret");
+  if (errors.filter((e) => e.hasCode("BLOB_UPLOAD_UNKNOWN", "BLOB_UPLOAD_INVALID")).length >= 2)
+    return cause("no-shared-secret");
   if (observations?.locationDowngraded) return cause("location-downgrade");
   if ((last?.status === 401 || last?.status === 403) && /insufficient_scope/.test(last.headers["www-authenticate"] ?? "")) {
     return cause("credentials");
   }
-  if (last?.status === 401 && (evidence.phase !== "auth" || (observations?.unauthorizedMidPush ?? 0) > 0)) return cause("token-lifetime");
+  if (last?.status === 401 && (evidence.phase !== "auth" || (observations?.unauthorizedMidPush ?? 0) > 0))
+    return cause("token-lifetime");
   if (errors.some((e) => e.status === 522 || e.status === 524)) return cause("proxy-timeout");
   if (last?.status !== void 0 && last.status >= 500) return cause("storage-error");
   if (last?.status === 401 || last?.status === 403) return cause("credentials");
@@ -50791,10 +50798,13 @@ async function writeProbeFile(path, size) {
   const stream = createWriteStream2(path);
   for (let written = 0; written < size; ) {
     const n = Math.min(block.length, size - written);
-    if (!stream.write(n === block.length ? block : block.subarray(0, n))) await new Promise((r) => stream.once("drain", () => r()));
+    if (!stream.write(n === block.length ? block : block.subarray(0, n)))
+      await new Promise((r) => stream.once("drain", () => r()));
     written += n;
   }
-  await new Promise((resolve2, reject) => stream.end((error62) => error62 ? reject(error62) : resolve2()));
+  await new Promise(
+    (resolve2, reject) => stream.end((error62) => error62 ? reject(error62) : resolve2())
+  );
 }
 var ProbeTimeout = class extends Error {
 };
@@ -50803,7 +50813,10 @@ async function diagnose(options) {
   const clock = options.clock ?? realClock;
   const deadline = clock.now() + (options.timeoutMs ?? DIAGNOSE_TIMEOUT_MS);
   const findings = [];
-  const base = options.base ?? createBaseTransport({ insecureHosts: new Set(options.insecure ? [ref.apiHost] : []), ca: options.ca });
+  const base = options.base ?? createBaseTransport({
+    insecureHosts: new Set(options.insecure ? [ref.apiHost] : []),
+    ca: options.ca
+  });
   const dir = await makeTempDir("oci-push-diagnose-");
   const add = (check2, ok, detail, error62) => {
     const cause2 = ok ? void 0 : probableCause({ errors: error62 instanceof RegistryError ? [error62] : [], phase: "blobs" });
@@ -50817,26 +50830,51 @@ async function diagnose(options) {
     if (left <= 0) throw new ProbeTimeout();
     let timer;
     try {
-      return await Promise.race([work, new Promise((_, reject) => timer = setTimeout(() => reject(new ProbeTimeout()), left))]);
+      return await Promise.race([
+        work,
+        new Promise(
+          (_, reject) => timer = setTimeout(() => reject(new ProbeTimeout()), left)
+        )
+      ]);
     } finally {
       clearTimeout(timer);
     }
   };
   try {
-    const credentials = options.credentials ?? await lookupCredentials(ref.registry, ref.repository, { env: options.env ?? process.env, logger });
-    const registry2 = new Registry({ name: ref.registry, apiHost: ref.apiHost, credentials, insecure: options.insecure, retries: 1, clock, logger, base });
+    const credentials = options.credentials ?? await lookupCredentials(ref.registry, ref.repository, {
+      env: options.env ?? process.env,
+      logger
+    });
+    const registry2 = new Registry({
+      name: ref.registry,
+      apiHost: ref.apiHost,
+      credentials,
+      insecure: options.insecure,
+      retries: 1,
+      clock,
+      logger,
+      base
+    });
     try {
       await bounded(registry2.ping());
       const challenge = registry2.auth.challenge;
       const authText = challenge ? `${challenge.scheme} auth${challenge.params.realm ? ` (realm ${challenge.params.realm})` : ""}` : "no auth";
-      add("registry reachable", true, `${registry2.baseUrl.protocol.replace(":", "")}://${ref.apiHost}/v2/ answers; ${authText}`);
+      add(
+        "registry reachable",
+        true,
+        `${registry2.baseUrl.protocol.replace(":", "")}://${ref.apiHost}/v2/ answers; ${authText}`
+      );
     } catch (error62) {
       add("registry reachable", false, error62.message, error62);
       return findings;
     }
     try {
       await bounded(registry2.authorize(ref.repository));
-      add("push access", true, `${credentials ? `credentials from ${credentials.source ?? "the inputs"}` : "anonymous"} may push to ${ref.repository}`);
+      add(
+        "push access",
+        true,
+        `${credentials ? `credentials from ${credentials.source ?? "the inputs"}` : "anonymous"} may push to ${ref.repository}`
+      );
     } catch (error62) {
       add("push access", false, error62.message, error62);
       return findings;
@@ -50857,9 +50895,18 @@ async function diagnose(options) {
         await bounded(uploadBlob(client, blob, settings(mode), outcome));
         const verified = await bounded(verifyBlob(client, blob, clock));
         if (!verified.ok) {
-          const error62 = new RegistryError({ method: "HEAD", url: new URL(`/v2/${ref.repository}/blobs/${blob.digest}`, registry2.baseUrl), status: verified.status, context: verified.reason });
+          const error62 = new RegistryError({
+            method: "HEAD",
+            url: new URL(`/v2/${ref.repository}/blobs/${blob.digest}`, registry2.baseUrl),
+            status: verified.status,
+            context: verified.reason
+          });
           add(check2, false, `uploaded, then ${verified.reason}`, error62);
-          if (verified.missing) findings[findings.length - 1].cause = { id: "vanished-after-ack", ...CAUSES["vanished-after-ack"] };
+          if (verified.missing)
+            findings[findings.length - 1].cause = {
+              id: "vanished-after-ack",
+              ...CAUSES["vanished-after-ack"]
+            };
           return false;
         }
         const chunks = mode === "chunked" ? ` in ${outcome.chunks} chunks` : "";
@@ -50883,16 +50930,33 @@ async function diagnose(options) {
     await probe("1 MiB + 1 byte, monolithic (body size limit)", medium, "monolithic");
     await probe("1 MiB + 1 byte, chunked", medium, "chunked");
     if (options.maxProbe) {
-      await probe("100 MB + 1 byte, monolithic (Cloudflare Free/Pro limit)", await fileBlob("large", LARGE_PROBE_BYTES), "monolithic");
+      await probe(
+        "100 MB + 1 byte, monolithic (Cloudflare Free/Pro limit)",
+        await fileBlob("large", LARGE_PROBE_BYTES),
+        "monolithic"
+      );
     } else {
-      findings.push({ check: "bodies over 100 MB", ok: true, detail: "not probed (pass --max-probe to upload 100 MB + 1 byte)" });
+      findings.push({
+        check: "bodies over 100 MB",
+        ok: true,
+        detail: "not probed (pass --max-probe to upload 100 MB + 1 byte)"
+      });
     }
     if (registry2.observations.locationDowngraded) {
-      findings.push({ check: "Location headers", ok: false, detail: "the registry answered with http Locations over https", cause: { id: "location-downgrade", ...CAUSES["location-downgrade"] } });
+      findings.push({
+        check: "Location headers",
+        ok: false,
+        detail: "the registry answered with http Locations over https",
+        cause: { id: "location-downgrade", ...CAUSES["location-downgrade"] }
+      });
     }
   } catch (error62) {
     if (!(error62 instanceof ProbeTimeout)) throw error62;
-    findings.push({ check: "time limit", ok: false, detail: `the probe of ${formatReference(ref)} stopped after ${Math.round((options.timeoutMs ?? DIAGNOSE_TIMEOUT_MS) / 1e3)} s` });
+    findings.push({
+      check: "time limit",
+      ok: false,
+      detail: `the probe of ${formatReference(ref)} stopped after ${Math.round((options.timeoutMs ?? DIAGNOSE_TIMEOUT_MS) / 1e3)} s`
+    });
   } finally {
     if (!options.base) await base.close().catch(() => void 0);
     await rm2(dir, { recursive: true, force: true });
@@ -51041,7 +51105,8 @@ async function pushBlob(ctx, blob, force = false) {
     outcome.errors.push(outcome.error);
   } catch (error62) {
     outcome.error = error62 instanceof Error ? error62 : new Error(describe3(error62));
-    if (error62 instanceof RegistryError && !outcome.errors.includes(error62)) outcome.errors.push(error62);
+    if (error62 instanceof RegistryError && !outcome.errors.includes(error62))
+      outcome.errors.push(error62);
     if (!outcome.tried.some((line) => line.endsWith(describe3(error62))))
       outcome.tried.push(describe3(error62));
   }
@@ -51409,7 +51474,8 @@ function stateCell(outcome) {
 function manifestName(node2, isIndex) {
   const platform = formatPlatform(node2.descriptor.platform);
   if (platform && platform !== "unknown/unknown") return platform;
-  if (node2.descriptor.annotations?.["vnd.docker.reference.type"] === "attestation-manifest") return "attestation";
+  if (node2.descriptor.annotations?.["vnd.docker.reference.type"] === "attestation-manifest")
+    return "attestation";
   return isIndex ? "manifest" : "image";
 }
 function manifests(root) {
@@ -51437,9 +51503,13 @@ function lastAnswer(errors, fallback) {
   const last = errors[errors.length - 1];
   if (!last) return fallback ? escapeMarkdown(fallback.message) : "no answer recorded";
   const parts = [];
-  parts.push(last.status !== void 0 ? `HTTP ${last.status}` : `no response (${escapeMarkdown(last.networkCode ?? "network error")})`);
-  for (const c of last.codes) parts.push(`${code(c.code)}${c.message ? ` ${escapeMarkdown(c.message)}` : ""}`);
-  if (!last.codes.length && last.bodySnippet && /<html|<!doctype/i.test(last.bodySnippet)) parts.push("an HTML error page");
+  parts.push(
+    last.status !== void 0 ? `HTTP ${last.status}` : `no response (${escapeMarkdown(last.networkCode ?? "network error")})`
+  );
+  for (const c of last.codes)
+    parts.push(`${code(c.code)}${c.message ? ` ${escapeMarkdown(c.message)}` : ""}`);
+  if (!last.codes.length && last.bodySnippet && /<html|<!doctype/i.test(last.bodySnippet))
+    parts.push("an HTML error page");
   if (last.headers.server) parts.push(`from server ${code(last.headers.server)}`);
   parts.push(`to ${code(`${last.method} ${last.url}`)}`);
   return parts.join(", ");
@@ -51456,11 +51526,20 @@ function failedBlobSection(result, target) {
   const isIndex = image.root.kind === "index";
   for (const blob of failed) {
     const where = nodes.flatMap(
-      (node2) => node2.blobs.map((b, i) => b.digest === blob.digest ? `${escapeMarkdown(manifestName(node2, isIndex))} manifest ${code(shortDigest(node2.descriptor.digest))}, ${role(i)} of ${node2.blobs.length - 1}` : void 0).filter((x) => x !== void 0)
+      (node2) => node2.blobs.map(
+        (b, i) => b.digest === blob.digest ? `${escapeMarkdown(manifestName(node2, isIndex))} manifest ${code(shortDigest(node2.descriptor.digest))}, ${role(i)} of ${node2.blobs.length - 1}` : void 0
+      ).filter((x) => x !== void 0)
     );
-    const cause2 = probableCause({ errors: blob.errors, vanishedAfterAck: blob.vanishedAfterAck, observations: target.observations, phase: "blobs" });
+    const cause2 = probableCause({
+      errors: blob.errors,
+      vanishedAfterAck: blob.vanishedAfterAck,
+      observations: target.observations,
+      phase: "blobs"
+    });
     out.push(`#### \u274C ${code(blob.digest)}`, "");
-    out.push(`- **Where:** ${code(`${target.registry}/${target.repository}`)}: ${where.join("; ") || "image"}`);
+    out.push(
+      `- **Where:** ${code(`${target.registry}/${target.repository}`)}: ${where.join("; ") || "image"}`
+    );
     out.push(`- **Size:** ${formatSize(blob.size)} (${escapeMarkdown(blob.mediaType)})`);
     out.push(`- **Registry answered:** ${lastAnswer(blob.errors, blob.error)}`);
     if (blob.tried.length) {
@@ -51480,10 +51559,18 @@ function observedWarnings(result) {
     if (!o || seen.has(target.apiHost)) continue;
     seen.add(target.apiHost);
     if (o.locationDowngraded) {
-      out.push({ registry: target.registry, seen: "the registry answered with http Location headers over https; oci-push kept https.", cause: { id: "location-downgrade", ...CAUSES["location-downgrade"] } });
+      out.push({
+        registry: target.registry,
+        seen: "the registry answered with http Location headers over https; oci-push kept https.",
+        cause: { id: "location-downgrade", ...CAUSES["location-downgrade"] }
+      });
     }
     if (o.unauthorizedMidPush > 0) {
-      out.push({ registry: target.registry, seen: `the registry answered 401 partway through the push ${o.unauthorizedMidPush} time(s); oci-push fetched a new token.`, cause: { id: "token-lifetime", ...CAUSES["token-lifetime"] } });
+      out.push({
+        registry: target.registry,
+        seen: `the registry answered 401 partway through the push ${o.unauthorizedMidPush} time(s); oci-push fetched a new token.`,
+        cause: { id: "token-lifetime", ...CAUSES["token-lifetime"] }
+      });
     }
   }
   return out;
@@ -51503,7 +51590,13 @@ function renderSummary(result, extras = {}) {
   const warnings = observedWarnings(result);
   if (warnings.length) {
     out.push("### Warnings", "");
-    for (const w of warnings) out.push(`**${code(w.registry)}:** ${escapeMarkdown(w.seen)}`, "", ...renderCause(w.cause), "");
+    for (const w of warnings)
+      out.push(
+        `**${code(w.registry)}:** ${escapeMarkdown(w.seen)}`,
+        "",
+        ...renderCause(w.cause),
+        ""
+      );
   }
   const failedCount = result.failedBlobs.length;
   if (!result.ok) {
@@ -51514,8 +51607,12 @@ function renderSummary(result, extras = {}) {
       const errors = errorsOf(result.error);
       out.push(`- **Stopped at:** ${escapeMarkdown(result.phase ?? "push")}`);
       if (errors.length) out.push(`- **Registry answered:** ${lastAnswer(errors)}`);
-      if (result.phase !== "validate") out.push(...renderCause(probableCause({ errors, observations, phase: result.phase })));
-      else out.push("- **Fix:** correct the image input named above; nothing was sent to the registry.");
+      if (result.phase !== "validate")
+        out.push(...renderCause(probableCause({ errors, observations, phase: result.phase })));
+      else
+        out.push(
+          "- **Fix:** correct the image input named above; nothing was sent to the registry."
+        );
       out.push("");
     }
     if (failedCount) {
@@ -51535,7 +51632,16 @@ function renderSummary(result, extras = {}) {
   }
   if (extras.findings?.length) {
     out.push("### Diagnosis", "");
-    out.push(table(["check", "result", "detail"], extras.findings.map((f) => [escapeMarkdown(f.check), f.ok ? "\u2705" : "\u274C", escapeMarkdown(f.detail)])));
+    out.push(
+      table(
+        ["check", "result", "detail"],
+        extras.findings.map((f) => [
+          escapeMarkdown(f.check),
+          f.ok ? "\u2705" : "\u274C",
+          escapeMarkdown(f.detail)
+        ])
+      )
+    );
     out.push("");
     const causes = /* @__PURE__ */ new Map();
     for (const f of extras.findings) if (!f.ok && f.cause) causes.set(f.cause.id, f.cause);
@@ -51549,13 +51655,22 @@ function renderSummary(result, extras = {}) {
     for (const target of result.targets) {
       if (!target.blobs.size) continue;
       for (const node2 of nodes) {
-        out.push(`**${code(`${target.registry}/${target.repository}`)} \u2014 ${escapeMarkdown(manifestName(node2, isIndex))} ${code(shortDigest(node2.descriptor.digest))}**`, "");
-        out.push(table(["blob", "digest", "media type", "size", "how", "attempts", "time", "state"], blobRows(node2, target)));
+        out.push(
+          `**${code(`${target.registry}/${target.repository}`)} \u2014 ${escapeMarkdown(manifestName(node2, isIndex))} ${code(shortDigest(node2.descriptor.digest))}**`,
+          ""
+        );
+        out.push(
+          table(
+            ["blob", "digest", "media type", "size", "how", "attempts", "time", "state"],
+            blobRows(node2, target)
+          )
+        );
         out.push("");
       }
     }
     out.push("<details><summary>Full digests</summary>", "");
-    for (const blob of image.blobs.values()) out.push(`- ${code(blob.digest)} ${escapeMarkdown(blob.mediaType)}, ${blob.size} bytes`);
+    for (const blob of image.blobs.values())
+      out.push(`- ${code(blob.digest)} ${escapeMarkdown(blob.mediaType)}, ${blob.size} bytes`);
     out.push("", "</details>", "");
   }
   return out.join("\n");
@@ -51613,7 +51728,8 @@ async function runDiagnose(args, logger) {
   const ref = parseReference(args.ref ?? "");
   const username = args.inputs[Input.username]?.trim();
   const password = args.inputs[Input.password];
-  if (Boolean(username) !== Boolean(password)) throw new UsageError("--username and --password go together");
+  if (Boolean(username) !== Boolean(password))
+    throw new UsageError("--username and --password go together");
   const findings = await diagnose({
     ref,
     credentials: username && password ? { username, password, source: "the username and password flags" } : void 0,
@@ -51621,8 +51737,11 @@ async function runDiagnose(args, logger) {
     maxProbe: args.maxProbe,
     logger
   });
-  if (args.json) process.stdout.write(`${logger.masker.mask(JSON.stringify({ ok: findings.every((f) => f.ok), findings }, null, 2))}
-`);
+  if (args.json)
+    process.stdout.write(
+      `${logger.masker.mask(JSON.stringify({ ok: findings.every((f) => f.ok), findings }, null, 2))}
+`
+    );
   return findings.every((f) => f.ok) ? 0 : 1;
 }
 main(process.argv.slice(2)).then(

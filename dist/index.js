@@ -48975,7 +48975,9 @@ function parseInputs(get) {
   }
   const diagnose2 = value(Input.diagnose);
   if (!DIAGNOSE_WHEN.includes(diagnose2)) {
-    throw new UsageError(`input ${Input.diagnose}: expected on-failure or never, got ${JSON.stringify(diagnose2)}`);
+    throw new UsageError(
+      `input ${Input.diagnose}: expected on-failure or never, got ${JSON.stringify(diagnose2)}`
+    );
   }
   return {
     layout,
@@ -70068,17 +70070,20 @@ function probableCause(evidence) {
   if (errors.some((e) => e.hasCode("DIGEST_INVALID"))) return cause("corrupt-layout");
   const tooLarge = errors.find((e) => e.status === 413);
   if (tooLarge) {
-    if (isHtmlFrom(tooLarge, /cloudflare/i) || tooLarge.headers["cf-ray"]) return cause("cloudflare-body-limit");
+    if (isHtmlFrom(tooLarge, /cloudflare/i) || tooLarge.headers["cf-ray"])
+      return cause("cloudflare-body-limit");
     if (isHtmlFrom(tooLarge, /nginx/i)) return cause("nginx-body-limit");
     return cause("proxy-body-limit");
   }
   if (evidence.vanishedAfterAck) return cause("vanished-after-ack");
-  if (errors.filter((e) => e.hasCode("BLOB_UPLOAD_UNKNOWN", "BLOB_UPLOAD_INVALID")).length >= 2) return cause("no-shared-secret");
+  if (errors.filter((e) => e.hasCode("BLOB_UPLOAD_UNKNOWN", "BLOB_UPLOAD_INVALID")).length >= 2)
+    return cause("no-shared-secret");
   if (observations?.locationDowngraded) return cause("location-downgrade");
   if ((last?.status === 401 || last?.status === 403) && /insufficient_scope/.test(last.headers["www-authenticate"] ?? "")) {
     return cause("credentials");
   }
-  if (last?.status === 401 && (evidence.phase !== "auth" || (observations?.unauthorizedMidPush ?? 0) > 0)) return cause("token-lifetime");
+  if (last?.status === 401 && (evidence.phase !== "auth" || (observations?.unauthorizedMidPush ?? 0) > 0))
+    return cause("token-lifetime");
   if (errors.some((e) => e.status === 522 || e.status === 524)) return cause("proxy-timeout");
   if (last?.status !== void 0 && last.status >= 500) return cause("storage-error");
   if (last?.status === 401 || last?.status === 403) return cause("credentials");
@@ -70344,10 +70349,13 @@ async function writeProbeFile(path, size) {
   const stream = createWriteStream2(path);
   for (let written = 0; written < size; ) {
     const n = Math.min(block.length, size - written);
-    if (!stream.write(n === block.length ? block : block.subarray(0, n))) await new Promise((r) => stream.once("drain", () => r()));
+    if (!stream.write(n === block.length ? block : block.subarray(0, n)))
+      await new Promise((r) => stream.once("drain", () => r()));
     written += n;
   }
-  await new Promise((resolve2, reject) => stream.end((error63) => error63 ? reject(error63) : resolve2()));
+  await new Promise(
+    (resolve2, reject) => stream.end((error63) => error63 ? reject(error63) : resolve2())
+  );
 }
 var ProbeTimeout = class extends Error {
 };
@@ -70356,7 +70364,10 @@ async function diagnose(options) {
   const clock = options.clock ?? realClock;
   const deadline = clock.now() + (options.timeoutMs ?? DIAGNOSE_TIMEOUT_MS);
   const findings = [];
-  const base = options.base ?? createBaseTransport({ insecureHosts: new Set(options.insecure ? [ref.apiHost] : []), ca: options.ca });
+  const base = options.base ?? createBaseTransport({
+    insecureHosts: new Set(options.insecure ? [ref.apiHost] : []),
+    ca: options.ca
+  });
   const dir = await makeTempDir("oci-push-diagnose-");
   const add = (check2, ok, detail, error63) => {
     const cause2 = ok ? void 0 : probableCause({ errors: error63 instanceof RegistryError ? [error63] : [], phase: "blobs" });
@@ -70370,26 +70381,51 @@ async function diagnose(options) {
     if (left <= 0) throw new ProbeTimeout();
     let timer;
     try {
-      return await Promise.race([work, new Promise((_, reject) => timer = setTimeout(() => reject(new ProbeTimeout()), left))]);
+      return await Promise.race([
+        work,
+        new Promise(
+          (_, reject) => timer = setTimeout(() => reject(new ProbeTimeout()), left)
+        )
+      ]);
     } finally {
       clearTimeout(timer);
     }
   };
   try {
-    const credentials = options.credentials ?? await lookupCredentials(ref.registry, ref.repository, { env: options.env ?? process.env, logger });
-    const registry2 = new Registry({ name: ref.registry, apiHost: ref.apiHost, credentials, insecure: options.insecure, retries: 1, clock, logger, base });
+    const credentials = options.credentials ?? await lookupCredentials(ref.registry, ref.repository, {
+      env: options.env ?? process.env,
+      logger
+    });
+    const registry2 = new Registry({
+      name: ref.registry,
+      apiHost: ref.apiHost,
+      credentials,
+      insecure: options.insecure,
+      retries: 1,
+      clock,
+      logger,
+      base
+    });
     try {
       await bounded(registry2.ping());
       const challenge = registry2.auth.challenge;
       const authText = challenge ? `${challenge.scheme} auth${challenge.params.realm ? ` (realm ${challenge.params.realm})` : ""}` : "no auth";
-      add("registry reachable", true, `${registry2.baseUrl.protocol.replace(":", "")}://${ref.apiHost}/v2/ answers; ${authText}`);
+      add(
+        "registry reachable",
+        true,
+        `${registry2.baseUrl.protocol.replace(":", "")}://${ref.apiHost}/v2/ answers; ${authText}`
+      );
     } catch (error63) {
       add("registry reachable", false, error63.message, error63);
       return findings;
     }
     try {
       await bounded(registry2.authorize(ref.repository));
-      add("push access", true, `${credentials ? `credentials from ${credentials.source ?? "the inputs"}` : "anonymous"} may push to ${ref.repository}`);
+      add(
+        "push access",
+        true,
+        `${credentials ? `credentials from ${credentials.source ?? "the inputs"}` : "anonymous"} may push to ${ref.repository}`
+      );
     } catch (error63) {
       add("push access", false, error63.message, error63);
       return findings;
@@ -70410,9 +70446,18 @@ async function diagnose(options) {
         await bounded(uploadBlob(client, blob, settings(mode), outcome));
         const verified = await bounded(verifyBlob(client, blob, clock));
         if (!verified.ok) {
-          const error63 = new RegistryError({ method: "HEAD", url: new URL(`/v2/${ref.repository}/blobs/${blob.digest}`, registry2.baseUrl), status: verified.status, context: verified.reason });
+          const error63 = new RegistryError({
+            method: "HEAD",
+            url: new URL(`/v2/${ref.repository}/blobs/${blob.digest}`, registry2.baseUrl),
+            status: verified.status,
+            context: verified.reason
+          });
           add(check2, false, `uploaded, then ${verified.reason}`, error63);
-          if (verified.missing) findings[findings.length - 1].cause = { id: "vanished-after-ack", ...CAUSES["vanished-after-ack"] };
+          if (verified.missing)
+            findings[findings.length - 1].cause = {
+              id: "vanished-after-ack",
+              ...CAUSES["vanished-after-ack"]
+            };
           return false;
         }
         const chunks = mode === "chunked" ? ` in ${outcome.chunks} chunks` : "";
@@ -70436,16 +70481,33 @@ async function diagnose(options) {
     await probe("1 MiB + 1 byte, monolithic (body size limit)", medium, "monolithic");
     await probe("1 MiB + 1 byte, chunked", medium, "chunked");
     if (options.maxProbe) {
-      await probe("100 MB + 1 byte, monolithic (Cloudflare Free/Pro limit)", await fileBlob("large", LARGE_PROBE_BYTES), "monolithic");
+      await probe(
+        "100 MB + 1 byte, monolithic (Cloudflare Free/Pro limit)",
+        await fileBlob("large", LARGE_PROBE_BYTES),
+        "monolithic"
+      );
     } else {
-      findings.push({ check: "bodies over 100 MB", ok: true, detail: "not probed (pass --max-probe to upload 100 MB + 1 byte)" });
+      findings.push({
+        check: "bodies over 100 MB",
+        ok: true,
+        detail: "not probed (pass --max-probe to upload 100 MB + 1 byte)"
+      });
     }
     if (registry2.observations.locationDowngraded) {
-      findings.push({ check: "Location headers", ok: false, detail: "the registry answered with http Locations over https", cause: { id: "location-downgrade", ...CAUSES["location-downgrade"] } });
+      findings.push({
+        check: "Location headers",
+        ok: false,
+        detail: "the registry answered with http Locations over https",
+        cause: { id: "location-downgrade", ...CAUSES["location-downgrade"] }
+      });
     }
   } catch (error63) {
     if (!(error63 instanceof ProbeTimeout)) throw error63;
-    findings.push({ check: "time limit", ok: false, detail: `the probe of ${formatReference(ref)} stopped after ${Math.round((options.timeoutMs ?? DIAGNOSE_TIMEOUT_MS) / 1e3)} s` });
+    findings.push({
+      check: "time limit",
+      ok: false,
+      detail: `the probe of ${formatReference(ref)} stopped after ${Math.round((options.timeoutMs ?? DIAGNOSE_TIMEOUT_MS) / 1e3)} s`
+    });
   } finally {
     if (!options.base) await base.close().catch(() => void 0);
     await rm3(dir, { recursive: true, force: true });
@@ -70456,8 +70518,12 @@ async function diagnose(options) {
 // src/diagnose/after-failure.ts
 async function diagnoseAfterFailure(inputs, result, deps) {
   if (result.ok || inputs.diagnose === "never" || result.phase === "validate") return void 0;
-  const failing = result.targets.find((t) => [...t.blobs.values()].some((b) => b.state === "failed"));
-  const ref = (failing && inputs.tags.find((t) => t.apiHost === failing.apiHost && t.repository === failing.repository)) ?? inputs.tags[0];
+  const failing = result.targets.find(
+    (t) => [...t.blobs.values()].some((b) => b.state === "failed")
+  );
+  const ref = (failing && inputs.tags.find(
+    (t) => t.apiHost === failing.apiHost && t.repository === failing.repository
+  )) ?? inputs.tags[0];
   if (!ref) return void 0;
   const credentials = ref.apiHost === inputs.tags[0]?.apiHost ? inputs.credentials : void 0;
   return deps.logger.group(
@@ -70607,7 +70673,8 @@ async function pushBlob(ctx, blob, force = false) {
     outcome.errors.push(outcome.error);
   } catch (error63) {
     outcome.error = error63 instanceof Error ? error63 : new Error(describe3(error63));
-    if (error63 instanceof RegistryError && !outcome.errors.includes(error63)) outcome.errors.push(error63);
+    if (error63 instanceof RegistryError && !outcome.errors.includes(error63))
+      outcome.errors.push(error63);
     if (!outcome.tried.some((line) => line.endsWith(describe3(error63))))
       outcome.tried.push(describe3(error63));
   }
@@ -70942,7 +71009,8 @@ function stateCell(outcome) {
 function manifestName(node2, isIndex) {
   const platform2 = formatPlatform(node2.descriptor.platform);
   if (platform2 && platform2 !== "unknown/unknown") return platform2;
-  if (node2.descriptor.annotations?.["vnd.docker.reference.type"] === "attestation-manifest") return "attestation";
+  if (node2.descriptor.annotations?.["vnd.docker.reference.type"] === "attestation-manifest")
+    return "attestation";
   return isIndex ? "manifest" : "image";
 }
 function manifests(root) {
@@ -70970,9 +71038,13 @@ function lastAnswer(errors, fallback) {
   const last = errors[errors.length - 1];
   if (!last) return fallback ? escapeMarkdown(fallback.message) : "no answer recorded";
   const parts = [];
-  parts.push(last.status !== void 0 ? `HTTP ${last.status}` : `no response (${escapeMarkdown(last.networkCode ?? "network error")})`);
-  for (const c of last.codes) parts.push(`${code(c.code)}${c.message ? ` ${escapeMarkdown(c.message)}` : ""}`);
-  if (!last.codes.length && last.bodySnippet && /<html|<!doctype/i.test(last.bodySnippet)) parts.push("an HTML error page");
+  parts.push(
+    last.status !== void 0 ? `HTTP ${last.status}` : `no response (${escapeMarkdown(last.networkCode ?? "network error")})`
+  );
+  for (const c of last.codes)
+    parts.push(`${code(c.code)}${c.message ? ` ${escapeMarkdown(c.message)}` : ""}`);
+  if (!last.codes.length && last.bodySnippet && /<html|<!doctype/i.test(last.bodySnippet))
+    parts.push("an HTML error page");
   if (last.headers.server) parts.push(`from server ${code(last.headers.server)}`);
   parts.push(`to ${code(`${last.method} ${last.url}`)}`);
   return parts.join(", ");
@@ -70989,11 +71061,20 @@ function failedBlobSection(result, target) {
   const isIndex = image.root.kind === "index";
   for (const blob of failed) {
     const where = nodes.flatMap(
-      (node2) => node2.blobs.map((b, i) => b.digest === blob.digest ? `${escapeMarkdown(manifestName(node2, isIndex))} manifest ${code(shortDigest(node2.descriptor.digest))}, ${role(i)} of ${node2.blobs.length - 1}` : void 0).filter((x) => x !== void 0)
+      (node2) => node2.blobs.map(
+        (b, i) => b.digest === blob.digest ? `${escapeMarkdown(manifestName(node2, isIndex))} manifest ${code(shortDigest(node2.descriptor.digest))}, ${role(i)} of ${node2.blobs.length - 1}` : void 0
+      ).filter((x) => x !== void 0)
     );
-    const cause2 = probableCause({ errors: blob.errors, vanishedAfterAck: blob.vanishedAfterAck, observations: target.observations, phase: "blobs" });
+    const cause2 = probableCause({
+      errors: blob.errors,
+      vanishedAfterAck: blob.vanishedAfterAck,
+      observations: target.observations,
+      phase: "blobs"
+    });
     out.push(`#### \u274C ${code(blob.digest)}`, "");
-    out.push(`- **Where:** ${code(`${target.registry}/${target.repository}`)}: ${where.join("; ") || "image"}`);
+    out.push(
+      `- **Where:** ${code(`${target.registry}/${target.repository}`)}: ${where.join("; ") || "image"}`
+    );
     out.push(`- **Size:** ${formatSize(blob.size)} (${escapeMarkdown(blob.mediaType)})`);
     out.push(`- **Registry answered:** ${lastAnswer(blob.errors, blob.error)}`);
     if (blob.tried.length) {
@@ -71013,10 +71094,18 @@ function observedWarnings(result) {
     if (!o || seen.has(target.apiHost)) continue;
     seen.add(target.apiHost);
     if (o.locationDowngraded) {
-      out.push({ registry: target.registry, seen: "the registry answered with http Location headers over https; oci-push kept https.", cause: { id: "location-downgrade", ...CAUSES["location-downgrade"] } });
+      out.push({
+        registry: target.registry,
+        seen: "the registry answered with http Location headers over https; oci-push kept https.",
+        cause: { id: "location-downgrade", ...CAUSES["location-downgrade"] }
+      });
     }
     if (o.unauthorizedMidPush > 0) {
-      out.push({ registry: target.registry, seen: `the registry answered 401 partway through the push ${o.unauthorizedMidPush} time(s); oci-push fetched a new token.`, cause: { id: "token-lifetime", ...CAUSES["token-lifetime"] } });
+      out.push({
+        registry: target.registry,
+        seen: `the registry answered 401 partway through the push ${o.unauthorizedMidPush} time(s); oci-push fetched a new token.`,
+        cause: { id: "token-lifetime", ...CAUSES["token-lifetime"] }
+      });
     }
   }
   return out;
@@ -71036,7 +71125,13 @@ function renderSummary(result, extras = {}) {
   const warnings = observedWarnings(result);
   if (warnings.length) {
     out.push("### Warnings", "");
-    for (const w of warnings) out.push(`**${code(w.registry)}:** ${escapeMarkdown(w.seen)}`, "", ...renderCause(w.cause), "");
+    for (const w of warnings)
+      out.push(
+        `**${code(w.registry)}:** ${escapeMarkdown(w.seen)}`,
+        "",
+        ...renderCause(w.cause),
+        ""
+      );
   }
   const failedCount = result.failedBlobs.length;
   if (!result.ok) {
@@ -71047,8 +71142,12 @@ function renderSummary(result, extras = {}) {
       const errors = errorsOf(result.error);
       out.push(`- **Stopped at:** ${escapeMarkdown(result.phase ?? "push")}`);
       if (errors.length) out.push(`- **Registry answered:** ${lastAnswer(errors)}`);
-      if (result.phase !== "validate") out.push(...renderCause(probableCause({ errors, observations, phase: result.phase })));
-      else out.push("- **Fix:** correct the image input named above; nothing was sent to the registry.");
+      if (result.phase !== "validate")
+        out.push(...renderCause(probableCause({ errors, observations, phase: result.phase })));
+      else
+        out.push(
+          "- **Fix:** correct the image input named above; nothing was sent to the registry."
+        );
       out.push("");
     }
     if (failedCount) {
@@ -71068,7 +71167,16 @@ function renderSummary(result, extras = {}) {
   }
   if (extras.findings?.length) {
     out.push("### Diagnosis", "");
-    out.push(table(["check", "result", "detail"], extras.findings.map((f) => [escapeMarkdown(f.check), f.ok ? "\u2705" : "\u274C", escapeMarkdown(f.detail)])));
+    out.push(
+      table(
+        ["check", "result", "detail"],
+        extras.findings.map((f) => [
+          escapeMarkdown(f.check),
+          f.ok ? "\u2705" : "\u274C",
+          escapeMarkdown(f.detail)
+        ])
+      )
+    );
     out.push("");
     const causes = /* @__PURE__ */ new Map();
     for (const f of extras.findings) if (!f.ok && f.cause) causes.set(f.cause.id, f.cause);
@@ -71082,13 +71190,22 @@ function renderSummary(result, extras = {}) {
     for (const target of result.targets) {
       if (!target.blobs.size) continue;
       for (const node2 of nodes) {
-        out.push(`**${code(`${target.registry}/${target.repository}`)} \u2014 ${escapeMarkdown(manifestName(node2, isIndex))} ${code(shortDigest(node2.descriptor.digest))}**`, "");
-        out.push(table(["blob", "digest", "media type", "size", "how", "attempts", "time", "state"], blobRows(node2, target)));
+        out.push(
+          `**${code(`${target.registry}/${target.repository}`)} \u2014 ${escapeMarkdown(manifestName(node2, isIndex))} ${code(shortDigest(node2.descriptor.digest))}**`,
+          ""
+        );
+        out.push(
+          table(
+            ["blob", "digest", "media type", "size", "how", "attempts", "time", "state"],
+            blobRows(node2, target)
+          )
+        );
         out.push("");
       }
     }
     out.push("<details><summary>Full digests</summary>", "");
-    for (const blob of image.blobs.values()) out.push(`- ${code(blob.digest)} ${escapeMarkdown(blob.mediaType)}, ${blob.size} bytes`);
+    for (const blob of image.blobs.values())
+      out.push(`- ${code(blob.digest)} ${escapeMarkdown(blob.mediaType)}, ${blob.size} bytes`);
     out.push("", "</details>", "");
   }
   return out.join("\n");
@@ -71112,10 +71229,18 @@ function annotateFailures(result) {
   for (const target of result.targets) {
     for (const blob of target.blobs.values()) {
       if (blob.state !== "failed") continue;
-      const cause2 = probableCause({ errors: blob.errors, vanishedAfterAck: blob.vanishedAfterAck, observations: target.observations, phase: "blobs" });
+      const cause2 = probableCause({
+        errors: blob.errors,
+        vanishedAfterAck: blob.vanishedAfterAck,
+        observations: target.observations,
+        phase: "blobs"
+      });
       const last = blob.errors[blob.errors.length - 1];
       const answered = last ? last.status !== void 0 ? `HTTP ${last.status}` : last.networkCode ?? "network error" : "no answer";
-      error(`${target.registry}/${target.repository}: ${answered}. ${cause2.title} Fix: ${cause2.fix}`, { title: blob.digest });
+      error(
+        `${target.registry}/${target.repository}: ${answered}. ${cause2.title} Fix: ${cause2.fix}`,
+        { title: blob.digest }
+      );
     }
   }
 }
@@ -71150,7 +71275,8 @@ async function run() {
     }
   }
   if (result && !result.ok) annotateFailures(result);
-  for (const w of result ? observedWarnings(result) : []) warning(`${w.registry}: ${w.cause.title} Fix: ${w.cause.fix}`, { title: "oci-push" });
+  for (const w of result ? observedWarnings(result) : [])
+    warning(`${w.registry}: ${w.cause.title} Fix: ${w.cause.fix}`, { title: "oci-push" });
   if (failure2 !== void 0) setFailed(failure2);
 }
 

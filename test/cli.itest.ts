@@ -190,6 +190,21 @@ describe('bad layouts', () => {
   });
 });
 
+describe('progress', () => {
+  it('logs progress with bytes, percent and rate for a blob over 8 MiB, ending at 100%', async () => {
+    const dir = join(work, 'large');
+    const image = await makeLayout(dir, { seed: 'large', layers: 1, layerSize: 9 << 20 });
+    const res = await runCli(['--layout', dir, '--tags', `${registry.host}/ok/large:1`]);
+    expect(res.code, res.stderr).toBe(0);
+    const short = image.blobs[1]!.slice(0, 19);
+    expect(res.stderr).toMatch(
+      new RegExp(`${short}: 9\\.\\d MiB of 9\\.\\d MiB \\(100%\\) at [\\d.]+ \\S+/s`),
+    );
+    // The 300-byte config is too small to report.
+    expect(res.stderr).not.toContain(`${image.blobs[0]!.slice(0, 19)}:`);
+  });
+});
+
 describe('usage', () => {
   it('exits 2 for an unknown flag, a missing input, or a bad value', async () => {
     for (const args of [

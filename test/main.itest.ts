@@ -64,6 +64,15 @@ describe('the action as the runner runs it', () => {
     // The runner hides registered values; everything but the registration itself must lack them.
     expect(res.stdout.replace(/^::add-mask::.*$/gm, '')).not.toContain(PASSWORD);
     expect(res.summary).toContain(image.digest);
+    for (const phase of [
+      'Validate the image',
+      'Authenticate',
+      'Upload blobs',
+      'Push manifests',
+      'Tag',
+    ]) {
+      expect(res.stdout).toContain(`::group::${phase}`);
+    }
     expect(res.summary).toContain(`${registry.host}/action/app:1`);
     expect((await listTags(registry.url, 'action/app', basic(USER, PASSWORD))).sort()).toEqual([
       '1',

@@ -1,0 +1,87 @@
+import { mkdtemp, readdir, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { CAUSES } from '../../src/report/causes.js';
+import { runAction } from '../support/actions-runner.js';
+import { type FaultProxy, startFaultProxy } from '../support/fault-proxy.js';
+import { makeLayout } from '../support/layouts.js';
+import { type RunningRegistry, startRegistry } from '../support/registry.js';
+import { runCli } from '../support/run.js';
+
+let registry: RunningRegistry;
+let capped: FaultProxy;
+let work: string;
+
+beforeAll(async () => {
+  registry = await startRegistry();
+  capped = await startFaultProxy(registry, { bodyCap: { bytes: 1 << 20, style: 'cloudflare' } });
+  work = await mkdtemp(join(tmpdir(), 'oci-push-diagnose-'));
+});
+afterAll(async () => {
+  await capped?.stop();
+  await registry?.stop();
+  await rm(work, { recursive: true, force: true });
+});
+
+async function blobFiles(): Promise<string[]> {
+  const dir = join(registry.storage, 'docker', 'registry', 'v2', 'blobs', 'sha256');
+  const out: string[] = [];
+  for (const prefix of await readdir(dir).catch(() => []))
+    out.push(...(await readdir(join(dir, prefix))));
+  return out.sort();
+}
+
+describe('oci-push diagnose', () => {
+  it('passes every check against a healthy registry, and repeated probes leave nothing new behind', async () => {
+    const first = await runCli(['diagnose', `${registry.host}/diag/app`, '--json']);
+    expect(first.code, first.stderr).toBe(0);
+    const findings = JSON.parse(first.stdout).findings as { check: string; ok: boolean }[];
+    expect(findings.map((f) => f.check)).toEqual([
+      'registry reachable',
+      'push access',
+      'small blob, monolithic',
+      '1 MiB + 1 byte, monolithic (body size limit)',
+      '1 MiB + 1 byte, chunked',
+      'bodies over 100 MB',
+    ]);
+    const after1 = await blobFiles();
+    const second = await runCli(['diagnose', `${registry.host}/diag/app`]);
+    expect(second.code, second.stderr).toBe(0);
+    expect(await blobFiles()).toEqual(after1);
+  });
+
+  it('finds a body-size cap and says what it is and how to fix it', async () => {
+    const res = await runCli(['diagnose', `${capped.host}/diag/capped`]);
+    expect(res.code).toBe(1);
+    expect(res.stderr).toMatch(/FAIL 1 MiB \+ 1 byte, monolithic \(body size limit\): .*413/);
+    expect(res.stderr).toMatch(/ok {3}1 MiB \+ 1 byte, chunked/);
+    expect(res.stderr).toContain(CAUSES['cloudflare-body-limit'].title);
+  });
+
+  it('reports an unreachable registry in well under its 30 s bound', async () => {
+    const started = Date.now();
+    const res = await runCli(['diagnose', '127.0.0.1:1/diag/none']);
+    expect(res.code).toBe(1);
+    expect(res.stderr).toMatch(/FAIL registry reachable/);
+    expect(Date.now() - started).toBeLessThan(30_000);
+  });
+});
+
+describe('the action with diagnose: on-failure', () => {
+  it('probes the registry after a failed push and adds the findings to the summary', async () => {
+    const layout = join(work, 'layout');
+    await makeLayout(layout, { seed: 'diag', layers: 1, layerSize: 1536 * 1024 });
+    const run = await runAction(work, {
+      layout,
+      tags: `${capped.host}/diag/action:1`,
+      'upload-mode': 'monolithic',
+      retries: '0',
+    });
+    expect(run.code).toBe(1);
+    expect(run.stdout).toContain('::group::Diagnose the registry');
+    expect(run.summary).toContain('### Diagnosis');
+    expect(run.summary).toMatch(/\| 1 MiB \+ 1 byte, monolithic \(body size limit\) \| ❌ \|/);
+    expect(run.summary).toMatch(/\| 1 MiB \+ 1 byte, chunked \| ✅ \|/);
+  });
+});
