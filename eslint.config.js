@@ -2,7 +2,7 @@ import js from '@eslint/js';
 import tseslint from 'typescript-eslint';
 
 export default tseslint.config(
-  { ignores: ['dist/', 'node_modules/', 'coverage/'] },
+  { ignores: ['dist/', 'node_modules/', 'coverage/', '.tmp/'] },
   js.configs.recommended,
   ...tseslint.configs.recommended,
   {
@@ -19,7 +19,14 @@ export default tseslint.config(
   },
   {
     // Engine code reports through the Logger interface so the CLI and tests can drive it.
-    files: ['src/oci/**', 'src/registry/**', 'src/upload/**', 'src/push/**', 'src/report/**', 'src/diagnose/**'],
+    files: [
+      'src/oci/**',
+      'src/registry/**',
+      'src/upload/**',
+      'src/push/**',
+      'src/report/**',
+      'src/diagnose/**',
+    ],
     rules: {
       'no-restricted-imports': ['error', { paths: ['@actions/core'] }],
     },

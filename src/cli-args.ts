@@ -94,14 +94,17 @@ export function parseArgs(argv: string[]): ParsedArgs {
   };
 }
 
-export const USAGE = `Usage: oci-push [push] --layout PATH[:REF] --tags REF [--tags REF ...] [options]
+export const USAGE = `Usage: oci-push [push] (--layout PATH[:REF] | --image NAME) --tags REF [--tags REF ...] [options]
        oci-push diagnose REF [--username USER --password-stdin] [--insecure] [--max-probe] [--json]
 
 Pushes an OCI image layout (folder or tar) to one or more registries, verifying every blob
 before any manifest is pushed.
 
 Options (each is also an input of the GitHub Action, with the same default):
-  --${Input.layout} PATH[:REF]     OCI layout folder or tar(.gz); REF picks an image by ref name
+    --${Input.layout} PATH[:REF]     OCI layout folder or tar(.gz), or docker-archive; REF picks an image
+  --${Input.image} NAME            a local image in docker or podman, instead of --${Input.layout}
+  --${Input.engine} ENGINE         auto, docker or podman (default ${INPUT_DEFAULTS[Input.engine]})
+  --${Input.compression} C         gzip or none, for docker-archive layers (default ${INPUT_DEFAULTS[Input.compression]})
   --${Input.tags} REF              target reference; repeat, or separate with commas
   --${Input.username} USER         registry user (with --${Input.password} or --${CLI_FLAGS.passwordStdin})
   --${Input.password} PASSWORD     registry password or token

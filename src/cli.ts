@@ -80,11 +80,23 @@ async function runDiagnose(
   return findings.every((f) => f.ok) ? 0 : 1;
 }
 
+// Until main settles the exit code is 1: should an operation never settle, Node exits once the
+// event loop empties, and that must not look like success.
+process.exitCode = 1;
+let settled = false;
+process.once('beforeExit', () => {
+  if (!settled)
+    process.stderr.write(
+      'oci-push: stopped before finishing: an operation never completed (a bug; please report it)\n',
+    );
+});
 main(process.argv.slice(2)).then(
   (code) => {
+    settled = true;
     process.exitCode = code;
   },
   (error: unknown) => {
+    settled = true;
     process.stderr.write(`oci-push: ${errorMessage(error)}\n`);
     process.exitCode = 1;
   },

@@ -1,11 +1,16 @@
 import { UsageError } from './errors.js';
 import type { Credentials } from './registry/auth.js';
 import { type ImageReference, parseReference } from './registry/reference.js';
+import type { Compression } from './oci/docker-archive.js';
+import type { Engine } from './oci/engine-export.js';
 import type { UploadMode } from './upload/options.js';
 
 /** Input names, shared by action.yml, the action and the CLI's flags. */
 export const Input = {
   layout: 'layout',
+  image: 'image',
+  engine: 'engine',
+  compression: 'compression',
   tags: 'tags',
   username: 'username',
   password: 'password',
@@ -22,6 +27,8 @@ export type InputName = (typeof Input)[keyof typeof Input];
 
 /** Defaults, which action.yml must repeat exactly (a test checks it). */
 export const INPUT_DEFAULTS: Partial<Record<InputName, string>> = {
+  [Input.engine]: 'auto',
+  [Input.compression]: 'gzip',
   [Input.insecure]: 'false',
   [Input.concurrency]: '4',
   [Input.retries]: '5',
@@ -43,7 +50,11 @@ export const Output = {
 export type OutputName = (typeof Output)[keyof typeof Output];
 
 export interface Inputs {
-  layout: string;
+  /** Exactly one of layout and image is set. */
+  layout?: string;
+  image?: string;
+  engine: Engine;
+  compression: Compression;
   tags: ImageReference[];
   credentials?: Credentials;
   insecure: boolean;
@@ -59,6 +70,8 @@ export type DiagnoseWhen = 'on-failure' | 'never';
 const DIAGNOSE_WHEN: readonly DiagnoseWhen[] = ['on-failure', 'never'];
 
 const UPLOAD_MODES: readonly UploadMode[] = ['auto', 'monolithic', 'chunked'];
+const ENGINES: readonly Engine[] = ['auto', 'docker', 'podman'];
+const COMPRESSIONS: readonly Compression[] = ['gzip', 'none'];
 const SIZE_UNITS: Record<string, number> = {
   b: 1,
   kb: 1e3,
@@ -109,10 +122,22 @@ export function splitList(value: string): string[] {
  */
 export function parseInputs(get: (name: InputName) => string): Inputs {
   const value = (name: InputName): string => get(name).trim() || INPUT_DEFAULTS[name] || '';
-  const layout = value(Input.layout);
-  if (!layout)
+  const layout = value(Input.layout) || undefined;
+  const image = value(Input.image) || undefined;
+  if (Boolean(layout) === Boolean(image)) {
     throw new UsageError(
-      `input ${Input.layout} is required: a path to an OCI layout folder or archive`,
+      `exactly one of the inputs ${Input.layout} (an OCI layout folder or archive) and ${Input.image} (a local image in docker or podman) is required`,
+    );
+  }
+  const engine = value(Input.engine) as Engine;
+  if (!ENGINES.includes(engine))
+    throw new UsageError(
+      `input ${Input.engine}: expected auto, docker or podman, got ${JSON.stringify(engine)}`,
+    );
+  const compression = value(Input.compression) as Compression;
+  if (!COMPRESSIONS.includes(compression))
+    throw new UsageError(
+      `input ${Input.compression}: expected gzip or none, got ${JSON.stringify(compression)}`,
     );
   const tagList = splitList(get(Input.tags));
   if (!tagList.length)
@@ -152,6 +177,9 @@ export function parseInputs(get: (name: InputName) => string): Inputs {
 
   return {
     layout,
+    image,
+    engine,
+    compression,
     tags,
     credentials: username
       ? { username, password, source: 'the username and password inputs' }

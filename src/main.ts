@@ -52,6 +52,25 @@ function annotateFailures(result: PushResult): void {
 
 /** The action's entry: the one place that calls core.setFailed. */
 export async function run(): Promise<void> {
+  // Should some operation never settle (a stream that neither ends nor fails), Node would exit with
+  // code 0 once the event loop empties: make that a loud failure, never a silent success.
+  let finished = false;
+  const stalled = (): void => {
+    if (!finished)
+      core.setFailed(
+        'oci-push stopped before finishing: an operation never completed (a bug; please report it)',
+      );
+  };
+  process.once('beforeExit', stalled);
+  try {
+    await runAction();
+  } finally {
+    finished = true;
+    process.off('beforeExit', stalled);
+  }
+}
+
+async function runAction(): Promise<void> {
   let inputs: Inputs | undefined;
   let result: PushResult | undefined;
   let findings: Finding[] | undefined;

@@ -35,7 +35,10 @@ describe('parseInputs', () => {
     [{ insecure: 'maybe' }, /insecure: expected true or false/],
     [{ username: 'u' }, /username and password go together/],
     [{ tags: '' }, /tags is required/],
-    [{ layout: '' }, /layout is required/],
+    [{ layout: '' }, /exactly one of the inputs layout .* and image/],
+    [{ image: 'app:1' }, /exactly one of the inputs layout/],
+    [{ engine: 'lxc' }, /engine: expected auto, docker or podman/],
+    [{ compression: 'zstd' }, /compression: expected gzip or none/],
   ] as [Partial<Record<InputName, string>>, RegExp][])('refuses %j', (extra, message) => {
     expect(() => parse(extra)).toThrow(message);
   });

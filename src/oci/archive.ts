@@ -2,7 +2,6 @@ import { createReadStream, createWriteStream } from 'node:fs';
 import { copyFile, lstat, mkdir, open, realpath, symlink } from 'node:fs/promises';
 import { dirname, isAbsolute, join, posix, relative, resolve, sep } from 'node:path';
 import type { Readable } from 'node:stream';
-import { pipeline } from 'node:stream/promises';
 import { createGunzip } from 'node:zlib';
 import { extract as tarExtract } from 'tar-stream';
 import { InputError } from '../errors.js';
@@ -35,6 +34,26 @@ function safeEntryPath(archive: string, name: string): string {
 }
 
 /**
+ * Copies one entry to a file. Async iteration, not stream.pipeline: tar-stream's entries are streamx
+ * streams, and pipeline does not notice when one is destroyed (a truncated archive), so it would wait
+ * forever; iteration rejects.
+ */
+async function writeEntry(entry: AsyncIterable<unknown>, target: string): Promise<void> {
+  const out = createWriteStream(target, { mode: 0o644 });
+  let failed: Error | undefined;
+  out.on('error', (error) => (failed = error));
+  try {
+    for await (const chunk of entry) {
+      if (failed) throw failed;
+      if (!out.write(chunk as Buffer)) await new Promise<void>((r) => out.once('drain', () => r()));
+    }
+  } finally {
+    await new Promise<void>((resolve) => out.end(() => resolve()));
+  }
+  if (failed) throw failed;
+}
+
+/**
  * Extracts a tar (optionally gzipped) into `dest`, streaming: no entry is held in memory. Entries that
  * would write outside `dest` (absolute paths, `..`, links pointing out, writes through links) are refused.
  */
@@ -45,6 +64,17 @@ export async function extractArchive(archive: string, dest: string): Promise<voi
   const input = (await isGzip(archive)) ? source.pipe(createGunzip()) : source;
   input.on('error', (error) => extractor.destroy(error));
   input.pipe(extractor);
+  // A truncated archive fails the extractor while an entry is half written; that entry's stream
+  // would wait for data forever unless it is failed too.
+  let current: { destroy(error?: Error): void } | undefined;
+  let extractorError: Error | undefined;
+  const failCurrent = (error?: Error): void =>
+    current?.destroy(error ?? new Error('unexpected end of data'));
+  extractor.once('error', (error: Error) => {
+    extractorError = error;
+    failCurrent(error);
+  });
+  extractor.once('close', () => failCurrent());
 
   // Checks the real parent folder, so an earlier symlink entry cannot redirect a later write.
   const safeParent = async (target: string, name: string): Promise<void> => {
@@ -62,6 +92,7 @@ export async function extractArchive(archive: string, dest: string): Promise<voi
 
   try {
     for await (const entry of extractor) {
+      current = entry;
       const { header } = entry;
       const rel = safeEntryPath(archive, header.name);
       const target = join(root, rel);
@@ -76,7 +107,7 @@ export async function extractArchive(archive: string, dest: string): Promise<voi
         case 'file':
         case 'contiguous-file':
           await safeParent(target, header.name);
-          await pipeline(entry, createWriteStream(target, { mode: 0o644 }));
+          await writeEntry(entry, target);
           break;
         case 'symlink': {
           const link = header.linkname ?? '';
@@ -116,7 +147,7 @@ export async function extractArchive(archive: string, dest: string): Promise<voi
   } catch (error) {
     source.destroy();
     if (error instanceof InputError) throw error;
-    const message = (error as Error).message || String(error);
+    const message = (extractorError ?? (error as Error)).message || String(error);
     throw new InputError(`${archive}: not a readable tar archive (${message})`);
   }
 }

@@ -2,9 +2,12 @@ import { mkdtemp, rm, stat } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { InputError } from '../errors.js';
+import type { Logger } from '../logger.js';
 import { extractArchive } from './archive.js';
+import { type Compression, convertDockerArchive } from './docker-archive.js';
+import { type Engine, exportImage } from './engine-export.js';
 import type { LoadedImage } from './image.js';
-import { type LayoutSelection, loadLayout } from './layout.js';
+import { loadLayout } from './layout.js';
 
 /** Where temporary files go: the runner's temp folder when there is one, so the runner cleans it too. */
 export function tempRoot(): string {
@@ -15,36 +18,100 @@ export async function makeTempDir(prefix: string): Promise<string> {
   return mkdtemp(join(tempRoot(), prefix));
 }
 
+const exists = async (path: string): Promise<boolean> =>
+  Boolean(await stat(path).catch(() => undefined));
+
 /**
- * Splits `PATH[:REF]` the way skopeo's oci: transport does, except that a path which exists as
- * written wins, so a folder whose name holds a colon still works.
+ * Splits `PATH[:REF]` the way skopeo's oci: transport does. A path that exists as written wins, so a
+ * folder whose name holds a colon still works; otherwise the shortest existing prefix is the path,
+ * so a REF may hold colons itself (`image.tar:localhost/app:1`).
  */
 export async function parseLayoutSpec(spec: string): Promise<{ path: string; ref?: string }> {
-  if (await stat(spec).catch(() => undefined)) return { path: spec };
-  const colon = spec.lastIndexOf(':');
-  if (colon > 0) {
+  if (await exists(spec)) return { path: spec };
+  for (let colon = spec.indexOf(':'); colon > 0; colon = spec.indexOf(':', colon + 1)) {
     const path = spec.slice(0, colon);
     const ref = spec.slice(colon + 1);
-    if (ref && (await stat(path).catch(() => undefined))) return { path, ref };
+    if (ref && (await exists(path))) return { path, ref };
   }
   throw new InputError(`layout ${spec}: no such file or directory`);
 }
 
-/** Opens the `layout` input: a layout folder, or a tar (optionally gzipped) of one. */
-export async function openLayoutSource(spec: string): Promise<LoadedImage> {
-  const { path, ref } = await parseLayoutSpec(spec);
-  const info = await stat(path);
-  if (info.isDirectory()) return loadLayout({ dir: path, ref });
-  const dir = await makeTempDir('oci-push-layout-');
-  const cleanup = (): Promise<void> => rm(dir, { recursive: true, force: true });
+export interface SourceOptions {
+  layout?: string;
+  image?: string;
+  engine: Engine;
+  compression: Compression;
+  logger: Logger;
+}
+
+/**
+ * Turns a folder into a pushable image: an OCI layout as it is (docker 25+ saves are OCI layouts too),
+ * or a legacy docker-archive converted into `scratch`. Error messages name `shownAs`, not temp paths.
+ */
+async function openFolder(
+  dir: string,
+  ref: string | undefined,
+  options: SourceOptions,
+  shownAs: string,
+  scratch: () => Promise<string>,
+): Promise<LoadedImage> {
+  const rename = (error: unknown): never => {
+    if (error instanceof InputError && dir !== shownAs)
+      throw new InputError(error.message.split(dir).join(shownAs));
+    throw error;
+  };
+  if (await exists(join(dir, 'oci-layout'))) return loadLayout({ dir, ref }).catch(rename);
+  if (await exists(join(dir, 'manifest.json'))) {
+    const dest = await scratch();
+    await convertDockerArchive(dir, dest, ref, options.compression, shownAs).catch(rename);
+    const image = await loadLayout({ dir: dest }).catch(rename);
+    return {
+      ...image,
+      source: `docker-archive ${shownAs}${ref ? `:${ref}` : ''} (converted to OCI, ${options.compression} layers)`,
+    };
+  }
+  throw new InputError(
+    `${shownAs}: neither an OCI image layout (no oci-layout file) nor a docker-archive (no manifest.json)`,
+  );
+}
+
+/** Opens the image input: a layout folder or archive (`layout`), or an image exported from an engine (`image`). */
+export async function openImageSource(options: SourceOptions): Promise<LoadedImage> {
+  const temps: string[] = [];
+  const scratch = async (): Promise<string> => {
+    const dir = await makeTempDir('oci-push-');
+    temps.push(dir);
+    return dir;
+  };
+  const cleanup = async (): Promise<void> => {
+    await Promise.all(temps.map((d) => rm(d, { recursive: true, force: true })));
+  };
   try {
-    await extractArchive(path, dir);
-    const selection: LayoutSelection = { dir, ref };
-    const image = await loadLayout(selection).catch((error: unknown) => {
-      if (error instanceof InputError) throw new InputError(error.message.split(dir).join(path));
-      throw error;
-    });
-    return { ...image, source: `oci archive ${path}${ref ? `:${ref}` : ''}`, cleanup };
+    let path: string;
+    let ref: string | undefined;
+    let shownAs: string;
+    if (options.image) {
+      path = await exportImage(options.image, options.engine, await scratch(), options.logger);
+      shownAs = `image ${options.image}`;
+    } else {
+      ({ path, ref } = await parseLayoutSpec(options.layout ?? ''));
+      shownAs = path;
+    }
+    let image: LoadedImage;
+    if ((await stat(path)).isDirectory()) {
+      image = await openFolder(path, ref, options, shownAs, scratch);
+    } else {
+      const extracted = await scratch();
+      await extractArchive(path, extracted).catch((error: unknown) => {
+        if (error instanceof InputError)
+          throw new InputError(error.message.split(path).join(shownAs));
+        throw error;
+      });
+      image = await openFolder(extracted, ref, options, shownAs, scratch);
+      if (!image.source.startsWith('docker-archive'))
+        image = { ...image, source: `oci archive ${shownAs}${ref ? `:${ref}` : ''}` };
+    }
+    return { ...image, cleanup };
   } catch (error) {
     await cleanup();
     throw error;

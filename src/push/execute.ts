@@ -1,6 +1,6 @@
 import type { Inputs } from '../inputs.js';
 import type { Logger } from '../logger.js';
-import { openLayoutSource } from '../oci/source.js';
+import { openImageSource } from '../oci/source.js';
 import { formatReference } from '../registry/reference.js';
 import { type PushDeps, pushImage } from './push.js';
 import type { PushResult } from './result.js';
@@ -12,7 +12,13 @@ export async function executePush(inputs: Inputs, deps: PushDeps): Promise<PushR
   let image;
   try {
     image = await logger.group('Validate the image', async () => {
-      const loaded = await openLayoutSource(inputs.layout);
+      const loaded = await openImageSource({
+        layout: inputs.layout,
+        image: inputs.image,
+        engine: inputs.engine,
+        compression: inputs.compression,
+        logger,
+      });
       logger.info(
         `${loaded.source}: ${loaded.root.descriptor.digest}, ${loaded.blobs.size} blobs, all present and matching their digests`,
       );

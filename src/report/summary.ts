@@ -3,7 +3,7 @@ import type { ImageNode, ManifestNode } from '../oci/image.js';
 import { manifestsBottomUp } from '../oci/image.js';
 import { formatPlatform } from '../oci/types.js';
 import type { BlobOutcome, PushResult, TargetResult } from '../push/result.js';
-import { RegistryError } from '../registry/errors.js';
+import type { RegistryError } from '../registry/errors.js';
 import { formatSize } from '../upload/upload-blob.js';
 import { CAUSES, type Cause, errorsOf, probableCause } from './causes.js';
 import { code, escapeMarkdown, formatDuration, table } from './markdown.js';

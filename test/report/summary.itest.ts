@@ -251,7 +251,7 @@ describe('secrets', () => {
         join(dockerConfig, 'config.json'),
         JSON.stringify({ auths: { [p.host]: { auth } } }),
       );
-      for (const inputs of [{ username: 'u', password }, {}]) {
+      for (const inputs of [{ username: 'u', password }, {}] as Record<string, string>[]) {
         const run = await act(p, inputs, { DOCKER_CONFIG: dockerConfig });
         expect(run.code).toBe(1);
         const log = (run.stdout + run.stderr).replace(/^::add-mask::.*$/gm, '');

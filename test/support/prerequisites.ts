@@ -8,6 +8,7 @@ export const REQUIRED: Record<string, string> = {
   '/usr/bin/htpasswd': 'apache2-utils',
   '/usr/sbin/nginx': 'nginx-light',
   '/usr/bin/openssl': 'openssl',
+  '/usr/bin/podman': 'podman',
 };
 
 export function missingPackages(): string[] {
