@@ -35501,7 +35501,7 @@ var require_snapshot_utils = __commonJS({
 var require_snapshot_recorder = __commonJS({
   "node_modules/undici/lib/mock/snapshot-recorder.js"(exports, module) {
     "use strict";
-    var { writeFile: writeFile4, readFile: readFile4, mkdir: mkdir4 } = __require("node:fs/promises");
+    var { writeFile: writeFile4, readFile: readFile5, mkdir: mkdir4 } = __require("node:fs/promises");
     var { dirname: dirname4, resolve: resolve3 } = __require("node:path");
     var { setTimeout: setTimeout3, clearTimeout: clearTimeout2 } = __require("node:timers");
     var { InvalidArgumentError, UndiciError } = require_errors3();
@@ -35703,7 +35703,7 @@ var require_snapshot_recorder = __commonJS({
           throw new InvalidArgumentError("Snapshot path is required");
         }
         try {
-          const data = await readFile4(resolve3(path4), "utf8");
+          const data = await readFile5(resolve3(path4), "utf8");
           const parsed = JSON.parse(data);
           if (Array.isArray(parsed)) {
             this.#snapshots.clear();
@@ -49629,7 +49629,11 @@ var Input = {
   uploadMode: "upload-mode",
   chunkSize: "chunk-size",
   summary: "summary",
-  diagnose: "diagnose"
+  diagnose: "diagnose",
+  caFile: "ca-file",
+  githubToken: "github-token",
+  pushByDigest: "push-by-digest",
+  indexFrom: "index-from"
 };
 var INPUT_DEFAULTS = {
   [Input.engine]: "auto",
@@ -49640,7 +49644,11 @@ var INPUT_DEFAULTS = {
   [Input.uploadMode]: "auto",
   [Input.chunkSize]: "50MiB",
   [Input.summary]: "true",
-  [Input.diagnose]: "on-failure"
+  [Input.diagnose]: "on-failure",
+  [Input.pushByDigest]: "false"
+};
+var EXPRESSION_DEFAULTS = {
+  [Input.githubToken]: "${{ github.token }}"
 };
 var Output = {
   digest: "digest",
@@ -49692,9 +49700,10 @@ function parseInputs(get) {
   const value = (name) => get(name).trim() || INPUT_DEFAULTS[name] || "";
   const layout = value(Input.layout) || void 0;
   const image = value(Input.image) || void 0;
-  if (Boolean(layout) === Boolean(image)) {
+  const indexFrom = splitList(get(Input.indexFrom));
+  if ([layout, image, indexFrom.length ? "index" : void 0].filter(Boolean).length !== 1) {
     throw new UsageError(
-      `exactly one of the inputs ${Input.layout} (an OCI layout folder or archive) and ${Input.image} (a local image in docker or podman) is required`
+      `exactly one of the inputs ${Input.layout} (an OCI layout folder or archive), ${Input.image} (a local image in docker or podman) and ${Input.indexFrom} (manifests to assemble into an index) is required`
     );
   }
   const engine = value(Input.engine);
@@ -49712,7 +49721,8 @@ function parseInputs(get) {
     throw new UsageError(
       `input ${Input.tags} is required: at least one reference like registry.example.com/team/app:1.0`
     );
-  const tags = tagList.map(parseReference);
+  const pushByDigest = parseBoolean(Input.pushByDigest, value(Input.pushByDigest));
+  const tags = tagList.map(parseReference).map((t) => pushByDigest ? { ...t, tag: void 0 } : t);
   const username = get(Input.username).trim();
   const password = get(Input.password);
   if (Boolean(username) !== Boolean(password)) {
@@ -49742,6 +49752,10 @@ function parseInputs(get) {
   return {
     layout,
     image,
+    indexFrom,
+    pushByDigest,
+    caFile: value(Input.caFile) || void 0,
+    githubToken: get(Input.githubToken).trim() || void 0,
     engine,
     compression,
     tags,
@@ -70878,6 +70892,8 @@ var RegistryError = class _RegistryError extends Error {
 
 // src/registry/http.ts
 var import_undici2 = __toESM(require_undici2(), 1);
+import { readFileSync } from "node:fs";
+import { rootCertificates } from "node:tls";
 var MAX_RESPONSE_BYTES = 8 << 20;
 function flattenHeaders(headers) {
   const out = {};
@@ -70914,6 +70930,17 @@ async function readCapped(body) {
   }
   return Buffer.concat(chunks);
 }
+function trustedWith(extra) {
+  const fromEnv = process.env.NODE_EXTRA_CA_CERTS;
+  let envCerts = [];
+  if (fromEnv) {
+    try {
+      envCerts = [readFileSync(fromEnv, "utf8")];
+    } catch {
+    }
+  }
+  return [...rootCertificates, ...envCerts, extra];
+}
 function createBaseTransport(options = {}) {
   const common = {
     headersTimeout: 10 * 6e4,
@@ -70922,7 +70949,7 @@ function createBaseTransport(options = {}) {
   };
   const strict = new import_undici2.EnvHttpProxyAgent({
     ...common,
-    connect: options.ca ? { ca: options.ca } : {}
+    connect: options.ca ? { ca: trustedWith(options.ca) } : {}
   });
   let lax;
   const dispatcherFor = (url2) => {
@@ -71152,6 +71179,25 @@ var RepositoryClient = class {
       await this.send({ method: "DELETE", url: location, retries: 0 });
     } catch {
     }
+  }
+  /** GET a manifest or index as raw bytes, with the media type the registry serves it as. */
+  async getManifest(reference, accept) {
+    const req = {
+      method: "GET",
+      url: this.url(`manifests/${reference}`),
+      headers: { accept: accept.join(", ") }
+    };
+    const res = await this.send(req);
+    if (res.status !== 200) throw errorFromResponse(req, res, `reading manifest ${reference}`);
+    const mediaType = (res.headers["content-type"] ?? "").split(";")[0].trim();
+    return { raw: res.body, mediaType, digest: res.headers["docker-content-digest"] };
+  }
+  /** GET a small blob (an image config) whole. */
+  async getBlob(digest2) {
+    const req = { method: "GET", url: this.url(`blobs/${digest2}`) };
+    const res = await this.send(req);
+    if (res.status !== 200) throw errorFromResponse(req, res, `reading blob ${digest2}`);
+    return res.body;
   }
   /** PUT a manifest or index by tag or digest; returns the digest the registry computed. */
   async putManifest(reference, mediaType, raw) {
@@ -72219,6 +72265,9 @@ async function diagnoseAfterFailure(inputs, result, deps) {
   );
 }
 
+// src/push/execute.ts
+import { readFile as readFile4 } from "node:fs/promises";
+
 // src/oci/image.ts
 function manifestsBottomUp(root) {
   const out = [];
@@ -72232,6 +72281,27 @@ function manifestsBottomUp(root) {
   };
   visit2(root);
   return out;
+}
+
+// src/registry/resolve-credentials.ts
+var GHCR = "ghcr.io";
+async function credentialsFor(registry2, repository, ctx) {
+  if (ctx.explicit && registry2 === ctx.explicitRegistry) return ctx.explicit;
+  const stored = await lookupCredentials(registry2, repository, {
+    env: ctx.env,
+    logger: ctx.logger
+  });
+  if (stored) return stored;
+  const token = ctx.githubToken || ctx.env.GITHUB_TOKEN;
+  if (registry2 === GHCR && token) {
+    ctx.logger.secret(token);
+    return {
+      username: ctx.env.GITHUB_ACTOR || "github-actions",
+      password: token,
+      source: "the github-token input (the workflow token)"
+    };
+  }
+  return void 0;
 }
 
 // src/report/progress.ts
@@ -72455,11 +72525,16 @@ async function pushImage(image, options, deps) {
     const registries = /* @__PURE__ */ new Map();
     result.targets = targets.map((t) => ({ ...t, blobs: /* @__PURE__ */ new Map() }));
     await logger.group("Authenticate", async () => {
-      const firstHost = targets[0]?.apiHost;
       for (const target of targets) {
         let registry2 = registries.get(target.apiHost);
         if (!registry2) {
-          const credentials = (target.apiHost === firstHost ? options.credentials : void 0) ?? await lookupCredentials(target.registry, target.repository, { env, logger });
+          const credentials = await credentialsFor(target.registry, target.repository, {
+            explicit: options.credentials,
+            explicitRegistry: targets[0]?.registry,
+            githubToken: options.githubToken,
+            env,
+            logger
+          });
           registry2 = new Registry({
             name: target.registry,
             apiHost: target.apiHost,
@@ -72608,43 +72683,268 @@ async function putManifest(client, node2, reference, ctx) {
   }
 }
 
+// src/push/push-index.ts
+var ACCEPT = [
+  MediaType.ociManifest,
+  MediaType.ociIndex,
+  MediaType.dockerManifest,
+  MediaType.dockerManifestList
+];
+function parseSource(text, first) {
+  if (isDigest(text)) return { ref: { ...first, tag: void 0, digest: text }, reference: text };
+  const ref = parseReference(text);
+  if (ref.apiHost !== first.apiHost) {
+    throw new InputError(
+      `index-from ${text}: on ${ref.registry}, but the index goes to ${first.registry}; manifests must already be in the target registry`
+    );
+  }
+  const reference = ref.digest ?? ref.tag;
+  if (!reference) throw new InputError(`index-from ${text}: name a manifest by digest or tag`);
+  return { ref, reference };
+}
+async function platformOf(client, raw, label) {
+  const manifest = manifestSchema.safeParse(JSON.parse(raw.toString("utf8")));
+  if (!manifest.success) throw new InputError(`index-from ${label}: not an image manifest`);
+  const config2 = JSON.parse(
+    (await client.getBlob(manifest.data.config.digest)).toString("utf8")
+  );
+  if (!config2.os || !config2.architecture) return void 0;
+  return {
+    os: config2.os,
+    architecture: config2.architecture,
+    ...config2.variant ? { variant: config2.variant } : {},
+    ...config2["os.version"] ? { "os.version": config2["os.version"] } : {}
+  };
+}
+async function copyManifest(from, to, child2) {
+  const { raw, mediaType } = await from.getManifest(child2.descriptor.digest, ACCEPT);
+  const parsed = JSON.parse(raw.toString("utf8"));
+  if (manifestKind(mediaType) === "index") {
+    for (const grandchild of indexSchema.parse(parsed).manifests) {
+      await copyManifest(from, to, { descriptor: grandchild, repository: child2.repository });
+    }
+  } else {
+    const manifest = manifestSchema.parse(parsed);
+    for (const blob of [manifest.config, ...manifest.layers]) {
+      if ((await to.statBlob(blob.digest)).exists) continue;
+      const start = await to.startUpload({ digest: blob.digest, from: child2.repository });
+      if (!start.mounted) {
+        await to.cancelUpload(start.location);
+        throw new InputError(
+          `index-from: blob ${blob.digest} of ${child2.descriptor.digest} cannot be mounted from ${child2.repository}`
+        );
+      }
+    }
+  }
+  await to.putManifest(child2.descriptor.digest, mediaType, raw);
+}
+async function pushIndex(options, deps) {
+  const { logger } = deps;
+  const clock = deps.clock ?? realClock;
+  const env = deps.env ?? process.env;
+  const started = clock.now();
+  const result = {
+    ok: false,
+    refs: [],
+    targetRefs: options.tags.map((t) => formatReference(t)),
+    targets: [],
+    failedBlobs: [],
+    blobsUploaded: 0,
+    blobsSkipped: 0,
+    blobsMounted: 0,
+    bytesUploaded: 0,
+    durationMs: 0,
+    source: `index from ${options.indexFrom.length} manifest${options.indexFrom.length === 1 ? "" : "s"}`
+  };
+  const base = deps.base ?? createBaseTransport({
+    insecureHosts: new Set(options.insecure ? options.tags.map((t) => t.apiHost) : []),
+    ca: options.ca
+  });
+  let phase = "validate";
+  try {
+    const first = options.tags[0];
+    const sources = options.indexFrom.map((text) => parseSource(text, first));
+    if (options.tags.some((t) => t.apiHost !== first.apiHost)) {
+      throw new InputError(
+        "index-from: every tag must be on one registry, where the manifests already are"
+      );
+    }
+    phase = "auth";
+    const repositories = [
+      .../* @__PURE__ */ new Set([
+        ...sources.map((s) => s.ref.repository),
+        ...options.tags.map((t) => t.repository)
+      ])
+    ];
+    const credentials = await credentialsFor(first.registry, first.repository, {
+      explicit: options.credentials,
+      explicitRegistry: first.registry,
+      githubToken: options.githubToken,
+      env,
+      logger
+    });
+    const registry2 = new Registry({
+      name: first.registry,
+      apiHost: first.apiHost,
+      credentials,
+      insecure: options.insecure,
+      retries: options.retries,
+      clock,
+      logger,
+      base
+    });
+    await logger.group("Authenticate", async () => {
+      await registry2.ping();
+      for (const t of options.tags)
+        await registry2.authorize(
+          t.repository,
+          repositories.filter((r) => r !== t.repository)
+        );
+    });
+    phase = "manifests";
+    const children = [];
+    await logger.group("Read the manifests", async () => {
+      for (const source of sources) {
+        const client = new RepositoryClient(registry2, source.ref.repository);
+        const { raw, mediaType } = await client.getManifest(source.reference, ACCEPT);
+        const digest3 = digestOf(raw);
+        if (source.ref.digest && source.ref.digest !== digest3) {
+          throw new InputError(
+            `index-from ${formatReference(source.ref)}: the registry served content with digest ${digest3}`
+          );
+        }
+        const kind = manifestKind(mediaType) ?? manifestKind(JSON.parse(raw.toString("utf8")).mediaType);
+        if (kind === "index") {
+          for (const descriptor of indexSchema.parse(JSON.parse(raw.toString("utf8"))).manifests)
+            children.push({ descriptor, repository: source.ref.repository });
+        } else if (kind === "manifest") {
+          const platform2 = await platformOf(client, raw, formatReference(source.ref));
+          children.push({
+            descriptor: { mediaType, digest: digest3, size: raw.length, ...platform2 ? { platform: platform2 } : {} },
+            repository: source.ref.repository
+          });
+        } else {
+          throw new InputError(
+            `index-from ${formatReference(source.ref)}: unsupported media type ${JSON.stringify(mediaType)}`
+          );
+        }
+        logger.info(`${formatReference(source.ref)}: ${digest3} (${mediaType})`);
+      }
+    });
+    const index = Buffer.from(
+      JSON.stringify({
+        schemaVersion: 2,
+        mediaType: MediaType.ociIndex,
+        manifests: children.map((c) => c.descriptor)
+      })
+    );
+    const digest2 = digestOf(index);
+    result.digest = digest2;
+    const targets = planTargets(options.tags, digest2);
+    result.targets = targets.map((t) => ({
+      ...t,
+      blobs: /* @__PURE__ */ new Map(),
+      observations: registry2.observations
+    }));
+    await logger.group("Push the index", async () => {
+      for (const target of targets) {
+        const others = [...new Set(children.map((c) => c.repository))].filter(
+          (r) => r !== target.repository
+        );
+        const to = new RepositoryClient(registry2, target.repository, others);
+        for (const child2 of children.filter((c) => c.repository !== target.repository)) {
+          await copyManifest(new RepositoryClient(registry2, child2.repository), to, child2);
+        }
+        const returned = await to.putManifest(digest2, MediaType.ociIndex, index);
+        if (returned && returned !== digest2)
+          throw new InputError(
+            `the registry computed digest ${returned} for the index, expected ${digest2}`
+          );
+      }
+    });
+    phase = "tags";
+    await logger.group("Tag", async () => {
+      for (const target of targets) {
+        const to = new RepositoryClient(registry2, target.repository);
+        for (const tag of target.tags) {
+          await to.putManifest(tag, MediaType.ociIndex, index);
+          result.refs.push(`${target.registry}/${target.repository}:${tag}@${digest2}`);
+          logger.info(`tagged ${target.registry}/${target.repository}:${tag}`);
+        }
+        if (!target.tags.length)
+          result.refs.push(`${target.registry}/${target.repository}@${digest2}`);
+      }
+    });
+    result.ok = true;
+  } catch (error63) {
+    result.phase = phase;
+    result.error = error63 instanceof Error ? error63 : new RegistryError({ method: "GET", url: "https://invalid/", context: String(error63) });
+  } finally {
+    if (!deps.base) await base.close().catch(() => void 0);
+    result.durationMs = clock.now() - started;
+  }
+  return result;
+}
+
 // src/push/execute.ts
+async function readCa(path4) {
+  if (!path4) return void 0;
+  let pem;
+  try {
+    pem = await readFile4(path4, "utf8");
+  } catch (error63) {
+    throw new InputError(
+      `ca-file ${path4}: cannot read (${error63.code ?? error63})`
+    );
+  }
+  if (!pem.includes("-----BEGIN CERTIFICATE-----"))
+    throw new InputError(`ca-file ${path4}: no PEM certificate in it`);
+  return pem;
+}
+function failedBeforePush(inputs, error63, started) {
+  return {
+    ok: false,
+    refs: [],
+    targetRefs: inputs.tags.map((t) => formatReference(t)),
+    targets: [],
+    phase: "validate",
+    error: error63 instanceof Error ? error63 : new Error(String(error63)),
+    failedBlobs: [],
+    blobsUploaded: 0,
+    blobsSkipped: 0,
+    blobsMounted: 0,
+    bytesUploaded: 0,
+    durationMs: Date.now() - started
+  };
+}
 async function executePush(inputs, deps) {
-  const logger = deps.logger;
+  const { logger } = deps;
   const started = Date.now();
   let image;
+  let ca;
   try {
-    image = await logger.group("Validate the image", async () => {
-      const loaded = await openImageSource({
-        layout: inputs.layout,
-        image: inputs.image,
-        engine: inputs.engine,
-        compression: inputs.compression,
-        logger
+    ca = await readCa(inputs.caFile);
+    if (!inputs.indexFrom.length) {
+      image = await logger.group("Validate the image", async () => {
+        const loaded = await openImageSource({
+          layout: inputs.layout,
+          image: inputs.image,
+          engine: inputs.engine,
+          compression: inputs.compression,
+          logger
+        });
+        logger.info(
+          `${loaded.source}: ${loaded.root.descriptor.digest}, ${loaded.blobs.size} blobs, all present and matching their digests`
+        );
+        return loaded;
       });
-      logger.info(
-        `${loaded.source}: ${loaded.root.descriptor.digest}, ${loaded.blobs.size} blobs, all present and matching their digests`
-      );
-      return loaded;
-    });
+    }
   } catch (error63) {
-    return {
-      ok: false,
-      refs: [],
-      targetRefs: inputs.tags.map((t) => formatReference(t)),
-      targets: [],
-      phase: "validate",
-      error: error63 instanceof Error ? error63 : new Error(String(error63)),
-      failedBlobs: [],
-      blobsUploaded: 0,
-      blobsSkipped: 0,
-      blobsMounted: 0,
-      bytesUploaded: 0,
-      durationMs: Date.now() - started
-    };
+    return failedBeforePush(inputs, error63, started);
   }
+  if (!image) return pushIndex({ ...inputs, ca }, deps);
   try {
-    return await pushImage(image, inputs, deps);
+    return await pushImage(image, { ...inputs, ca }, deps);
   } finally {
     await image.cleanup();
   }
@@ -72807,7 +73107,8 @@ function renderSummary(result, extras = {}) {
   const out = [];
   out.push(`## ${result.ok ? "\u2705 oci-push: pushed" : "\u274C oci-push: push failed"}`, "");
   if (result.digest) out.push(`**Digest:** ${code(result.digest)}  `);
-  if (result.image) out.push(`**Source:** ${escapeMarkdown(result.image.source)}`);
+  const source = result.image?.source ?? result.source;
+  if (source) out.push(`**Source:** ${escapeMarkdown(source)}`);
   out.push("", "**Targets:**", "");
   const pushed = new Set(result.refs.map((r) => r.replace(/@sha(256|512):.*$/, "")));
   for (const ref of result.targetRefs) {
@@ -72960,8 +73261,8 @@ async function runAction() {
   let failure2;
   const logger = actionsLogger();
   try {
-    const password = getInput(Input.password);
-    if (password) setSecret(password);
+    for (const secret of [getInput(Input.password), getInput(Input.githubToken)])
+      if (secret) setSecret(secret);
     inputs = parseInputs((name) => getInput(name));
     result = await executePush(inputs, { logger });
     if (!result.ok) {

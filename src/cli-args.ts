@@ -13,6 +13,7 @@ export const CLI_FLAGS = {
 const INPUT_NAMES = new Set<string>(Object.values(Input));
 const BOOLEAN_FLAGS = new Set<string>([
   Input.insecure,
+  Input.pushByDigest,
   CLI_FLAGS.json,
   CLI_FLAGS.verbose,
   CLI_FLAGS.help,

@@ -21,6 +21,10 @@ export const Input = {
   chunkSize: 'chunk-size',
   summary: 'summary',
   diagnose: 'diagnose',
+  caFile: 'ca-file',
+  githubToken: 'github-token',
+  pushByDigest: 'push-by-digest',
+  indexFrom: 'index-from',
 } as const;
 
 export type InputName = (typeof Input)[keyof typeof Input];
@@ -36,6 +40,12 @@ export const INPUT_DEFAULTS: Partial<Record<InputName, string>> = {
   [Input.chunkSize]: '50MiB',
   [Input.summary]: 'true',
   [Input.diagnose]: 'on-failure',
+  [Input.pushByDigest]: 'false',
+};
+
+/** Defaults that are workflow expressions: action.yml has them, the runner evaluates them. */
+export const EXPRESSION_DEFAULTS: Partial<Record<InputName, string>> = {
+  [Input.githubToken]: '${{ github.token }}',
 };
 
 export const Output = {
@@ -50,9 +60,16 @@ export const Output = {
 export type OutputName = (typeof Output)[keyof typeof Output];
 
 export interface Inputs {
-  /** Exactly one of layout and image is set. */
+  /** Exactly one of layout, image and indexFrom is set. */
   layout?: string;
   image?: string;
+  /** Manifests already in the registry (digests or references) to assemble into an index. */
+  indexFrom: string[];
+  pushByDigest: boolean;
+  /** Path of a PEM file of extra trusted CA certificates. */
+  caFile?: string;
+  /** For ghcr.io when no other credentials are found. */
+  githubToken?: string;
   engine: Engine;
   compression: Compression;
   tags: ImageReference[];
@@ -124,9 +141,10 @@ export function parseInputs(get: (name: InputName) => string): Inputs {
   const value = (name: InputName): string => get(name).trim() || INPUT_DEFAULTS[name] || '';
   const layout = value(Input.layout) || undefined;
   const image = value(Input.image) || undefined;
-  if (Boolean(layout) === Boolean(image)) {
+  const indexFrom = splitList(get(Input.indexFrom));
+  if ([layout, image, indexFrom.length ? 'index' : undefined].filter(Boolean).length !== 1) {
     throw new UsageError(
-      `exactly one of the inputs ${Input.layout} (an OCI layout folder or archive) and ${Input.image} (a local image in docker or podman) is required`,
+      `exactly one of the inputs ${Input.layout} (an OCI layout folder or archive), ${Input.image} (a local image in docker or podman) and ${Input.indexFrom} (manifests to assemble into an index) is required`,
     );
   }
   const engine = value(Input.engine) as Engine;
@@ -144,7 +162,11 @@ export function parseInputs(get: (name: InputName) => string): Inputs {
     throw new UsageError(
       `input ${Input.tags} is required: at least one reference like registry.example.com/team/app:1.0`,
     );
-  const tags = tagList.map(parseReference);
+  const pushByDigest = parseBoolean(Input.pushByDigest, value(Input.pushByDigest));
+  // With push-by-digest the references name repositories only: nothing is tagged.
+  const tags = tagList
+    .map(parseReference)
+    .map((t) => (pushByDigest ? { ...t, tag: undefined } : t));
 
   const username = get(Input.username).trim();
   const password = get(Input.password);
@@ -178,6 +200,10 @@ export function parseInputs(get: (name: InputName) => string): Inputs {
   return {
     layout,
     image,
+    indexFrom,
+    pushByDigest,
+    caFile: value(Input.caFile) || undefined,
+    githubToken: get(Input.githubToken).trim() || undefined,
     engine,
     compression,
     tags,

@@ -77,8 +77,8 @@ async function runAction(): Promise<void> {
   let failure: string | undefined;
   const logger = actionsLogger();
   try {
-    const password = core.getInput(Input.password);
-    if (password) core.setSecret(password);
+    for (const secret of [core.getInput(Input.password), core.getInput(Input.githubToken)])
+      if (secret) core.setSecret(secret);
     inputs = parseInputs((name) => core.getInput(name));
     result = await executePush(inputs, { logger });
     if (!result.ok) {

@@ -35,7 +35,7 @@ describe('parseInputs', () => {
     [{ insecure: 'maybe' }, /insecure: expected true or false/],
     [{ username: 'u' }, /username and password go together/],
     [{ tags: '' }, /tags is required/],
-    [{ layout: '' }, /exactly one of the inputs layout .* and image/],
+    [{ layout: '' }, /exactly one of the inputs layout .*, image .* and index-from/],
     [{ image: 'app:1' }, /exactly one of the inputs layout/],
     [{ engine: 'lxc' }, /engine: expected auto, docker or podman/],
     [{ compression: 'zstd' }, /compression: expected gzip or none/],

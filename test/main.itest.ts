@@ -2,7 +2,7 @@ import { mkdtemp, rm, stat, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { INPUT_DEFAULTS, Input, Output } from '../src/inputs.js';
+import { EXPRESSION_DEFAULTS, INPUT_DEFAULTS, Input, Output } from '../src/inputs.js';
 import { readActionYaml, runAction } from './support/actions-runner.js';
 import { makeLayout } from './support/layouts.js';
 import { basic, listTags } from './support/oci.js';
@@ -35,8 +35,9 @@ describe('action.yml', () => {
     expect(Object.keys(action.inputs).sort()).toEqual(Object.values(Input).sort());
     expect(Object.keys(action.outputs).sort()).toEqual(Object.values(Output).sort());
     for (const [name, spec] of Object.entries(action.inputs)) {
+      const key = name as keyof typeof INPUT_DEFAULTS;
       expect(spec.default, `default of ${name}`).toBe(
-        INPUT_DEFAULTS[name as keyof typeof INPUT_DEFAULTS],
+        INPUT_DEFAULTS[key] ?? EXPRESSION_DEFAULTS[key],
       );
     }
   });

@@ -13,4 +13,6 @@ export interface PushOptions {
   chunkSize: number;
   /** PEM text of extra trusted CA certificates. */
   ca?: string;
+  /** For ghcr.io when no other credentials are found. */
+  githubToken?: string;
 }

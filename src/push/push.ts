@@ -3,7 +3,7 @@ import type { Logger } from '../logger.js';
 import type { ImageNode, LoadedImage } from '../oci/image.js';
 import { manifestsBottomUp } from '../oci/image.js';
 import { RepositoryClient } from '../registry/client.js';
-import { lookupCredentials } from '../registry/credentials.js';
+import { credentialsFor } from '../registry/resolve-credentials.js';
 import { RegistryError } from '../registry/errors.js';
 import { type BaseTransport, createBaseTransport } from '../registry/http.js';
 import { isLoopback } from '../registry/reference.js';
@@ -74,13 +74,16 @@ export async function pushImage(
     result.targets = targets.map((t): TargetResult => ({ ...t, blobs: new Map() }));
 
     await logger.group('Authenticate', async () => {
-      const firstHost = targets[0]?.apiHost;
       for (const target of targets) {
         let registry = registries.get(target.apiHost);
         if (!registry) {
-          const credentials =
-            (target.apiHost === firstHost ? options.credentials : undefined) ??
-            (await lookupCredentials(target.registry, target.repository, { env, logger }));
+          const credentials = await credentialsFor(target.registry, target.repository, {
+            explicit: options.credentials,
+            explicitRegistry: targets[0]?.registry,
+            githubToken: options.githubToken,
+            env,
+            logger,
+          });
           registry = new Registry({
             name: target.registry,
             apiHost: target.apiHost,

@@ -48,6 +48,8 @@ export interface PushResult {
   targetRefs: string[];
   targets: TargetResult[];
   image?: LoadedImage;
+  /** What was pushed, when it is not a local image (an index assembled from the registry). */
+  source?: string;
   /** Where the push stopped, when it failed. */
   phase?: Phase;
   error?: Error;

@@ -174,6 +174,30 @@ export class RepositoryClient {
     }
   }
 
+  /** GET a manifest or index as raw bytes, with the media type the registry serves it as. */
+  async getManifest(
+    reference: string,
+    accept: string[],
+  ): Promise<{ raw: Buffer; mediaType: string; digest?: string }> {
+    const req: HttpRequest = {
+      method: 'GET',
+      url: this.url(`manifests/${reference}`),
+      headers: { accept: accept.join(', ') },
+    };
+    const res = await this.send(req);
+    if (res.status !== 200) throw errorFromResponse(req, res, `reading manifest ${reference}`);
+    const mediaType = (res.headers['content-type'] ?? '').split(';')[0]!.trim();
+    return { raw: res.body, mediaType, digest: res.headers['docker-content-digest'] };
+  }
+
+  /** GET a small blob (an image config) whole. */
+  async getBlob(digest: string): Promise<Buffer> {
+    const req: HttpRequest = { method: 'GET', url: this.url(`blobs/${digest}`) };
+    const res = await this.send(req);
+    if (res.status !== 200) throw errorFromResponse(req, res, `reading blob ${digest}`);
+    return res.body;
+  }
+
   /** PUT a manifest or index by tag or digest; returns the digest the registry computed. */
   async putManifest(
     reference: string,

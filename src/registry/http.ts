@@ -1,4 +1,6 @@
+import { readFileSync } from 'node:fs';
 import type { Readable } from 'node:stream';
+import { rootCertificates } from 'node:tls';
 import { type Dispatcher, EnvHttpProxyAgent, request as undiciRequest } from 'undici';
 import { RegistryError } from './errors.js';
 
@@ -86,6 +88,23 @@ async function readCapped(body: Dispatcher.ResponseData['body']): Promise<Buffer
   return Buffer.concat(chunks);
 }
 
+/**
+ * Node's roots plus NODE_EXTRA_CA_CERTS plus `extra`: passing `ca` to TLS replaces the default list,
+ * so an extra CA must come with the ones already trusted.
+ */
+export function trustedWith(extra: string): string[] {
+  const fromEnv = process.env.NODE_EXTRA_CA_CERTS;
+  let envCerts: string[] = [];
+  if (fromEnv) {
+    try {
+      envCerts = [readFileSync(fromEnv, 'utf8')];
+    } catch {
+      // Node itself warns about an unreadable NODE_EXTRA_CA_CERTS at startup.
+    }
+  }
+  return [...rootCertificates, ...envCerts, extra];
+}
+
 /** The bottom layer: one undici request, no retries, no auth. Proxies come from HTTPS_PROXY/NO_PROXY. */
 export function createBaseTransport(options: BaseTransportOptions = {}): BaseTransport {
   const common = {
@@ -95,7 +114,7 @@ export function createBaseTransport(options: BaseTransportOptions = {}): BaseTra
   };
   const strict = new EnvHttpProxyAgent({
     ...common,
-    connect: options.ca ? { ca: options.ca } : {},
+    connect: options.ca ? { ca: trustedWith(options.ca) } : {},
   });
   let lax: EnvHttpProxyAgent | undefined;
   const dispatcherFor = (url: URL): Dispatcher => {

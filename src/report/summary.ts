@@ -173,7 +173,8 @@ export function renderSummary(result: PushResult, extras: SummaryExtras = {}): s
   const out: string[] = [];
   out.push(`## ${result.ok ? '✅ oci-push: pushed' : '❌ oci-push: push failed'}`, '');
   if (result.digest) out.push(`**Digest:** ${code(result.digest)}  `);
-  if (result.image) out.push(`**Source:** ${escapeMarkdown(result.image.source)}`);
+  const source = result.image?.source ?? result.source;
+  if (source) out.push(`**Source:** ${escapeMarkdown(source)}`);
   out.push('', '**Targets:**', '');
   const pushed = new Set(result.refs.map((r) => r.replace(/@sha(256|512):.*$/, '')));
   for (const ref of result.targetRefs) {

@@ -121,6 +121,29 @@ describe('htpasswd Basic auth', () => {
     expect(await listTags(registry.url, 'basic/fromhelper', basic(USER, PASSWORD))).toEqual(['1']);
   });
 
+  it('asks the credsStore helper for every registry, as docker/login-action leaves it', async () => {
+    const dockerConfig = join(work, 'store-config');
+    const bin = join(work, 'store-bin');
+    await mkdir(dockerConfig, { recursive: true });
+    await mkdir(bin, { recursive: true });
+    await writeFile(
+      join(dockerConfig, 'config.json'),
+      JSON.stringify({ auths: { [registry.host]: {} }, credsStore: 'teststore' }),
+    );
+    const helper = join(bin, 'docker-credential-teststore');
+    await writeFile(
+      helper,
+      `#!/bin/sh\nread server\n[ "$server" = "${registry.host}" ] || { echo "credentials not found in native keychain"; exit 1; }\nprintf '{"ServerURL":"%s","Username":"${USER}","Secret":"${PASSWORD}"}' "$server"\n`,
+    );
+    await chmod(helper, 0o755);
+    const res = await runCli(['--layout', layout, '--tags', `${registry.host}/basic/fromstore:1`], {
+      env: { ...cleanEnv, DOCKER_CONFIG: dockerConfig, PATH: `${bin}:${process.env.PATH}` },
+    });
+    expect(res.code, res.stderr).toBe(0);
+    expect(res.stderr).toContain('credential helper docker-credential-teststore');
+    expect(await listTags(registry.url, 'basic/fromstore', basic(USER, PASSWORD))).toEqual(['1']);
+  });
+
   it('reads podman auth.json from REGISTRY_AUTH_FILE', async () => {
     const file = join(work, 'auth.json');
     await writeFile(

@@ -40,6 +40,8 @@ export interface LayoutSpec {
   layerSize?: number;
   /** Several platforms make a multi-platform index; none makes a single manifest. */
   platforms?: PlatformSpec[];
+  /** The platform in a single manifest's config. */
+  platform?: PlatformSpec;
   /** org.opencontainers.image.ref.name on the index.json entry. */
   refName?: string;
 }
@@ -91,6 +93,7 @@ export class LayoutWriter {
     const config = {
       architecture: platform?.architecture ?? 'amd64',
       os: platform?.os ?? 'linux',
+      ...(platform?.variant ? { variant: platform.variant } : {}),
       config: { Labels: { seed: spec.seed } },
       rootfs: { type: 'layers', diff_ids: layers.map((l) => l.diffId) },
     };
@@ -134,7 +137,7 @@ export class LayoutWriter {
         manifests: [...children.map((c) => c.digest), written.digest],
       };
     } else {
-      built = await this.manifest(spec);
+      built = await this.manifest(spec, spec.platform);
     }
     const annotations = spec.refName
       ? { 'org.opencontainers.image.ref.name': spec.refName }

@@ -1,0 +1,264 @@
+import { InputError } from '../errors.js';
+import type { Logger } from '../logger.js';
+import { digestOf, isDigest } from '../oci/digest.js';
+import { MediaType, manifestKind } from '../oci/media-types.js';
+import { type Descriptor, type Platform, indexSchema, manifestSchema } from '../oci/types.js';
+import { RepositoryClient } from '../registry/client.js';
+import { RegistryError } from '../registry/errors.js';
+import { type BaseTransport, createBaseTransport } from '../registry/http.js';
+import { type ImageReference, formatReference, parseReference } from '../registry/reference.js';
+import { Registry } from '../registry/registry.js';
+import { credentialsFor } from '../registry/resolve-credentials.js';
+import { type Clock, realClock } from '../util/clock.js';
+import type { PushOptions } from './options.js';
+import type { Phase, PushResult, TargetResult } from './result.js';
+import { planTargets } from './targets.js';
+
+const ACCEPT = [
+  MediaType.ociManifest,
+  MediaType.ociIndex,
+  MediaType.dockerManifest,
+  MediaType.dockerManifestList,
+];
+
+export interface IndexDeps {
+  logger: Logger;
+  clock?: Clock;
+  env?: NodeJS.ProcessEnv;
+  base?: BaseTransport;
+}
+
+interface Source {
+  ref: ImageReference;
+  /** What to GET: a digest or a tag. */
+  reference: string;
+}
+
+interface Child {
+  descriptor: Descriptor;
+  repository: string;
+}
+
+/** `sha256:…` names a manifest in the first tag's repository; anything else is a full reference. */
+function parseSource(text: string, first: ImageReference): Source {
+  if (isDigest(text)) return { ref: { ...first, tag: undefined, digest: text }, reference: text };
+  const ref = parseReference(text);
+  if (ref.apiHost !== first.apiHost) {
+    throw new InputError(
+      `index-from ${text}: on ${ref.registry}, but the index goes to ${first.registry}; manifests must already be in the target registry`,
+    );
+  }
+  const reference = ref.digest ?? ref.tag;
+  if (!reference) throw new InputError(`index-from ${text}: name a manifest by digest or tag`);
+  return { ref, reference };
+}
+
+async function platformOf(
+  client: RepositoryClient,
+  raw: Buffer,
+  label: string,
+): Promise<Platform | undefined> {
+  const manifest = manifestSchema.safeParse(JSON.parse(raw.toString('utf8')));
+  if (!manifest.success) throw new InputError(`index-from ${label}: not an image manifest`);
+  const config = JSON.parse(
+    (await client.getBlob(manifest.data.config.digest)).toString('utf8'),
+  ) as Partial<Platform>;
+  if (!config.os || !config.architecture) return undefined;
+  return {
+    os: config.os,
+    architecture: config.architecture,
+    ...(config.variant ? { variant: config.variant } : {}),
+    ...(config['os.version'] ? { 'os.version': config['os.version'] } : {}),
+  };
+}
+
+/** Brings a manifest from another repository on the same registry: mount its blobs, then PUT it. */
+async function copyManifest(
+  from: RepositoryClient,
+  to: RepositoryClient,
+  child: Child,
+): Promise<void> {
+  const { raw, mediaType } = await from.getManifest(child.descriptor.digest, ACCEPT);
+  const parsed = JSON.parse(raw.toString('utf8'));
+  if (manifestKind(mediaType) === 'index') {
+    for (const grandchild of indexSchema.parse(parsed).manifests) {
+      await copyManifest(from, to, { descriptor: grandchild, repository: child.repository });
+    }
+  } else {
+    const manifest = manifestSchema.parse(parsed);
+    for (const blob of [manifest.config, ...manifest.layers]) {
+      if ((await to.statBlob(blob.digest)).exists) continue;
+      const start = await to.startUpload({ digest: blob.digest, from: child.repository });
+      if (!start.mounted) {
+        await to.cancelUpload(start.location);
+        throw new InputError(
+          `index-from: blob ${blob.digest} of ${child.descriptor.digest} cannot be mounted from ${child.repository}`,
+        );
+      }
+    }
+  }
+  await to.putManifest(child.descriptor.digest, mediaType, raw);
+}
+
+/**
+ * The `index-from` mode: assembles an OCI image index from manifests already in the registry (one
+ * per matrix job, pushed by digest), pushes it to every target and tags it. Never throws.
+ */
+export async function pushIndex(
+  options: PushOptions & { indexFrom: string[] },
+  deps: IndexDeps,
+): Promise<PushResult> {
+  const { logger } = deps;
+  const clock = deps.clock ?? realClock;
+  const env = deps.env ?? process.env;
+  const started = clock.now();
+  const result: PushResult = {
+    ok: false,
+    refs: [],
+    targetRefs: options.tags.map((t) => formatReference(t)),
+    targets: [],
+    failedBlobs: [],
+    blobsUploaded: 0,
+    blobsSkipped: 0,
+    blobsMounted: 0,
+    bytesUploaded: 0,
+    durationMs: 0,
+    source: `index from ${options.indexFrom.length} manifest${options.indexFrom.length === 1 ? '' : 's'}`,
+  };
+  const base =
+    deps.base ??
+    createBaseTransport({
+      insecureHosts: new Set(options.insecure ? options.tags.map((t) => t.apiHost) : []),
+      ca: options.ca,
+    });
+  let phase: Phase = 'validate';
+  try {
+    const first = options.tags[0]!;
+    const sources = options.indexFrom.map((text) => parseSource(text, first));
+    if (options.tags.some((t) => t.apiHost !== first.apiHost)) {
+      throw new InputError(
+        'index-from: every tag must be on one registry, where the manifests already are',
+      );
+    }
+    phase = 'auth';
+    const repositories = [
+      ...new Set([
+        ...sources.map((s) => s.ref.repository),
+        ...options.tags.map((t) => t.repository),
+      ]),
+    ];
+    const credentials = await credentialsFor(first.registry, first.repository, {
+      explicit: options.credentials,
+      explicitRegistry: first.registry,
+      githubToken: options.githubToken,
+      env,
+      logger,
+    });
+    const registry = new Registry({
+      name: first.registry,
+      apiHost: first.apiHost,
+      credentials,
+      insecure: options.insecure,
+      retries: options.retries,
+      clock,
+      logger,
+      base,
+    });
+    await logger.group('Authenticate', async () => {
+      await registry.ping();
+      for (const t of options.tags)
+        await registry.authorize(
+          t.repository,
+          repositories.filter((r) => r !== t.repository),
+        );
+    });
+
+    phase = 'manifests';
+    const children: Child[] = [];
+    await logger.group('Read the manifests', async () => {
+      for (const source of sources) {
+        const client = new RepositoryClient(registry, source.ref.repository);
+        const { raw, mediaType } = await client.getManifest(source.reference, ACCEPT);
+        const digest = digestOf(raw);
+        if (source.ref.digest && source.ref.digest !== digest) {
+          throw new InputError(
+            `index-from ${formatReference(source.ref)}: the registry served content with digest ${digest}`,
+          );
+        }
+        const kind =
+          manifestKind(mediaType) ?? manifestKind(JSON.parse(raw.toString('utf8')).mediaType);
+        if (kind === 'index') {
+          for (const descriptor of indexSchema.parse(JSON.parse(raw.toString('utf8'))).manifests)
+            children.push({ descriptor, repository: source.ref.repository });
+        } else if (kind === 'manifest') {
+          const platform = await platformOf(client, raw, formatReference(source.ref));
+          children.push({
+            descriptor: { mediaType, digest, size: raw.length, ...(platform ? { platform } : {}) },
+            repository: source.ref.repository,
+          });
+        } else {
+          throw new InputError(
+            `index-from ${formatReference(source.ref)}: unsupported media type ${JSON.stringify(mediaType)}`,
+          );
+        }
+        logger.info(`${formatReference(source.ref)}: ${digest} (${mediaType})`);
+      }
+    });
+    const index = Buffer.from(
+      JSON.stringify({
+        schemaVersion: 2,
+        mediaType: MediaType.ociIndex,
+        manifests: children.map((c) => c.descriptor),
+      }),
+    );
+    const digest = digestOf(index);
+    result.digest = digest;
+
+    const targets = planTargets(options.tags, digest);
+    result.targets = targets.map((t): TargetResult => ({
+      ...t,
+      blobs: new Map(),
+      observations: registry.observations,
+    }));
+    await logger.group('Push the index', async () => {
+      for (const target of targets) {
+        const others = [...new Set(children.map((c) => c.repository))].filter(
+          (r) => r !== target.repository,
+        );
+        const to = new RepositoryClient(registry, target.repository, others);
+        for (const child of children.filter((c) => c.repository !== target.repository)) {
+          await copyManifest(new RepositoryClient(registry, child.repository), to, child);
+        }
+        const returned = await to.putManifest(digest, MediaType.ociIndex, index);
+        if (returned && returned !== digest)
+          throw new InputError(
+            `the registry computed digest ${returned} for the index, expected ${digest}`,
+          );
+      }
+    });
+    phase = 'tags';
+    await logger.group('Tag', async () => {
+      for (const target of targets) {
+        const to = new RepositoryClient(registry, target.repository);
+        for (const tag of target.tags) {
+          await to.putManifest(tag, MediaType.ociIndex, index);
+          result.refs.push(`${target.registry}/${target.repository}:${tag}@${digest}`);
+          logger.info(`tagged ${target.registry}/${target.repository}:${tag}`);
+        }
+        if (!target.tags.length)
+          result.refs.push(`${target.registry}/${target.repository}@${digest}`);
+      }
+    });
+    result.ok = true;
+  } catch (error) {
+    result.phase = phase;
+    result.error =
+      error instanceof Error
+        ? error
+        : new RegistryError({ method: 'GET', url: 'https://invalid/', context: String(error) });
+  } finally {
+    if (!deps.base) await base.close().catch(() => undefined);
+    result.durationMs = clock.now() - started;
+  }
+  return result;
+}

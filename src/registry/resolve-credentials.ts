@@ -1,0 +1,43 @@
+import type { Logger } from '../logger.js';
+import type { Credentials } from './auth.js';
+import { lookupCredentials } from './credentials.js';
+
+export const GHCR = 'ghcr.io';
+
+export interface CredentialContext {
+  /** Credentials from the inputs; they belong to the registry of the first tag only. */
+  explicit?: Credentials;
+  explicitRegistry?: string;
+  /** The github-token input, else GITHUB_TOKEN: a fallback for ghcr.io. */
+  githubToken?: string;
+  env: NodeJS.ProcessEnv;
+  logger: Logger;
+}
+
+/**
+ * Credentials for one registry, in order: the inputs (first tag's registry only), docker's and
+ * podman's stored credentials, then for ghcr.io the workflow's GitHub token with the actor as user.
+ * Undefined means anonymous.
+ */
+export async function credentialsFor(
+  registry: string,
+  repository: string,
+  ctx: CredentialContext,
+): Promise<Credentials | undefined> {
+  if (ctx.explicit && registry === ctx.explicitRegistry) return ctx.explicit;
+  const stored = await lookupCredentials(registry, repository, {
+    env: ctx.env,
+    logger: ctx.logger,
+  });
+  if (stored) return stored;
+  const token = ctx.githubToken || ctx.env.GITHUB_TOKEN;
+  if (registry === GHCR && token) {
+    ctx.logger.secret(token);
+    return {
+      username: ctx.env.GITHUB_ACTOR || 'github-actions',
+      password: token,
+      source: 'the github-token input (the workflow token)',
+    };
+  }
+  return undefined;
+}

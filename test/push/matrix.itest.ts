@@ -1,0 +1,128 @@
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { runAction } from '../support/actions-runner.js';
+import { type BuiltImage, makeLayout } from '../support/layouts.js';
+import { layoutContents, listTags } from '../support/oci.js';
+import { type RunningRegistry, startRegistry } from '../support/registry.js';
+import { run, runCli, skopeoPull } from '../support/run.js';
+
+let registry: RunningRegistry;
+let work: string;
+const platforms = [
+  { os: 'linux', architecture: 'amd64' },
+  { os: 'linux', architecture: 'arm64', variant: 'v8' },
+];
+const images: { dir: string; image: BuiltImage }[] = [];
+
+beforeAll(async () => {
+  registry = await startRegistry();
+  work = await mkdtemp(join(tmpdir(), 'oci-push-matrix-'));
+  for (const platform of platforms) {
+    const dir = join(work, `${platform.os}-${platform.architecture}`);
+    // One single-platform image per matrix job, as each runner would build.
+    images.push({
+      dir,
+      image: await makeLayout(dir, {
+        seed: `matrix-${platform.architecture}`,
+        layers: 2,
+        platform,
+      }),
+    });
+  }
+});
+afterAll(async () => {
+  await registry?.stop();
+  await rm(work, { recursive: true, force: true });
+});
+
+describe('a multi-platform build spread over matrix jobs', () => {
+  it('push-by-digest in each job, then index-from the digests, tagged; skopeo pulls every platform back', async () => {
+    const repo = `${registry.host}/matrix/app`;
+    const digests: string[] = [];
+    for (const { dir, image } of images) {
+      const job = await runAction(work, {
+        layout: dir,
+        tags: `${repo}:ignored-tag`,
+        'push-by-digest': 'true',
+      });
+      expect(job.code, job.stdout).toBe(0);
+      expect(job.outputs.digest).toBe(image.digest);
+      expect(job.outputs.refs).toBe(JSON.stringify([`${repo}@${image.digest}`]));
+      digests.push(job.outputs.digest!);
+    }
+    expect(await listTags(registry.url, 'matrix/app')).toEqual([]);
+
+    const merge = await runAction(work, {
+      'index-from': digests.join('\n'),
+      tags: `${repo}:1.0\n${repo}:latest`,
+    });
+    expect(merge.code, merge.stdout).toBe(0);
+    const indexDigest = merge.outputs.digest!;
+    expect(JSON.parse(merge.outputs.refs!)).toEqual([
+      `${repo}:1.0@${indexDigest}`,
+      `${repo}:latest@${indexDigest}`,
+    ]);
+    expect((await listTags(registry.url, 'matrix/app')).sort()).toEqual(['1.0', 'latest']);
+
+    const raw = await run('skopeo', [
+      'inspect',
+      '--raw',
+      '--tls-verify=false',
+      `docker://${repo}:1.0`,
+    ]);
+    const index = JSON.parse(raw.stdout);
+    expect(index.mediaType).toBe('application/vnd.oci.image.index.v1+json');
+    expect(index.manifests.map((m: { digest: string }) => m.digest)).toEqual(digests);
+    // The platform comes from each image's config: what runtimes pick by.
+    expect(index.manifests.map((m: { platform: object }) => m.platform)).toEqual(platforms);
+    const dest = join(work, 'pulled');
+    const pulled = await skopeoPull(`${repo}:1.0`, dest);
+    expect(pulled.code, pulled.stderr).toBe(0);
+    const contents = await layoutContents(dest);
+    expect(contents.top).toBe(indexDigest);
+    for (const { image } of images)
+      for (const d of [...image.blobs, image.digest]) expect(contents.blobs).toContain(d);
+  });
+
+  it('assembles an index in another repository from full references, mounting what it needs', async () => {
+    const sources: string[] = [];
+    for (const { dir, image } of images) {
+      const res = await runCli([
+        '--layout',
+        dir,
+        '--tags',
+        `${registry.host}/matrix/src`,
+        '--push-by-digest',
+        '--json',
+      ]);
+      expect(res.code, res.stderr).toBe(0);
+      sources.push(`${registry.host}/matrix/src@${image.digest}`);
+    }
+    const res = await runCli([
+      '--index-from',
+      sources.join(','),
+      '--tags',
+      `${registry.host}/matrix/dst:2`,
+      '--json',
+      '--verbose',
+    ]);
+    expect(res.code, res.stderr).toBe(0);
+    expect(res.stderr).toMatch(/mount=sha256:[a-f0-9]+&from=matrix\/src → 201/);
+    const dest = join(work, 'pulled-dst');
+    const pulled = await skopeoPull(`${registry.host}/matrix/dst:2`, dest);
+    expect(pulled.code, pulled.stderr).toBe(0);
+    expect((await layoutContents(dest)).top).toBe(JSON.parse(res.stdout).digest);
+  });
+
+  it('names a manifest that is not in the registry', async () => {
+    const missing = `sha256:${'0'.repeat(64)}`;
+    const res = await runCli(['--index-from', missing, '--tags', `${registry.host}/matrix/none:1`]);
+    expect(res.code).toBe(1);
+    expect(res.stderr).toMatch(
+      new RegExp(`reading manifest ${missing}: GET .* → 404 MANIFEST_UNKNOWN`),
+    );
+    expect(await listTags(registry.url, 'matrix/none')).toEqual([]);
+  });
+});
