@@ -1,10 +1,18 @@
-// Builds dist/ from src/. The banner gives CommonJS dependencies (undici) a `require` inside the ESM bundle.
+// Builds dist/ from src/: minified ES modules, split so that code only some runs need (archives,
+// engine export, diagnose, index mode) loads only when used. The banner gives CommonJS dependencies
+// (undici) a `require` inside the ESM output.
 import { build } from 'esbuild';
-import { rm } from 'node:fs/promises';
+import { readFile, rm, writeFile } from 'node:fs/promises';
 
-await rm(new URL('../dist', import.meta.url), { recursive: true, force: true });
-const common = {
+const dist = new URL('../dist/', import.meta.url);
+await rm(dist, { recursive: true, force: true });
+await build({
+  entryPoints: { index: 'src/index.ts', cli: 'src/cli.ts' },
+  outdir: 'dist',
+  chunkNames: 'chunks/[name]-[hash]',
   bundle: true,
+  splitting: true,
+  minify: true,
   platform: 'node',
   format: 'esm',
   target: 'node20',
@@ -13,11 +21,6 @@ const common = {
   banner: {
     js: "import { createRequire as __ociPushCreateRequire } from 'node:module'; const require = __ociPushCreateRequire(import.meta.url);",
   },
-};
-await build({ ...common, entryPoints: ['src/index.ts'], outfile: 'dist/index.js' });
-await build({
-  ...common,
-  entryPoints: ['src/cli.ts'],
-  outfile: 'dist/cli.js',
-  banner: { js: '#!/usr/bin/env node\n' + common.banner.js },
 });
+const cli = new URL('cli.js', dist);
+await writeFile(cli, `#!/usr/bin/env node\n${await readFile(cli, 'utf8')}`, { mode: 0o755 });

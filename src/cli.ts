@@ -3,7 +3,6 @@ import { text } from 'node:stream/consumers';
 import { type ParsedArgs, USAGE, parseArgs } from './cli-args.js';
 import { UsageError, errorMessage } from './errors.js';
 import { Input, parseInputs } from './inputs.js';
-import { diagnose } from './diagnose/diagnose.js';
 import { executePush } from './push/execute.js';
 import { parseReference } from './registry/reference.js';
 import { createConsoleLogger } from './report/console-logger.js';
@@ -63,6 +62,7 @@ async function runDiagnose(
   const password = args.inputs[Input.password];
   if (Boolean(username) !== Boolean(password))
     throw new UsageError('--username and --password go together');
+  const { diagnose } = await import('./diagnose/diagnose.js');
   const findings = await diagnose({
     ref,
     credentials:
@@ -90,10 +90,19 @@ process.once('beforeExit', () => {
       'oci-push: stopped before finishing: an operation never completed (a bug; please report it)\n',
     );
 });
+/**
+ * Ends the process once stdout and stderr have flushed. Every result is written by then, and closing
+ * sockets would otherwise keep an idle process alive for up to ~100 ms: much of a re-push.
+ */
+function exitWhenFlushed(code: number): void {
+  process.exitCode = code;
+  process.stdout.write('', () => process.stderr.write('', () => process.exit(code)));
+}
+
 main(process.argv.slice(2)).then(
   (code) => {
     settled = true;
-    process.exitCode = code;
+    exitWhenFlushed(code);
   },
   (error: unknown) => {
     settled = true;

@@ -2,7 +2,6 @@ import * as core from '@actions/core';
 import { errorMessage } from './errors.js';
 import { Input, type Inputs, parseInputs } from './inputs.js';
 import type { Logger } from './logger.js';
-import { diagnoseAfterFailure } from './diagnose/after-failure.js';
 import { executePush } from './push/execute.js';
 import type { PushResult } from './push/result.js';
 import { probableCause } from './report/causes.js';
@@ -32,6 +31,7 @@ function annotateFailures(result: PushResult): void {
       if (blob.state !== 'failed') continue;
       const cause = probableCause({
         errors: blob.errors,
+        localError: blob.error,
         vanishedAfterAck: blob.vanishedAfterAck,
         observations: target.observations,
         phase: 'blobs',
@@ -83,6 +83,7 @@ async function runAction(): Promise<void> {
     result = await executePush(inputs, { logger });
     if (!result.ok) {
       failure = errorMessage(result.error);
+      const { diagnoseAfterFailure } = await import('./diagnose/after-failure.js');
       findings = await diagnoseAfterFailure(inputs, result, { logger }).catch((error: unknown) => {
         core.warning(`the diagnosis could not run: ${errorMessage(error)}`);
         return undefined;

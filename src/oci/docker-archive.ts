@@ -13,7 +13,7 @@ import {
 } from 'node:fs/promises';
 import { join, relative } from 'node:path';
 import { Gzip } from 'fflate';
-import { z } from 'zod';
+import { z } from './schema.js';
 import { InputError } from '../errors.js';
 import { isGzip } from './archive.js';
 import { digestOf } from './digest.js';
@@ -28,7 +28,7 @@ const GZIP_LEVEL = 6;
 const legacyManifestSchema = z.array(
   z.object({
     Config: z.string(),
-    RepoTags: z.array(z.string()).nullish(),
+    RepoTags: z.nullish(z.array(z.string())),
     Layers: z.array(z.string()),
   }),
 );

@@ -3,9 +3,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { InputError } from '../errors.js';
 import type { Logger } from '../logger.js';
-import { extractArchive } from './archive.js';
-import { type Compression, convertDockerArchive } from './docker-archive.js';
-import { type Engine, exportImage } from './engine-export.js';
+import type { Compression } from './docker-archive.js';
+import type { Engine } from './engine-export.js';
 import type { LoadedImage } from './image.js';
 import { loadLayout } from './layout.js';
 
@@ -63,6 +62,8 @@ async function openFolder(
   if (await exists(join(dir, 'oci-layout'))) return loadLayout({ dir, ref }).catch(rename);
   if (await exists(join(dir, 'manifest.json'))) {
     const dest = await scratch();
+    // Loaded on demand: most pushes never meet a docker-archive.
+    const { convertDockerArchive } = await import('./docker-archive.js');
     await convertDockerArchive(dir, dest, ref, options.compression, shownAs).catch(rename);
     const image = await loadLayout({ dir: dest }).catch(rename);
     return {
@@ -91,6 +92,7 @@ export async function openImageSource(options: SourceOptions): Promise<LoadedIma
     let ref: string | undefined;
     let shownAs: string;
     if (options.image) {
+      const { exportImage } = await import('./engine-export.js');
       path = await exportImage(options.image, options.engine, await scratch(), options.logger);
       shownAs = `image ${options.image}`;
     } else {
@@ -102,6 +104,7 @@ export async function openImageSource(options: SourceOptions): Promise<LoadedIma
       image = await openFolder(path, ref, options, shownAs, scratch);
     } else {
       const extracted = await scratch();
+      const { extractArchive } = await import('./archive.js');
       await extractArchive(path, extracted).catch((error: unknown) => {
         if (error instanceof InputError)
           throw new InputError(error.message.split(path).join(shownAs));

@@ -1,43 +1,45 @@
-import { z } from 'zod';
 import { isDigest } from './digest.js';
+import { z } from './schema.js';
 
-const digest = z.string().refine(isDigest, { message: 'not a valid sha256 or sha512 digest' });
-const annotations = z.record(z.string(), z.string()).optional();
+const digest = z
+  .string()
+  .check(z.refine(isDigest, { message: 'not a valid sha256 or sha512 digest' }));
+const annotations = z.optional(z.record(z.string(), z.string()));
 
 export const platformSchema = z.object({
   architecture: z.string(),
   os: z.string(),
-  'os.version': z.string().optional(),
-  'os.features': z.array(z.string()).optional(),
-  variant: z.string().optional(),
+  'os.version': z.optional(z.string()),
+  'os.features': z.optional(z.array(z.string())),
+  variant: z.optional(z.string()),
 });
 
 export const descriptorSchema = z.object({
   mediaType: z.string(),
   digest,
-  size: z.number().int().nonnegative(),
-  urls: z.array(z.string()).optional(),
+  size: z.int().check(z.nonnegative()),
+  urls: z.optional(z.array(z.string())),
   annotations,
-  platform: platformSchema.optional(),
-  artifactType: z.string().optional(),
+  platform: z.optional(platformSchema),
+  artifactType: z.optional(z.string()),
 });
 
 export const manifestSchema = z.object({
   schemaVersion: z.literal(2),
-  mediaType: z.string().optional(),
-  artifactType: z.string().optional(),
+  mediaType: z.optional(z.string()),
+  artifactType: z.optional(z.string()),
   config: descriptorSchema,
   layers: z.array(descriptorSchema),
-  subject: descriptorSchema.optional(),
+  subject: z.optional(descriptorSchema),
   annotations,
 });
 
 export const indexSchema = z.object({
   schemaVersion: z.literal(2),
-  mediaType: z.string().optional(),
-  artifactType: z.string().optional(),
+  mediaType: z.optional(z.string()),
+  artifactType: z.optional(z.string()),
   manifests: z.array(descriptorSchema),
-  subject: descriptorSchema.optional(),
+  subject: z.optional(descriptorSchema),
   annotations,
 });
 
@@ -47,6 +49,7 @@ export type Platform = z.infer<typeof platformSchema>;
 export type Descriptor = z.infer<typeof descriptorSchema>;
 export type ImageManifest = z.infer<typeof manifestSchema>;
 export type ImageIndex = z.infer<typeof indexSchema>;
+export type Schema<T> = z.ZodMiniType<T>;
 
 export const REF_NAME_ANNOTATION = 'org.opencontainers.image.ref.name';
 
@@ -55,10 +58,12 @@ export function formatPlatform(platform: Platform | undefined): string | undefin
   return [platform.os, platform.architecture, platform.variant].filter(Boolean).join('/');
 }
 
-/** Turns a zod error into one short line for a user: the first issue, with its path. */
-export function describeSchemaError(error: z.ZodError): string {
+/** Turns a validation failure into one short line for a user: the first issue, with its path. */
+export function describeSchemaError(error: {
+  issues: readonly { path: readonly PropertyKey[]; message: string }[];
+}): string {
   const issue = error.issues[0];
   if (!issue) return 'invalid document';
-  const path = issue.path.length ? issue.path.join('.') : '(root)';
+  const path = issue.path.length ? issue.path.map(String).join('.') : '(root)';
   return `${path}: ${issue.message}`;
 }

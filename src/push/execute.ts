@@ -5,7 +5,6 @@ import type { LoadedImage } from '../oci/image.js';
 import { openImageSource } from '../oci/source.js';
 import { formatReference } from '../registry/reference.js';
 import { type PushDeps, pushImage } from './push.js';
-import { pushIndex } from './push-index.js';
 import type { PushResult } from './result.js';
 
 /** The ca-file input, read once; an unreadable file is the user's input error, named. */
@@ -62,7 +61,7 @@ export async function executePush(inputs: Inputs, deps: PushDeps): Promise<PushR
           logger,
         });
         logger.info(
-          `${loaded.source}: ${loaded.root.descriptor.digest}, ${loaded.blobs.size} blobs, all present and matching their digests`,
+          `${loaded.source}: ${loaded.root.descriptor.digest}, ${loaded.blobs.size} blobs present with the right sizes (their contents are checked against their digests as they upload)`,
         );
         return loaded;
       });
@@ -70,7 +69,10 @@ export async function executePush(inputs: Inputs, deps: PushDeps): Promise<PushR
   } catch (error) {
     return failedBeforePush(inputs, error, started);
   }
-  if (!image) return pushIndex({ ...inputs, ca }, deps);
+  if (!image) {
+    const { pushIndex } = await import('./push-index.js');
+    return pushIndex({ ...inputs, ca }, deps);
+  }
   try {
     return await pushImage(image, { ...inputs, ca }, deps);
   } finally {

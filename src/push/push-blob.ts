@@ -1,5 +1,5 @@
 import type { BlobFile } from '../oci/image.js';
-import type { RepositoryClient } from '../registry/client.js';
+import type { BlobStat, RepositoryClient } from '../registry/client.js';
 import { RegistryError } from '../registry/errors.js';
 import { blobProgress } from '../report/progress.js';
 import type { UploadSettings } from '../upload/options.js';
@@ -29,6 +29,8 @@ export async function pushBlob(
   ctx: BlobContext,
   blob: BlobFile,
   force = false,
+  /** The answer of an earlier HEAD for this blob, when the caller checked in bulk. */
+  known?: BlobStat,
 ): Promise<BlobOutcome> {
   const { client, settings } = ctx;
   const { clock, logger } = settings;
@@ -51,7 +53,7 @@ export async function pushBlob(
   };
   try {
     if (!force) {
-      const stat = await client.statBlob(blob.digest);
+      const stat = known ?? (await client.statBlob(blob.digest));
       if (stat.exists && (stat.size === undefined || stat.size === blob.size)) {
         outcome.how = 'present';
         outcome.state = 'skipped';

@@ -1,4 +1,5 @@
 import { InputError } from '../errors.js';
+import { CorruptBlobError } from '../upload/body.js';
 import type { Logger } from '../logger.js';
 import type { ImageNode, LoadedImage } from '../oci/image.js';
 import { manifestsBottomUp } from '../oci/image.js';
@@ -31,6 +32,7 @@ export class BlobsFailedError extends Error {
 }
 
 const BLOB_UNKNOWN_CODES = ['MANIFEST_BLOB_UNKNOWN', 'BLOB_UNKNOWN'];
+const HEAD_CONCURRENCY = 16;
 
 function emptyResult(options: PushOptions): PushResult {
   return {
@@ -138,8 +140,15 @@ export async function pushImage(
         const ctx: BlobContext = { client, settings, mountFrom };
         target.mountedFrom = mountFrom;
         target.observations = registry.observations;
+        // Existence checks move no bytes, so they run wider than uploads; what is present is skipped.
+        const known = await mapConcurrent(
+          blobs,
+          Math.max(options.concurrency, HEAD_CONCURRENCY),
+          (blob) => client.statBlob(blob.digest).catch(() => undefined),
+        );
+        const stats = new Map(blobs.map((blob, i) => [blob.digest, known[i]]));
         await mapConcurrent(blobs, options.concurrency, async (blob) => {
-          const outcome = await pushBlob(ctx, blob);
+          const outcome = await pushBlob(ctx, blob, false, stats.get(blob.digest));
           target.blobs.set(blob.digest, outcome);
           const what =
             outcome.state === 'failed' ? `FAILED: ${outcome.error?.message}` : outcome.how;
@@ -149,6 +158,11 @@ export async function pushImage(
     });
     tally(result);
     if (result.failedBlobs.length) {
+      // A corrupt local blob is the input's fault: say that, in the input's words.
+      const corrupt = result.targets
+        .flatMap((t) => [...t.blobs.values()])
+        .find((b) => b.error instanceof CorruptBlobError);
+      if (corrupt?.error) throw corrupt.error;
       const n = result.failedBlobs.length;
       throw new BlobsFailedError(
         `${n} blob${n === 1 ? '' : 's'} failed, so no manifest was pushed: ${result.failedBlobs.join(', ')}`,
@@ -160,6 +174,8 @@ export async function pushImage(
       for (const target of result.targets) {
         const client = clients.get(target)!;
         for (const node of manifestsBottomUp(image.root)) {
+          // A tagged root is pushed by its tags; a PUT by digest as well would send the same bytes twice.
+          if (node === image.root && target.tags.length) continue;
           await putManifest(client, node, node.descriptor.digest, { settings, image, target });
         }
       }
@@ -183,7 +199,8 @@ export async function pushImage(
     result.phase = phase;
     result.error = error instanceof Error ? error : new Error(String(error));
   } finally {
-    if (!deps.base) await base.close().catch(() => undefined);
+    // Every request has finished: drop idle keep-alive sockets now rather than wait on them.
+    if (!deps.base) await base.destroy().catch(() => undefined);
     tally(result);
     result.durationMs = clock.now() - started;
   }

@@ -2,7 +2,7 @@ import { spawn } from 'node:child_process';
 import { readFile } from 'node:fs/promises';
 import { homedir } from 'node:os';
 import { join } from 'node:path';
-import { z } from 'zod';
+import { z } from '../oci/schema.js';
 import { InputError } from '../errors.js';
 import type { Logger } from '../logger.js';
 import type { Credentials } from './auth.js';
@@ -11,22 +11,18 @@ import { DOCKER_HUB } from './reference.js';
 const DOCKER_HUB_KEY = 'https://index.docker.io/v1/';
 const HELPER_TIMEOUT_MS = 30_000;
 
-const authEntrySchema = z
-  .object({
-    auth: z.string().optional(),
-    username: z.string().optional(),
-    password: z.string().optional(),
-    identitytoken: z.string().optional(),
-  })
-  .passthrough();
+const authEntrySchema = z.looseObject({
+  auth: z.optional(z.string()),
+  username: z.optional(z.string()),
+  password: z.optional(z.string()),
+  identitytoken: z.optional(z.string()),
+});
 
-const dockerConfigSchema = z
-  .object({
-    auths: z.record(z.string(), authEntrySchema).optional(),
-    credHelpers: z.record(z.string(), z.string()).optional(),
-    credsStore: z.string().optional(),
-  })
-  .passthrough();
+const dockerConfigSchema = z.looseObject({
+  auths: z.optional(z.record(z.string(), authEntrySchema)),
+  credHelpers: z.optional(z.record(z.string(), z.string())),
+  credsStore: z.optional(z.string()),
+});
 
 type DockerConfig = z.infer<typeof dockerConfigSchema>;
 type AuthEntry = z.infer<typeof authEntrySchema>;

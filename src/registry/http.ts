@@ -1,11 +1,12 @@
 import { readFileSync } from 'node:fs';
 import type { Readable } from 'node:stream';
 import { rootCertificates } from 'node:tls';
-import { type Dispatcher, EnvHttpProxyAgent, request as undiciRequest } from 'undici';
+import { type Dispatcher, EnvHttpProxyAgent } from './undici.js';
+import { InputError } from '../errors.js';
 import { RegistryError } from './errors.js';
 
 /** A body is a factory so that a retry rereads it from its source instead of holding it in memory. */
-export type BodyFactory = () => Readable | Buffer | string;
+export type BodyFactory = () => Readable | Buffer | string | AsyncIterable<Buffer>;
 
 export interface HttpRequest {
   method: string;
@@ -43,6 +44,8 @@ export interface BaseTransportOptions {
 export interface BaseTransport {
   send: Transport;
   close(): Promise<void>;
+  /** Closes every socket now, idle or not: for when every request has finished. */
+  destroy(): Promise<void>;
 }
 
 function flattenHeaders(
@@ -57,7 +60,7 @@ function flattenHeaders(
 }
 
 async function* countBytes(
-  source: Readable | Buffer | string,
+  source: Readable | Buffer | string | AsyncIterable<Buffer>,
   progress: (n: number) => void,
 ): AsyncGenerator<Buffer> {
   let sent = 0;
@@ -116,7 +119,7 @@ export function createBaseTransport(options: BaseTransportOptions = {}): BaseTra
     ...common,
     connect: options.ca ? { ca: trustedWith(options.ca) } : {},
   });
-  let lax: EnvHttpProxyAgent | undefined;
+  let lax: Dispatcher | undefined;
   const dispatcherFor = (url: URL): Dispatcher => {
     if (url.protocol === 'https:' && options.insecureHosts?.has(url.host)) {
       lax ??= new EnvHttpProxyAgent({ ...common, connect: { rejectUnauthorized: false } });
@@ -137,12 +140,13 @@ export function createBaseTransport(options: BaseTransportOptions = {}): BaseTra
     }
     const headers = { ...req.headers };
     try {
-      const res = await undiciRequest(req.url, {
+      const res = await dispatcherFor(req.url).request({
+        origin: req.url.origin,
+        path: req.url.pathname + req.url.search,
         method: req.method as Dispatcher.HttpMethod,
         headers,
         // undici streams async iterables natively; its typings only list Readable.
         body: body as unknown as Readable | undefined,
-        dispatcher: dispatcherFor(req.url),
       });
       bodyDone = true;
       const responseBody = req.method === 'HEAD' ? Buffer.alloc(0) : await readCapped(res.body);
@@ -153,6 +157,8 @@ export function createBaseTransport(options: BaseTransportOptions = {}): BaseTra
         url: req.url,
       };
     } catch (error) {
+      // A problem with our own data (a corrupt local blob) is not the network's: pass it on as it is.
+      if (error instanceof InputError) throw error;
       const err = error as NodeJS.ErrnoException & { cause?: NodeJS.ErrnoException };
       const networkCode = err.code ?? err.cause?.code ?? 'NETWORK_ERROR';
       // Bytes handed to the socket may still be in its buffers; from here, a failure before any
@@ -171,6 +177,9 @@ export function createBaseTransport(options: BaseTransportOptions = {}): BaseTra
     send,
     close: async () => {
       await Promise.all([strict.close(), lax?.close()]);
+    },
+    destroy: async () => {
+      await Promise.all([strict.destroy(), lax?.destroy()]);
     },
   };
 }

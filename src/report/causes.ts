@@ -1,5 +1,6 @@
 import type { Phase } from '../push/result.js';
 import { RegistryError } from '../registry/errors.js';
+import { CorruptBlobError } from '../upload/body.js';
 import type { RegistryObservations } from '../registry/registry.js';
 
 export type CauseId =
@@ -100,6 +101,8 @@ export const CAUSES: Record<CauseId, Omit<Cause, 'id'>> = {
 
 export interface CauseEvidence {
   errors: readonly RegistryError[];
+  /** The blob's final error, when it was not the registry's (a corrupt local file). */
+  localError?: unknown;
   vanishedAfterAck?: boolean;
   observations?: RegistryObservations;
   phase?: Phase;
@@ -112,11 +115,21 @@ function cause(id: CauseId): Cause {
   return { id, ...CAUSES[id] };
 }
 
+/** An upload session the registry no longer knows: by its error code, or a 404 on a session URL. */
+function lostSession(e: RegistryError): boolean {
+  if (e.hasCode('BLOB_UPLOAD_UNKNOWN', 'BLOB_UPLOAD_INVALID')) return true;
+  return e.status === 404 && e.method !== 'HEAD' && /\/blobs\/uploads\/[^/?]+/.test(e.url);
+}
+
 /** The most probable cause for a failure, from what was seen; the first rule that matches wins. */
 export function probableCause(evidence: CauseEvidence): Cause {
   const { errors, observations } = evidence;
   const last = errors[errors.length - 1];
-  if (errors.some((e) => e.hasCode('DIGEST_INVALID'))) return cause('corrupt-layout');
+  if (
+    evidence.localError instanceof CorruptBlobError ||
+    errors.some((e) => e.hasCode('DIGEST_INVALID'))
+  )
+    return cause('corrupt-layout');
   const tooLarge = errors.find((e) => e.status === 413);
   if (tooLarge) {
     if (isHtmlFrom(tooLarge, /cloudflare/i) || tooLarge.headers['cf-ray'])
@@ -125,8 +138,7 @@ export function probableCause(evidence: CauseEvidence): Cause {
     return cause('proxy-body-limit');
   }
   if (evidence.vanishedAfterAck) return cause('vanished-after-ack');
-  if (errors.filter((e) => e.hasCode('BLOB_UPLOAD_UNKNOWN', 'BLOB_UPLOAD_INVALID')).length >= 2)
-    return cause('no-shared-secret');
+  if (errors.filter(lostSession).length >= 2) return cause('no-shared-secret');
   if (observations?.locationDowngraded) return cause('location-downgrade');
   if (
     (last?.status === 401 || last?.status === 403) &&

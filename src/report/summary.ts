@@ -116,6 +116,7 @@ function failedBlobSection(result: PushResult, target: TargetResult): string[] {
     );
     const cause = probableCause({
       errors: blob.errors,
+      localError: blob.error,
       vanishedAfterAck: blob.vanishedAfterAck,
       observations: target.observations,
       phase: 'blobs',

@@ -7,7 +7,8 @@ import {
   isRetryableStatus,
   parseRetryAfter,
 } from '../registry/retry.js';
-import { fileRange } from './body.js';
+import { CorruptBlobError, fileRange, hashedFileBody } from './body.js';
+import { digestFile } from '../oci/digest.js';
 import { MIN_CHUNK, type UploadSettings } from './options.js';
 
 /** Filled in as the upload goes, so a caller still knows what was tried when it throws. */
@@ -96,16 +97,10 @@ export async function uploadBlob(
         outcome.chunkSize = result.chunkSize;
         chunkSize = result.chunkSize;
       } else {
-        await client.putBlob(
-          session.location,
-          blob.digest,
-          blob.size,
-          fileRange(blob.path, 0, blob.size),
-          {
-            retries: 0,
-            onProgress,
-          },
-        );
+        await client.putBlob(session.location, blob.digest, blob.size, hashedFileBody(blob), {
+          retries: 0,
+          onProgress,
+        });
         outcome.chunks = 1;
       }
       outcome.method = chunked ? 'chunked' : 'monolithic';
@@ -168,6 +163,9 @@ async function sendChunks(
   settings: UploadSettings,
   onProgress?: (bytes: number) => void,
 ): Promise<{ chunks: number; chunkSize: number }> {
+  // Chunks can be resent after a resume, so their bytes cannot be hashed in one pass: check the file
+  // before the first chunk instead.
+  await checkFileDigest(blob);
   const floor = Math.max(MIN_CHUNK, session.minChunk ?? 0);
   const host = client.registry.apiHost;
   const learned = settings.chunkLimit.get(host);
@@ -243,4 +241,17 @@ export function formatSize(bytes: number): string {
 
 export function newUploadOutcome(): UploadOutcome {
   return { method: 'monolithic', chunks: 0, sessions: 0, problems: [] };
+}
+
+/** Hashes a blob's file and refuses it if it is not what its digest says. */
+async function checkFileDigest(blob: BlobFile): Promise<void> {
+  const { digest, size } = await digestFile(
+    blob.path,
+    blob.digest.startsWith('sha512:') ? 'sha512' : 'sha256',
+  );
+  if (digest !== blob.digest || size !== blob.size) {
+    throw new CorruptBlobError(
+      `blobs/${blob.digest.replace(':', '/')}: content does not match its digest (it hashes to ${digest}, ${size} bytes)`,
+    );
+  }
 }

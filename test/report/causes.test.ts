@@ -32,6 +32,11 @@ describe('probableCause', () => {
       ],
       'no-shared-secret',
     ],
+    [
+      'a 404 on the session URL twice, without a code',
+      [e({ status: 404 }), e({ status: 404 })],
+      'no-shared-secret',
+    ],
     ['524', [e({ status: 524 })], 'proxy-timeout'],
     ['522 then 503', [e({ status: 522 }), e({ status: 503 })], 'proxy-timeout'],
     ['persistent 500', [e({ status: 500 }), e({ status: 500 })], 'storage-error'],
