@@ -114,25 +114,44 @@ export class Registry {
         this.logger,
       )(req);
     };
-    let res: HttpResponse;
-    try {
-      res = await attempt('https');
-      this.baseUrl = new URL(`https://${this.apiHost}`);
-    } catch (error) {
-      const code = error instanceof RegistryError ? (error.networkCode ?? '') : '';
-      const certificate = /CERT|SELF_SIGNED|UNABLE_TO_VERIFY|ERR_TLS/i.test(code);
-      if (certificate) {
-        throw new RegistryError({
-          method: 'GET',
-          url: `https://${this.apiHost}/v2/`,
-          networkCode: code,
-          cause: error,
-          context: `the certificate of ${this.apiHost} is not trusted; set ca-file or insecure`,
-        });
+    let res: HttpResponse | undefined;
+    if (isLoopback(this.apiHost)) {
+      // Loopback registries mostly speak plain http: asking that first saves a TLS handshake. A TLS
+      // port answers 400 or drops the connection, and the https path below follows. No credentials
+      // are sent before the scheme is known.
+      const plain = await withRetry(
+        this.options.base.send,
+        { retries: 0, clock: this.options.clock },
+        this.logger,
+      )({
+        method: 'GET',
+        url: new URL(`http://${this.apiHost}/v2/`),
+      }).catch(() => undefined);
+      if (plain && (plain.status === 200 || plain.status === 401)) {
+        res = plain;
+        this.baseUrl = new URL(`http://${this.apiHost}`);
       }
-      if (!mayUseHttp || !(TLS_MISMATCH.has(code) || code.startsWith('ERR_SSL'))) throw error;
-      res = await attempt('http');
-      this.baseUrl = new URL(`http://${this.apiHost}`);
+    }
+    if (!res) {
+      try {
+        res = await attempt('https');
+        this.baseUrl = new URL(`https://${this.apiHost}`);
+      } catch (error) {
+        const code = error instanceof RegistryError ? (error.networkCode ?? '') : '';
+        const certificate = /CERT|SELF_SIGNED|UNABLE_TO_VERIFY|ERR_TLS/i.test(code);
+        if (certificate) {
+          throw new RegistryError({
+            method: 'GET',
+            url: `https://${this.apiHost}/v2/`,
+            networkCode: code,
+            cause: error,
+            context: `the certificate of ${this.apiHost} is not trusted; set ca-file or insecure`,
+          });
+        }
+        if (!mayUseHttp || !(TLS_MISMATCH.has(code) || code.startsWith('ERR_SSL'))) throw error;
+        res = await attempt('http');
+        this.baseUrl = new URL(`http://${this.apiHost}`);
+      }
     }
     if (res.status === 401) {
       this.auth.challenge = parseChallenge(res.headers['www-authenticate']);
