@@ -214,7 +214,16 @@ async function measure(
       const host = front?.host ?? registry.host;
       try {
         await options.prepare?.(host);
-        result.clients[client]!.push(await run(host, dir, `bench/${client.replace(/\W/g, '-')}`));
+        result.clients[client]!.push(
+          await run(
+            host,
+            dir,
+            `bench/${client
+              .toLowerCase()
+              .replace(/[^a-z0-9]+/g, '-')
+              .replace(/^-|-$/g, '')}`,
+          ),
+        );
       } finally {
         await front?.stop();
         await registry.stop();

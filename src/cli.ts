@@ -4,6 +4,7 @@ import { type ParsedArgs, USAGE, parseArgs } from './cli-args.js';
 import { UsageError, errorMessage } from './errors.js';
 import { Input, parseInputs } from './inputs.js';
 import { executePush } from './push/execute.js';
+import { readCa } from './registry/ca-file.js';
 import { parseReference } from './registry/reference.js';
 import { createConsoleLogger } from './report/console-logger.js';
 import { outputsOf } from './report/outputs.js';
@@ -71,6 +72,8 @@ async function runDiagnose(
         : undefined,
     insecure: /^(true|1|yes)$/i.test(args.inputs[Input.insecure] ?? 'false'),
     maxProbe: args.maxProbe,
+    ca: await readCa(args.inputs[Input.caFile]),
+    githubToken: args.inputs[Input.githubToken],
     logger,
   });
   if (args.json)

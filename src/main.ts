@@ -4,7 +4,7 @@ import { Input, type Inputs, parseInputs } from './inputs.js';
 import type { Logger } from './logger.js';
 import { executePush } from './push/execute.js';
 import type { PushResult } from './push/result.js';
-import { probableCause } from './report/causes.js';
+import { blobCause } from './report/causes.js';
 import { outputsOf } from './report/outputs.js';
 import { type Finding, observedWarnings, renderSummary } from './report/summary.js';
 
@@ -29,13 +29,7 @@ function annotateFailures(result: PushResult): void {
   for (const target of result.targets) {
     for (const blob of target.blobs.values()) {
       if (blob.state !== 'failed') continue;
-      const cause = probableCause({
-        errors: blob.errors,
-        localError: blob.error,
-        vanishedAfterAck: blob.vanishedAfterAck,
-        observations: target.observations,
-        phase: 'blobs',
-      });
+      const cause = blobCause(blob, target);
       const last = blob.errors[blob.errors.length - 1];
       const answered = last
         ? last.status !== undefined

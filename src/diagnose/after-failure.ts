@@ -1,6 +1,7 @@
 import type { Inputs } from '../inputs.js';
 import type { PushResult } from '../push/result.js';
 import type { Finding } from '../report/summary.js';
+import { readCa } from '../registry/ca-file.js';
 import { type DiagnoseOptions, diagnose } from './diagnose.js';
 
 /**
@@ -25,7 +26,15 @@ export async function diagnoseAfterFailure(
   if (!ref) return undefined;
   // Explicit credentials belong to the first tag's registry only, as in the push itself.
   const credentials = ref.apiHost === inputs.tags[0]?.apiHost ? inputs.credentials : undefined;
-  return deps.logger.group('Diagnose the registry', () =>
-    diagnose({ ref, credentials, insecure: inputs.insecure, maxProbe: false, ...deps }),
+  return deps.logger.group('Diagnose the registry', async () =>
+    diagnose({
+      ref,
+      credentials,
+      githubToken: inputs.githubToken,
+      insecure: inputs.insecure,
+      ca: await readCa(inputs.caFile),
+      maxProbe: false,
+      ...deps,
+    }),
   );
 }

@@ -7,7 +7,7 @@ import type { BlobFile } from '../oci/image.js';
 import { makeTempDir } from '../oci/source.js';
 import type { Credentials } from '../registry/auth.js';
 import { RepositoryClient } from '../registry/client.js';
-import { lookupCredentials } from '../registry/credentials.js';
+import { credentialsFor } from '../registry/resolve-credentials.js';
 import { RegistryError } from '../registry/errors.js';
 import { type BaseTransport, createBaseTransport } from '../registry/http.js';
 import { type ImageReference, formatReference } from '../registry/reference.js';
@@ -29,6 +29,8 @@ export const LARGE_PROBE_BYTES = 100_000_000 + 1;
 export interface DiagnoseOptions {
   ref: ImageReference;
   credentials?: Credentials;
+  /** For ghcr.io when no other credentials are found, as in a push. */
+  githubToken?: string;
   insecure: boolean;
   maxProbe: boolean;
   logger: Logger;
@@ -105,12 +107,13 @@ export async function diagnose(options: DiagnoseOptions): Promise<Finding[]> {
   };
 
   try {
-    const credentials =
-      options.credentials ??
-      (await lookupCredentials(ref.registry, ref.repository, {
-        env: options.env ?? process.env,
-        logger,
-      }));
+    const credentials = await credentialsFor(ref.registry, ref.repository, {
+      explicit: options.credentials,
+      explicitRegistry: ref.registry,
+      githubToken: options.githubToken,
+      env: options.env ?? process.env,
+      logger,
+    });
     const registry = new Registry({
       name: ref.registry,
       apiHost: ref.apiHost,

@@ -1,43 +1,16 @@
-import { readFile } from 'node:fs/promises';
-import { InputError } from '../errors.js';
 import type { Inputs } from '../inputs.js';
 import type { LoadedImage } from '../oci/image.js';
 import { openImageSource } from '../oci/source.js';
-import { formatReference } from '../registry/reference.js';
+import { readCa } from '../registry/ca-file.js';
 import { type PushDeps, pushImage } from './push.js';
-import type { PushResult } from './result.js';
-
-/** The ca-file input, read once; an unreadable file is the user's input error, named. */
-export async function readCa(path: string | undefined): Promise<string | undefined> {
-  if (!path) return undefined;
-  let pem: string;
-  try {
-    pem = await readFile(path, 'utf8');
-  } catch (error) {
-    throw new InputError(
-      `ca-file ${path}: cannot read (${(error as NodeJS.ErrnoException).code ?? error})`,
-    );
-  }
-  if (!pem.includes('-----BEGIN CERTIFICATE-----'))
-    throw new InputError(`ca-file ${path}: no PEM certificate in it`);
-  return pem;
-}
+import { type PushResult, emptyResult } from './result.js';
 
 function failedBeforePush(inputs: Inputs, error: unknown, started: number): PushResult {
-  return {
-    ok: false,
-    refs: [],
-    targetRefs: inputs.tags.map((t) => formatReference(t)),
-    targets: [],
+  return emptyResult(inputs.tags, {
     phase: 'validate',
     error: error instanceof Error ? error : new Error(String(error)),
-    failedBlobs: [],
-    blobsUploaded: 0,
-    blobsSkipped: 0,
-    blobsMounted: 0,
-    bytesUploaded: 0,
     durationMs: Date.now() - started,
-  };
+  });
 }
 
 /**

@@ -11,7 +11,7 @@ import { Registry } from '../registry/registry.js';
 import { credentialsFor } from '../registry/resolve-credentials.js';
 import { type Clock, realClock } from '../util/clock.js';
 import type { PushOptions } from './options.js';
-import type { Phase, PushResult, TargetResult } from './result.js';
+import { type Phase, type PushResult, type TargetResult, emptyResult } from './result.js';
 import { planTargets } from './targets.js';
 
 const ACCEPT = [
@@ -112,19 +112,9 @@ export async function pushIndex(
   const clock = deps.clock ?? realClock;
   const env = deps.env ?? process.env;
   const started = clock.now();
-  const result: PushResult = {
-    ok: false,
-    refs: [],
-    targetRefs: options.tags.map((t) => formatReference(t)),
-    targets: [],
-    failedBlobs: [],
-    blobsUploaded: 0,
-    blobsSkipped: 0,
-    blobsMounted: 0,
-    bytesUploaded: 0,
-    durationMs: 0,
+  const result = emptyResult(options.tags, {
     source: `index from ${options.indexFrom.length} manifest${options.indexFrom.length === 1 ? '' : 's'}`,
-  };
+  });
   const base =
     deps.base ??
     createBaseTransport({

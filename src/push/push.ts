@@ -14,9 +14,8 @@ import { type Clock, realClock } from '../util/clock.js';
 import { mapConcurrent } from '../util/concurrency.js';
 import type { PushOptions } from './options.js';
 import { type BlobContext, pushBlob } from './push-blob.js';
-import { type Phase, type PushResult, type TargetResult, tally } from './result.js';
+import { type Phase, type PushResult, type TargetResult, emptyResult, tally } from './result.js';
 import { type Target, planTargets } from './targets.js';
-import { formatReference } from '../registry/reference.js';
 
 export interface PushDeps {
   logger: Logger;
@@ -34,21 +33,6 @@ export class BlobsFailedError extends Error {
 const BLOB_UNKNOWN_CODES = ['MANIFEST_BLOB_UNKNOWN', 'BLOB_UNKNOWN'];
 const HEAD_CONCURRENCY = 16;
 
-function emptyResult(options: PushOptions): PushResult {
-  return {
-    ok: false,
-    refs: [],
-    targetRefs: options.tags.map((t) => formatReference(t)),
-    targets: [],
-    failedBlobs: [],
-    blobsUploaded: 0,
-    blobsSkipped: 0,
-    blobsMounted: 0,
-    bytesUploaded: 0,
-    durationMs: 0,
-  };
-}
-
 /**
  * Pushes a validated image to every target: all blobs to all repositories first (each one verified),
  * then manifests bottom-up, then tags. Nothing is tagged anywhere unless every blob is in place.
@@ -62,7 +46,7 @@ export async function pushImage(
   const { logger } = deps;
   const clock = deps.clock ?? realClock;
   const env = deps.env ?? process.env;
-  const result = emptyResult(options);
+  const result = emptyResult(options.tags);
   result.image = image;
   const started = clock.now();
   const digest = image.root.descriptor.digest;

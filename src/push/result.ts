@@ -1,5 +1,6 @@
 import type { LoadedImage } from '../oci/image.js';
 import type { RegistryError } from '../registry/errors.js';
+import { type ImageReference, formatReference } from '../registry/reference.js';
 import type { RegistryObservations } from '../registry/registry.js';
 
 export type BlobHow = 'present' | 'mounted' | 'monolithic' | 'chunked';
@@ -85,4 +86,21 @@ export function tally(result: PushResult): void {
   result.blobsMounted = mounted;
   result.bytesUploaded = bytes;
   result.failedBlobs = [...failed];
+}
+
+/** A result before anything happened: not ok, nothing pushed, every counter at zero. */
+export function emptyResult(tags: ImageReference[], extra: Partial<PushResult> = {}): PushResult {
+  return {
+    ok: false,
+    refs: [],
+    targetRefs: tags.map((t) => formatReference(t)),
+    targets: [],
+    failedBlobs: [],
+    blobsUploaded: 0,
+    blobsSkipped: 0,
+    blobsMounted: 0,
+    bytesUploaded: 0,
+    durationMs: 0,
+    ...extra,
+  };
 }

@@ -1,4 +1,3 @@
-import type { Readable } from 'node:stream';
 import { RegistryError } from './errors.js';
 import {
   type BodyFactory,
@@ -120,7 +119,7 @@ export class RepositoryClient {
     location: URL,
     start: number,
     length: number,
-    body: () => Readable | Buffer,
+    body: BodyFactory,
     options: SendOptions = {},
   ): Promise<URL> {
     const req: HttpRequest = {

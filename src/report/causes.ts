@@ -1,4 +1,4 @@
-import type { Phase } from '../push/result.js';
+import type { BlobOutcome, Phase, TargetResult } from '../push/result.js';
 import { RegistryError } from '../registry/errors.js';
 import { CorruptBlobError } from '../upload/body.js';
 import type { RegistryObservations } from '../registry/registry.js';
@@ -163,4 +163,15 @@ export function probableCause(evidence: CauseEvidence): Cause {
 /** Evidence for a failure that is not one blob's: the push-level error. */
 export function errorsOf(error: unknown): RegistryError[] {
   return error instanceof RegistryError ? [error] : [];
+}
+
+/** The probable cause of one failed blob in one repository. */
+export function blobCause(blob: BlobOutcome, target: TargetResult): Cause {
+  return probableCause({
+    errors: blob.errors,
+    localError: blob.error,
+    vanishedAfterAck: blob.vanishedAfterAck,
+    observations: target.observations,
+    phase: 'blobs',
+  });
 }

@@ -5,7 +5,7 @@ import { formatPlatform } from '../oci/types.js';
 import type { BlobOutcome, PushResult, TargetResult } from '../push/result.js';
 import type { RegistryError } from '../registry/errors.js';
 import { formatSize } from '../upload/upload-blob.js';
-import { CAUSES, type Cause, errorsOf, probableCause } from './causes.js';
+import { CAUSES, type Cause, blobCause, errorsOf, probableCause } from './causes.js';
 import { code, escapeMarkdown, formatDuration, table } from './markdown.js';
 
 /** A finding of `oci-push diagnose`, shown in the summary when the probe ran after a failure. */
@@ -114,13 +114,7 @@ function failedBlobSection(result: PushResult, target: TargetResult): string[] {
         )
         .filter((x): x is string => x !== undefined),
     );
-    const cause = probableCause({
-      errors: blob.errors,
-      localError: blob.error,
-      vanishedAfterAck: blob.vanishedAfterAck,
-      observations: target.observations,
-      phase: 'blobs',
-    });
+    const cause = blobCause(blob, target);
     out.push(`#### ❌ ${code(blob.digest)}`, '');
     out.push(
       `- **Where:** ${code(`${target.registry}/${target.repository}`)}: ${where.join('; ') || 'image'}`,

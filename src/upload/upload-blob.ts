@@ -7,8 +7,7 @@ import {
   isRetryableStatus,
   parseRetryAfter,
 } from '../registry/retry.js';
-import { CorruptBlobError, fileRange, hashedFileBody } from './body.js';
-import { digestFile } from '../oci/digest.js';
+import { checkFileDigest, fileRange, hashedFileBody } from './body.js';
 import { MIN_CHUNK, type UploadSettings } from './options.js';
 
 /** Filled in as the upload goes, so a caller still knows what was tried when it throws. */
@@ -42,9 +41,13 @@ export function isBodyPathFailure(error: unknown, blobSize = Infinity, chunkSize
   return broken && error.bodyIncomplete;
 }
 
-function isSessionGone(error: unknown): boolean {
+/** The registry lost the upload session: BLOB_UPLOAD_UNKNOWN, or a bare 404 on it. A 404 that says the
+ * repository does not exist (NAME_UNKNOWN) is final, not a lost session. */
+export function isSessionGone(error: unknown): boolean {
+  if (!(error instanceof RegistryError)) return false;
+  if (error.hasCode('BLOB_UPLOAD_UNKNOWN')) return true;
   return (
-    error instanceof RegistryError && (error.status === 404 || error.hasCode('BLOB_UPLOAD_UNKNOWN'))
+    error.status === 404 && !error.hasCode('NAME_UNKNOWN', 'NAME_INVALID', 'UNAUTHORIZED', 'DENIED')
   );
 }
 
@@ -241,17 +244,4 @@ export function formatSize(bytes: number): string {
 
 export function newUploadOutcome(): UploadOutcome {
   return { method: 'monolithic', chunks: 0, sessions: 0, problems: [] };
-}
-
-/** Hashes a blob's file and refuses it if it is not what its digest says. */
-async function checkFileDigest(blob: BlobFile): Promise<void> {
-  const { digest, size } = await digestFile(
-    blob.path,
-    blob.digest.startsWith('sha512:') ? 'sha512' : 'sha256',
-  );
-  if (digest !== blob.digest || size !== blob.size) {
-    throw new CorruptBlobError(
-      `blobs/${blob.digest.replace(':', '/')}: content does not match its digest (it hashes to ${digest}, ${size} bytes)`,
-    );
-  }
 }

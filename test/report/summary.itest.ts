@@ -9,7 +9,8 @@ import { makeSelfSigned } from '../support/certs.js';
 import { type FaultConfig, type FaultProxy, startFaultProxy } from '../support/fault-proxy.js';
 import { type BuiltImage, makeLayout } from '../support/layouts.js';
 import { type RunningRegistry, startRegistry } from '../support/registry.js';
-import { type TokenServer, startTokenServer } from '../support/token-server.js';
+import { type TokenRegistry, startTokenRegistry } from '../support/token-registry.js';
+import type { TokenServer } from '../support/token-server.js';
 
 const MiB = 1 << 20;
 let registry: RunningRegistry;
@@ -159,22 +160,12 @@ describe('the summary names the failing blob, what the registry said, and the pr
   describe('with a token service', () => {
     let tokenRegistry: RunningRegistry;
     let tokens: TokenServer;
+    let running: TokenRegistry;
     beforeAll(async () => {
-      const cert = makeSelfSigned(work, 'summary-issuer');
-      tokens = await startTokenServer({
-        users: { u: 'pw-summary-1' },
-        service: 'svc',
-        issuer: 'iss',
-        ...cert,
-      });
-      tokenRegistry = await startRegistry({
-        token: { realm: tokens.realm, service: 'svc', issuer: 'iss', certFile: cert.certFile },
-      });
+      running = await startTokenRegistry(work, { u: 'pw-summary-1' });
+      ({ registry: tokenRegistry, tokens } = running);
     });
-    afterAll(async () => {
-      await tokenRegistry?.stop();
-      await tokens?.stop();
-    });
+    afterAll(() => running?.stop());
 
     it('a 401 partway through the push', async () => {
       const challenge = `Bearer realm="${tokens.realm}",service="svc",error="invalid_token"`;

@@ -1,15 +1,8 @@
 import { execFileSync, spawnSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
+import { REQUIRED } from '../../scripts/test-packages.mjs';
 
-/** Binary → Debian package that provides it. Tests need every one of these; none is optional. */
-export const REQUIRED: Record<string, string> = {
-  '/usr/bin/docker-registry': 'docker-registry',
-  '/usr/bin/skopeo': 'skopeo',
-  '/usr/bin/htpasswd': 'apache2-utils',
-  '/usr/sbin/nginx': 'nginx-light',
-  '/usr/bin/openssl': 'openssl',
-  '/usr/bin/podman': 'podman',
-};
+export { REQUIRED };
 
 export function missingPackages(): string[] {
   return [

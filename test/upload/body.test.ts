@@ -2,7 +2,13 @@ import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { fileRange } from '../../src/upload/body.js';
+import { createHash } from 'node:crypto';
+import {
+  CorruptBlobError,
+  checkFileDigest,
+  fileRange,
+  hashedFileBody,
+} from '../../src/upload/body.js';
 
 let dir: string;
 let file: string;
@@ -15,9 +21,10 @@ beforeAll(async () => {
 });
 afterAll(() => rm(dir, { recursive: true, force: true }));
 
-async function collect(stream: NodeJS.ReadableStream): Promise<Buffer> {
+/** Pieces are views of reused buffers, so a consumer that keeps them must copy them. */
+async function collect(pieces: AsyncIterable<Buffer>): Promise<Buffer> {
   const chunks: Buffer[] = [];
-  for await (const c of stream) chunks.push(c as Buffer);
+  for await (const c of pieces) chunks.push(Buffer.from(c));
   return Buffer.concat(chunks);
 }
 
@@ -32,8 +39,39 @@ describe('fileRange', () => {
     const big = join(dir, 'big');
     await writeFile(big, Buffer.alloc(5 << 20, 7));
     const sizes: number[] = [];
-    for await (const c of fileRange(big, 0, 5 << 20)()) sizes.push((c as Buffer).length);
+    for await (const c of fileRange(big, 0, 5 << 20)()) sizes.push(c.length);
     expect(Math.max(...sizes)).toBeLessThanOrEqual(1 << 20);
     expect(sizes.reduce((a, b) => a + b, 0)).toBe(5 << 20);
+  });
+});
+
+describe('hashedFileBody and checkFileDigest', () => {
+  it('stream a file that matches its digest, through more pieces than the ring has buffers', async () => {
+    const big = join(dir, 'ring');
+    const content = Buffer.from(Array.from({ length: 3 << 20 }, (_, i) => (i * 7) % 256));
+    await writeFile(big, content);
+    const digest = `sha256:${createHash('sha256').update(content).digest('hex')}`;
+    expect(
+      (await collect(hashedFileBody({ path: big, size: content.length, digest })())).equals(
+        content,
+      ),
+    ).toBe(true);
+    await expect(
+      checkFileDigest({ path: big, size: content.length, digest }),
+    ).resolves.toBeUndefined();
+  });
+
+  it('refuse a file that does not match, before its last piece', async () => {
+    const digest = `sha256:${'0'.repeat(64)}`;
+    const pieces: number[] = [];
+    const consume = async (): Promise<void> => {
+      for await (const c of hashedFileBody({ path: file, size: data.length, digest })())
+        pieces.push(c.length);
+    };
+    await expect(consume()).rejects.toBeInstanceOf(CorruptBlobError);
+    expect(pieces.reduce((a, b) => a + b, 0)).toBeLessThan(data.length);
+    await expect(checkFileDigest({ path: file, size: data.length, digest })).rejects.toThrow(
+      /content does not match its digest/,
+    );
   });
 });

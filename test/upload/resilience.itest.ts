@@ -9,7 +9,8 @@ import { type BuiltImage, makeLayout } from '../support/layouts.js';
 import { layoutContents, listTags } from '../support/oci.js';
 import { type RunningRegistry, startRegistry } from '../support/registry.js';
 import { skopeoPull } from '../support/run.js';
-import { type TokenServer, startTokenServer } from '../support/token-server.js';
+import { type TokenRegistry, startTokenRegistry } from '../support/token-registry.js';
+import type { TokenServer } from '../support/token-server.js';
 
 const MiB = 1 << 20;
 let registry: RunningRegistry;
@@ -394,22 +395,12 @@ describe('Location headers', () => {
 describe('tokens', () => {
   let tokenRegistry: RunningRegistry;
   let tokens: TokenServer;
+  let running: TokenRegistry;
   beforeAll(async () => {
-    const cert = makeSelfSigned(work, 'issuer');
-    tokens = await startTokenServer({
-      users: { u: 'pw-token-1' },
-      service: 'svc',
-      issuer: 'iss',
-      ...cert,
-    });
-    tokenRegistry = await startRegistry({
-      token: { realm: tokens.realm, service: 'svc', issuer: 'iss', certFile: cert.certFile },
-    });
+    running = await startTokenRegistry(work, { u: 'pw-token-1' });
+    ({ registry: tokenRegistry, tokens } = running);
   });
-  afterAll(async () => {
-    await tokenRegistry?.stop();
-    await tokens?.stop();
-  });
+  afterAll(() => running?.stop());
 
   it('refreshes the token once on a 401 in the middle of the push and repeats the request', async () => {
     const challenge = `Bearer realm="${tokens.realm}",service="svc",scope="repository:resilience/tok:pull,push",error="invalid_token"`;

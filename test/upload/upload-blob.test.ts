@@ -1,6 +1,10 @@
 import { describe, expect, it } from 'vitest';
 import { RegistryError } from '../../src/registry/errors.js';
-import { effectiveChunkSize, isBodyPathFailure } from '../../src/upload/upload-blob.js';
+import {
+  effectiveChunkSize,
+  isBodyPathFailure,
+  isSessionGone,
+} from '../../src/upload/upload-blob.js';
 
 const err = (init: Partial<ConstructorParameters<typeof RegistryError>[0]>): RegistryError =>
   new RegistryError({ method: 'PUT', url: 'http://r/v2/a/blobs/uploads/1', ...init });
@@ -51,5 +55,16 @@ describe('effectiveChunkSize', () => {
     expect(effectiveChunkSize(MiB, 5 * MiB)).toBe(5 * MiB);
     expect(effectiveChunkSize(50 * MiB, undefined, 10 * MiB)).toBe(10 * MiB);
     expect(effectiveChunkSize(50 * MiB)).toBe(50 * MiB);
+  });
+});
+
+describe('isSessionGone', () => {
+  it('is true for BLOB_UPLOAD_UNKNOWN and a bare 404, never for NAME_UNKNOWN', () => {
+    expect(isSessionGone(err({ status: 404, codes: [{ code: 'BLOB_UPLOAD_UNKNOWN' }] }))).toBe(
+      true,
+    );
+    expect(isSessionGone(err({ status: 404 }))).toBe(true);
+    expect(isSessionGone(err({ status: 404, codes: [{ code: 'NAME_UNKNOWN' }] }))).toBe(false);
+    expect(isSessionGone(err({ status: 500 }))).toBe(false);
   });
 });

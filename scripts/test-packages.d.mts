@@ -1,0 +1,2 @@
+/** Binary path → the Debian package that provides it. */
+export declare const REQUIRED: Record<string, string>;
