@@ -12,7 +12,8 @@ import { credentialsFor } from '../registry/resolve-credentials.js';
 import { type Clock, realClock } from '../util/clock.js';
 import type { PushOptions } from './options.js';
 import { type Phase, type PushResult, type TargetResult, emptyResult } from './result.js';
-import { planTargets } from './targets.js';
+import { applyTags } from './tag.js';
+import { type Target, planTargets } from './targets.js';
 
 const ACCEPT = [
   MediaType.ociManifest,
@@ -228,16 +229,14 @@ export async function pushIndex(
     });
     phase = 'tags';
     await logger.group('Tag', async () => {
-      for (const target of targets) {
-        const to = new RepositoryClient(registry, target.repository);
-        for (const tag of target.tags) {
-          await to.putManifest(tag, MediaType.ociIndex, index);
-          result.refs.push(`${target.registry}/${target.repository}:${tag}@${digest}`);
-          logger.info(`tagged ${target.registry}/${target.repository}:${tag}`);
-        }
-        if (!target.tags.length)
-          result.refs.push(`${target.registry}/${target.repository}@${digest}`);
-      }
+      const put = async (target: Target, tag: string): Promise<void> => {
+        await new RepositoryClient(registry, target.repository).putManifest(
+          tag,
+          MediaType.ociIndex,
+          index,
+        );
+      };
+      result.refs.push(...(await applyTags(targets, digest, put, logger)));
     });
     result.ok = true;
   } catch (error) {
@@ -247,7 +246,7 @@ export async function pushIndex(
         ? error
         : new RegistryError({ method: 'GET', url: 'https://invalid/', context: String(error) });
   } finally {
-    if (!deps.base) await base.close().catch(() => undefined);
+    if (!deps.base) await base.destroy().catch(() => undefined);
     result.durationMs = clock.now() - started;
   }
   return result;

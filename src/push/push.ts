@@ -15,6 +15,7 @@ import { mapConcurrent } from '../util/concurrency.js';
 import type { PushOptions } from './options.js';
 import { type BlobContext, pushBlob } from './push-blob.js';
 import { type Phase, type PushResult, type TargetResult, emptyResult, tally } from './result.js';
+import { applyTags } from './tag.js';
 import { type Target, planTargets } from './targets.js';
 
 export interface PushDeps {
@@ -167,16 +168,11 @@ export async function pushImage(
 
     phase = 'tags';
     await logger.group('Tag', async () => {
-      for (const target of result.targets) {
-        const client = clients.get(target)!;
-        for (const tag of target.tags) {
-          await putManifest(client, image.root, tag, { settings, image, target });
-          result.refs.push(`${target.registry}/${target.repository}:${tag}@${digest}`);
-          logger.info(`tagged ${target.registry}/${target.repository}:${tag}`);
-        }
-        if (!target.tags.length)
-          result.refs.push(`${target.registry}/${target.repository}@${digest}`);
-      }
+      const put = (target: Target, tag: string): Promise<void> => {
+        const t = target as TargetResult;
+        return putManifest(clients.get(t)!, image.root, tag, { settings, image, target: t });
+      };
+      result.refs.push(...(await applyTags(result.targets, digest, put, logger)));
     });
     result.ok = true;
   } catch (error) {
