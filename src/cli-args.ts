@@ -18,6 +18,7 @@ const BOOLEAN_FLAGS = new Set<string>([
   CLI_FLAGS.verbose,
   CLI_FLAGS.help,
   CLI_FLAGS.passwordStdin,
+  CLI_FLAGS.maxProbe,
 ]);
 const CLI_ONLY = new Set<string>(Object.values(CLI_FLAGS));
 /** Flags that may be given more than once; their values are joined as a list. */
@@ -63,7 +64,9 @@ export function parseArgs(argv: string[]): ParsedArgs {
       if (BOOLEAN_FLAGS.has(name)) value = 'true';
       else {
         const next = args.shift();
-        if (next === undefined) throw new UsageError(`flag --${name} needs a value`);
+        // A flag is never a value: `--chunk-size --json` is a missing value, not a chunk size.
+        if (next === undefined || next.startsWith('--'))
+          throw new UsageError(`flag --${name} needs a value`);
         value = next;
       }
     }

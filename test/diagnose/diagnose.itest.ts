@@ -51,6 +51,38 @@ describe('oci-push diagnose', () => {
     expect(await blobFiles()).toEqual(after1);
   });
 
+  it('with --max-probe also uploads 100 MB + 1 byte, and finds a cap between 1 MiB and 100 MB', async () => {
+    const healthy = await runCli([
+      'diagnose',
+      `${registry.host}/diag/max`,
+      '--max-probe',
+      '--json',
+    ]);
+    expect(healthy.code, healthy.stderr).toBe(0);
+    const found = JSON.parse(healthy.stdout).findings as {
+      check: string;
+      ok: boolean;
+      detail: string;
+    }[];
+    expect(found.find((f) => f.check.startsWith('100 MB + 1 byte'))).toMatchObject({
+      ok: true,
+      detail: expect.stringMatching(/^100000001 bytes uploaded/),
+    });
+    const midCap = await startFaultProxy(registry, {
+      bodyCap: { bytes: 50_000_000, style: 'cloudflare' },
+    });
+    try {
+      const res = await runCli(['diagnose', `${midCap.host}/diag/midcap`, '--max-probe']);
+      expect(res.code).toBe(1);
+      expect(res.stderr).toMatch(/ok {3}1 MiB \+ 1 byte, monolithic/);
+      expect(res.stderr).toMatch(
+        /FAIL 100 MB \+ 1 byte, monolithic \(Cloudflare Free\/Pro limit\): .*413/,
+      );
+    } finally {
+      await midCap.stop();
+    }
+  });
+
   it('finds a body-size cap and says what it is and how to fix it', async () => {
     const res = await runCli(['diagnose', `${capped.host}/diag/capped`]);
     expect(res.code).toBe(1);
