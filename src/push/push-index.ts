@@ -4,12 +4,11 @@ import { digestOf, isDigest } from '../oci/digest.js';
 import { MediaType, manifestKind } from '../oci/media-types.js';
 import { type Descriptor, type Platform, indexSchema, manifestSchema } from '../oci/types.js';
 import { RepositoryClient } from '../registry/client.js';
-import { RegistryError } from '../registry/errors.js';
 import { type BaseTransport, createBaseTransport } from '../registry/http.js';
 import { type ImageReference, formatReference, parseReference } from '../registry/reference.js';
-import { Registry } from '../registry/registry.js';
-import { credentialsFor } from '../registry/resolve-credentials.js';
+import type { Registry } from '../registry/registry.js';
 import { type Clock, realClock } from '../util/clock.js';
+import { connectRegistry } from './connect.js';
 import type { PushOptions } from './options.js';
 import { type Phase, type PushResult, type TargetResult, emptyResult } from './result.js';
 import { applyTags } from './tag.js';
@@ -138,25 +137,14 @@ export async function pushIndex(
         ...options.tags.map((t) => t.repository),
       ]),
     ];
-    const credentials = await credentialsFor(first.registry, first.repository, {
-      explicit: options.credentials,
-      explicitRegistry: first.registry,
-      githubToken: options.githubToken,
-      env,
-      logger,
-    });
-    const registry = new Registry({
-      name: first.registry,
-      apiHost: first.apiHost,
-      credentials,
-      insecure: options.insecure,
-      retries: options.retries,
-      clock,
-      logger,
-      base,
-    });
+    let registry!: Registry;
     await logger.group('Authenticate', async () => {
-      await registry.ping();
+      registry = await connectRegistry(first, first.registry, options, {
+        logger,
+        clock,
+        env,
+        base,
+      });
       for (const t of options.tags)
         await registry.authorize(
           t.repository,
@@ -241,10 +229,7 @@ export async function pushIndex(
     result.ok = true;
   } catch (error) {
     result.phase = phase;
-    result.error =
-      error instanceof Error
-        ? error
-        : new RegistryError({ method: 'GET', url: 'https://invalid/', context: String(error) });
+    result.error = error instanceof Error ? error : new Error(String(error));
   } finally {
     if (!deps.base) await base.destroy().catch(() => undefined);
     result.durationMs = clock.now() - started;

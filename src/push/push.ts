@@ -4,14 +4,13 @@ import type { Logger } from '../logger.js';
 import type { ImageNode, LoadedImage } from '../oci/image.js';
 import { manifestsBottomUp } from '../oci/image.js';
 import { RepositoryClient } from '../registry/client.js';
-import { credentialsFor } from '../registry/resolve-credentials.js';
 import { RegistryError } from '../registry/errors.js';
 import { type BaseTransport, createBaseTransport } from '../registry/http.js';
-import { isLoopback } from '../registry/reference.js';
-import { Registry } from '../registry/registry.js';
+import type { Registry } from '../registry/registry.js';
 import type { UploadSettings } from '../upload/options.js';
 import { type Clock, realClock } from '../util/clock.js';
 import { mapConcurrent } from '../util/concurrency.js';
+import { connectRegistry } from './connect.js';
 import type { PushOptions } from './options.js';
 import { type BlobContext, pushBlob } from './push-blob.js';
 import { type Phase, type PushResult, type TargetResult, emptyResult, tally } from './result.js';
@@ -64,39 +63,16 @@ export async function pushImage(
       for (const target of targets) {
         let registry = registries.get(target.apiHost);
         if (!registry) {
-          const credentials = await credentialsFor(target.registry, target.repository, {
-            explicit: options.credentials,
-            explicitRegistry: targets[0]?.registry,
-            githubToken: options.githubToken,
-            env,
+          registry = await connectRegistry(target, targets[0]?.registry, options, {
             logger,
-          });
-          registry = new Registry({
-            name: target.registry,
-            apiHost: target.apiHost,
-            credentials,
-            insecure: options.insecure,
-            retries: options.retries,
             clock,
-            logger,
+            env,
             base,
           });
-          await registry.ping();
-          const how = credentials
-            ? `credentials from ${credentials.source ?? 'the inputs'}`
-            : 'anonymous';
-          logger.info(
-            `${target.registry}: ${registry.baseUrl.protocol.replace(':', '')}, ${registry.auth.challenge?.scheme ?? 'no'} auth, ${how}`,
-          );
-          if (registry.baseUrl.protocol === 'http:' && !isLoopback(target.apiHost)) {
-            logger.warning(`${target.registry} is reached over plain http (insecure: true)`);
-          }
           registries.set(target.apiHost, registry);
         }
-        await registry.authorize(
-          target.repository,
-          mountSourceFor(targets, target) ? [mountSourceFor(targets, target)!] : [],
-        );
+        const mountFrom = mountSourceFor(targets, target);
+        await registry.authorize(target.repository, mountFrom ? [mountFrom] : []);
       }
     });
 

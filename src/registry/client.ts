@@ -1,4 +1,3 @@
-import { RegistryError } from './errors.js';
 import {
   type BodyFactory,
   type HttpRequest,
@@ -214,8 +213,4 @@ export class RepositoryClient {
       throw errorFromResponse(req, res, `pushing manifest ${reference}`);
     return res.headers['docker-content-digest'];
   }
-}
-
-export function isRegistryError(error: unknown): error is RegistryError {
-  return error instanceof RegistryError;
 }

@@ -96,10 +96,6 @@ export class Registry {
     return this.options.logger;
   }
 
-  get insecure(): boolean {
-    return this.options.insecure;
-  }
-
   /**
    * Finds the scheme and the auth challenge with `GET /v2/`. https comes first; loopback hosts and
    * `insecure` registries fall back to plain http when the port does not speak TLS.

@@ -18,8 +18,6 @@ export interface UploadOutcome {
   sessions: number;
   /** What went wrong on the way, oldest first, even when the upload succeeded in the end. */
   problems: { method: 'monolithic' | 'chunked'; error: RegistryError }[];
-  /** Chunk size in force at the end, after any 413 halving. */
-  chunkSize?: number;
 }
 
 /**
@@ -97,7 +95,6 @@ export async function uploadBlob(
       if (chunked) {
         const result = await sendChunks(client, blob, session, chunkSize, settings, onProgress);
         outcome.chunks = result.chunks;
-        outcome.chunkSize = result.chunkSize;
         chunkSize = result.chunkSize;
       } else {
         await client.putBlob(session.location, blob.digest, blob.size, hashedFileBody(blob), {
