@@ -4,9 +4,9 @@
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { parseInputs } from '../src/inputs.js';
+import { readPushSettings } from '../src/config/settings.js';
 import { executePush } from '../src/push/execute.js';
-import { createConsoleLogger } from '../src/report/console-logger.js';
+import { createConsoleLogger } from '../src/cli/console-logger.js';
 import { renderSummary } from '../src/report/summary.js';
 import { makeLayout } from '../test/support/layouts.js';
 import { ensurePrerequisites } from '../test/support/prerequisites.js';
@@ -29,8 +29,10 @@ try {
   const tags = `${registry.host}/demo/hello:1.0,${registry.host}/demo/hello:latest`;
   console.log(`Registry: ${registry.url} (storage ${registry.storage})`);
   console.log(`Layout:   ${layout}\n`);
-  const inputs = parseInputs((name) => ({ layout, tags })[name as 'layout' | 'tags'] ?? '');
-  const result = await executePush(inputs, { logger: createConsoleLogger({ verbose: false }) });
+  const settings = await readPushSettings(
+    (name) => ({ layout, tags })[name as 'layout' | 'tags'] ?? '',
+  );
+  const result = await executePush(settings, { logger: createConsoleLogger({ verbose: false }) });
   console.log(`\n${renderSummary(result)}`);
   console.log(
     result.ok ? `Pushed digest: ${result.digest}` : `Push failed: ${result.error?.message}`,

@@ -1,23 +1,22 @@
 import { createWriteStream } from 'node:fs';
 import { rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import type { Logger } from '../logger.js';
+import type { DiagnoseSettings } from '../config/settings.js';
+import { connectRegistry } from '../push/connect.js';
 import { digestOf, digestFile } from '../oci/digest.js';
 import type { BlobFile } from '../oci/image.js';
 import { makeTempDir } from '../oci/source.js';
-import type { Credentials } from '../registry/auth.js';
 import { RepositoryClient } from '../registry/client.js';
-import { credentialsFor } from '../registry/resolve-credentials.js';
-import { RegistryError } from '../registry/errors.js';
+import { classifyError } from '../registry/failure.js';
 import { type BaseTransport, createBaseTransport } from '../registry/http.js';
-import { type ImageReference, formatReference } from '../registry/reference.js';
-import { Registry } from '../registry/registry.js';
-import { CAUSES, probableCause } from '../report/causes.js';
-import type { Finding } from '../report/summary.js';
-import type { UploadMode, UploadSettings } from '../upload/options.js';
-import { newUploadOutcome, uploadBlob } from '../upload/upload-blob.js';
-import { verifyBlob } from '../upload/verify.js';
+import { formatReference } from '../registry/reference.js';
+import type { Registry } from '../registry/registry.js';
+import { type UploadMode, transferPolicy } from '../transfer/policy.js';
+import { newBlobTries, uploadBlob } from '../transfer/upload.js';
+import { verifyBlob } from '../transfer/verify.js';
 import { type Clock, realClock } from '../util/clock.js';
+import type { Logger } from '../util/logger.js';
+import type { Finding } from './finding.js';
 
 export const DIAGNOSE_TIMEOUT_MS = 30_000;
 const MiB = 1 << 20;
@@ -26,20 +25,16 @@ export const MEDIUM_PROBE_BYTES = MiB + 1;
 /** Just over 100 MB: over Cloudflare's Free and Pro plan limit. */
 export const LARGE_PROBE_BYTES = 100_000_000 + 1;
 
-export interface DiagnoseOptions {
-  ref: ImageReference;
-  credentials?: Credentials;
-  /** For ghcr.io when no other credentials are found, as in a push. */
-  githubToken?: string;
-  insecure: boolean;
-  maxProbe: boolean;
+export interface DiagnoseDeps {
   logger: Logger;
   env?: NodeJS.ProcessEnv;
   clock?: Clock;
   base?: BaseTransport;
-  ca?: string;
   timeoutMs?: number;
 }
+
+/** One retry per request: a probe is bounded in time, and a flaky answer is worth seeing. */
+const PROBE_RETRIES = 1;
 
 /** Fixed contents, so every probe uploads the same digests and leaves nothing new in the registry. */
 function probeBytes(size: number): Buffer {
@@ -70,25 +65,32 @@ class ProbeTimeout extends Error {}
  * small blob monolithically and a 1 MiB+ blob both ways, and does HEAD find them afterwards.
  * Every answer becomes a finding with the same cause texts the summary uses.
  */
-export async function diagnose(options: DiagnoseOptions): Promise<Finding[]> {
-  const { ref, logger } = options;
+export async function diagnose(settings: DiagnoseSettings, options: DiagnoseDeps): Promise<Finding[]> {
+  const { ref } = settings;
+  const { logger } = options;
   const clock = options.clock ?? realClock;
   const deadline = clock.now() + (options.timeoutMs ?? DIAGNOSE_TIMEOUT_MS);
   const findings: Finding[] = [];
   const base =
     options.base ??
     createBaseTransport({
-      insecureHosts: new Set(options.insecure ? [ref.apiHost] : []),
-      ca: options.ca,
+      insecureHosts: new Set(settings.insecure ? [ref.apiHost] : []),
+      ca: settings.ca,
     });
   const dir = await makeTempDir('oci-push-diagnose-');
-  const add = (check: string, ok: boolean, detail: string, error?: unknown): void => {
+  let registry: Registry | undefined;
+  const add = (
+    phase: Finding['phase'],
+    check: string,
+    ok: boolean,
+    detail: string,
+    error?: unknown,
+  ): void => {
     const cause = ok
       ? undefined
-      : probableCause({ errors: error instanceof RegistryError ? [error] : [], phase: 'blobs' });
-    findings.push({ check, ok, detail, cause });
+      : classifyError(error, { authorized: registry?.authorized ?? false }).cause;
+    findings.push({ check, phase, ok, detail, cause });
     logger.info(`${ok ? 'ok  ' : 'FAIL'} ${check}: ${detail}`);
-    if (cause) logger.info(`     probable cause: ${cause.title}\n     fix: ${cause.fix}`);
   };
   const bounded = async <T>(work: Promise<T>): Promise<T> => {
     const left = deadline - clock.now();
@@ -107,85 +109,70 @@ export async function diagnose(options: DiagnoseOptions): Promise<Finding[]> {
   };
 
   try {
-    const credentials = await credentialsFor(ref.registry, ref.repository, {
-      explicit: options.credentials,
-      explicitRegistry: ref.registry,
-      githubToken: options.githubToken,
-      env: options.env ?? process.env,
-      logger,
-    });
-    const registry = new Registry({
-      name: ref.registry,
-      apiHost: ref.apiHost,
-      credentials,
-      insecure: options.insecure,
-      retries: 1,
-      clock,
-      logger,
-      base,
-    });
     try {
-      await bounded(registry.ping());
+      registry = await bounded(
+        connectRegistry(ref, ref.registry, settings, PROBE_RETRIES, {
+          logger,
+          clock,
+          env: options.env ?? process.env,
+          base,
+        }),
+      );
       const challenge = registry.auth.challenge;
       const authText = challenge
         ? `${challenge.scheme} auth${challenge.params.realm ? ` (realm ${challenge.params.realm})` : ''}`
         : 'no auth';
       add(
+        'connect',
         'registry reachable',
         true,
         `${registry.baseUrl.protocol.replace(':', '')}://${ref.apiHost}/v2/ answers; ${authText}`,
       );
     } catch (error) {
-      add('registry reachable', false, (error as Error).message, error);
+      if (error instanceof ProbeTimeout) throw error;
+      add('connect', 'registry reachable', false, (error as Error).message, error);
       return findings;
     }
     try {
       await bounded(registry.authorize(ref.repository));
       add(
+        'auth',
         'push access',
         true,
-        `${credentials ? `credentials from ${credentials.source ?? 'the inputs'}` : 'anonymous'} may push to ${ref.repository}`,
+        `${registry.auth.hasCredentials ? `credentials from ${registry.auth.credentialSource ?? 'the inputs'}` : 'anonymous'} may push to ${ref.repository}`,
       );
     } catch (error) {
-      add('push access', false, (error as Error).message, error);
+      if (error instanceof ProbeTimeout) throw error;
+      add('auth', 'push access', false, (error as Error).message, error);
       return findings;
     }
-    const client = new RepositoryClient(registry, ref.repository);
-    const settings = (mode: UploadMode, chunkSize = MiB): UploadSettings => ({
-      mode,
-      chunkSize,
-      retries: 1,
-      clock,
-      logger,
-      monolithicLimit: new Map(),
-      chunkLimit: new Map(),
-    });
+    const connected = registry;
+    const client = new RepositoryClient(connected, ref.repository);
     const probe = async (check: string, blob: BlobFile, mode: UploadMode): Promise<boolean> => {
+      const policy = transferPolicy({ mode, chunkSize: MiB, retries: PROBE_RETRIES, concurrency: 1 });
+      const tries = newBlobTries(policy);
       try {
-        const outcome = newUploadOutcome();
-        await bounded(uploadBlob(client, blob, settings(mode), outcome));
-        const verified = await bounded(verifyBlob(client, blob, clock));
+        await bounded(uploadBlob({ client, policy, clock, logger }, blob, tries));
+        const verified = await bounded(verifyBlob(client, blob, clock, policy.verifyLagRetries));
         if (!verified.ok) {
-          const error = new RegistryError({
-            method: 'HEAD',
-            url: new URL(`/v2/${ref.repository}/blobs/${blob.digest}`, registry.baseUrl),
-            status: verified.status,
-            context: verified.reason,
+          findings.push({
+            check,
+            phase: 'blobs',
+            ok: false,
+            detail: `uploaded, then ${verified.reason}`,
+            cause: verified.missing ? 'vanished-after-ack' : 'verify-mismatch',
           });
-          add(check, false, `uploaded, then ${verified.reason}`, error);
-          if (verified.missing)
-            findings[findings.length - 1]!.cause = {
-              id: 'vanished-after-ack',
-              ...CAUSES['vanished-after-ack'],
-            };
+          logger.info(`FAIL ${check}: uploaded, then ${verified.reason}`);
           return false;
         }
-        const chunks = mode === 'chunked' ? ` in ${outcome.chunks} chunks` : '';
-        add(check, true, `${blob.size} bytes uploaded${chunks} and read back with HEAD`);
+        const chunks = mode === 'chunked' ? ` in ${tries.chunks} chunks` : '';
+        add('blobs', check, true, `${blob.size} bytes uploaded${chunks} and read back with HEAD`);
         return true;
       } catch (error) {
         if (error instanceof ProbeTimeout) throw error;
-        add(check, false, (error as Error).message, error);
+        const decided = (error as { decision?: { cause: Finding['cause'] } }).decision;
+        add('blobs', check, false, (error as Error).message, error);
+        if (decided?.cause) findings[findings.length - 1]!.cause = decided.cause;
         return false;
       }
     };
@@ -202,7 +189,7 @@ export async function diagnose(options: DiagnoseOptions): Promise<Finding[]> {
     const medium = await fileBlob('medium', MEDIUM_PROBE_BYTES);
     await probe('1 MiB + 1 byte, monolithic (body size limit)', medium, 'monolithic');
     await probe('1 MiB + 1 byte, chunked', medium, 'chunked');
-    if (options.maxProbe) {
+    if (settings.maxProbe) {
       await probe(
         '100 MB + 1 byte, monolithic (Cloudflare Free/Pro limit)',
         await fileBlob('large', LARGE_PROBE_BYTES),
@@ -211,22 +198,31 @@ export async function diagnose(options: DiagnoseOptions): Promise<Finding[]> {
     } else {
       findings.push({
         check: 'bodies over 100 MB',
-        ok: true,
+        phase: 'blobs',
+        ok: undefined,
         detail: 'not probed (pass --max-probe to upload 100 MB + 1 byte)',
       });
     }
-    if (registry.observations.locationDowngraded) {
+    // A path that refuses even the smallest chunk makes every body-size finding the same story:
+    // advising chunks for the single-body probe would send people the wrong way.
+    if (findings.some((f) => f.cause === 'body-limit-at-floor'))
+      for (const f of findings)
+        if (f.cause && /body-limit$/.test(f.cause)) f.cause = 'body-limit-at-floor';
+    if (connected.observations.locationDowngraded) {
       findings.push({
         check: 'Location headers',
+        phase: 'blobs',
         ok: false,
         detail: 'the registry answered with http Locations over https',
-        cause: { id: 'location-downgrade', ...CAUSES['location-downgrade'] },
+        cause: 'location-downgrade',
       });
+      logger.info('FAIL Location headers: the registry answered with http Locations over https');
     }
   } catch (error) {
     if (!(error instanceof ProbeTimeout)) throw error;
     findings.push({
       check: 'time limit',
+      phase: findings.length ? 'blobs' : 'connect',
       ok: false,
       detail: `the probe of ${formatReference(ref)} stopped after ${Math.round((options.timeoutMs ?? DIAGNOSE_TIMEOUT_MS) / 1000)} s`,
     });

@@ -4,7 +4,7 @@ import { dirname, isAbsolute, join, posix, relative, resolve, sep } from 'node:p
 import type { Readable } from 'node:stream';
 import { createGunzip } from 'node:zlib';
 import { extract as tarExtract } from 'tar-stream';
-import { InputError } from '../errors.js';
+import { InputError } from '../util/errors.js';
 
 export async function isGzip(file: string): Promise<boolean> {
   const handle = await open(file, 'r');

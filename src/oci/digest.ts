@@ -1,5 +1,4 @@
 import { createHash } from 'node:crypto';
-import { createReadStream } from 'node:fs';
 
 export type DigestAlgorithm = 'sha256' | 'sha512';
 
@@ -31,20 +30,11 @@ export function digestOf(data: Buffer | string, algorithm: DigestAlgorithm = 'sh
   return `${algorithm}:${createHash(algorithm).update(data).digest('hex')}`;
 }
 
+export { digestFile } from './blob-reader.js';
+
 export interface FileDigest {
   digest: string;
   size: number;
-}
-
-/** Hashes a file as a stream, so a blob of any size costs a fixed amount of memory. */
-export async function digestFile(path: string, algorithm: DigestAlgorithm): Promise<FileDigest> {
-  const hash = createHash(algorithm);
-  let size = 0;
-  for await (const chunk of createReadStream(path, { highWaterMark: 1 << 20 })) {
-    hash.update(chunk as Buffer);
-    size += (chunk as Buffer).length;
-  }
-  return { digest: `${algorithm}:${hash.digest('hex')}`, size };
 }
 
 export function shortDigest(digest: string): string {

@@ -14,7 +14,7 @@ import {
 import { join, relative } from 'node:path';
 import { Gzip } from 'fflate';
 import { z } from './schema.js';
-import { InputError } from '../errors.js';
+import { InputError } from '../util/errors.js';
 import { isGzip } from './archive.js';
 import { digestOf } from './digest.js';
 import { MediaType } from './media-types.js';

@@ -1,7 +1,7 @@
 import { join } from 'node:path';
 import { getExecOutput } from '@actions/exec';
-import { InputError } from '../errors.js';
-import type { Logger } from '../logger.js';
+import { InputError } from '../util/errors.js';
+import type { Logger } from '../util/logger.js';
 
 export type Engine = 'auto' | 'docker' | 'podman';
 

@@ -1,6 +1,6 @@
 import { lstat, readFile, stat } from 'node:fs/promises';
 import { join } from 'node:path';
-import { InputError } from '../errors.js';
+import { InputError } from '../util/errors.js';
 import { digestOf, parseDigest } from './digest.js';
 import type { BlobFile, ImageNode, LoadedImage } from './image.js';
 import { manifestKind } from './media-types.js';

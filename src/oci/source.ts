@@ -1,8 +1,8 @@
 import { mkdtemp, rm, stat } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { InputError } from '../errors.js';
-import type { Logger } from '../logger.js';
+import { InputError } from '../util/errors.js';
+import type { Logger } from '../util/logger.js';
 import type { Compression } from './docker-archive.js';
 import type { Engine } from './engine-export.js';
 import type { LoadedImage } from './image.js';

@@ -1,10 +1,11 @@
-import type { Logger } from '../logger.js';
+import type { ConnectionSettings } from '../config/settings.js';
 import type { BaseTransport } from '../registry/http.js';
+import { ping } from '../registry/ping.js';
 import { isLoopback } from '../registry/reference.js';
 import { Registry } from '../registry/registry.js';
 import { credentialsFor } from '../registry/resolve-credentials.js';
 import type { Clock } from '../util/clock.js';
-import type { PushOptions } from './options.js';
+import type { Logger } from '../util/logger.js';
 
 export interface ConnectDeps {
   logger: Logger;
@@ -14,34 +15,43 @@ export interface ConnectDeps {
 }
 
 /**
- * Opens one registry for a push: finds its credentials (inputs for the first tag's registry, stored
+ * Opens one registry: finds its credentials (explicit ones for the first tag's registry, stored
  * ones, the GHCR token), learns its scheme and auth with `GET /v2/`, and says what it found.
  */
 export async function connectRegistry(
   target: { registry: string; apiHost: string; repository: string },
   firstRegistry: string | undefined,
-  options: PushOptions,
+  settings: ConnectionSettings,
+  retries: number,
   deps: ConnectDeps,
 ): Promise<Registry> {
-  const { logger } = deps;
+  const { logger, clock } = deps;
   const credentials = await credentialsFor(target.registry, target.repository, {
-    explicit: options.credentials,
+    explicit: settings.credentials,
     explicitRegistry: firstRegistry,
-    githubToken: options.githubToken,
+    githubToken: settings.githubToken,
     env: deps.env,
     logger,
+  });
+  const pinged = await ping({
+    apiHost: target.apiHost,
+    insecure: settings.insecure,
+    retries,
+    clock,
+    logger,
+    send: deps.base.send,
   });
   const registry = new Registry({
     name: target.registry,
     apiHost: target.apiHost,
     credentials,
-    insecure: options.insecure,
-    retries: options.retries,
-    clock: deps.clock,
+    insecure: settings.insecure,
+    retries,
+    clock,
     logger,
     base: deps.base,
+    pinged,
   });
-  await registry.ping();
   const how = credentials ? `credentials from ${credentials.source ?? 'the inputs'}` : 'anonymous';
   const scheme = registry.baseUrl.protocol.replace(':', '');
   logger.info(

@@ -1,53 +1,55 @@
-import type { Inputs } from '../inputs.js';
+import type { PushSettings } from '../config/settings.js';
 import type { LoadedImage } from '../oci/image.js';
 import { openImageSource } from '../oci/source.js';
-import { readCa } from '../registry/ca-file.js';
+import { classifyError } from '../registry/failure.js';
 import { type PushDeps, pushImage } from './push.js';
 import { type PushResult, emptyResult } from './result.js';
 
-function failedBeforePush(inputs: Inputs, error: unknown, started: number): PushResult {
-  return emptyResult(inputs.tags, {
+/** A result for input that failed before anything was sent. */
+export function failedBeforePush(
+  tags: PushSettings['tags'],
+  error: unknown,
+  started = Date.now(),
+): PushResult {
+  return emptyResult(tags, {
     phase: 'validate',
     error: error instanceof Error ? error : new Error(String(error)),
+    cause: classifyError(error).cause,
     durationMs: Date.now() - started,
   });
 }
 
 /**
- * The whole job behind both shells: read and validate the inputs' files, then push the image (or
- * assemble the index), then clean up. Never throws: a failure is a result that says where and why.
+ * The whole job behind both shells: read and validate the image, then push it (or assemble the
+ * index), then clean up. Never throws: a failure is a result that says where and why.
  */
-export async function executePush(inputs: Inputs, deps: PushDeps): Promise<PushResult> {
+export async function executePush(settings: PushSettings, deps: PushDeps): Promise<PushResult> {
   const { logger } = deps;
   const started = Date.now();
-  let image: LoadedImage | undefined;
-  let ca: string | undefined;
-  try {
-    ca = await readCa(inputs.caFile);
-    if (!inputs.indexFrom.length) {
-      image = await logger.group('Validate the image', async () => {
-        const loaded = await openImageSource({
-          layout: inputs.layout,
-          image: inputs.image,
-          engine: inputs.engine,
-          compression: inputs.compression,
-          logger,
-        });
-        logger.info(
-          `${loaded.source}: ${loaded.root.descriptor.digest}, ${loaded.blobs.size} blobs present with the right sizes (their contents are checked against their digests as they upload)`,
-        );
-        return loaded;
-      });
-    }
-  } catch (error) {
-    return failedBeforePush(inputs, error, started);
-  }
-  if (!image) {
+  if (settings.indexFrom.length) {
     const { pushIndex } = await import('./push-index.js');
-    return pushIndex({ ...inputs, ca }, deps);
+    return pushIndex(settings, deps);
+  }
+  let image: LoadedImage;
+  try {
+    image = await logger.group('Validate the image', async () => {
+      const loaded = await openImageSource({
+        layout: settings.layout,
+        image: settings.image,
+        engine: settings.engine,
+        compression: settings.compression,
+        logger,
+      });
+      logger.info(
+        `${loaded.source}: ${loaded.root.descriptor.digest}, ${loaded.blobs.size} blobs present with the right sizes (their contents are checked against their digests as they upload)`,
+      );
+      return loaded;
+    });
+  } catch (error) {
+    return failedBeforePush(settings.tags, error, started);
   }
   try {
-    return await pushImage(image, { ...inputs, ca }, deps);
+    return await pushImage(image, settings, deps);
   } finally {
     await image.cleanup();
   }

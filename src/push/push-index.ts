@@ -1,16 +1,12 @@
-import { InputError } from '../errors.js';
-import type { Logger } from '../logger.js';
+import type { PushSettings } from '../config/settings.js';
+import { InputError } from '../util/errors.js';
 import { digestOf, isDigest } from '../oci/digest.js';
 import { MediaType, manifestKind } from '../oci/media-types.js';
 import { type Descriptor, type Platform, indexSchema, manifestSchema } from '../oci/types.js';
 import { RepositoryClient } from '../registry/client.js';
-import { type BaseTransport, createBaseTransport } from '../registry/http.js';
 import { type ImageReference, formatReference, parseReference } from '../registry/reference.js';
-import type { Registry } from '../registry/registry.js';
-import { type Clock, realClock } from '../util/clock.js';
-import { connectRegistry } from './connect.js';
-import type { PushOptions } from './options.js';
-import { type Phase, type PushResult, type TargetResult, emptyResult } from './result.js';
+import { type PushResult, type TargetResult, emptyResult } from './result.js';
+import { type PushDeps, runPush } from './session.js';
 import { applyTags } from './tag.js';
 import { type Target, planTargets } from './targets.js';
 
@@ -20,13 +16,6 @@ const ACCEPT = [
   MediaType.dockerManifest,
   MediaType.dockerManifestList,
 ];
-
-export interface IndexDeps {
-  logger: Logger;
-  clock?: Clock;
-  env?: NodeJS.ProcessEnv;
-  base?: BaseTransport;
-}
 
 interface Source {
   ref: ImageReference;
@@ -104,55 +93,37 @@ async function copyManifest(
  * The `index-from` mode: assembles an OCI image index from manifests already in the registry (one
  * per matrix job, pushed by digest), pushes it to every target and tags it. Never throws.
  */
-export async function pushIndex(
-  options: PushOptions & { indexFrom: string[] },
-  deps: IndexDeps,
-): Promise<PushResult> {
-  const { logger } = deps;
-  const clock = deps.clock ?? realClock;
-  const env = deps.env ?? process.env;
-  const started = clock.now();
-  const result = emptyResult(options.tags, {
-    source: `index from ${options.indexFrom.length} manifest${options.indexFrom.length === 1 ? '' : 's'}`,
+export async function pushIndex(settings: PushSettings, deps: PushDeps): Promise<PushResult> {
+  const result = emptyResult(settings.tags, {
+    source: `index from ${settings.indexFrom.length} manifest${settings.indexFrom.length === 1 ? '' : 's'}`,
   });
-  const base =
-    deps.base ??
-    createBaseTransport({
-      insecureHosts: new Set(options.insecure ? options.tags.map((t) => t.apiHost) : []),
-      ca: options.ca,
-    });
-  let phase: Phase = 'validate';
-  try {
-    const first = options.tags[0]!;
-    const sources = options.indexFrom.map((text) => parseSource(text, first));
-    if (options.tags.some((t) => t.apiHost !== first.apiHost)) {
+  return runPush(settings, deps, result, async (session) => {
+    const { logger } = session;
+    const first = settings.tags[0]!;
+    const sources = settings.indexFrom.map((text) => parseSource(text, first));
+    if (settings.tags.some((t) => t.apiHost !== first.apiHost)) {
       throw new InputError(
         'index-from: every tag must be on one registry, where the manifests already are',
       );
     }
-    phase = 'auth';
+    session.phase = 'auth';
     const repositories = [
       ...new Set([
         ...sources.map((s) => s.ref.repository),
-        ...options.tags.map((t) => t.repository),
+        ...settings.tags.map((t) => t.repository),
       ]),
     ];
-    let registry!: Registry;
-    await logger.group('Authenticate', async () => {
-      registry = await connectRegistry(first, first.registry, options, {
-        logger,
-        clock,
-        env,
-        base,
-      });
-      for (const t of options.tags)
-        await registry.authorize(
+    const registry = await logger.group('Authenticate', async () => {
+      const connected = await session.connect(first);
+      for (const t of settings.tags)
+        await connected.authorize(
           t.repository,
           repositories.filter((r) => r !== t.repository),
         );
+      return connected;
     });
 
-    phase = 'manifests';
+    session.phase = 'manifests';
     const children: Child[] = [];
     await logger.group('Read the manifests', async () => {
       for (const source of sources) {
@@ -193,7 +164,7 @@ export async function pushIndex(
     const digest = digestOf(index);
     result.digest = digest;
 
-    const targets = planTargets(options.tags, digest);
+    const targets = planTargets(settings.tags, digest);
     result.targets = targets.map((t): TargetResult => ({
       ...t,
       blobs: new Map(),
@@ -215,7 +186,7 @@ export async function pushIndex(
           );
       }
     });
-    phase = 'tags';
+    session.phase = 'tags';
     await logger.group('Tag', async () => {
       const put = async (target: Target, tag: string): Promise<void> => {
         await new RepositoryClient(registry, target.repository).putManifest(
@@ -226,13 +197,5 @@ export async function pushIndex(
       };
       result.refs.push(...(await applyTags(targets, digest, put, logger)));
     });
-    result.ok = true;
-  } catch (error) {
-    result.phase = phase;
-    result.error = error instanceof Error ? error : new Error(String(error));
-  } finally {
-    if (!deps.base) await base.destroy().catch(() => undefined);
-    result.durationMs = clock.now() - started;
-  }
-  return result;
+  });
 }

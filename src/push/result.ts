@@ -1,29 +1,10 @@
 import type { LoadedImage } from '../oci/image.js';
-import type { RegistryError } from '../registry/errors.js';
+import type { CauseId } from '../registry/failure.js';
 import { type ImageReference, formatReference } from '../registry/reference.js';
 import type { RegistryObservations } from '../registry/registry.js';
+import type { BlobOutcome } from '../transfer/outcome.js';
 
-export type BlobHow = 'present' | 'mounted' | 'monolithic' | 'chunked';
-export type BlobState = 'pushed' | 'skipped' | 'failed';
-
-export interface BlobOutcome {
-  digest: string;
-  size: number;
-  mediaType: string;
-  how?: BlobHow;
-  chunks: number;
-  /** Upload sessions started for this blob, across re-uploads. */
-  attempts: number;
-  durationMs: number;
-  state: BlobState;
-  /** One line per thing that went wrong or was tried, oldest first. */
-  tried: string[];
-  /** Every error the registry or the network gave for this blob, oldest first. */
-  errors: RegistryError[];
-  error?: Error;
-  /** The registry acknowledged the upload and then answered 404 to HEAD. */
-  vanishedAfterAck: boolean;
-}
+export type { BlobHow, BlobOutcome, BlobState } from '../transfer/outcome.js';
 
 export type Phase = 'validate' | 'auth' | 'blobs' | 'manifests' | 'tags';
 
@@ -54,6 +35,8 @@ export interface PushResult {
   /** Where the push stopped, when it failed. */
   phase?: Phase;
   error?: Error;
+  /** The probable cause of a failure that is not one blob's, from the failure rules. */
+  cause?: CauseId;
   failedBlobs: string[];
   blobsUploaded: number;
   blobsSkipped: number;

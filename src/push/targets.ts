@@ -1,4 +1,4 @@
-import { InputError } from '../errors.js';
+import { InputError } from '../util/errors.js';
 import type { ImageReference } from '../registry/reference.js';
 import { formatReference } from '../registry/reference.js';
 

@@ -1,4 +1,4 @@
-import type { Logger } from '../logger.js';
+import type { Logger } from '../util/logger.js';
 import type { Clock } from '../util/clock.js';
 import { RegistryError } from './errors.js';
 import { type HttpRequest, type HttpResponse, type Transport, errorFromResponse } from './http.js';
@@ -45,6 +45,8 @@ interface CachedToken {
 export interface AuthenticatorOptions {
   /** host:port of the registry API; credentials never leave for any other host. */
   host: string;
+  /** The challenge `GET /v2/` answered with; absent when the registry is open. */
+  challenge?: Challenge;
   credentials?: Credentials;
   /** Sends token requests; it carries retries but no auth. */
   transport: Transport;
@@ -61,6 +63,7 @@ export class Authenticator {
 
   constructor(private readonly options: AuthenticatorOptions) {
     this.host = options.host;
+    this.challenge = options.challenge;
     const { credentials, logger } = options;
     for (const secret of [credentials?.password, credentials?.identityToken])
       if (secret) logger.secret(secret);
@@ -125,6 +128,7 @@ export class Authenticator {
     if (!realm)
       throw new RegistryError({
         method: 'GET',
+        op: 'token',
         url: `https://${this.host}/v2/`,
         context: 'the registry asked for a Bearer token without a realm',
       });
@@ -134,6 +138,7 @@ export class Authenticator {
     } catch {
       throw new RegistryError({
         method: 'GET',
+        op: 'token',
         url: `https://${this.host}/v2/`,
         context: `the token realm ${JSON.stringify(realm)} is not a URL`,
       });
@@ -146,12 +151,13 @@ export class Authenticator {
     ) {
       throw new RegistryError({
         method: 'GET',
+        op: 'token',
         url,
         context:
           'refusing to send credentials to a plain-http token realm (set insecure: true to allow it)',
       });
     }
-    const req: HttpRequest = { method: 'GET', url, headers: {} };
+    const req: HttpRequest = { method: 'GET', op: 'token', url, headers: {} };
     if (credentials?.identityToken) {
       const form = new URLSearchParams({
         grant_type: 'refresh_token',

@@ -1,3 +1,4 @@
+import type { RetryBudget } from './budget.js';
 import {
   type BodyFactory,
   type HttpRequest,
@@ -18,7 +19,8 @@ export type UploadStart =
   { mounted: true } | { mounted: false; location: URL; minChunk?: number; maxChunk?: number };
 
 export interface SendOptions {
-  retries?: number;
+  /** The blob's budget, shared by every request made for it. */
+  budget?: RetryBudget;
   onProgress?: (bytesSent: number) => void;
 }
 
@@ -34,9 +36,9 @@ export class RepositoryClient {
   constructor(
     readonly registry: Registry,
     readonly repository: string,
-    mountFrom: string[] = [],
+    extraScopes: string[] = [],
   ) {
-    this.scopes = registry.scopesFor(repository, mountFrom);
+    this.scopes = registry.scopesFor(repository, extraScopes);
   }
 
   private url(path: string): URL {
@@ -56,8 +58,8 @@ export class RepositoryClient {
   }
 
   /** HEAD a blob: what the registry reports for it, without treating 404 as an error. */
-  async statBlob(digest: string): Promise<BlobStat> {
-    const req: HttpRequest = { method: 'HEAD', url: this.url(`blobs/${digest}`) };
+  async statBlob(digest: string, op: 'exists' | 'verify' = 'exists', budget?: RetryBudget): Promise<BlobStat> {
+    const req: HttpRequest = { method: 'HEAD', op, url: this.url(`blobs/${digest}`), budget };
     const res = await this.send(req);
     if (res.status === 404) return { exists: false, status: 404 };
     if (res.status !== 200) throw errorFromResponse(req, res, `checking blob ${digest}`);
@@ -72,14 +74,23 @@ export class RepositoryClient {
   /** POST a new upload session, or ask the registry to mount the blob from another repository. */
   async startUpload(
     mount?: { digest: string; from: string },
-    retries?: number,
+    budget?: RetryBudget,
   ): Promise<UploadStart> {
     const url = this.url('blobs/uploads/');
     if (mount) {
       url.searchParams.set('mount', mount.digest);
       url.searchParams.set('from', mount.from);
     }
-    const req: HttpRequest = { method: 'POST', url, headers: { 'content-length': '0' }, retries };
+    const req: HttpRequest = {
+      method: 'POST',
+      op: mount ? 'mount' : 'open',
+      url,
+      headers: { 'content-length': '0' },
+      budget,
+      // Only a mount asks for pull on its source: a registry that refuses that scope still takes
+      // a plain upload with a token for the target alone.
+      ...(mount ? { scopes: this.registry.scopesFor(this.repository, [mount.from]) } : {}),
+    };
     const res = await this.send(req);
     if (mount && res.status === 201) return { mounted: true };
     if (res.status !== 202) throw errorFromResponse(req, res, 'starting an upload');
@@ -103,10 +114,11 @@ export class RepositoryClient {
     url.searchParams.set('digest', digest);
     const req: HttpRequest = {
       method: 'PUT',
+      op: 'put-blob',
       url,
       headers: { 'content-type': 'application/octet-stream', 'content-length': String(size) },
       body,
-      retries: options.retries,
+      noRetry: true,
       onProgress: options.onProgress,
     };
     const res = await this.send(req);
@@ -123,6 +135,7 @@ export class RepositoryClient {
   ): Promise<URL> {
     const req: HttpRequest = {
       method: 'PATCH',
+      op: 'patch',
       url: location,
       headers: {
         'content-type': 'application/octet-stream',
@@ -130,27 +143,36 @@ export class RepositoryClient {
         'content-range': `${start}-${start + length - 1}`,
       },
       body,
-      retries: options.retries,
+      noRetry: true,
       onProgress: options.onProgress,
     };
     const res = await this.send(req);
-    if (res.status !== 202 && res.status !== 201)
+    if (res.status !== 202 && res.status !== 201 && res.status !== 204)
       throw errorFromResponse(req, res, `uploading bytes ${start}-${start + length - 1}`);
     return res.headers.location ? this.location(res, req) : location;
   }
 
   /** Closes a chunked upload: PUT `?digest=` with no body. */
-  async commitUpload(location: URL, digest: string, retries?: number): Promise<void> {
+  async commitUpload(location: URL, digest: string, budget?: RetryBudget): Promise<void> {
     const url = new URL(location);
     url.searchParams.set('digest', digest);
-    const req: HttpRequest = { method: 'PUT', url, headers: { 'content-length': '0' }, retries };
+    const req: HttpRequest = {
+      method: 'PUT',
+      op: 'commit',
+      url,
+      headers: { 'content-length': '0' },
+      budget,
+    };
     const res = await this.send(req);
-    if (res.status !== 201) throw errorFromResponse(req, res, `committing blob ${digest}`);
+    if (res.status < 200 || res.status > 204) throw errorFromResponse(req, res, `committing blob ${digest}`);
   }
 
   /** GET the session: how many bytes it holds (the end of `Range`, exclusive) and where to continue. */
-  async uploadStatus(location: URL): Promise<{ location: URL; offset: number }> {
-    const req: HttpRequest = { method: 'GET', url: location };
+  async uploadStatus(
+    location: URL,
+    budget?: RetryBudget,
+  ): Promise<{ location: URL; offset: number }> {
+    const req: HttpRequest = { method: 'GET', op: 'status', url: location, budget };
     const res = await this.send(req);
     if (res.status !== 204 && res.status !== 202 && res.status !== 200) {
       throw errorFromResponse(req, res, 'asking where the upload stands');
@@ -166,7 +188,7 @@ export class RepositoryClient {
   /** Cancels a session; failures are ignored because the registry expires sessions anyway. */
   async cancelUpload(location: URL): Promise<void> {
     try {
-      await this.send({ method: 'DELETE', url: location, retries: 0 });
+      await this.send({ method: 'DELETE', op: 'cancel', url: location, noRetry: true });
     } catch {
       // Best effort only.
     }
@@ -179,6 +201,7 @@ export class RepositoryClient {
   ): Promise<{ raw: Buffer; mediaType: string; digest?: string }> {
     const req: HttpRequest = {
       method: 'GET',
+      op: 'read',
       url: this.url(`manifests/${reference}`),
       headers: { accept: accept.join(', ') },
     };
@@ -190,7 +213,7 @@ export class RepositoryClient {
 
   /** GET a small blob (an image config) whole. */
   async getBlob(digest: string): Promise<Buffer> {
-    const req: HttpRequest = { method: 'GET', url: this.url(`blobs/${digest}`) };
+    const req: HttpRequest = { method: 'GET', op: 'read', url: this.url(`blobs/${digest}`) };
     const res = await this.send(req);
     if (res.status !== 200) throw errorFromResponse(req, res, `reading blob ${digest}`);
     return res.body;
@@ -204,6 +227,7 @@ export class RepositoryClient {
   ): Promise<string | undefined> {
     const req: HttpRequest = {
       method: 'PUT',
+      op: 'manifest',
       url: this.url(`manifests/${reference}`),
       headers: { 'content-type': mediaType, 'content-length': String(raw.length) },
       body: () => raw,

@@ -3,8 +3,8 @@ import { readFile } from 'node:fs/promises';
 import { homedir } from 'node:os';
 import { join } from 'node:path';
 import { z } from '../oci/schema.js';
-import { InputError } from '../errors.js';
-import type { Logger } from '../logger.js';
+import { InputError } from '../util/errors.js';
+import type { Logger } from '../util/logger.js';
 import type { Credentials } from './auth.js';
 import { DOCKER_HUB } from './reference.js';
 

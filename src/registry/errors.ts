@@ -1,3 +1,4 @@
+import type { Op } from './failure.js';
 import { displayUrl } from './redact.js';
 
 export interface RegistryErrorCode {
@@ -8,6 +9,8 @@ export interface RegistryErrorCode {
 
 export interface RegistryErrorInit {
   method: string;
+  /** The step the request was for; the failure rules read it. */
+  op?: Op;
   url: URL | string;
   status?: number;
   codes?: RegistryErrorCode[];
@@ -28,6 +31,7 @@ export interface RegistryErrorInit {
 export class RegistryError extends Error {
   override name = 'RegistryError';
   readonly method: string;
+  readonly op?: Op;
   readonly url: string;
   readonly status?: number;
   readonly codes: RegistryErrorCode[];
@@ -40,6 +44,7 @@ export class RegistryError extends Error {
     const url = displayUrl(init.url);
     super(RegistryError.describe(init, url), { cause: init.cause });
     this.method = init.method;
+    this.op = init.op;
     this.url = url;
     this.status = init.status;
     this.codes = init.codes ?? [];

@@ -2,8 +2,10 @@ import { readFileSync } from 'node:fs';
 import type { Readable } from 'node:stream';
 import { rootCertificates } from 'node:tls';
 import { type Dispatcher, EnvHttpProxyAgent } from './undici.js';
-import { InputError } from '../errors.js';
+import { InputError } from '../util/errors.js';
+import type { RetryBudget } from './budget.js';
 import { RegistryError } from './errors.js';
+import type { Op } from './failure.js';
 
 /** A body is a factory so that a retry rereads it from its source instead of holding it in memory. */
 export type BodyFactory = () => Readable | Buffer | string | AsyncIterable<Buffer>;
@@ -15,8 +17,12 @@ export interface HttpRequest {
   body?: BodyFactory;
   /** Token scopes this request needs (`repository:NAME:pull,push`). */
   scopes?: string[];
-  /** Retries allowed for this request alone; 0 when an outer loop owns retrying the whole exchange. */
-  retries?: number;
+  /** What the request is for; the failure rules read it. */
+  op?: Op;
+  /** Tries left for this request, shared with the blob it belongs to; a fresh one per request otherwise. */
+  budget?: RetryBudget;
+  /** The caller recovers on its own (a resume, a new session): the transport never resends this. */
+  noRetry?: boolean;
   /** Called with the running count of body bytes handed to the socket. */
   onProgress?: (bytesSent: number) => void;
 }
@@ -165,6 +171,7 @@ export function createBaseTransport(options: BaseTransportOptions = {}): BaseTra
       // response to a request with a body is a failure while sending it.
       throw new RegistryError({
         method: req.method,
+        op: req.op,
         url: req.url,
         networkCode,
         cause: error,
@@ -198,6 +205,8 @@ export function errorFromResponse(
     'retry-after',
     'cf-ray',
     'via',
+    'range',
+    'allow',
   ];
   const headers: Record<string, string> = {};
   for (const name of keep) if (res.headers[name]) headers[name] = res.headers[name] as string;
@@ -217,6 +226,7 @@ export function errorFromResponse(
   }
   return new RegistryError({
     method: req.method,
+    op: req.op,
     url: req.url,
     status: res.status,
     codes,

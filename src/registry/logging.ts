@@ -1,4 +1,4 @@
-import type { Logger } from '../logger.js';
+import type { Logger } from '../util/logger.js';
 import type { Transport } from './http.js';
 import { displayUrl } from './redact.js';
 

@@ -1,4 +1,4 @@
-import { UsageError } from '../errors.js';
+import { UsageError } from '../util/errors.js';
 import { isDigest } from '../oci/digest.js';
 
 export const DOCKER_HUB = 'docker.io';

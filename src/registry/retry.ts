@@ -1,45 +1,21 @@
-import type { Logger } from '../logger.js';
+import type { Logger } from '../util/logger.js';
 import type { Clock } from '../util/clock.js';
+import { RetryBudget } from './budget.js';
 import { RegistryError } from './errors.js';
-import type { HttpRequest, HttpResponse, Transport } from './http.js';
+import { type Decision, type Op, classify, failureOf } from './failure.js';
+import { type HttpRequest, type HttpResponse, type Transport, errorFromResponse } from './http.js';
 import { displayUrl } from './redact.js';
-
-const RETRYABLE_STATUS = new Set([408, 429, 499, 500, 502, 503, 504, 520, 521, 522, 523, 524]);
-const RETRYABLE_NETWORK = new Set([
-  'ECONNRESET',
-  'EPIPE',
-  'ETIMEDOUT',
-  'ECONNABORTED',
-  'ECONNREFUSED',
-  'EAI_AGAIN',
-  'UND_ERR_SOCKET',
-  'UND_ERR_CLOSED',
-  'UND_ERR_CONNECT_TIMEOUT',
-  'UND_ERR_HEADERS_TIMEOUT',
-  'UND_ERR_BODY_TIMEOUT',
-  'UND_ERR_REQ_CONTENT_LENGTH_MISMATCH',
-]);
 
 export const BACKOFF_BASE_MS = 1_000;
 export const BACKOFF_MAX_MS = 30_000;
+const QUICK_BASE_MS = 250;
 /** A Retry-After beyond this is a registry asking us to give up, not to wait. */
 const RETRY_AFTER_MAX_MS = 5 * 60_000;
 
 export interface RetryPolicy {
+  /** `retries: N`: each request is sent at most N+1 times. */
   retries: number;
   clock: Clock;
-}
-
-export function isRetryableStatus(status: number): boolean {
-  return RETRYABLE_STATUS.has(status);
-}
-
-export function isRetryableError(error: unknown): boolean {
-  return (
-    error instanceof RegistryError &&
-    error.status === undefined &&
-    RETRYABLE_NETWORK.has(error.networkCode ?? '')
-  );
 }
 
 /** Retry-After in seconds or as an HTTP date, as milliseconds from now; undefined when absent or unreadable. */
@@ -58,10 +34,33 @@ export function backoffDelay(retry: number, clock: Clock): number {
   return Math.round(ceiling / 2 + (ceiling / 2) * clock.random());
 }
 
-/** Retries one request on network errors and transient statuses; the body factory rereads the body. */
+/** The wait before the next try: Retry-After when the registry gave one, else backoff. */
+export function waitFor(
+  decision: Decision,
+  retry: number,
+  clock: Clock,
+  headers: Record<string, string> = {},
+): number {
+  const retryAfter = parseRetryAfter(headers['retry-after'], clock.now());
+  if (retryAfter !== undefined) return retryAfter;
+  if (decision.quick) return QUICK_BASE_MS * 2 ** retry;
+  return backoffDelay(retry, clock);
+}
+
+/** The failure an unwanted answer would be, to ask the rules whether to send it again. */
+function asError(req: HttpRequest, outcome: { res: HttpResponse } | { error: unknown }): unknown {
+  return 'res' in outcome ? errorFromResponse(req, outcome.res) : outcome.error;
+}
+
+/**
+ * Sends a request again when the failure rules say `retry` and its budget allows. A request's body
+ * is a factory, so each try rereads it. Statuses the caller handles itself (404 to a HEAD, 202 to a
+ * mount) are not failures and come back at once.
+ */
 export function withRetry(next: Transport, policy: RetryPolicy, logger: Logger): Transport {
   return async (req: HttpRequest): Promise<HttpResponse> => {
-    const allowed = req.retries ?? policy.retries;
+    const budget = req.budget ?? new RetryBudget(policy.retries);
+    const op: Op = req.op ?? 'read';
     for (let retry = 0; ; retry++) {
       let outcome: { res: HttpResponse } | { error: unknown };
       try {
@@ -69,25 +68,26 @@ export function withRetry(next: Transport, policy: RetryPolicy, logger: Logger):
       } catch (error) {
         outcome = { error };
       }
-      const retryable =
-        'res' in outcome ? isRetryableStatus(outcome.res.status) : isRetryableError(outcome.error);
-      if (!retryable || retry >= allowed) {
-        if ('res' in outcome) return outcome.res;
-        throw outcome.error;
-      }
-      const retryAfter =
-        'res' in outcome
-          ? parseRetryAfter(outcome.res.headers['retry-after'], policy.clock.now())
-          : undefined;
-      const wait = retryAfter ?? backoffDelay(retry, policy.clock);
-      const why =
-        'res' in outcome
-          ? `${outcome.res.status}`
-          : ((outcome.error as RegistryError).networkCode ?? 'error');
+      if ('res' in outcome && outcome.res.status < 400) return outcome.res;
+      const error = asError(req, outcome);
+      if (req.noRetry || !(error instanceof RegistryError)) return settle(outcome);
+      const decision = classify(failureOf(error, op), {
+        budgetLeft: budget.left,
+        attempt: retry,
+      });
+      if (decision.action !== 'retry') return settle(outcome);
+      if (!decision.quick && !budget.spend()) return settle(outcome);
+      const wait = waitFor(decision, retry, policy.clock, error.headers);
+      const why = error.status !== undefined ? `${error.status}` : (error.networkCode ?? 'error');
       logger.info(
-        `${req.method} ${displayUrl(req.url)}: ${why}; retry ${retry + 1} of ${allowed} in ${(wait / 1000).toFixed(1)} s`,
+        `${req.method} ${displayUrl(req.url)}: ${why}; trying again in ${(wait / 1000).toFixed(1)} s`,
       );
       await policy.clock.sleep(wait);
     }
   };
+}
+
+function settle(outcome: { res: HttpResponse } | { error: unknown }): HttpResponse {
+  if ('res' in outcome) return outcome.res;
+  throw outcome.error;
 }

@@ -1,23 +1,7 @@
-import type { BlobOutcome, Phase, TargetResult } from '../push/result.js';
-import { RegistryError } from '../registry/errors.js';
-import { CorruptBlobError } from '../upload/body.js';
-import type { RegistryObservations } from '../registry/registry.js';
+import type { CauseId } from '../registry/failure.js';
+import { formatSize } from '../util/format.js';
 
-export type CauseId =
-  | 'corrupt-layout'
-  | 'cloudflare-body-limit'
-  | 'nginx-body-limit'
-  | 'proxy-body-limit'
-  | 'vanished-after-ack'
-  | 'no-shared-secret'
-  | 'location-downgrade'
-  | 'token-lifetime'
-  | 'proxy-timeout'
-  | 'storage-error'
-  | 'credentials'
-  | 'certificate'
-  | 'connection-reset'
-  | 'unknown';
+export type { CauseId } from '../registry/failure.js';
 
 export interface Cause {
   id: CauseId;
@@ -27,32 +11,61 @@ export interface Cause {
   fix: string;
 }
 
-/** The cause texts, shared by the summary, the annotations and `oci-push diagnose`. */
+/** Facts a cause text may name. */
+export interface CauseFacts {
+  /** The body size refused at the smallest chunk. */
+  refusedBytes?: number;
+}
+
+/**
+ * The cause texts, shared by the summary, the annotations, the CLI and `oci-push diagnose`. Which
+ * cause applies is decided by the failure rules (src/registry/failure.ts), never here.
+ */
 export const CAUSES: Record<CauseId, Omit<Cause, 'id'>> = {
   'corrupt-layout': {
     title:
-      'The registry computed a different digest for the bytes it received (DIGEST_INVALID): the local layout is corrupt, or the file changed during the push.',
+      'The bytes of the blob do not match its digest (DIGEST_INVALID, or the local file hashes differently): the local layout is corrupt, or the file changed during the push.',
     fix: 'Export or build the image again, and make sure nothing writes to the layout while it is pushed.',
   },
   'cloudflare-body-limit': {
     title:
       "Cloudflare refused the request body as too large (413): Cloudflare's plan limits request bodies to 100 MB (Free and Pro), 200 MB (Business) or 500 MB (Enterprise).",
-    fix: 'Use `upload-mode: chunked` (or the default `auto`), with a `chunk-size` below the plan limit, such as the default 50MiB.',
+    fix: 'Use `upload-mode: auto` (the default) or `chunked`, with a `chunk-size` below the plan limit, such as the default 50MiB.',
   },
   'nginx-body-limit': {
     title:
       'nginx refused the request body as too large (413): its `client_max_body_size` is smaller than the blob.',
-    fix: 'Raise `client_max_body_size` on the proxy (`client_max_body_size 0;` disables the check), or use `upload-mode: chunked` with a smaller `chunk-size`.',
+    fix: 'Raise `client_max_body_size` on the proxy (`client_max_body_size 0;` disables the check), or use `upload-mode: auto` (the default) so oci-push sends smaller chunks.',
   },
   'proxy-body-limit': {
     title:
-      'Something between the runner and the registry refused the request body as too large (413).',
-    fix: "Raise the proxy's body size limit, or use `upload-mode: chunked` with a smaller `chunk-size`.",
+      'Something between the runner and the registry refused the request body as too large (413, or 416 "too large").',
+    fix: "Raise the proxy's body size limit, or use `upload-mode: auto` (the default) so oci-push sends smaller chunks.",
+  },
+  'body-limit-at-floor': {
+    title:
+      'The path to the registry refused the request body as too large even at the smallest chunk oci-push sends: no chunk size can get through.',
+    fix: "Raise the body size limit of the proxy in front of the registry (nginx: `client_max_body_size`); oci-push's chunk sizes cannot go lower.",
+  },
+  'chunk-window': {
+    title:
+      'The registry refused the chunk size (too small or too large for its window), and no size it accepts fits.',
+    fix: 'Set `chunk-size` within the limits the registry documents, or use `upload-mode: monolithic`.',
   },
   'vanished-after-ack': {
     title:
       'The registry acknowledged the upload (201) and then answered 404 to HEAD: its replicas do not share storage, or its storage is eventually consistent.',
     fix: 'Give every registry replica the same storage backend (a shared bucket or volume), or route all requests of a push to one replica (sticky sessions); with eventually consistent storage, enable its read-after-write consistency.',
+  },
+  'verify-mismatch': {
+    title:
+      'After the upload the registry reported a different size or digest for the blob than the bytes sent.',
+    fix: "Check the registry's storage and any proxy that rewrites request bodies; push again once it serves blobs as uploaded.",
+  },
+  'lost-session': {
+    title:
+      'The registry lost the upload session (404 or BLOB_UPLOAD_UNKNOWN on the session URL) and a new one failed too.',
+    fix: "Check the registry's log around the time of the push; if several replicas serve it, see that they share `http.secret` and storage.",
   },
   'no-shared-secret': {
     title:
@@ -66,32 +79,93 @@ export const CAUSES: Record<CauseId, Omit<Cause, 'id'>> = {
   },
   'token-lifetime': {
     title:
-      'The registry answered 401 partway through the push: the token expired before the push finished, because its lifetime is too short.',
+      'The registry answered 401 partway through the push, after the credentials had been accepted: the token expired before the push finished, because its lifetime is too short.',
     fix: "Raise the token lifetime on the token service (for example distribution's token issuer expiration) above the time a push takes.",
+  },
+  credentials: {
+    title:
+      'The registry refused the credentials at the start (401 or 403): they are wrong, or they lack push permission on the repository.',
+    fix: 'Check `username` and `password` (or the docker login that wrote them), and that the token or account may push to this repository.',
+  },
+  'permission-denied': {
+    title:
+      'The registry accepted the credentials but refused this request (403, or 401 insufficient_scope): the account may not push to this repository.',
+    fix: 'Grant the account push permission on the repository (GHCR: `permissions: packages: write` and the package\'s Actions access).',
   },
   'proxy-timeout': {
     title:
       'A proxy timed out waiting for the registry (522 or 524): one request took longer than the proxy allows (Cloudflare waits 100 s).',
-    fix: "Use `upload-mode: chunked` with a smaller `chunk-size` so each request finishes in time, or raise the proxy's timeout.",
+    fix: "Use `upload-mode: auto` or `chunked` with a smaller `chunk-size` so each request finishes in time, or raise the proxy's timeout.",
   },
   'storage-error': {
     title:
       'The registry kept failing with a server error: most likely its storage backend is failing.',
     fix: "Check the registry's log for storage errors (permissions, a full disk, bucket credentials) at the time of the push.",
   },
-  credentials: {
-    title:
-      'The registry refused the credentials (401 or 403 at the start): they are wrong, or they lack push permission on the repository.',
-    fix: 'Check `username` and `password` (or the docker login that wrote them), and that the token or account may push to this repository.',
+  'rate-limited': {
+    title: 'The registry kept answering 429 Too Many Requests: the rate limit did not recover in time.',
+    fix: 'Wait for the limit to reset, push fewer blobs at once (`concurrency`), or authenticate to get a higher limit.',
   },
-  certificate: {
-    title: "The registry's TLS certificate is not trusted.",
+  'read-only': {
+    title:
+      'The registry is read-only: it refused the upload (405 Method Not Allowed, or a read-only message). Maintenance mode or a replica that only serves pulls does this.',
+    fix: 'Push when the registry is writable again (distribution: `storage.maintenance.readonly.enabled: false`), or push to its writable endpoint.',
+  },
+  'repository-unknown': {
+    title: 'The registry does not know the repository (NAME_UNKNOWN or NAME_INVALID).',
+    fix: 'Check the repository name in `tags`; some registries need the repository (or project) created before the first push.',
+  },
+  'manifest-refused': {
+    title:
+      'The registry refused the manifest itself (its size, media type or shape), after every blob was in place.',
+    fix: "Read the registry's answer above: it names what it refused. Some registries refuse manifests over 4 MiB or some OCI media types.",
+  },
+  'tag-immutable': {
+    title: 'The tag already exists and the registry keeps tags immutable (409 or 412).',
+    fix: 'Push a new tag, or turn off tag immutability for this repository.',
+  },
+  'tls-untrusted': {
+    title: "The registry's TLS certificate is signed by a certificate authority the runner does not trust.",
     fix: 'Set `ca-file` (or NODE_EXTRA_CA_CERTS) to the CA that signed it, or `insecure: true` for a test registry.',
+  },
+  'tls-self-signed': {
+    title: "The registry's TLS certificate is self-signed.",
+    fix: 'Set `ca-file` to that certificate (or the CA that issued it), or `insecure: true` for a test registry.',
+  },
+  'tls-name-mismatch': {
+    title: "The registry's TLS certificate is for a different host name than the one in `tags`.",
+    fix: 'Use the host name the certificate names in `tags`, or reissue the certificate with this name in its subjectAltName.',
+  },
+  'http-over-https': {
+    title:
+      'The registry speaks plain http, but oci-push reached it over https (the TLS handshake got an http answer).',
+    fix: 'This registry speaks http: set `insecure: true` (CLI: `--insecure`), or put TLS in front of it.',
+  },
+  'connection-refused': {
+    title: 'Nothing accepted the connection: no registry is listening at that host and port.',
+    fix: 'Check the host and port in `tags`; if the registry is a service container, make sure it has started (a health check) before this step.',
+  },
+  'dns-failure': {
+    title: 'The registry host name does not resolve (DNS lookup failed).',
+    fix: 'Check the host name in `tags` for a typo, and that the runner can resolve it (a private DNS zone is not visible from GitHub-hosted runners).',
+  },
+  'connect-timeout': {
+    title: 'Connecting to the registry timed out: a firewall drops the traffic, or the host is down.',
+    fix: 'Check that the runner can reach the host and port in `tags` (firewall rules, security groups, a proxy via HTTPS_PROXY).',
   },
   'connection-reset': {
     title:
-      'The connection kept breaking during the upload: a proxy or load balancer between the runner and the registry cuts long or large requests.',
-    fix: "Use `upload-mode: chunked` with a smaller `chunk-size`, and check the proxy's body size and idle timeout settings.",
+      'The connection kept breaking while the request body was being sent: a proxy or load balancer between the runner and the registry cuts long or large requests.',
+    fix: "Use `upload-mode: auto` (the default) or `chunked` with a smaller `chunk-size`, and check the proxy's body size and idle timeout settings.",
+  },
+  'connection-dropped': {
+    title:
+      'The connection was closed before the registry answered, again and again: the registry or a proxy in front of it is dropping requests.',
+    fix: "Check the registry's health and log, and any proxy in front of it, at the time of the push.",
+  },
+  input: {
+    title: 'The input was refused before anything was sent to the registry.',
+    fix: 'Correct the input named above.',
   },
   unknown: {
     title: 'No known cause matches what the registry answered.',
@@ -99,79 +173,15 @@ export const CAUSES: Record<CauseId, Omit<Cause, 'id'>> = {
   },
 };
 
-export interface CauseEvidence {
-  errors: readonly RegistryError[];
-  /** The blob's final error, when it was not the registry's (a corrupt local file). */
-  localError?: unknown;
-  vanishedAfterAck?: boolean;
-  observations?: RegistryObservations;
-  phase?: Phase;
-}
-
-const isHtmlFrom = (e: RegistryError, name: RegExp): boolean =>
-  name.test(e.headers.server ?? '') || name.test(e.bodySnippet ?? '');
-
-function cause(id: CauseId): Cause {
-  return { id, ...CAUSES[id] };
-}
-
-/** An upload session the registry no longer knows: by its error code, or a 404 on a session URL. */
-function lostSession(e: RegistryError): boolean {
-  if (e.hasCode('BLOB_UPLOAD_UNKNOWN', 'BLOB_UPLOAD_INVALID')) return true;
-  return e.status === 404 && e.method !== 'HEAD' && /\/blobs\/uploads\/[^/?]+/.test(e.url);
-}
-
-/** The most probable cause for a failure, from what was seen; the first rule that matches wins. */
-export function probableCause(evidence: CauseEvidence): Cause {
-  const { errors, observations } = evidence;
-  const last = errors[errors.length - 1];
-  if (
-    evidence.localError instanceof CorruptBlobError ||
-    errors.some((e) => e.hasCode('DIGEST_INVALID'))
-  )
-    return cause('corrupt-layout');
-  const tooLarge = errors.find((e) => e.status === 413);
-  if (tooLarge) {
-    if (isHtmlFrom(tooLarge, /cloudflare/i) || tooLarge.headers['cf-ray'])
-      return cause('cloudflare-body-limit');
-    if (isHtmlFrom(tooLarge, /nginx/i)) return cause('nginx-body-limit');
-    return cause('proxy-body-limit');
+/** The cause text for an id, with the facts it names filled in. */
+export function causeOf(id: CauseId, facts: CauseFacts = {}): Cause {
+  const text = CAUSES[id];
+  if (id === 'body-limit-at-floor' && facts.refusedBytes !== undefined) {
+    return {
+      id,
+      ...text,
+      title: `The path to the registry refused the request body as too large even for chunks of ${formatSize(facts.refusedBytes)}, the smallest oci-push sends: no chunk size can get through.`,
+    };
   }
-  if (evidence.vanishedAfterAck) return cause('vanished-after-ack');
-  if (errors.filter(lostSession).length >= 2) return cause('no-shared-secret');
-  if (observations?.locationDowngraded) return cause('location-downgrade');
-  if (
-    (last?.status === 401 || last?.status === 403) &&
-    /insufficient_scope/.test(last.headers['www-authenticate'] ?? '')
-  ) {
-    return cause('credentials');
-  }
-  if (
-    last?.status === 401 &&
-    (evidence.phase !== 'auth' || (observations?.unauthorizedMidPush ?? 0) > 0)
-  )
-    return cause('token-lifetime');
-  if (errors.some((e) => e.status === 522 || e.status === 524)) return cause('proxy-timeout');
-  if (last?.status !== undefined && last.status >= 500) return cause('storage-error');
-  if (last?.status === 401 || last?.status === 403) return cause('credentials');
-  const network = last?.networkCode ?? '';
-  if (/CERT|SELF_SIGNED|UNABLE_TO_VERIFY|ERR_TLS/i.test(network)) return cause('certificate');
-  if (network) return cause('connection-reset');
-  return cause('unknown');
-}
-
-/** Evidence for a failure that is not one blob's: the push-level error. */
-export function errorsOf(error: unknown): RegistryError[] {
-  return error instanceof RegistryError ? [error] : [];
-}
-
-/** The probable cause of one failed blob in one repository. */
-export function blobCause(blob: BlobOutcome, target: TargetResult): Cause {
-  return probableCause({
-    errors: blob.errors,
-    localError: blob.error,
-    vanishedAfterAck: blob.vanishedAfterAck,
-    observations: target.observations,
-    phase: 'blobs',
-  });
+  return { id, ...text };
 }

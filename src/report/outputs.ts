@@ -1,5 +1,15 @@
-import { Output, type OutputName } from '../inputs.js';
 import type { PushResult } from '../push/result.js';
+
+export const Output = {
+  digest: 'digest',
+  refs: 'refs',
+  blobsUploaded: 'blobs-uploaded',
+  blobsSkipped: 'blobs-skipped',
+  bytesUploaded: 'bytes-uploaded',
+  failedBlobs: 'failed-blobs',
+} as const;
+
+export type OutputName = (typeof Output)[keyof typeof Output];
 
 /** The action's outputs as strings, the same on success and failure. */
 export function outputsOf(result: PushResult | undefined): Record<OutputName, string> {

@@ -2,18 +2,23 @@ import { shortDigest } from '../oci/digest.js';
 import type { ImageNode, ManifestNode } from '../oci/image.js';
 import { manifestsBottomUp } from '../oci/image.js';
 import { formatPlatform } from '../oci/types.js';
+import type { Finding } from '../diagnose/finding.js';
 import type { BlobOutcome, PushResult, TargetResult } from '../push/result.js';
-import type { RegistryError } from '../registry/errors.js';
-import { formatSize } from '../upload/upload-blob.js';
-import { CAUSES, type Cause, blobCause, errorsOf, probableCause } from './causes.js';
-import { code, escapeMarkdown, formatDuration, table } from './markdown.js';
+import { RegistryError } from '../registry/errors.js';
+import { formatDuration, formatSize } from '../util/format.js';
+import { type Cause, causeOf } from './causes.js';
+import { code, escapeMarkdown, table } from './markdown.js';
 
-/** A finding of `oci-push diagnose`, shown in the summary when the probe ran after a failure. */
-export interface Finding {
-  check: string;
-  ok: boolean;
-  detail: string;
-  cause?: Cause;
+export type { Finding } from '../diagnose/finding.js';
+
+/** The probable cause of one failed blob, as the failure rules decided it. */
+export function blobCause(blob: BlobOutcome): Cause {
+  return causeOf(blob.cause ?? 'unknown', { refusedBytes: blob.refusedBytes });
+}
+
+/** The probable cause of a push that stopped outside the blobs. */
+export function pushCause(result: PushResult): Cause {
+  return causeOf(result.cause ?? 'unknown');
 }
 
 export interface SummaryExtras {
@@ -114,7 +119,7 @@ function failedBlobSection(result: PushResult, target: TargetResult): string[] {
         )
         .filter((x): x is string => x !== undefined),
     );
-    const cause = blobCause(blob, target);
+    const cause = blobCause(blob);
     out.push(`#### ❌ ${code(blob.digest)}`, '');
     out.push(
       `- **Where:** ${code(`${target.registry}/${target.repository}`)}: ${where.join('; ') || 'image'}`,
@@ -149,14 +154,14 @@ export function observedWarnings(result: PushResult): ObservedWarning[] {
       out.push({
         registry: target.registry,
         seen: 'the registry answered with http Location headers over https; oci-push kept https.',
-        cause: { id: 'location-downgrade', ...CAUSES['location-downgrade'] },
+        cause: causeOf('location-downgrade'),
       });
     }
     if (o.unauthorizedMidPush > 0) {
       out.push({
         registry: target.registry,
         seen: `the registry answered 401 partway through the push ${o.unauthorizedMidPush} time(s); oci-push fetched a new token.`,
-        cause: { id: 'token-lifetime', ...CAUSES['token-lifetime'] },
+        cause: causeOf('token-lifetime'),
       });
     }
   }
@@ -195,15 +200,13 @@ export function renderSummary(result: PushResult, extras: SummaryExtras = {}): s
     out.push('### What failed', '');
     out.push(`${escapeMarkdown(result.error?.message ?? 'unknown error')}`, '');
     if (result.phase !== 'blobs' || !failedCount) {
-      const observations = result.targets.find((t) => t.observations)?.observations;
-      const errors = errorsOf(result.error);
       out.push(`- **Stopped at:** ${escapeMarkdown(result.phase ?? 'push')}`);
-      if (errors.length) out.push(`- **Registry answered:** ${lastAnswer(errors)}`);
-      if (result.phase !== 'validate')
-        out.push(...renderCause(probableCause({ errors, observations, phase: result.phase })));
+      if (result.error instanceof RegistryError)
+        out.push(`- **Registry answered:** ${lastAnswer([result.error])}`);
+      if (result.phase !== 'validate') out.push(...renderCause(pushCause(result)));
       else
         out.push(
-          '- **Fix:** correct the image input named above; nothing was sent to the registry.',
+          '- **Fix:** correct the input named above; nothing was sent to the registry.',
         );
       out.push('');
     }
@@ -231,14 +234,14 @@ export function renderSummary(result: PushResult, extras: SummaryExtras = {}): s
         ['check', 'result', 'detail'],
         extras.findings.map((f) => [
           escapeMarkdown(f.check),
-          f.ok ? '✅' : '❌',
+          f.ok === undefined ? '— not probed' : f.ok ? '✅' : '❌',
           escapeMarkdown(f.detail),
         ]),
       ),
     );
     out.push('');
     const causes = new Map<string, Cause>();
-    for (const f of extras.findings) if (!f.ok && f.cause) causes.set(f.cause.id, f.cause);
+    for (const f of extras.findings) if (f.ok === false && f.cause) causes.set(f.cause, causeOf(f.cause));
     for (const c of causes.values()) out.push(...renderCause(c), '');
   }
 
@@ -269,4 +272,31 @@ export function renderSummary(result: PushResult, extras: SummaryExtras = {}): s
     out.push('', '</details>', '');
   }
   return out.join('\n');
+}
+
+export interface CauseGroup {
+  cause: Cause;
+  /** The blobs it hit, in the order they failed; empty for a push-level cause. */
+  blobs: string[];
+}
+
+/** The distinct causes of a failed push, each with the blobs it hit: for annotations and the CLI. */
+export function failureCauses(result: PushResult): CauseGroup[] {
+  if (result.ok) return [];
+  const groups = new Map<string, CauseGroup>();
+  for (const target of result.targets) {
+    for (const blob of target.blobs.values()) {
+      if (blob.state !== 'failed') continue;
+      const cause = blobCause(blob);
+      const key = `${cause.id}:${cause.title}`;
+      const group = groups.get(key) ?? { cause, blobs: [] };
+      if (!group.blobs.includes(blob.digest)) group.blobs.push(blob.digest);
+      groups.set(key, group);
+    }
+  }
+  if (!groups.size && result.phase !== 'validate') {
+    const cause = pushCause(result);
+    groups.set(cause.id, { cause, blobs: [] });
+  }
+  return [...groups.values()];
 }

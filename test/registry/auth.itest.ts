@@ -68,7 +68,8 @@ describe('htpasswd Basic auth', () => {
       },
     );
     expect(res.code).toBe(1);
-    expect(res.stderr).toMatch(/refused the credentials from the username and password inputs/);
+    expect(res.stderr).toMatch(/refused the credentials from the username and password flags/);
+    expect(res.stderr).toContain('probable cause: The registry refused the credentials at the start');
     expect(res.stderr).toContain('401');
     expect(res.stderr).not.toContain('not-it');
     expect(await listTags(registry.url, 'basic/wrong', basic(USER, PASSWORD))).toEqual([]);
@@ -252,7 +253,7 @@ describe('Bearer token auth', () => {
     );
     expect(res.code).toBe(1);
     expect(res.stderr).toMatch(
-      /the token service refused the credentials from the username and password inputs/,
+      /the token service refused the credentials from the username and password flags/,
     );
     expect(res.stderr).not.toContain('wrong-password');
   });

@@ -1,6 +1,6 @@
 import { describe, expect, it, vi } from 'vitest';
 import { resolveLocation } from '../../src/registry/location.js';
-import { silentLogger } from '../../src/logger.js';
+import { silentLogger } from '../../src/util/logger.js';
 
 describe('resolveLocation', () => {
   const base = new URL('https://reg.example.com/v2/a/blobs/uploads/');

@@ -79,8 +79,11 @@ describe('certificates', () => {
     });
     expect(res.code).toBe(1);
     expect(res.stderr).toMatch(
-      new RegExp(`the certificate of ${registry.host} is not trusted; set ca-file or insecure`),
+      new RegExp(
+        `the certificate of ${registry.host} is not trusted \\(self-signed\\); set ca-file or insecure`,
+      ),
     );
+    expect(res.stderr).toContain("probable cause: The registry's TLS certificate is self-signed.");
   });
 
   it('trusts the registry CA given with ca-file, for this step only', async () => {

@@ -1,8 +1,9 @@
 import { describe, expect, it } from 'vitest';
 import { backoffDelay, parseRetryAfter, withRetry } from '../../src/registry/retry.js';
+import { RetryBudget } from '../../src/registry/budget.js';
 import { RegistryError } from '../../src/registry/errors.js';
 import type { HttpResponse, Transport } from '../../src/registry/http.js';
-import { silentLogger } from '../../src/logger.js';
+import { silentLogger } from '../../src/util/logger.js';
 import { fakeClock as makeFakeClock } from '../support/engine.js';
 
 const fakeClock = (random = 0.5) => makeFakeClock(random, 1_000_000);
@@ -50,6 +51,56 @@ describe('withRetry', () => {
     expect(clock.slept).toEqual([1000, 2000, 4000]);
   });
 
+  it('draws on a shared budget: two requests of one blob get N tries again between them', async () => {
+    const clock = fakeClock();
+    let calls = 0;
+    const send = withRetry(
+      async () => (calls++, response(503)),
+      { retries: 5, clock },
+      silentLogger,
+    );
+    const budget = new RetryBudget(3);
+    await send({ method: 'GET', op: 'status', url: new URL('http://r/'), budget });
+    await send({ method: 'GET', op: 'status', url: new URL('http://r/'), budget });
+    expect(calls).toBe(5);
+    expect(budget.left).toBe(0);
+  });
+
+  it('retries a refused connection quickly, a few times, without spending the budget', async () => {
+    const clock = fakeClock();
+    let calls = 0;
+    const refused: Transport = async (req) => {
+      calls++;
+      throw new RegistryError({ method: req.method, url: req.url, networkCode: 'ECONNREFUSED' });
+    };
+    await expect(
+      withRetry(refused, { retries: 5, clock }, silentLogger)({
+        method: 'GET',
+        op: 'ping',
+        url: new URL('http://r/v2/'),
+      }),
+    ).rejects.toThrow(/ECONNREFUSED/);
+    expect(calls).toBe(5);
+    expect(clock.slept.reduce((a, b) => a + b, 0)).toBeLessThan(10_000);
+  });
+
+  it('never retries a name that does not resolve', async () => {
+    const clock = fakeClock();
+    let calls = 0;
+    const unknownHost: Transport = async (req) => {
+      calls++;
+      throw new RegistryError({ method: req.method, url: req.url, networkCode: 'ENOTFOUND' });
+    };
+    await expect(
+      withRetry(unknownHost, { retries: 5, clock }, silentLogger)({
+        method: 'GET',
+        op: 'ping',
+        url: new URL('http://r/v2/'),
+      }),
+    ).rejects.toThrow(/ENOTFOUND/);
+    expect(calls).toBe(1);
+  });
+
   it('honours Retry-After instead of its own backoff', async () => {
     const clock = fakeClock();
     const answers = [response(429, { 'retry-after': '3' }), response(200)];
@@ -62,7 +113,7 @@ describe('withRetry', () => {
     expect(clock.slept).toEqual([3000]);
   });
 
-  it('retries network resets but never a 403, and respects a per-request limit of 0', async () => {
+  it('retries network resets but never a 403, nor a request its caller recovers itself', async () => {
     const clock = fakeClock();
     let calls = 0;
     const reset: Transport = async (req) => {
@@ -83,7 +134,7 @@ describe('withRetry', () => {
         reset,
         { retries: 2, clock },
         silentLogger,
-      )({ method: 'PUT', url: new URL('http://r/'), retries: 0 }),
+      )({ method: 'PATCH', op: 'patch', url: new URL('http://r/'), noRetry: true }),
     ).rejects.toThrow();
     expect(calls).toBe(1);
     let forbidden = 0;

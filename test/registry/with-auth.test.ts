@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { silentLogger } from '../../src/logger.js';
+import { silentLogger } from '../../src/util/logger.js';
 import { Authenticator, withAuth } from '../../src/registry/auth.js';
 import type { HttpRequest, HttpResponse, Transport } from '../../src/registry/http.js';
 import { realClock } from '../../src/util/clock.js';

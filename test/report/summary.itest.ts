@@ -100,7 +100,7 @@ describe('the summary names the failing blob, what the registry said, and the pr
   });
 
   it('acknowledged (201), then 404 on HEAD', async () => {
-    const run = await act(await proxy({ neverStays: [layer()] }));
+    const run = await act(await proxy({ neverStays: [layer()] }), { retries: '2' });
     expectBlobCause(run, layer(), 'HTTP 404', 'vanished-after-ack');
     expect(run.summary).toMatch(/upload 3 acknowledged \(201\), then HEAD/);
   });

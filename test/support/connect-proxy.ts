@@ -9,7 +9,10 @@ export interface ForwardProxy {
 }
 
 /** A small HTTP proxy, as on a corporate network: CONNECT tunnels and absolute-form requests. */
-export async function startForwardProxy(): Promise<ForwardProxy> {
+export async function startForwardProxy(
+  /** `host:port` → `host:port`: where a CONNECT for a name really goes (a name no DNS knows). */
+  routes: Record<string, string> = {},
+): Promise<ForwardProxy> {
   const seen: string[] = [];
   const server: Server = createServer((req, res) => {
     // Absolute-form request: GET http://host:port/path
@@ -33,7 +36,7 @@ export async function startForwardProxy(): Promise<ForwardProxy> {
   });
   server.on('connect', (req, client: Socket, head: Buffer) => {
     seen.push(`CONNECT ${req.url}`);
-    const [host, port] = (req.url ?? '').split(':');
+    const [host, port] = (routes[req.url ?? ''] ?? req.url ?? '').split(':');
     const upstream = connect(Number(port), host, () => {
       client.write('HTTP/1.1 200 Connection Established\r\n\r\n');
       upstream.write(head);

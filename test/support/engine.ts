@@ -1,5 +1,6 @@
-import { type Inputs, type InputName, parseInputs } from '../../src/inputs.js';
-import type { Logger } from '../../src/logger.js';
+import type { InputName } from '../../src/config/inputs.js';
+import { type PushSettings, readPushSettings } from '../../src/config/settings.js';
+import type { Logger } from '../../src/util/logger.js';
 import { executePush } from '../../src/push/execute.js';
 import type { PushResult } from '../../src/push/result.js';
 import type { Clock } from '../../src/util/clock.js';
@@ -49,7 +50,7 @@ export interface EngineRun {
   result: PushResult;
   logger: CapturingLogger;
   clock: FakeClock;
-  inputs: Inputs;
+  settings: PushSettings;
 }
 
 /** Pushes through the engine in-process, with inputs given as the action would get them. */
@@ -57,9 +58,9 @@ export async function pushWithEngine(
   raw: Partial<Record<InputName, string>>,
   env: NodeJS.ProcessEnv = { HOME: '/nonexistent' },
 ): Promise<EngineRun> {
-  const inputs = parseInputs((name) => raw[name] ?? '');
+  const settings = await readPushSettings((name) => raw[name] ?? '');
   const logger = captureLogger();
   const clock = fakeClock();
-  const result = await executePush(inputs, { logger, clock, env });
-  return { result, logger, clock, inputs };
+  const result = await executePush(settings, { logger, clock, env });
+  return { result, logger, clock, settings };
 }

@@ -38,6 +38,8 @@ export interface FaultConfig {
   failNth?: { nth: number[]; status: number; methods?: string[] };
   /** Seeded random faults on a fraction of requests: statuses or mid-body resets. */
   random?: { seed: number; fraction: number; statuses: number[]; resets: boolean };
+  /** Answer every request matching a rule with its status and a registry JSON error, never forwarding it. */
+  failWhen?: { method: string; path: RegExp; status: number; code?: string }[];
   /** 429 with Retry-After on these request numbers. */
   rateLimit?: { nth: number[]; retryAfter: string };
   /** A blob HEAD answers 404 for the first K times after its commit (replica lag). */
@@ -187,6 +189,15 @@ export async function startFaultProxy(
         },
         JSON.stringify({ errors: [{ code: 'UNAUTHORIZED', message: 'authentication required' }] }),
         '401 from now on',
+      );
+    }
+    const rule = config.failWhen?.find((r) => r.method === method && r.path.test(url.pathname));
+    if (rule) {
+      return answer(
+        rule.status,
+        { 'content-type': 'application/json' },
+        JSON.stringify({ errors: [{ code: rule.code ?? 'UNKNOWN', message: 'injected failure' }] }),
+        `${rule.status} by rule`,
       );
     }
     if (config.rateLimit?.nth.includes(n)) {

@@ -1,2 +1,0 @@
-import { createRequire as __ociPushCreateRequire } from 'node:module'; const require = __ociPushCreateRequire(import.meta.url);
-import{e as n}from"./chunk-2JTGJ47R.js";import{readFile as t}from"node:fs/promises";async function d(r){if(!r)return;let e;try{e=await t(r,"utf8")}catch(i){throw new n(`ca-file ${r}: cannot read (${i.code??i})`)}if(!e.includes("-----BEGIN CERTIFICATE-----"))throw new n(`ca-file ${r}: no PEM certificate in it`);return e}export{d as a};

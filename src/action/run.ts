@@ -1,0 +1,102 @@
+import * as core from '@actions/core';
+import { Input } from '../config/inputs.js';
+import { type PushSettings, readPushSettings } from '../config/settings.js';
+import type { Finding } from '../diagnose/finding.js';
+import { executePush, failedBeforePush } from '../push/execute.js';
+import type { PushResult } from '../push/result.js';
+import { outputsOf } from '../report/outputs.js';
+import { blobCause, failureCauses, observedWarnings, renderSummary } from '../report/summary.js';
+import { errorMessage } from '../util/errors.js';
+import { actionsLogger } from './logger.js';
+
+async function writeSummary(result: PushResult, findings?: Finding[]): Promise<void> {
+  // Outside a runner there is no summary file; that is not an error.
+  if (!process.env.GITHUB_STEP_SUMMARY) return;
+  await core.summary.addRaw(renderSummary(result, { findings }), true).write();
+}
+
+/** One annotation per failing blob, titled with its digest; one for a failure outside the blobs. */
+function annotateFailures(result: PushResult): void {
+  let blobs = 0;
+  for (const target of result.targets) {
+    for (const blob of target.blobs.values()) {
+      if (blob.state !== 'failed') continue;
+      blobs++;
+      const cause = blobCause(blob);
+      const last = blob.errors[blob.errors.length - 1];
+      const answered = last
+        ? last.status !== undefined
+          ? `HTTP ${last.status}`
+          : (last.networkCode ?? 'network error')
+        : 'no answer';
+      core.error(
+        `${target.registry}/${target.repository}: ${answered}. ${cause.title} Fix: ${cause.fix}`,
+        { title: blob.digest },
+      );
+    }
+  }
+  if (blobs) return;
+  for (const { cause } of failureCauses(result))
+    core.error(`${cause.title} Fix: ${cause.fix}`, { title: 'oci-push: probable cause' });
+}
+
+/** The action's entry: the one place that calls core.setFailed. */
+export async function run(): Promise<void> {
+  // Should some operation never settle (a stream that neither ends nor fails), Node would exit with
+  // code 0 once the event loop empties: make that a loud failure, never a silent success.
+  let finished = false;
+  const stalled = (): void => {
+    if (!finished)
+      core.setFailed(
+        'oci-push stopped before finishing: an operation never completed (a bug; please report it)',
+      );
+  };
+  process.once('beforeExit', stalled);
+  try {
+    await runAction();
+  } finally {
+    finished = true;
+    process.off('beforeExit', stalled);
+  }
+}
+
+async function runAction(): Promise<void> {
+  let settings: PushSettings | undefined;
+  let result: PushResult | undefined;
+  let findings: Finding[] | undefined;
+  let failure: string | undefined;
+  const logger = actionsLogger();
+  try {
+    for (const secret of [core.getInput(Input.password), core.getInput(Input.githubToken)])
+      if (secret) core.setSecret(secret);
+    settings = await readPushSettings((name) => core.getInput(name));
+    result = await executePush(settings, { logger });
+    if (!result.ok) {
+      failure = errorMessage(result.error);
+      const { diagnoseAfterFailure } = await import('../diagnose/after-failure.js');
+      findings = await diagnoseAfterFailure(settings, result, { logger }).catch(
+        (error: unknown) => {
+          core.warning(`the diagnosis could not run: ${errorMessage(error)}`);
+          return undefined;
+        },
+      );
+    }
+  } catch (error) {
+    failure = errorMessage(error);
+    core.debug(error instanceof Error ? (error.stack ?? failure) : failure);
+    // Bad input still gets a summary that says what was wrong.
+    result ??= failedBeforePush(settings?.tags ?? [], error);
+  }
+  for (const [name, value] of Object.entries(outputsOf(result))) core.setOutput(name, value);
+  if (result && settings?.summary !== false) {
+    try {
+      await writeSummary(result, findings);
+    } catch (error) {
+      core.warning(`could not write the job summary: ${errorMessage(error)}`);
+    }
+  }
+  if (result && !result.ok) annotateFailures(result);
+  for (const w of result ? observedWarnings(result) : [])
+    core.warning(`${w.registry}: ${w.cause.title} Fix: ${w.cause.fix}`, { title: 'oci-push' });
+  if (failure !== undefined) core.setFailed(failure);
+}

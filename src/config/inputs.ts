@@ -1,0 +1,42 @@
+/** Input names, shared by action.yml, the action and the CLI's flags. */
+export const Input = {
+  layout: 'layout',
+  image: 'image',
+  engine: 'engine',
+  compression: 'compression',
+  tags: 'tags',
+  username: 'username',
+  password: 'password',
+  insecure: 'insecure',
+  concurrency: 'concurrency',
+  retries: 'retries',
+  uploadMode: 'upload-mode',
+  chunkSize: 'chunk-size',
+  summary: 'summary',
+  diagnose: 'diagnose',
+  caFile: 'ca-file',
+  githubToken: 'github-token',
+  pushByDigest: 'push-by-digest',
+  indexFrom: 'index-from',
+} as const;
+
+export type InputName = (typeof Input)[keyof typeof Input];
+
+/** Defaults, which action.yml must repeat exactly (a test checks it). */
+export const INPUT_DEFAULTS: Partial<Record<InputName, string>> = {
+  [Input.engine]: 'auto',
+  [Input.compression]: 'gzip',
+  [Input.insecure]: 'false',
+  [Input.concurrency]: '4',
+  [Input.retries]: '5',
+  [Input.uploadMode]: 'auto',
+  [Input.chunkSize]: '50MiB',
+  [Input.summary]: 'true',
+  [Input.diagnose]: 'on-failure',
+  [Input.pushByDigest]: 'false',
+};
+
+/** Defaults that are workflow expressions: action.yml has them, the runner evaluates them. */
+export const EXPRESSION_DEFAULTS: Partial<Record<InputName, string>> = {
+  [Input.githubToken]: '${{ github.token }}',
+};

@@ -1,0 +1,212 @@
+import type { Credentials } from '../registry/auth.js';
+import { type ImageReference, parseReference } from '../registry/reference.js';
+import type { Compression } from '../oci/docker-archive.js';
+import type { Engine } from '../oci/engine-export.js';
+import { MIN_CHUNK_SIZE, type UploadMode } from '../transfer/policy.js';
+import { UsageError } from '../util/errors.js';
+import { readCa } from './ca-file.js';
+import { INPUT_DEFAULTS, Input, type InputName } from './inputs.js';
+
+export type DiagnoseWhen = 'on-failure' | 'never';
+
+/** What reaches a registry: shared by a push and by `diagnose`. */
+export interface ConnectionSettings {
+  /** Explicit credentials; they go to the registry of the first tag only. */
+  credentials?: Credentials;
+  /** For ghcr.io when no other credentials are found. */
+  githubToken?: string;
+  insecure: boolean;
+  /** PEM text of extra trusted CA certificates (the ca-file, read once). */
+  ca?: string;
+}
+
+/** Everything a push needs, parsed once from the action's inputs or the CLI's flags. */
+export interface PushSettings extends ConnectionSettings {
+  /** Exactly one of layout, image and indexFrom is set. */
+  layout?: string;
+  image?: string;
+  /** Manifests already in the registry (digests or references) to assemble into an index. */
+  indexFrom: string[];
+  pushByDigest: boolean;
+  engine: Engine;
+  compression: Compression;
+  tags: ImageReference[];
+  transfer: { mode: UploadMode; chunkSize: number; retries: number; concurrency: number };
+  summary: boolean;
+  diagnose: DiagnoseWhen;
+}
+
+export interface DiagnoseSettings extends ConnectionSettings {
+  ref: ImageReference;
+  maxProbe: boolean;
+}
+
+/** `get` returns '' for an unset input, as core.getInput does. */
+export type InputSource = (name: InputName) => string;
+
+const DIAGNOSE_WHEN: readonly DiagnoseWhen[] = ['on-failure', 'never'];
+const UPLOAD_MODES: readonly UploadMode[] = ['auto', 'monolithic', 'chunked'];
+const ENGINES: readonly Engine[] = ['auto', 'docker', 'podman'];
+const COMPRESSIONS: readonly Compression[] = ['gzip', 'none'];
+const SIZE_UNITS: Record<string, number> = {
+  b: 1,
+  kb: 1e3,
+  mb: 1e6,
+  gb: 1e9,
+  kib: 1 << 10,
+  mib: 1 << 20,
+  gib: 1 << 30,
+};
+
+/** `50MiB`, `100 MB`, `1048576`: a byte count, or undefined when it is not one. */
+export function parseSize(text: string): number | undefined {
+  const m = /^\s*(\d+(?:\.\d+)?)\s*([a-zA-Z]*)\s*$/.exec(text);
+  if (!m) return undefined;
+  const unit = (m[2] ?? '').toLowerCase() || 'b';
+  const factor = SIZE_UNITS[unit];
+  if (factor === undefined) return undefined;
+  const bytes = Math.round(Number(m[1]) * factor);
+  return Number.isSafeInteger(bytes) ? bytes : undefined;
+}
+
+const TRUE = /^(true|yes|on|1)$/i;
+const FALSE = /^(false|no|off|0)$/i;
+
+/** Whether a text is a boolean as oci-push reads one (the CLI uses it to tell `--flag false`). */
+export function isBooleanText(value: string): boolean {
+  return TRUE.test(value.trim()) || FALSE.test(value.trim());
+}
+
+/** The one way a boolean is read, for inputs and flags alike; `name` says which (`input insecure`, `--insecure`). */
+export function parseBoolean(name: string, value: string): boolean {
+  if (TRUE.test(value.trim())) return true;
+  if (FALSE.test(value.trim())) return false;
+  throw new UsageError(`${name}: expected true or false, got ${JSON.stringify(value)}`);
+}
+
+function parseInteger(name: string, value: string, min: number, max: number): number {
+  if (!/^\d+$/.test(value.trim()))
+    throw new UsageError(`input ${name}: expected a whole number, got ${JSON.stringify(value)}`);
+  const n = Number(value);
+  if (n < min || n > max)
+    throw new UsageError(`input ${name}: must be between ${min} and ${max}, got ${n}`);
+  return n;
+}
+
+function oneOf<T extends string>(name: string, value: string, allowed: readonly T[]): T {
+  if (!allowed.includes(value as T))
+    throw new UsageError(
+      `input ${name}: expected ${allowed.join(', ')}, got ${JSON.stringify(value)}`,
+    );
+  return value as T;
+}
+
+/** Splits on newlines and commas; blank entries and surrounding space are dropped. */
+export function splitList(value: string): string[] {
+  return value
+    .split(/[\n,]/)
+    .map((s) => s.trim())
+    .filter(Boolean);
+}
+
+function valueOf(get: InputSource): (name: InputName) => string {
+  return (name) => get(name).trim() || INPUT_DEFAULTS[name] || '';
+}
+
+function credentialsOf(get: InputSource, source: string): Credentials | undefined {
+  const username = get(Input.username).trim();
+  const password = get(Input.password);
+  if (Boolean(username) !== Boolean(password)) {
+    throw new UsageError(
+      `inputs ${Input.username} and ${Input.password} go together: set both or neither`,
+    );
+  }
+  return username ? { username, password, source } : undefined;
+}
+
+async function connectionOf(get: InputSource, source: string): Promise<ConnectionSettings> {
+  const value = valueOf(get);
+  const credentials = credentialsOf(get, source);
+  const insecure = parseBoolean(`input ${Input.insecure}`, value(Input.insecure));
+  const ca = await readCa(value(Input.caFile) || undefined);
+  return {
+    credentials,
+    githubToken: get(Input.githubToken).trim() || undefined,
+    insecure,
+    ca,
+  };
+}
+
+/**
+ * Parses every input once into typed settings; defaults apply here so the CLI and the action agree.
+ * The CA file is read here, once.
+ */
+export async function readPushSettings(
+  get: InputSource,
+  credentialSource = 'the username and password inputs',
+): Promise<PushSettings> {
+  const value = valueOf(get);
+  const layout = value(Input.layout) || undefined;
+  const image = value(Input.image) || undefined;
+  const indexFrom = splitList(get(Input.indexFrom));
+  if ([layout, image, indexFrom.length ? 'index' : undefined].filter(Boolean).length !== 1) {
+    throw new UsageError(
+      `exactly one of the inputs ${Input.layout} (an OCI layout folder or archive), ${Input.image} (a local image in docker or podman) and ${Input.indexFrom} (manifests to assemble into an index) is required`,
+    );
+  }
+  const engine = oneOf(Input.engine, value(Input.engine), ENGINES);
+  const compression = oneOf(Input.compression, value(Input.compression), COMPRESSIONS);
+  const tagList = splitList(get(Input.tags));
+  if (!tagList.length)
+    throw new UsageError(
+      `input ${Input.tags} is required: at least one reference like registry.example.com/team/app:1.0`,
+    );
+  const pushByDigest = parseBoolean(`input ${Input.pushByDigest}`, value(Input.pushByDigest));
+  // With push-by-digest the references name repositories only: nothing is tagged.
+  const tags = tagList
+    .map(parseReference)
+    .map((t) => (pushByDigest ? { ...t, tag: undefined } : t));
+  const mode = oneOf(Input.uploadMode, value(Input.uploadMode), UPLOAD_MODES);
+  const chunkText = value(Input.chunkSize);
+  const chunkSize = parseSize(chunkText);
+  if (chunkSize === undefined || chunkSize < MIN_CHUNK_SIZE || chunkSize > 5 * 2 ** 30) {
+    throw new UsageError(
+      `input ${Input.chunkSize}: expected a size from 1MiB to 5GiB such as 50MiB or 100MB, got ${JSON.stringify(chunkText)}`,
+    );
+  }
+  const diagnose = oneOf(Input.diagnose, value(Input.diagnose), DIAGNOSE_WHEN);
+  const transfer = {
+    mode,
+    chunkSize,
+    retries: parseInteger(Input.retries, value(Input.retries), 0, 20),
+    concurrency: parseInteger(Input.concurrency, value(Input.concurrency), 1, 64),
+  };
+  const summary = parseBoolean(`input ${Input.summary}`, value(Input.summary));
+  return {
+    layout,
+    image,
+    indexFrom,
+    pushByDigest,
+    engine,
+    compression,
+    tags,
+    transfer,
+    summary,
+    diagnose,
+    ...(await connectionOf(get, credentialSource)),
+  };
+}
+
+/** Settings for `oci-push diagnose REF`, from the same inputs a push reads. */
+export async function readDiagnoseSettings(
+  get: InputSource,
+  ref: string,
+  maxProbe: boolean,
+  credentialSource = 'the username and password flags',
+): Promise<DiagnoseSettings> {
+  return {
+    ref: parseReference(ref),
+    maxProbe,
+    ...(await connectionOf(get, credentialSource)),
+  };
+}

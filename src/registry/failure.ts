@@ -1,0 +1,333 @@
+import { RegistryError } from './errors.js';
+
+/** What a request was for. The same status means different things on different steps. */
+export type Op =
+  | 'ping'
+  | 'token'
+  | 'authorize'
+  | 'exists'
+  | 'mount'
+  | 'open'
+  | 'put-blob'
+  | 'patch'
+  | 'commit'
+  | 'status'
+  | 'cancel'
+  | 'verify'
+  | 'manifest'
+  | 'read';
+
+/**
+ * What to do next:
+ * - `retry`: send the same request again (it has no body, or resending it is harmless);
+ * - `resume`: ask the upload session where it stands and go on from there;
+ * - `restart`: drop the session and start a new one;
+ * - `chunk`: drop the session and upload in chunks instead of one body;
+ * - `shrink` / `grow`: send smaller / larger chunks in the same session;
+ * - `plain-upload`: a mount was refused; upload the blob instead;
+ * - `reupload`: the registry lost a blob it had acknowledged; upload it again;
+ * - `fail-blob`: give up on this blob (the push goes on with the others, then stops before manifests);
+ * - `fail-push`: nothing else can succeed either.
+ */
+export type Action =
+  | 'retry'
+  | 'resume'
+  | 'restart'
+  | 'chunk'
+  | 'shrink'
+  | 'grow'
+  | 'plain-upload'
+  | 'reupload'
+  | 'fail-blob'
+  | 'fail-push';
+
+export type CauseId =
+  | 'corrupt-layout'
+  | 'cloudflare-body-limit'
+  | 'nginx-body-limit'
+  | 'proxy-body-limit'
+  | 'body-limit-at-floor'
+  | 'chunk-window'
+  | 'vanished-after-ack'
+  | 'verify-mismatch'
+  | 'lost-session'
+  | 'no-shared-secret'
+  | 'location-downgrade'
+  | 'token-lifetime'
+  | 'credentials'
+  | 'permission-denied'
+  | 'proxy-timeout'
+  | 'storage-error'
+  | 'rate-limited'
+  | 'read-only'
+  | 'repository-unknown'
+  | 'manifest-refused'
+  | 'tag-immutable'
+  | 'tls-untrusted'
+  | 'tls-self-signed'
+  | 'tls-name-mismatch'
+  | 'http-over-https'
+  | 'connection-refused'
+  | 'dns-failure'
+  | 'connect-timeout'
+  | 'connection-reset'
+  | 'connection-dropped'
+  | 'input'
+  | 'unknown';
+
+/** One failed exchange, reduced to what the rules look at. */
+export interface Failure {
+  op: Op;
+  status?: number;
+  /** Registry error codes (`BLOB_UPLOAD_UNKNOWN`, …). */
+  codes: string[];
+  /** The registry's messages, for the few rules that must read them (GHCR's 416 "too large"). */
+  text: string;
+  networkCode?: string;
+  /** The connection broke while the request body was still being sent. */
+  bodyIncomplete: boolean;
+  wwwAuthenticate?: string;
+  /** Who answered: the `server` header, a Cloudflare ray, an HTML page naming its server. */
+  server?: string;
+  html: boolean;
+  cfRay: boolean;
+}
+
+/** What was already tried for this request or blob: the same failure can mean "again" or "stop". */
+export interface Situation {
+  /** Tries of this request or blob still allowed (the budget). */
+  budgetLeft?: number;
+  /** Upload sessions this blob may still start. */
+  sessionsLeft?: number;
+  /** Times this request was already retried (for the quick schedule while a registry starts). */
+  attempt?: number;
+  /** The credentials were accepted at the start of the push. */
+  authorized?: boolean;
+  /** A mid-push 401 was already answered with a fresh token. */
+  refreshed?: boolean;
+  /** The blob is being sent in chunks. */
+  chunked?: boolean;
+  /** `auto` mode: a refused single body may fall back to chunks. */
+  mayChunk?: boolean;
+  blobSize?: number;
+  chunkSize?: number;
+  /** The smallest chunk allowed (64 KiB, or the registry's OCI-Chunk-Min-Length). */
+  chunkFloor?: number;
+  /** The largest chunk allowed (the registry's OCI-Chunk-Max-Length). */
+  chunkCeiling?: number;
+  /** Upload sessions this blob already lost (before this failure). */
+  lostSessions?: number;
+}
+
+export interface Decision {
+  action: Action;
+  cause: CauseId;
+  /** Retry soon: a registry that refuses connections may be a service container still starting. */
+  quick?: boolean;
+}
+
+const BODY_OPS = new Set<Op>(['put-blob', 'patch']);
+const UPLOAD_OPS = new Set<Op>(['put-blob', 'patch', 'commit', 'status', 'cancel']);
+const BLOB_OPS = new Set<Op>([
+  'exists',
+  'mount',
+  'open',
+  'put-blob',
+  'patch',
+  'commit',
+  'status',
+  'cancel',
+  'verify',
+]);
+/** Quick retries for a refused connection: 0.25 + 0.5 + 1 + 2 s, so a push fails well inside 15 s. */
+export const QUICK_RETRIES = 4;
+
+const TLS_UNTRUSTED =
+  /^(UNABLE_TO_VERIFY_LEAF_SIGNATURE|UNABLE_TO_GET_ISSUER_CERT(_LOCALLY)?|CERT_UNTRUSTED|CERT_SIGNATURE_FAILURE|CERT_HAS_EXPIRED|CERT_NOT_YET_VALID|ERR_TLS_CERT|CERT_)/;
+const TLS_SELF_SIGNED = /^(DEPTH_ZERO_SELF_SIGNED_CERT|SELF_SIGNED_CERT_IN_CHAIN)$/;
+const TLS_NAME = /^ERR_TLS_CERT_ALTNAME_INVALID$/;
+const TLS_PLAIN_PEER = /^(ERR_SSL_WRONG_VERSION_NUMBER|ERR_SSL_PACKET_LENGTH_TOO_LONG|EPROTO)$/;
+const DROPPED =
+  /^(ECONNRESET|EPIPE|ECONNABORTED|UND_ERR_SOCKET|UND_ERR_CLOSED|UND_ERR_HEADERS_TIMEOUT|UND_ERR_BODY_TIMEOUT|ETIMEDOUT|UND_ERR_REQ_CONTENT_LENGTH_MISMATCH)$/;
+
+function isBlobOp(op: Op): boolean {
+  return BLOB_OPS.has(op);
+}
+
+function give(op: Op): 'fail-blob' | 'fail-push' {
+  return isBlobOp(op) ? 'fail-blob' : 'fail-push';
+}
+
+/** Turns a transient decision into a final one once the budget for it is spent. */
+function bounded(decision: Decision, f: Failure, s: Situation): Decision {
+  const { action } = decision;
+  if (action === 'retry' && decision.quick) {
+    if ((s.attempt ?? 0) >= QUICK_RETRIES) return { ...decision, action: give(f.op), quick: false };
+    return decision;
+  }
+  if (action === 'retry' || action === 'resume') {
+    if ((s.budgetLeft ?? 0) <= 0) return { action: give(f.op), cause: decision.cause };
+  }
+  if (action === 'restart' || action === 'reupload') {
+    if ((s.budgetLeft ?? 0) <= 0 || (s.sessionsLeft ?? 0) <= 0)
+      return { action: 'fail-blob', cause: decision.cause };
+  }
+  return decision;
+}
+
+function bodyLimitCause(f: Failure): CauseId {
+  if (f.cfRay || /cloudflare/i.test(f.server ?? '')) return 'cloudflare-body-limit';
+  if (/nginx/i.test(f.server ?? '')) return 'nginx-body-limit';
+  return 'proxy-body-limit';
+}
+
+/** A body the path refused as too large: smaller chunks, chunks, or give up at the floor. */
+function tooLarge(f: Failure, s: Situation, cause: CauseId): Decision {
+  if (f.op === 'patch' || (f.op === 'put-blob' && s.chunked)) {
+    if ((s.chunkSize ?? 0) > (s.chunkFloor ?? 0)) return { action: 'shrink', cause };
+    return { action: 'fail-blob', cause: 'body-limit-at-floor' };
+  }
+  if (s.mayChunk && !s.chunked) return { action: 'chunk', cause };
+  return { action: 'fail-blob', cause };
+}
+
+/** A network failure with no answer from the registry. */
+function network(f: Failure, s: Situation): Decision {
+  const code = f.networkCode ?? '';
+  if (TLS_SELF_SIGNED.test(code)) return { action: 'fail-push', cause: 'tls-self-signed' };
+  if (TLS_NAME.test(code)) return { action: 'fail-push', cause: 'tls-name-mismatch' };
+  if (TLS_UNTRUSTED.test(code)) return { action: 'fail-push', cause: 'tls-untrusted' };
+  if (TLS_PLAIN_PEER.test(code) || code.startsWith('ERR_SSL'))
+    return { action: 'fail-push', cause: 'http-over-https' };
+  if (code === 'ENOTFOUND') return { action: 'fail-push', cause: 'dns-failure' };
+  if (code === 'EAI_AGAIN') return { action: 'retry', cause: 'dns-failure', quick: true };
+  if (code === 'ECONNREFUSED' || code === 'EHOSTUNREACH' || code === 'ENETUNREACH')
+    return { action: 'retry', cause: 'connection-refused', quick: true };
+  if (code === 'UND_ERR_CONNECT_TIMEOUT') return { action: 'retry', cause: 'connect-timeout' };
+  if (!DROPPED.test(code) && code !== 'NETWORK_ERROR')
+    return { action: give(f.op), cause: 'unknown' };
+  // The connection broke. Mid-body, chunks may get under whatever cuts large requests.
+  if (BODY_OPS.has(f.op) && f.bodyIncomplete) {
+    const smaller = (s.chunkSize ?? Infinity) < (s.blobSize ?? 0);
+    if (f.op === 'put-blob' && !s.chunked && s.mayChunk && smaller)
+      return { action: 'chunk', cause: 'connection-reset' };
+    return { action: f.op === 'patch' ? 'resume' : 'restart', cause: 'connection-reset' };
+  }
+  if (f.op === 'put-blob') return { action: 'restart', cause: 'connection-dropped' };
+  if (f.op === 'patch') return { action: 'resume', cause: 'connection-dropped' };
+  return { action: 'retry', cause: 'connection-dropped' };
+}
+
+/** An answer with a status we did not want. */
+function answered(f: Failure, s: Situation): Decision {
+  const status = f.status as number;
+  const has = (...codes: string[]): boolean => f.codes.some((c) => codes.includes(c));
+  const onManifest = f.op === 'manifest';
+
+  if (has('DIGEST_INVALID')) return { action: 'fail-blob', cause: 'corrupt-layout' };
+  if (has('NAME_UNKNOWN', 'NAME_INVALID'))
+    return { action: 'fail-push', cause: 'repository-unknown' };
+  if (onManifest && has('MANIFEST_BLOB_UNKNOWN', 'BLOB_UNKNOWN'))
+    return { action: 'reupload', cause: 'vanished-after-ack' };
+
+  if (status === 401 || status === 403) {
+    if (f.op === 'mount') return { action: 'plain-upload', cause: 'permission-denied' };
+    if (/read.?only/i.test(f.text)) return { action: 'fail-push', cause: 'read-only' };
+    if (/insufficient_scope/.test(f.wwwAuthenticate ?? '') || status === 403)
+      return { action: 'fail-push', cause: s.authorized ? 'permission-denied' : 'credentials' };
+    // The auth layer already fetched a fresh token once: a 401 after that, mid-push, is a token
+    // that lives shorter than the push; at the start it is the credentials.
+    return { action: 'fail-push', cause: s.authorized ? 'token-lifetime' : 'credentials' };
+  }
+  if (f.op === 'mount' && (status === 400 || status === 404 || status === 405))
+    return { action: 'plain-upload', cause: 'unknown' };
+
+  if (status === 405 && !onManifest && f.op !== 'ping')
+    return { action: 'fail-push', cause: 'read-only' };
+
+  if (status === 413) {
+    if (onManifest) return { action: 'fail-push', cause: 'manifest-refused' };
+    return tooLarge(f, s, bodyLimitCause(f));
+  }
+  if (status === 416 && f.op === 'patch') {
+    // GHCR refuses PATCH bodies over 4 MiB with 416 and says so; other 416s are a range mismatch.
+    if (/too large|exceeds/i.test(f.text)) return tooLarge(f, s, 'proxy-body-limit');
+    if (/RANGE_ERROR|too small|at least/i.test(f.text) || has('RANGE_ERROR'))
+      return { action: 'grow', cause: 'chunk-window' };
+    return { action: 'resume', cause: 'lost-session' };
+  }
+
+  if (UPLOAD_OPS.has(f.op) && (has('BLOB_UPLOAD_UNKNOWN', 'BLOB_UPLOAD_INVALID') || status === 404)) {
+    const lost = (s.lostSessions ?? 0) + 1;
+    return { action: 'restart', cause: lost >= 2 ? 'no-shared-secret' : 'lost-session' };
+  }
+
+  if (onManifest) {
+    if (status === 409 || status === 412) return { action: 'fail-push', cause: 'tag-immutable' };
+    if (status === 400 || status === 405 || status === 415)
+      return { action: 'fail-push', cause: 'manifest-refused' };
+  }
+
+  if (status === 429) return { action: 'retry', cause: 'rate-limited' };
+  if (status === 520 || status === 522 || status === 524) {
+    const smaller = (s.chunkSize ?? Infinity) < (s.blobSize ?? 0);
+    if (f.op === 'put-blob' && !s.chunked && s.mayChunk && smaller)
+      return { action: 'chunk', cause: 'proxy-timeout' };
+    return transient(f, 'proxy-timeout');
+  }
+  if (status === 408 || status === 499 || (status >= 500 && status <= 599))
+    return transient(f, 'storage-error');
+
+  return { action: give(f.op), cause: 'unknown' };
+}
+
+/** A transient failure: the same request again, or on an upload, the session's own way back. */
+function transient(f: Failure, cause: CauseId): Decision {
+  if (f.op === 'patch') return { action: 'resume', cause };
+  if (f.op === 'put-blob') return { action: 'restart', cause };
+  return { action: 'retry', cause };
+}
+
+/**
+ * The failure policy: every retry, fallback and probable cause oci-push acts on or shows comes from
+ * here. The rules are tried in order; the budget in `situation` turns "again" into "stop".
+ */
+export function classify(failure: Failure, situation: Situation = {}): Decision {
+  const decision =
+    failure.status === undefined ? network(failure, situation) : answered(failure, situation);
+  return bounded(decision, failure, situation);
+}
+
+/** The Failure a RegistryError describes; `op` overrides the one recorded on the error. */
+export function failureOf(error: RegistryError, op?: Op): Failure {
+  return {
+    op: op ?? error.op ?? 'read',
+    status: error.status,
+    codes: error.codes.map((c) => c.code),
+    text: [
+      ...error.codes.map((c) => `${c.code} ${c.message ?? ''} ${JSON.stringify(c.detail ?? '')}`),
+      error.bodySnippet ?? '',
+    ].join(' '),
+    networkCode: error.networkCode,
+    bodyIncomplete: error.bodyIncomplete,
+    wwwAuthenticate: error.headers['www-authenticate'],
+    server:
+      error.headers.server ??
+      (/cloudflare/i.test(error.bodySnippet ?? '')
+        ? 'cloudflare'
+        : /nginx/i.test(error.bodySnippet ?? '')
+          ? 'nginx'
+          : undefined),
+    html: /<html|<!doctype/i.test(error.bodySnippet ?? ''),
+    cfRay: Boolean(error.headers['cf-ray']),
+  };
+}
+
+/** The decision for any thrown value: registry errors by the rules, anything else by its kind. */
+export function classifyError(error: unknown, situation: Situation = {}, op?: Op): Decision {
+  if (error instanceof RegistryError) return classify(failureOf(error, op), situation);
+  const name = error instanceof Error ? error.name : '';
+  if (name === 'CorruptBlobError') return { action: 'fail-blob', cause: 'corrupt-layout' };
+  if (name === 'InputError' || name === 'UsageError') return { action: 'fail-push', cause: 'input' };
+  return { action: 'fail-push', cause: 'unknown' };
+}

@@ -1,0 +1,106 @@
+import type { Clock } from '../util/clock.js';
+import type { Logger } from '../util/logger.js';
+import { type Challenge, parseChallenge } from './auth.js';
+import { RegistryError } from './errors.js';
+import { classifyError } from './failure.js';
+import { type HttpResponse, type Transport, errorFromResponse } from './http.js';
+import { isLoopback } from './reference.js';
+import { withRetry } from './retry.js';
+
+export interface PingOptions {
+  apiHost: string;
+  insecure: boolean;
+  retries: number;
+  clock: Clock;
+  logger: Logger;
+  /** The bottom transport: no auth, no retries. */
+  send: Transport;
+}
+
+/** What `GET /v2/` taught: where the API is and how it wants to be authenticated. */
+export interface PingResult {
+  baseUrl: URL;
+  challenge?: Challenge;
+}
+
+/**
+ * Finds the scheme and the auth challenge with `GET /v2/`. https comes first; loopback hosts and
+ * `insecure` registries fall back to plain http when the port does not speak TLS. No credentials
+ * are sent before the scheme is known.
+ */
+export async function ping(options: PingOptions): Promise<PingResult> {
+  const { apiHost, clock, logger } = options;
+  const loopback = isLoopback(apiHost);
+  const get = (scheme: string, retries: number): Promise<HttpResponse> =>
+    withRetry(
+      options.send,
+      { retries, clock },
+      logger,
+    )({ method: 'GET', op: 'ping', url: new URL(`${scheme}://${apiHost}/v2/`) });
+
+  let res: HttpResponse | undefined;
+  let baseUrl = new URL(`https://${apiHost}`);
+  if (loopback) {
+    // Loopback registries mostly speak plain http: asking that first saves a TLS handshake. A TLS
+    // port answers 400 or drops the connection, and https follows.
+    const plain = await withRetry(
+      options.send,
+      { retries: 0, clock },
+      logger,
+    )({ method: 'GET', op: 'ping', url: new URL(`http://${apiHost}/v2/`), noRetry: true }).catch(
+      () => undefined,
+    );
+    if (plain && (plain.status === 200 || plain.status === 401)) {
+      res = plain;
+      baseUrl = new URL(`http://${apiHost}`);
+    }
+  }
+  if (!res) {
+    try {
+      res = await get('https', options.retries);
+    } catch (error) {
+      const cause = classifyError(error, {}, 'ping').cause;
+      const mayUseHttp = options.insecure || loopback;
+      if (cause === 'http-over-https' && mayUseHttp) {
+        res = await get('http', options.retries);
+        baseUrl = new URL(`http://${apiHost}`);
+      } else throw explained(error, apiHost);
+    }
+  }
+  if (res.status === 401) return { baseUrl, challenge: parseChallenge(res.headers['www-authenticate']) };
+  if (res.status !== 200) {
+    const req = { method: 'GET', op: 'ping' as const, url: new URL('/v2/', baseUrl) };
+    const why =
+      res.status >= 500
+        ? `${apiHost} is unavailable`
+        : `${apiHost} does not answer as an OCI registry`;
+    throw errorFromResponse(req, res, why);
+  }
+  return { baseUrl };
+}
+
+/** What a connection failure at the first request means, said in the first line people read. */
+const CONNECT_CONTEXT: Partial<Record<string, (host: string) => string>> = {
+  'tls-untrusted': (h) => `the certificate of ${h} is not trusted; set ca-file or insecure`,
+  'tls-self-signed': (h) =>
+    `the certificate of ${h} is not trusted (self-signed); set ca-file or insecure`,
+  'tls-name-mismatch': (h) => `the certificate of ${h} is for another host name`,
+  'http-over-https': (h) => `${h} speaks plain http, not https; set insecure: true`,
+  'connection-refused': (h) => `nothing accepted a connection at ${h}`,
+  'dns-failure': (h) => `the host name of ${h} does not resolve`,
+  'connect-timeout': (h) => `connecting to ${h} timed out`,
+};
+
+function explained(error: unknown, host: string): unknown {
+  if (!(error instanceof RegistryError) || error.status !== undefined) return error;
+  const context = CONNECT_CONTEXT[classifyError(error, {}, 'ping').cause]?.(host);
+  if (!context) return error;
+  return new RegistryError({
+    method: error.method,
+    op: 'ping',
+    url: error.url,
+    networkCode: error.networkCode,
+    cause: error.cause,
+    context,
+  });
+}

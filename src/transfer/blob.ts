@@ -1,0 +1,154 @@
+import type { BlobFile } from '../oci/image.js';
+import type { BlobStat, RepositoryClient } from '../registry/client.js';
+import { RegistryError } from '../registry/errors.js';
+import { type Decision, classifyError } from '../registry/failure.js';
+import type { Clock } from '../util/clock.js';
+import type { Logger } from '../util/logger.js';
+import { type BlobOutcome, newBlobOutcome } from './outcome.js';
+import type { TransferPolicy } from './policy.js';
+import { blobProgress } from './progress.js';
+import { type BlobTries, UploadFailed, type UploadSession, newBlobTries, uploadBlob } from './upload.js';
+import { verifyBlob } from './verify.js';
+
+export interface BlobContext {
+  client: RepositoryClient;
+  policy: TransferPolicy;
+  clock: Clock;
+  logger: Logger;
+  /** Another repository on the same registry that already holds the image's blobs. */
+  mountFrom?: string;
+}
+
+function describe(error: unknown): string {
+  return error instanceof Error ? error.message : String(error);
+}
+
+/**
+ * A blob's whole life in one repository: HEAD (skip when present), mount when another repository
+ * has it, else upload; then HEAD again, uploading again if the registry lost it. Every failure goes
+ * through the failure rules; the blob's tries are one budget across all of it. Never throws.
+ */
+export async function pushBlob(
+  ctx: BlobContext,
+  blob: BlobFile,
+  options: { force?: boolean; known?: BlobStat } = {},
+): Promise<BlobOutcome> {
+  const { client, policy, clock, logger } = ctx;
+  const started = clock.now();
+  const outcome = newBlobOutcome(blob);
+  const tries = newBlobTries(policy);
+  const finish = (): BlobOutcome => {
+    outcome.durationMs = clock.now() - started;
+    return outcome;
+  };
+  const fail = (error: unknown, decision: Decision): BlobOutcome => {
+    outcome.state = 'failed';
+    outcome.error = error instanceof Error ? error : new Error(describe(error));
+    outcome.cause = decision.cause;
+    outcome.refusedBytes = tries.refusedBytes;
+    if (error instanceof RegistryError && !outcome.errors.includes(error)) outcome.errors.push(error);
+    if (!outcome.tried.some((line) => line.endsWith(describe(error))))
+      outcome.tried.push(describe(error));
+    return finish();
+  };
+  try {
+    if (!options.force) {
+      const stat = options.known ?? (await client.statBlob(blob.digest, 'exists', tries.budget));
+      if (stat.exists && (stat.size === undefined || stat.size === blob.size)) {
+        outcome.how = 'present';
+        outcome.state = 'skipped';
+        return finish();
+      }
+    }
+    let session: UploadSession | undefined;
+    if (ctx.mountFrom && !options.force) {
+      const mounted = await tryMount(ctx, blob, tries, outcome);
+      if (mounted === true) return finish();
+      session = mounted || undefined;
+    }
+    const progress = blobProgress(blob.digest, blob.size, logger, clock);
+    const upload = { client, policy, clock, logger, onProgress: progress && ((n: number) => progress.update(n)) };
+    for (let reuploads = 0; ; reuploads++) {
+      try {
+        await uploadBlob(upload, blob, tries, session);
+      } finally {
+        session = undefined;
+        collect(outcome, tries);
+      }
+      const verified = await verifyBlob(client, blob, clock, policy.verifyLagRetries, tries.budget);
+      if (verified.ok) {
+        progress?.done();
+        outcome.state = 'pushed';
+        return finish();
+      }
+      outcome.vanishedAfterAck ||= verified.missing;
+      outcome.tried.push(`upload ${reuploads + 1} acknowledged (201), then HEAD: ${verified.reason}`);
+      const error = new RegistryError({
+        method: 'HEAD',
+        op: 'verify',
+        url: new URL(`/v2/${client.repository}/blobs/${blob.digest}`, client.registry.baseUrl),
+        status: verified.status,
+        context: `blob ${blob.digest} did not verify after ${reuploads + 1} upload${reuploads ? 's' : ''} (${verified.reason})`,
+      });
+      outcome.errors.push(error);
+      const decision: Decision = {
+        action: reuploads < policy.reuploads ? 'reupload' : 'fail-blob',
+        cause: verified.missing ? 'vanished-after-ack' : 'verify-mismatch',
+      };
+      if (decision.action !== 'reupload' || !tries.budget.spend()) return fail(error, decision);
+      logger.warning(`${blob.digest}: acknowledged but ${verified.reason}; uploading it again`);
+    }
+  } catch (error) {
+    collect(outcome, tries);
+    if (error instanceof UploadFailed) return fail(error.original, error.decision);
+    const decision = tries.decision ?? classifyError(error, { authorized: client.registry.authorized });
+    return fail(error, decision);
+  }
+}
+
+/** Copies what the upload tried into the outcome, once per problem. */
+function collect(outcome: BlobOutcome, tries: BlobTries): void {
+  outcome.attempts = tries.sessions;
+  outcome.how = tries.method;
+  outcome.chunks = tries.chunks;
+  for (const problem of tries.problems) {
+    if (outcome.errors.includes(problem.error)) continue;
+    outcome.tried.push(`${problem.method} upload: ${problem.error.message}`);
+    outcome.errors.push(problem.error);
+  }
+}
+
+/**
+ * Asks the registry to mount the blob from `mountFrom`. True when it did (and HEAD agrees), the
+ * session to upload into when it answered 202, false when it refused the mount: then a plain upload.
+ */
+async function tryMount(
+  ctx: BlobContext,
+  blob: BlobFile,
+  tries: BlobTries,
+  outcome: BlobOutcome,
+): Promise<true | UploadSession | false> {
+  const { client, clock, policy } = ctx;
+  try {
+    const start = await client.startUpload({ digest: blob.digest, from: ctx.mountFrom! }, tries.budget);
+    if (!start.mounted) return start;
+    const verified = await verifyBlob(client, blob, clock, policy.verifyLagRetries, tries.budget);
+    if (verified.ok) {
+      outcome.how = 'mounted';
+      outcome.state = 'skipped';
+      return true;
+    }
+    outcome.tried.push(`mount from ${ctx.mountFrom} acknowledged, then HEAD: ${verified.reason}`);
+    return false;
+  } catch (error) {
+    if (!(error instanceof RegistryError)) throw error;
+    const decision = classifyError(
+      error,
+      { authorized: client.registry.authorized, budgetLeft: tries.budget.left },
+      'mount',
+    );
+    if (decision.action !== 'plain-upload') throw error;
+    outcome.tried.push(`mount from ${ctx.mountFrom} refused (${error.message}); uploading instead`);
+    return false;
+  }
+}

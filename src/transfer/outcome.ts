@@ -1,0 +1,44 @@
+import type { CauseId } from '../registry/failure.js';
+import type { RegistryError } from '../registry/errors.js';
+
+export type BlobHow = 'present' | 'mounted' | 'monolithic' | 'chunked';
+export type BlobState = 'pushed' | 'skipped' | 'failed';
+
+/** Everything that happened to one blob in one repository, for the summary and the outputs. */
+export interface BlobOutcome {
+  digest: string;
+  size: number;
+  mediaType: string;
+  how?: BlobHow;
+  chunks: number;
+  /** Upload sessions started for this blob, across re-uploads. */
+  attempts: number;
+  durationMs: number;
+  state: BlobState;
+  /** One line per thing that went wrong or was tried, oldest first. */
+  tried: string[];
+  /** Every error the registry or the network gave for this blob, oldest first. */
+  errors: RegistryError[];
+  error?: Error;
+  /** The probable cause of the failure, from the failure rules; set when the blob failed. */
+  cause?: CauseId;
+  /** The chunk size the path refused last, when it refused even the smallest one. */
+  refusedBytes?: number;
+  /** The registry acknowledged the upload and then answered 404 to HEAD. */
+  vanishedAfterAck: boolean;
+}
+
+export function newBlobOutcome(blob: { digest: string; size: number; mediaType: string }): BlobOutcome {
+  return {
+    digest: blob.digest,
+    size: blob.size,
+    mediaType: blob.mediaType,
+    chunks: 0,
+    attempts: 0,
+    durationMs: 0,
+    state: 'failed',
+    tried: [],
+    errors: [],
+    vanishedAfterAck: false,
+  };
+}

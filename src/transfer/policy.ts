@@ -1,0 +1,30 @@
+export type UploadMode = 'auto' | 'monolithic' | 'chunked';
+
+/** The smallest chunk oci-push sends when a path refuses larger ones (no registry header says more). */
+export const CHUNK_FLOOR = 64 << 10;
+/** The smallest `chunk-size` a user may ask for. */
+export const MIN_CHUNK_SIZE = 1 << 20;
+
+/**
+ * Every rule of a transfer in one object. `retries: N` means: each request is sent at most N+1
+ * times, and each blob gets at most N tries again in all (new sessions, resumes and resent requests
+ * draw on one budget, which is refilled when a chunk goes through). Nothing multiplies.
+ */
+export interface TransferPolicy {
+  mode: UploadMode;
+  /** The chunk size asked for; the registry's window and what the host refused adjust it. */
+  chunkSize: number;
+  retries: number;
+  /** Blobs uploaded at once. */
+  concurrency: number;
+  /** HEADs that may answer 404 right after a commit while replicas catch up. */
+  verifyLagRetries: number;
+  /** Uploads again after the registry lost an acknowledged blob (each also spends the budget). */
+  reuploads: number;
+}
+
+export function transferPolicy(
+  settings: Pick<TransferPolicy, 'mode' | 'chunkSize' | 'retries' | 'concurrency'>,
+): TransferPolicy {
+  return { ...settings, verifyLagRetries: 3, reuploads: 2 };
+}
