@@ -25,7 +25,15 @@ const layerRules = LAYERS.map((layer, i) => ({
     'no-restricted-imports': [
       'error',
       {
-        paths: layer === 'action' ? [] : [{ name: '@actions/core', message: 'Only src/action/ talks to the runner; report through the Logger.' }],
+        paths:
+          layer === 'action'
+            ? []
+            : [
+                {
+                  name: '@actions/core',
+                  message: 'Only src/action/ talks to the runner; report through the Logger.',
+                },
+              ],
         patterns: LAYERS.slice(i + 1).map((above) => ({
           group: [`../${above}/*`, `../../${above}/*`],
           message: `src/${layer}/ is below src/${above}/ and may not import it (see docs/architecture.md).`,
@@ -56,7 +64,17 @@ export default tseslint.config(
     // The entry points: the runner's and the CLI's. Nothing imports them.
     files: ['src/index.ts', 'src/cli.ts'],
     rules: {
-      'no-restricted-imports': ['error', { patterns: [{ group: ['./*/*', '!./action/*', '!./cli/*', '!./util/*'], message: 'An entry point only starts a shell.' }] }],
+      'no-restricted-imports': [
+        'error',
+        {
+          patterns: [
+            {
+              group: ['./*/*', '!./action/*', '!./cli/*', '!./util/*'],
+              message: 'An entry point only starts a shell.',
+            },
+          ],
+        },
+      ],
     },
   },
   {

@@ -63,7 +63,12 @@ export async function main(argv: string[], io: CliIo = processIo): Promise<numbe
       if (result.error) json.error = result.error.message;
       const causes = failureCauses(result);
       if (causes.length)
-        json.causes = causes.map((g) => ({ id: g.cause.id, title: g.cause.title, fix: g.cause.fix, blobs: g.blobs }));
+        json.causes = causes.map((g) => ({
+          id: g.cause.id,
+          title: g.cause.title,
+          fix: g.cause.fix,
+          blobs: g.blobs,
+        }));
       io.stdout(`${logger.masker.mask(JSON.stringify(json, null, 2))}\n`);
     } else if (result.ok) {
       io.stdout(`${result.digest}\n`);
@@ -102,7 +107,9 @@ async function runDiagnose(
       ...f,
       ...(f.cause ? { cause: causeOf(f.cause) } : {}),
     }));
-    io.stdout(`${logger.masker.mask(JSON.stringify({ ok: !failed.length, findings: json }, null, 2))}\n`);
+    io.stdout(
+      `${logger.masker.mask(JSON.stringify({ ok: !failed.length, findings: json }, null, 2))}\n`,
+    );
   }
   return failed.length ? 1 : 0;
 }

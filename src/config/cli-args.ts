@@ -81,7 +81,8 @@ export function parseArgs(argv: string[]): ParsedArgs {
     list.push(value);
     values.set(name, list);
   }
-  const flag = (name: string): boolean => parseBoolean(`--${name}`, values.get(name)?.[0] ?? 'false');
+  const flag = (name: string): boolean =>
+    parseBoolean(`--${name}`, values.get(name)?.[0] ?? 'false');
   const inputs: Partial<Record<InputName, string>> = {};
   for (const [name, list] of values)
     if (INPUT_NAMES.has(name)) inputs[name as InputName] = list.join('\n');
@@ -120,7 +121,7 @@ Options (each is also an input of the GitHub Action, with the same default):
   --${CLI_FLAGS.passwordStdin}         read the password from standard input
   --${Input.insecure}              allow http and unverified TLS for non-loopback registries
   --${Input.concurrency} N         blobs uploaded at once (default ${INPUT_DEFAULTS[Input.concurrency]})
-  --${Input.retries} N             retries per request (default ${INPUT_DEFAULTS[Input.retries]})
+  --${Input.retries} N             tries again per request and per blob, one shared budget (default ${INPUT_DEFAULTS[Input.retries]})
   --${Input.uploadMode} MODE       auto, monolithic or chunked (default ${INPUT_DEFAULTS[Input.uploadMode]})
   --${Input.chunkSize} SIZE        chunk size, such as 50MiB or 100MB (default ${INPUT_DEFAULTS[Input.chunkSize]})
   --${Input.summary} BOOL          write the summary (default ${INPUT_DEFAULTS[Input.summary]})

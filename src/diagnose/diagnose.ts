@@ -65,7 +65,10 @@ class ProbeTimeout extends Error {}
  * small blob monolithically and a 1 MiB+ blob both ways, and does HEAD find them afterwards.
  * Every answer becomes a finding with the same cause texts the summary uses.
  */
-export async function diagnose(settings: DiagnoseSettings, options: DiagnoseDeps): Promise<Finding[]> {
+export async function diagnose(
+  settings: DiagnoseSettings,
+  options: DiagnoseDeps,
+): Promise<Finding[]> {
   const { ref } = settings;
   const { logger } = options;
   const clock = options.clock ?? realClock;
@@ -135,12 +138,7 @@ export async function diagnose(settings: DiagnoseSettings, options: DiagnoseDeps
     }
     try {
       await bounded(registry.authorize(ref.repository));
-      add(
-        'auth',
-        'push access',
-        true,
-        `${registry.auth.hasCredentials ? `credentials from ${registry.auth.credentialSource ?? 'the inputs'}` : 'anonymous'} may push to ${ref.repository}`,
-      );
+      add('auth', 'push access', true, `${registry.auth.who} may push to ${ref.repository}`);
     } catch (error) {
       if (error instanceof ProbeTimeout) throw error;
       add('auth', 'push access', false, (error as Error).message, error);
@@ -149,7 +147,12 @@ export async function diagnose(settings: DiagnoseSettings, options: DiagnoseDeps
     const connected = registry;
     const client = new RepositoryClient(connected, ref.repository);
     const probe = async (check: string, blob: BlobFile, mode: UploadMode): Promise<boolean> => {
-      const policy = transferPolicy({ mode, chunkSize: MiB, retries: PROBE_RETRIES, concurrency: 1 });
+      const policy = transferPolicy({
+        mode,
+        chunkSize: MiB,
+        retries: PROBE_RETRIES,
+        concurrency: 1,
+      });
       const tries = newBlobTries(policy);
       try {
         await bounded(uploadBlob({ client, policy, clock, logger }, blob, tries));

@@ -52,10 +52,9 @@ export async function connectRegistry(
     base: deps.base,
     pinged,
   });
-  const how = credentials ? `credentials from ${credentials.source ?? 'the inputs'}` : 'anonymous';
   const scheme = registry.baseUrl.protocol.replace(':', '');
   logger.info(
-    `${target.registry}: ${scheme}, ${registry.auth.challenge?.scheme ?? 'no'} auth, ${how}`,
+    `${target.registry}: ${scheme}, ${registry.auth.challenge?.scheme ?? 'no'} auth, ${registry.auth.who}`,
   );
   if (scheme === 'http' && !isLoopback(target.apiHost)) {
     logger.warning(`${target.registry} is reached over plain http (insecure: true)`);

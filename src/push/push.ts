@@ -48,7 +48,15 @@ export async function pushImage(
         target.mountedFrom = mountFrom;
         target.observations = registry.observations;
         const client = new RepositoryClient(registry, target.repository);
-        contexts.set(target, { client, policy, clock, logger, mountFrom, image, blobs: target.blobs });
+        contexts.set(target, {
+          client,
+          policy,
+          clock,
+          logger,
+          mountFrom,
+          image,
+          blobs: target.blobs,
+        });
       }
     });
 

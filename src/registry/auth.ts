@@ -83,6 +83,13 @@ export class Authenticator {
     return this.options.credentials?.source;
   }
 
+  /** Whose access this is, for messages: "credentials from …", or "anonymous access". */
+  get who(): string {
+    return this.hasCredentials
+      ? `credentials from ${this.credentialSource ?? 'the inputs'}`
+      : 'anonymous access';
+  }
+
   /** The Authorization header for a request needing `scopes`, or undefined for anonymous. */
   async header(scopes: string[]): Promise<string | undefined> {
     const challenge = this.challenge;
@@ -180,7 +187,7 @@ export class Authenticator {
     if (res.status !== 200) {
       const context =
         res.status === 401 || res.status === 403
-          ? `the token service refused ${this.hasCredentials ? `the credentials from ${credentials?.source ?? 'the inputs'}` : 'anonymous access'}`
+          ? `the token service refused the ${this.who}`
           : 'fetching a registry token';
       throw errorFromResponse(req, res, context);
     }

@@ -58,7 +58,11 @@ export class RepositoryClient {
   }
 
   /** HEAD a blob: what the registry reports for it, without treating 404 as an error. */
-  async statBlob(digest: string, op: 'exists' | 'verify' = 'exists', budget?: RetryBudget): Promise<BlobStat> {
+  async statBlob(
+    digest: string,
+    op: 'exists' | 'verify' = 'exists',
+    budget?: RetryBudget,
+  ): Promise<BlobStat> {
     const req: HttpRequest = { method: 'HEAD', op, url: this.url(`blobs/${digest}`), budget };
     const res = await this.send(req);
     if (res.status === 404) return { exists: false, status: 404 };
@@ -164,7 +168,8 @@ export class RepositoryClient {
       budget,
     };
     const res = await this.send(req);
-    if (res.status < 200 || res.status > 204) throw errorFromResponse(req, res, `committing blob ${digest}`);
+    if (res.status < 200 || res.status > 204)
+      throw errorFromResponse(req, res, `committing blob ${digest}`);
   }
 
   /** GET the session: how many bytes it holds (the end of `Range`, exclusive) and where to continue. */

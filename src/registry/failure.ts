@@ -257,7 +257,10 @@ function answered(f: Failure, s: Situation): Decision {
     return { action: 'resume', cause: 'lost-session' };
   }
 
-  if (UPLOAD_OPS.has(f.op) && (has('BLOB_UPLOAD_UNKNOWN', 'BLOB_UPLOAD_INVALID') || status === 404)) {
+  if (
+    UPLOAD_OPS.has(f.op) &&
+    (has('BLOB_UPLOAD_UNKNOWN', 'BLOB_UPLOAD_INVALID') || status === 404)
+  ) {
     const lost = (s.lostSessions ?? 0) + 1;
     return { action: 'restart', cause: lost >= 2 ? 'no-shared-secret' : 'lost-session' };
   }
@@ -328,6 +331,7 @@ export function classifyError(error: unknown, situation: Situation = {}, op?: Op
   if (error instanceof RegistryError) return classify(failureOf(error, op), situation);
   const name = error instanceof Error ? error.name : '';
   if (name === 'CorruptBlobError') return { action: 'fail-blob', cause: 'corrupt-layout' };
-  if (name === 'InputError' || name === 'UsageError') return { action: 'fail-push', cause: 'input' };
+  if (name === 'InputError' || name === 'UsageError')
+    return { action: 'fail-push', cause: 'input' };
   return { action: 'fail-push', cause: 'unknown' };
 }

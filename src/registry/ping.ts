@@ -67,7 +67,8 @@ export async function ping(options: PingOptions): Promise<PingResult> {
       } else throw explained(error, apiHost);
     }
   }
-  if (res.status === 401) return { baseUrl, challenge: parseChallenge(res.headers['www-authenticate']) };
+  if (res.status === 401)
+    return { baseUrl, challenge: parseChallenge(res.headers['www-authenticate']) };
   if (res.status !== 200) {
     const req = { method: 'GET', op: 'ping' as const, url: new URL('/v2/', baseUrl) };
     const why =

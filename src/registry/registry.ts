@@ -100,10 +100,7 @@ export class Registry {
       };
       const res = await this.send(req);
       if (res.status !== 200) {
-        const who = this.auth.hasCredentials
-          ? `the credentials from ${this.auth.credentialSource ?? 'the inputs'}`
-          : 'anonymous access (no credentials found)';
-        throw errorFromResponse(req, res, `${this.name} refused ${who}`);
+        throw errorFromResponse(req, res, `${this.name} refused the ${this.auth.who}`);
       }
     }
     this.authorizedOnce = true;

@@ -90,7 +90,7 @@ export const CAUSES: Record<CauseId, Omit<Cause, 'id'>> = {
   'permission-denied': {
     title:
       'The registry accepted the credentials but refused this request (403, or 401 insufficient_scope): the account may not push to this repository.',
-    fix: 'Grant the account push permission on the repository (GHCR: `permissions: packages: write` and the package\'s Actions access).',
+    fix: "Grant the account push permission on the repository (GHCR: `permissions: packages: write` and the package's Actions access).",
   },
   'proxy-timeout': {
     title:
@@ -103,7 +103,8 @@ export const CAUSES: Record<CauseId, Omit<Cause, 'id'>> = {
     fix: "Check the registry's log for storage errors (permissions, a full disk, bucket credentials) at the time of the push.",
   },
   'rate-limited': {
-    title: 'The registry kept answering 429 Too Many Requests: the rate limit did not recover in time.',
+    title:
+      'The registry kept answering 429 Too Many Requests: the rate limit did not recover in time.',
     fix: 'Wait for the limit to reset, push fewer blobs at once (`concurrency`), or authenticate to get a higher limit.',
   },
   'read-only': {
@@ -125,7 +126,8 @@ export const CAUSES: Record<CauseId, Omit<Cause, 'id'>> = {
     fix: 'Push a new tag, or turn off tag immutability for this repository.',
   },
   'tls-untrusted': {
-    title: "The registry's TLS certificate is signed by a certificate authority the runner does not trust.",
+    title:
+      "The registry's TLS certificate is signed by a certificate authority the runner does not trust.",
     fix: 'Set `ca-file` (or NODE_EXTRA_CA_CERTS) to the CA that signed it, or `insecure: true` for a test registry.',
   },
   'tls-self-signed': {
@@ -150,7 +152,8 @@ export const CAUSES: Record<CauseId, Omit<Cause, 'id'>> = {
     fix: 'Check the host name in `tags` for a typo, and that the runner can resolve it (a private DNS zone is not visible from GitHub-hosted runners).',
   },
   'connect-timeout': {
-    title: 'Connecting to the registry timed out: a firewall drops the traffic, or the host is down.',
+    title:
+      'Connecting to the registry timed out: a firewall drops the traffic, or the host is down.',
     fix: 'Check that the runner can reach the host and port in `tags` (firewall rules, security groups, a proxy via HTTPS_PROXY).',
   },
   'connection-reset': {

@@ -204,10 +204,7 @@ export function renderSummary(result: PushResult, extras: SummaryExtras = {}): s
       if (result.error instanceof RegistryError)
         out.push(`- **Registry answered:** ${lastAnswer([result.error])}`);
       if (result.phase !== 'validate') out.push(...renderCause(pushCause(result)));
-      else
-        out.push(
-          '- **Fix:** correct the input named above; nothing was sent to the registry.',
-        );
+      else out.push('- **Fix:** correct the input named above; nothing was sent to the registry.');
       out.push('');
     }
     if (failedCount) {
@@ -241,7 +238,8 @@ export function renderSummary(result: PushResult, extras: SummaryExtras = {}): s
     );
     out.push('');
     const causes = new Map<string, Cause>();
-    for (const f of extras.findings) if (f.ok === false && f.cause) causes.set(f.cause, causeOf(f.cause));
+    for (const f of extras.findings)
+      if (f.ok === false && f.cause) causes.set(f.cause, causeOf(f.cause));
     for (const c of causes.values()) out.push(...renderCause(c), '');
   }
 

@@ -7,7 +7,13 @@ import type { Logger } from '../util/logger.js';
 import { type BlobOutcome, newBlobOutcome } from './outcome.js';
 import type { TransferPolicy } from './policy.js';
 import { blobProgress } from './progress.js';
-import { type BlobTries, UploadFailed, type UploadSession, newBlobTries, uploadBlob } from './upload.js';
+import {
+  type BlobTries,
+  UploadFailed,
+  type UploadSession,
+  newBlobTries,
+  uploadBlob,
+} from './upload.js';
 import { verifyBlob } from './verify.js';
 
 export interface BlobContext {
@@ -46,7 +52,8 @@ export async function pushBlob(
     outcome.error = error instanceof Error ? error : new Error(describe(error));
     outcome.cause = decision.cause;
     outcome.refusedBytes = tries.refusedBytes;
-    if (error instanceof RegistryError && !outcome.errors.includes(error)) outcome.errors.push(error);
+    if (error instanceof RegistryError && !outcome.errors.includes(error))
+      outcome.errors.push(error);
     if (!outcome.tried.some((line) => line.endsWith(describe(error))))
       outcome.tried.push(describe(error));
     return finish();
@@ -67,7 +74,13 @@ export async function pushBlob(
       session = mounted || undefined;
     }
     const progress = blobProgress(blob.digest, blob.size, logger, clock);
-    const upload = { client, policy, clock, logger, onProgress: progress && ((n: number) => progress.update(n)) };
+    const upload = {
+      client,
+      policy,
+      clock,
+      logger,
+      onProgress: progress && ((n: number) => progress.update(n)),
+    };
     for (let reuploads = 0; ; reuploads++) {
       try {
         await uploadBlob(upload, blob, tries, session);
@@ -82,7 +95,9 @@ export async function pushBlob(
         return finish();
       }
       outcome.vanishedAfterAck ||= verified.missing;
-      outcome.tried.push(`upload ${reuploads + 1} acknowledged (201), then HEAD: ${verified.reason}`);
+      outcome.tried.push(
+        `upload ${reuploads + 1} acknowledged (201), then HEAD: ${verified.reason}`,
+      );
       const error = new RegistryError({
         method: 'HEAD',
         op: 'verify',
@@ -101,7 +116,8 @@ export async function pushBlob(
   } catch (error) {
     collect(outcome, tries);
     if (error instanceof UploadFailed) return fail(error.original, error.decision);
-    const decision = tries.decision ?? classifyError(error, { authorized: client.registry.authorized });
+    const decision =
+      tries.decision ?? classifyError(error, { authorized: client.registry.authorized });
     return fail(error, decision);
   }
 }
@@ -130,7 +146,10 @@ async function tryMount(
 ): Promise<true | UploadSession | false> {
   const { client, clock, policy } = ctx;
   try {
-    const start = await client.startUpload({ digest: blob.digest, from: ctx.mountFrom! }, tries.budget);
+    const start = await client.startUpload(
+      { digest: blob.digest, from: ctx.mountFrom! },
+      tries.budget,
+    );
     if (!start.mounted) return start;
     const verified = await verifyBlob(client, blob, clock, policy.verifyLagRetries, tries.budget);
     if (verified.ok) {

@@ -56,12 +56,19 @@ export async function putManifest(
     ctx.logger.warning(
       `${node.file}: the registry lost blob ${missing} after it was verified; uploading it again`,
     );
-    const outcome = await pushBlob({ ...ctx, client, mountFrom: undefined }, ctx.image.blobs.get(missing)!, {
-      force: true,
-    });
+    const outcome = await pushBlob(
+      { ...ctx, client, mountFrom: undefined },
+      ctx.image.blobs.get(missing)!,
+      {
+        force: true,
+      },
+    );
     const previous = ctx.blobs.get(missing);
     const code = (error as RegistryError).codes[0]?.code;
-    outcome.tried.unshift(...(previous?.tried ?? []), `verified, then the manifest PUT answered ${code}`);
+    outcome.tried.unshift(
+      ...(previous?.tried ?? []),
+      `verified, then the manifest PUT answered ${code}`,
+    );
     outcome.vanishedAfterAck = true;
     if (outcome.state === 'failed') outcome.cause = 'vanished-after-ack';
     ctx.blobs.set(missing, outcome);

@@ -28,7 +28,11 @@ export interface BlobOutcome {
   vanishedAfterAck: boolean;
 }
 
-export function newBlobOutcome(blob: { digest: string; size: number; mediaType: string }): BlobOutcome {
+export function newBlobOutcome(blob: {
+  digest: string;
+  size: number;
+  mediaType: string;
+}): BlobOutcome {
   return {
     digest: blob.digest,
     size: blob.size,

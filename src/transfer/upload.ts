@@ -150,7 +150,12 @@ export async function uploadBlob(
       tries.restartsLeft--;
       if (decision.cause === 'lost-session' || decision.cause === 'no-shared-secret')
         tries.lostSessions++;
-      const wait = waitFor(decision, policy.retries - tries.budget.left - 1, ctx.clock, headersOf(original));
+      const wait = waitFor(
+        decision,
+        policy.retries - tries.budget.left - 1,
+        ctx.clock,
+        headersOf(original),
+      );
       logger.info(
         `${blob.digest}: upload failed (${message(original)}); starting again in ${(wait / 1000).toFixed(1)} s`,
       );
@@ -258,7 +263,9 @@ async function sendChunks(
       const status = await client.uploadStatus(location, tries.budget);
       // Never trust a registry's offset past the bytes actually sent.
       const resumeAt = Math.min(status.offset, offset + length);
-      logger.info(`${blob.digest}: resuming the upload at byte ${resumeAt} after ${message(error)}`);
+      logger.info(
+        `${blob.digest}: resuming the upload at byte ${resumeAt} after ${message(error)}`,
+      );
       location = status.location;
       offset = resumeAt;
     }

@@ -69,7 +69,9 @@ describe('htpasswd Basic auth', () => {
     );
     expect(res.code).toBe(1);
     expect(res.stderr).toMatch(/refused the credentials from the username and password flags/);
-    expect(res.stderr).toContain('probable cause: The registry refused the credentials at the start');
+    expect(res.stderr).toContain(
+      'probable cause: The registry refused the credentials at the start',
+    );
     expect(res.stderr).toContain('401');
     expect(res.stderr).not.toContain('not-it');
     expect(await listTags(registry.url, 'basic/wrong', basic(USER, PASSWORD))).toEqual([]);

@@ -74,7 +74,11 @@ describe('withRetry', () => {
       throw new RegistryError({ method: req.method, url: req.url, networkCode: 'ECONNREFUSED' });
     };
     await expect(
-      withRetry(refused, { retries: 5, clock }, silentLogger)({
+      withRetry(
+        refused,
+        { retries: 5, clock },
+        silentLogger,
+      )({
         method: 'GET',
         op: 'ping',
         url: new URL('http://r/v2/'),
@@ -92,7 +96,11 @@ describe('withRetry', () => {
       throw new RegistryError({ method: req.method, url: req.url, networkCode: 'ENOTFOUND' });
     };
     await expect(
-      withRetry(unknownHost, { retries: 5, clock }, silentLogger)({
+      withRetry(
+        unknownHost,
+        { retries: 5, clock },
+        silentLogger,
+      )({
         method: 'GET',
         op: 'ping',
         url: new URL('http://r/v2/'),

@@ -52,7 +52,11 @@ const scenarios: Scenario[] = [
     cause: 'connection-refused',
     tag: () => `127.0.0.1:${closedPort}/causes/app:1`,
   },
-  { name: 'a name that does not resolve', cause: 'dns-failure', tag: () => 'nothing.invalid/app:1' },
+  {
+    name: 'a name that does not resolve',
+    cause: 'dns-failure',
+    tag: () => 'nothing.invalid/app:1',
+  },
   {
     name: 'a registry that speaks http, reached over https',
     cause: 'http-over-https',
@@ -102,7 +106,9 @@ describe.each(scenarios)('$name', (scenario) => {
     const title = CAUSES[scenario.cause].title;
     if (scenario.cause === 'body-limit-at-floor') {
       expect(run.summary).toContain('even for chunks of 64.0 KiB');
-      expect(run.stdout).toMatch(/::error title=sha256%3A[0-9a-f]{64}::.*even for chunks of 64\.0 KiB/);
+      expect(run.stdout).toMatch(
+        /::error title=sha256%3A[0-9a-f]{64}::.*even for chunks of 64\.0 KiB/,
+      );
     } else {
       expectCause(run.summary, scenario.cause);
       expect(run.stdout).toContain(`::error title=oci-push%3A probable cause::${title}`);
