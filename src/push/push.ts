@@ -40,11 +40,14 @@ export async function pushImage(
     const targets = planTargets(settings.tags, digest);
     result.targets = targets.map((t): TargetResult => ({ ...t, blobs: new Map() }));
     const contexts = new Map<TargetResult, ManifestContext>();
+    let stopped = false;
     await logger.group('Authenticate', async () => {
       for (const target of result.targets) {
         const registry = await session.connect(target);
         const mountFrom = mountSourceFor(result.targets, target);
-        await registry.authorize(target.repository, mountFrom ? [mountFrom] : []);
+        // Only the target's own scope: a token service that refuses the mount source's scope
+        // (Docker Hub: 400 "invalid repository name") must not stop the push; the mount asks for it.
+        await registry.authorize(target.repository);
         target.mountedFrom = mountFrom;
         target.observations = registry.observations;
         const client = new RepositoryClient(registry, target.repository);
@@ -56,6 +59,7 @@ export async function pushImage(
           mountFrom,
           image,
           blobs: target.blobs,
+          stopped: () => stopped,
         });
       }
     });
@@ -64,6 +68,12 @@ export async function pushImage(
     const blobs = [...image.blobs.values()];
     await logger.group('Upload blobs', async () => {
       for (const target of result.targets) {
+        // Nothing is tagged once a blob failed: the next repository would only fail the same way.
+        if (
+          stopped ||
+          [...result.targets].some((t) => [...t.blobs.values()].some((b) => b.state === 'failed'))
+        )
+          break;
         const ctx: BlobContext = contexts.get(target)!;
         const known = await mapConcurrent(
           blobs,
@@ -72,8 +82,11 @@ export async function pushImage(
         );
         const stats = new Map(blobs.map((blob, i) => [blob.digest, known[i]]));
         await mapConcurrent(blobs, policy.concurrency, async (blob) => {
+          // A failure no other blob can get past (read-only, refused credentials) ends the phase.
+          if (stopped) return;
           const outcome = await pushBlob(ctx, blob, { known: stats.get(blob.digest) });
           target.blobs.set(blob.digest, outcome);
+          if (outcome.stopsPush) stopped = true;
           const what =
             outcome.state === 'failed' ? `FAILED: ${outcome.error?.message}` : outcome.how;
           logger.info(`${target.repository}: ${blob.digest} (${blob.size} bytes) ${what}`);

@@ -24,6 +24,12 @@ export interface SendOptions {
   onProgress?: (bytesSent: number) => void;
 }
 
+const MAX_REDIRECTS = 5;
+
+function isRedirect(res: HttpResponse): boolean {
+  return [301, 302, 303, 307, 308].includes(res.status) && Boolean(res.headers.location);
+}
+
 function headerNumber(value: string | undefined): number | undefined {
   if (value === undefined || !/^\d+$/.test(value.trim())) return undefined;
   return Number(value);
@@ -57,7 +63,12 @@ export class RepositoryClient {
     return resolved.url;
   }
 
-  /** HEAD a blob: what the registry reports for it, without treating 404 as an error. */
+  /**
+   * HEAD a blob: what the registry reports for it, without treating 404 as an error. A redirect
+   * means the blob exists (distribution redirects to its storage only once it has found the blob);
+   * to verify, the redirect is followed for the size, without credentials to another host, and a
+   * storage host that refuses the HEAD leaves the size unknown rather than the blob missing.
+   */
   async statBlob(
     digest: string,
     op: 'exists' | 'verify' = 'exists',
@@ -66,6 +77,17 @@ export class RepositoryClient {
     const req: HttpRequest = { method: 'HEAD', op, url: this.url(`blobs/${digest}`), budget };
     const res = await this.send(req);
     if (res.status === 404) return { exists: false, status: 404 };
+    if (isRedirect(res)) {
+      const digestHeader = res.headers['docker-content-digest'];
+      if (op !== 'verify') return { exists: true, status: res.status, digest: digestHeader };
+      const final = await this.follow(req, res);
+      return {
+        exists: true,
+        status: res.status,
+        size: final?.status === 200 ? headerNumber(final.headers['content-length']) : undefined,
+        digest: digestHeader,
+      };
+    }
     if (res.status !== 200) throw errorFromResponse(req, res, `checking blob ${digest}`);
     return {
       exists: true,
@@ -73,6 +95,30 @@ export class RepositoryClient {
       size: headerNumber(res.headers['content-length']),
       digest: res.headers['docker-content-digest'],
     };
+  }
+
+  /**
+   * Follows a redirect chain (at most 5 hops) with the same method. Credentials stay on the
+   * registry's host (the auth layer drops them for any other), so a storage host that wants none
+   * gets none. Returns the last answer, or undefined when the chain cannot be followed.
+   */
+  private async follow(req: HttpRequest, res: HttpResponse): Promise<HttpResponse | undefined> {
+    let current = res;
+    let url = req.url;
+    for (let hop = 0; hop < MAX_REDIRECTS && isRedirect(current); hop++) {
+      try {
+        url = new URL(current.headers.location as string, url);
+      } catch {
+        return undefined;
+      }
+      try {
+        current = await this.send({ ...req, url });
+      } catch {
+        // A storage host that cannot be reached says nothing about the blob.
+        return undefined;
+      }
+    }
+    return isRedirect(current) ? undefined : current;
   }
 
   /** POST a new upload session, or ask the registry to mount the blob from another repository. */
@@ -126,7 +172,9 @@ export class RepositoryClient {
       onProgress: options.onProgress,
     };
     const res = await this.send(req);
-    if (res.status !== 201) throw errorFromResponse(req, res, `uploading blob ${digest}`);
+    // 201 by the spec; older Quay answered 202, and a commit is a commit.
+    if (res.status < 200 || res.status > 204)
+      throw errorFromResponse(req, res, `uploading blob ${digest}`);
   }
 
   /** One chunk: PATCH with an inclusive `Content-Range: start-end`. Returns the next Location. */
@@ -216,11 +264,13 @@ export class RepositoryClient {
     return { raw: res.body, mediaType, digest: res.headers['docker-content-digest'] };
   }
 
-  /** GET a small blob (an image config) whole. */
+  /** GET a small blob (an image config) whole, following a redirect to the registry's storage. */
   async getBlob(digest: string): Promise<Buffer> {
     const req: HttpRequest = { method: 'GET', op: 'read', url: this.url(`blobs/${digest}`) };
-    const res = await this.send(req);
-    if (res.status !== 200) throw errorFromResponse(req, res, `reading blob ${digest}`);
+    let res = await this.send(req);
+    if (isRedirect(res)) res = (await this.follow(req, res)) ?? res;
+    if (res.status !== 200)
+      throw errorFromResponse({ ...req, url: res.url }, res, `reading blob ${digest}`);
     return res.body;
   }
 

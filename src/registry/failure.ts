@@ -117,6 +117,8 @@ export interface Situation {
   chunkCeiling?: number;
   /** Upload sessions this blob already lost (before this failure). */
   lostSessions?: number;
+  /** This session resumed at an offset the registry reported. */
+  resumed?: boolean;
 }
 
 export interface Decision {
@@ -149,6 +151,13 @@ const TLS_NAME = /^ERR_TLS_CERT_ALTNAME_INVALID$/;
 const TLS_PLAIN_PEER = /^(ERR_SSL_WRONG_VERSION_NUMBER|ERR_SSL_PACKET_LENGTH_TOO_LONG|EPROTO)$/;
 const DROPPED =
   /^(ECONNRESET|EPIPE|ECONNABORTED|UND_ERR_SOCKET|UND_ERR_CLOSED|UND_ERR_HEADERS_TIMEOUT|UND_ERR_BODY_TIMEOUT|ETIMEDOUT|UND_ERR_REQ_CONTENT_LENGTH_MISMATCH)$/;
+
+/** Upload sessions a blob may lose before the loss itself is the answer. */
+export const MAX_LOST_SESSIONS = 3;
+
+function tooSmall(f: Failure): boolean {
+  return f.codes.includes('RANGE_ERROR') || /too ?small|PartTooSmall|at least \d/i.test(f.text);
+}
 
 function isBlobOp(op: Op): boolean {
   return BLOB_OPS.has(op);
@@ -224,6 +233,10 @@ function answered(f: Failure, s: Situation): Decision {
   const has = (...codes: string[]): boolean => f.codes.some((c) => codes.includes(c));
   const onManifest = f.op === 'manifest';
 
+  // The file was checked before its chunks, so after a resume a wrong digest means the registry's
+  // Range was misread (Quay and Gitea report it off by one): start again from byte 0.
+  if (has('DIGEST_INVALID') && f.op === 'commit' && s.resumed)
+    return { action: 'restart', cause: 'lost-session' };
   if (has('DIGEST_INVALID')) return { action: 'fail-blob', cause: 'corrupt-layout' };
   if (has('NAME_UNKNOWN', 'NAME_INVALID'))
     return { action: 'fail-push', cause: 'repository-unknown' };
@@ -252,17 +265,31 @@ function answered(f: Failure, s: Situation): Decision {
   if (status === 416 && f.op === 'patch') {
     // GHCR refuses PATCH bodies over 4 MiB with 416 and says so; other 416s are a range mismatch.
     if (/too large|exceeds/i.test(f.text)) return tooLarge(f, s, 'proxy-body-limit');
-    if (/RANGE_ERROR|too small|at least/i.test(f.text) || has('RANGE_ERROR'))
-      return { action: 'grow', cause: 'chunk-window' };
+    if (tooSmall(f)) return { action: 'grow', cause: 'chunk-window' };
     return { action: 'resume', cause: 'lost-session' };
   }
+
+  // A single body refused as an unknown blob (old Artifactory takes POST, PATCH, empty PUT only).
+  if (f.op === 'put-blob' && !s.chunked && s.mayChunk && has('BLOB_UNKNOWN'))
+    return { action: 'chunk', cause: 'unknown' };
+
+  // ECR refuses a part under 5 MiB with 400; R2 with 416 RANGE_ERROR (above).
+  if (f.op === 'patch' && status === 400 && tooSmall(f))
+    return { action: 'grow', cause: 'chunk-window' };
 
   if (
     UPLOAD_OPS.has(f.op) &&
     (has('BLOB_UPLOAD_UNKNOWN', 'BLOB_UPLOAD_INVALID') || status === 404)
   ) {
+    // A session lost again and again is replicas without a shared secret: a third loss is final,
+    // and waiting between the tries helps nothing.
     const lost = (s.lostSessions ?? 0) + 1;
-    return { action: 'restart', cause: lost >= 2 ? 'no-shared-secret' : 'lost-session' };
+    if (lost >= MAX_LOST_SESSIONS) return { action: 'fail-push', cause: 'no-shared-secret' };
+    return {
+      action: 'restart',
+      cause: lost >= 2 ? 'no-shared-secret' : 'lost-session',
+      quick: true,
+    };
   }
 
   if (onManifest) {

@@ -207,6 +207,9 @@ export function errorFromResponse(
     'via',
     'range',
     'allow',
+    'ratelimit-limit',
+    'ratelimit-remaining',
+    'docker-ratelimit-source',
   ];
   const headers: Record<string, string> = {};
   for (const name of keep) if (res.headers[name]) headers[name] = res.headers[name] as string;

@@ -93,6 +93,11 @@ export function lastAnswer(errors: readonly RegistryError[], fallback?: Error): 
   if (!last.codes.length && last.bodySnippet && /<html|<!doctype/i.test(last.bodySnippet))
     parts.push('an HTML error page');
   if (last.headers.server) parts.push(`from server ${code(last.headers.server)}`);
+  const limit = last.headers['ratelimit-limit'];
+  if (limit)
+    parts.push(
+      `rate limit ${code(limit)}, remaining ${code(last.headers['ratelimit-remaining'] ?? '?')}${last.headers['docker-ratelimit-source'] ? ` for ${code(last.headers['docker-ratelimit-source'])}` : ''}`,
+    );
   parts.push(`to ${code(`${last.method} ${last.url}`)}`);
   return parts.join(', ');
 }

@@ -23,6 +23,8 @@ export interface BlobContext {
   logger: Logger;
   /** Another repository on the same registry that already holds the image's blobs. */
   mountFrom?: string;
+  /** True once a blob failed in a way no other blob can get past. */
+  stopped?: () => boolean;
 }
 
 function describe(error: unknown): string {
@@ -51,6 +53,7 @@ export async function pushBlob(
     outcome.state = 'failed';
     outcome.error = error instanceof Error ? error : new Error(describe(error));
     outcome.cause = decision.cause;
+    outcome.stopsPush = decision.action === 'fail-push';
     outcome.refusedBytes = tries.refusedBytes;
     if (error instanceof RegistryError && !outcome.errors.includes(error))
       outcome.errors.push(error);
@@ -79,6 +82,7 @@ export async function pushBlob(
       policy,
       clock,
       logger,
+      stopped: ctx.stopped,
       onProgress: progress && ((n: number) => progress.update(n)),
     };
     for (let reuploads = 0; ; reuploads++) {

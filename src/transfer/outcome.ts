@@ -26,6 +26,8 @@ export interface BlobOutcome {
   refusedBytes?: number;
   /** The registry acknowledged the upload and then answered 404 to HEAD. */
   vanishedAfterAck: boolean;
+  /** The failure rules said no other blob can succeed either (a read-only registry, a 401). */
+  stopsPush?: boolean;
 }
 
 export function newBlobOutcome(blob: {

@@ -31,6 +31,10 @@ export interface BlobTries {
   decision?: Decision;
   /** The chunk size refused last, for a path that refused even the smallest one. */
   refusedBytes?: number;
+  /** The current session resumed at an offset the registry reported. */
+  resumed?: boolean;
+  /** New sessions started because chunks were too small (bounded: each doubles the size). */
+  grows: number;
 }
 
 export function newBlobTries(policy: TransferPolicy): BlobTries {
@@ -42,8 +46,12 @@ export function newBlobTries(policy: TransferPolicy): BlobTries {
     method: 'monolithic',
     chunks: 0,
     problems: [],
+    grows: 0,
   };
 }
+
+/** Chunk sizes double on each grow: 64 KiB reaches 16 MiB in 8. */
+const MAX_GROWS = 8;
 
 export interface UploadSession {
   location: URL;
@@ -57,6 +65,8 @@ export interface UploadContext {
   clock: Clock;
   logger: Logger;
   onProgress?: (bytes: number) => void;
+  /** True once another blob found a failure no blob can get past: stop trying. */
+  stopped?: () => boolean;
 }
 
 /** Ends a blob's upload with the decision that ended it. */
@@ -109,6 +119,7 @@ export async function uploadBlob(
       session = pending ?? (await openSession(client, tries.budget));
       pending = undefined;
       tries.sessions++;
+      tries.resumed = false;
       if (chunked) {
         await sendChunks(ctx, blob, session, tries, chunkSize);
       } else {
@@ -133,10 +144,18 @@ export async function uploadBlob(
                 blobSize: blob.size,
                 chunkSize: chunkSize.current,
                 chunkFloor: CHUNK_FLOOR,
+                resumed: tries.resumed,
               }),
             );
       tries.decision = decision;
       const original = error instanceof UploadFailed ? error.original : error;
+      if (decision.action === 'grow' && tries.grows < MAX_GROWS) {
+        tries.grows++;
+        logger.info(
+          `${blob.digest}: chunks of ${formatSize(chunkSize.current)} were refused as too small; starting again with ${formatSize(limits.chunkSize(policy.chunkSize))}`,
+        );
+        continue;
+      }
       if (decision.action === 'chunk') {
         limits.monolithicRefused(blob.size);
         logger.info(
@@ -145,7 +164,7 @@ export async function uploadBlob(
         chunked = true;
         continue;
       }
-      if (decision.action !== 'restart' || !tries.budget.spend())
+      if (decision.action !== 'restart' || ctx.stopped?.() || !tries.budget.spend())
         throw error instanceof UploadFailed ? error : new UploadFailed(decision, original);
       tries.restartsLeft--;
       if (decision.cause === 'lost-session' || decision.cause === 'no-shared-secret')
@@ -248,13 +267,13 @@ async function sendChunks(
         );
         continue;
       }
-      if (decision.action === 'grow' && (ceiling === undefined || size < ceiling)) {
-        limits.chunkRefusedAsTooSmall(length);
-        size = Math.min(ceiling ?? Infinity, Math.max(length, size) * 2);
-        logger.info(
-          `${blob.digest}: a chunk of ${formatSize(length)} was refused as too small; chunks are now ${formatSize(size)}`,
-        );
-        continue;
+      if (decision.action === 'grow') {
+        // Parts already stored are too small for this registry (ECR checks each part when the
+        // next one comes): a new session with larger chunks, unless the window has no room.
+        limits.chunkRefusedAsTooSmall(size);
+        if (ceiling !== undefined && size >= ceiling)
+          throw new UploadFailed({ action: 'fail-blob', cause: 'chunk-window' }, error);
+        throw new UploadFailed(decision, error);
       }
       if (decision.cause === 'body-limit-at-floor') tries.refusedBytes = length;
       if (decision.action !== 'resume' || !tries.budget.spend())
@@ -268,6 +287,7 @@ async function sendChunks(
       );
       location = status.location;
       offset = resumeAt;
+      tries.resumed = true;
     }
   }
   await client.commitUpload(location, blob.digest, tries.budget);

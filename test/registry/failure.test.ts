@@ -400,11 +400,36 @@ const rows: [string, Failure, Situation, Action, CauseId][] = [
     'no-shared-secret',
   ],
   [
-    'bare 404 on the session status',
+    'bare 404 on the session status, a third loss',
     f({ op: 'status', status: 404 }),
     { ...chunking, lostSessions: 2 },
-    'restart',
+    'fail-push',
     'no-shared-secret',
+  ],
+  [
+    'DIGEST_INVALID at the commit after a resume (a misread Range)',
+    f({ op: 'commit', status: 400, codes: ['DIGEST_INVALID'] }),
+    { ...chunking, resumed: true },
+    'restart',
+    'lost-session',
+  ],
+  [
+    'a single body refused as BLOB_UNKNOWN (old Artifactory), auto',
+    f({ op: 'put-blob', status: 404, codes: ['BLOB_UNKNOWN'] }),
+    auto,
+    'chunk',
+    'unknown',
+  ],
+  [
+    'ECR part too small (400)',
+    f({
+      op: 'patch',
+      status: 400,
+      text: 'LayerPartTooSmallException: All layer parts except the last part should be at least 5MB',
+    }),
+    chunking,
+    'grow',
+    'chunk-window',
   ],
   [
     'lost session, no sessions left',

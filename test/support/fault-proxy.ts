@@ -8,6 +8,7 @@ import {
 import { createServer as createHttpsServer } from 'node:https';
 import type { AddressInfo, Socket } from 'node:net';
 import { readFileSync } from 'node:fs';
+import { type Profile, type ProfileName, type ProfileRequest, makeProfile } from './profiles.js';
 
 /** What the proxy saw, one entry per request, for tests to assert on. */
 export interface ProxyLogEntry {
@@ -64,6 +65,8 @@ export interface FaultConfig {
   corruptBodies?: boolean;
   /** Add this Authorization upstream: a storage host with credentials of its own. */
   injectAuthorization?: string;
+  /** Behave as this hosted registry does on the wire (test/support/profiles.ts). */
+  profile?: ProfileName;
 }
 
 export interface FaultProxy {
@@ -111,6 +114,11 @@ export async function startFaultProxy(
   let manifestSeen = false;
   let unauthorizedDone = false;
   const random = config.random ? seededRandom(config.random.seed) : undefined;
+  const profile: Profile | undefined = config.profile ? makeProfile(config.profile) : undefined;
+  /** Upload id → the latest upstream session path and query, for profiles that hide `_state`. */
+  const sessions = new Map<string, { repo: string; path: string }>();
+  /** Download alias → the upstream blob path (GAR). */
+  const downloads = new Map<string, string>();
   const [upHost, upPort] = upstream.host.split(':') as [string, string];
 
   const deleteUpstream = (path: string): Promise<void> =>
@@ -144,6 +152,35 @@ export async function startFaultProxy(
       authorization: Boolean(req.headers.authorization),
     };
     log.push(entry);
+    // Profiles: map the client's session and download aliases back to distribution's own paths.
+    let upstreamPath = req.url ?? '/';
+    let sessionId: string | undefined;
+    if (profile) {
+      const alias =
+        /^\/artifacts-uploads\/namespaces\/p\/repositories\/r\/uploads\/([^/?]+)$/.exec(
+          url.pathname,
+        ) ?? /^\/v2\/.+\/blobs\/uploads\/([^/?]+)$/.exec(url.pathname);
+      sessionId = alias?.[1];
+      const known = sessionId ? sessions.get(sessionId) : undefined;
+      if (known && profile.sessions) {
+        const target = new URL(known.path, 'http://upstream');
+        for (const [k, v] of url.searchParams)
+          if (!['_state', '_stateHash'].includes(k)) target.searchParams.set(k, v);
+        upstreamPath = target.pathname + target.search;
+      }
+      const download =
+        /^\/artifacts-downloads\/namespaces\/p\/repositories\/r\/downloads\/(\d+)$/.exec(
+          url.pathname,
+        );
+      if (download) upstreamPath = downloads.get(download[1] as string) ?? '/missing';
+    }
+    const profileRequest: ProfileRequest = {
+      method,
+      url: new URL(url),
+      contentLength,
+      contentRange: req.headers['content-range'] as string | undefined,
+      session: sessionId,
+    };
     const answer = (
       status: number,
       headers: Record<string, string>,
@@ -159,6 +196,17 @@ export async function startFaultProxy(
     const blobMatch = /^\/v2\/(.+)\/blobs\/(sha\d+:[a-f0-9]+)$/.exec(url.pathname);
     const isManifestPut = method === 'PUT' && /\/manifests\//.test(url.pathname);
     const hasBody = method === 'PUT' || method === 'PATCH';
+    const early = profile?.before?.(profileRequest);
+    if (early)
+      return answer(
+        early.status,
+        early.headers ?? {},
+        early.body ?? '',
+        `profile ${config.profile}`,
+      );
+    // A profile may have changed the query (ECR drops mount and from).
+    if (profile && !sessionId && profileRequest.url.search !== url.search)
+      upstreamPath = profileRequest.url.pathname + profileRequest.url.search;
 
     if (
       config.unauthorizedOnce &&
@@ -296,7 +344,7 @@ export async function startFaultProxy(
       host: upHost,
       port: Number(upPort),
       method,
-      path: req.url,
+      path: upstreamPath,
       headers,
     });
     upstreamReq.on('response', async (up) => {
@@ -322,6 +370,50 @@ export async function startFaultProxy(
       }
       if (method === 'POST' && config.postHeaders && up.statusCode === 202)
         Object.assign(outHeaders, config.postHeaders);
+      let status = up.statusCode ?? 502;
+      if (profile) {
+        const loc = typeof outHeaders.location === 'string' ? outHeaders.location : undefined;
+        const upload =
+          loc && /^(?:https?:\/\/[^/]+)?\/v2\/(.+)\/blobs\/uploads\/([^/?]+)/.exec(loc);
+        if (upload && profile.sessions) {
+          const [, repo, id] = upload as unknown as [string, string, string];
+          const parsed = new URL(loc as string, 'http://upstream');
+          sessions.set(id, { repo, path: parsed.pathname + parsed.search });
+          outHeaders.location =
+            profile.sessions === 'gar'
+              ? `/artifacts-uploads/namespaces/p/repositories/r/uploads/${id}`
+              : profile.sessions === 'r2'
+                ? `/v2/${repo}/blobs/uploads/${id}?_stateHash=${(sessions.size * 7919).toString(16)}`
+                : `/v2/${repo}/blobs/uploads/${id}`;
+        }
+        if (
+          profile.downloadAliases &&
+          blobMatch &&
+          status === 200 &&
+          (method === 'GET' || method === 'HEAD')
+        ) {
+          const token = String(downloads.size + 1);
+          downloads.set(token, url.pathname);
+          up.resume();
+          entry.status = 302;
+          entry.fault = 'profile download alias';
+          res.writeHead(302, {
+            location: `/artifacts-downloads/namespaces/p/repositories/r/downloads/${token}`,
+            'content-length': '0',
+          });
+          res.end();
+          return;
+        }
+        const flat: Record<string, string> = {};
+        for (const [k, v] of Object.entries(outHeaders)) if (typeof v === 'string') flat[k] = v;
+        const view = { status, headers: flat };
+        profile.after?.(profileRequest, view);
+        status = view.status;
+        for (const k of Object.keys(outHeaders))
+          if (typeof outHeaders[k] === 'string' && !(k in view.headers)) delete outHeaders[k];
+        Object.assign(outHeaders, view.headers);
+        entry.status = status;
+      }
       const committed =
         method === 'PUT' && up.statusCode === 201 ? url.searchParams.get('digest') : null;
       if (committed && config.headLag) lag.set(committed, config.headLag);
@@ -336,7 +428,7 @@ export async function startFaultProxy(
         res.end();
         return;
       }
-      res.writeHead(up.statusCode ?? 502, outHeaders);
+      res.writeHead(status, outHeaders);
       up.pipe(res);
     });
     upstreamReq.on('error', () => {

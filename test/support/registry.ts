@@ -11,6 +11,16 @@ export interface RegistryOptions {
   token?: { realm: string; service: string; issuer: string; certFile: string };
   /** TLS for the registry itself. */
   tls?: { certFile: string; keyFile: string };
+  /** distribution's `redirect` storage middleware: blob HEAD and GET answer 307 to this base URL. */
+  redirectTo?: string;
+  /** `http.relativeurls`: Locations without scheme and host. */
+  relativeUrls?: boolean;
+  /** `storage.maintenance.readonly`: every write answers 405. */
+  readOnly?: boolean;
+  /** `http.secret`; replicas that differ cannot read each other's upload state. */
+  secret?: string;
+  /** Share another registry's storage folder (replicas). */
+  storage?: string;
 }
 
 export interface RunningRegistry {
@@ -25,7 +35,7 @@ export interface RunningRegistry {
 /** Starts Debian's CNCF distribution on a free loopback port with its own temporary storage. */
 export async function startRegistry(options: RegistryOptions = {}): Promise<RunningRegistry> {
   const dir = await mkdtemp(join(tmpdir(), 'oci-push-registry-'));
-  const storage = join(dir, 'storage');
+  const storage = options.storage ?? join(dir, 'storage');
   const port = await freePort();
   const lines = [
     'version: 0.1',
@@ -38,10 +48,22 @@ export async function startRegistry(options: RegistryOptions = {}): Promise<Runn
     `    rootdirectory: ${storage}`,
     '  delete:',
     '    enabled: true',
+  ];
+  if (options.readOnly) lines.push('  maintenance:', '    readonly:', '      enabled: true');
+  if (options.redirectTo)
+    lines.push(
+      'middleware:',
+      '  storage:',
+      '    - name: redirect',
+      '      options:',
+      `        baseurl: ${options.redirectTo}`,
+    );
+  lines.push(
     'http:',
     `  addr: 127.0.0.1:${port}`,
-    '  secret: oci-push-test-secret',
-  ];
+    `  secret: ${options.secret ?? 'oci-push-test-secret'}`,
+  );
+  if (options.relativeUrls) lines.push('  relativeurls: true');
   if (options.tls)
     lines.push(
       '  tls:',

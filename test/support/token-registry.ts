@@ -14,9 +14,16 @@ export interface TokenRegistry {
 export async function startTokenRegistry(
   dir: string,
   users: Record<string, string>,
+  options: { refuseMountScopes?: boolean } = {},
 ): Promise<TokenRegistry> {
   const cert = makeSelfSigned(dir, `issuer-${Object.keys(users).join('-')}-${Date.now()}`);
-  const tokens = await startTokenServer({ users, service: TOKEN_SERVICE, issuer: 'iss', ...cert });
+  const tokens = await startTokenServer({
+    users,
+    service: TOKEN_SERVICE,
+    issuer: 'iss',
+    ...cert,
+    refuseMountScopes: options.refuseMountScopes,
+  });
   const registry = await startRegistry({
     token: { realm: tokens.realm, service: TOKEN_SERVICE, issuer: 'iss', certFile: cert.certFile },
   });

@@ -11,6 +11,8 @@ export interface TokenServerOptions {
   keyFile: string;
   /** Token lifetime; short ones let tests expire a token in the middle of a push. */
   ttlSeconds?: number;
+  /** Docker Hub refuses a token whose scopes name a repository it will not grant: 400. */
+  refuseMountScopes?: boolean;
 }
 
 export interface TokenServer {
@@ -52,6 +54,12 @@ export async function startTokenServer(options: TokenServerOptions): Promise<Tok
       }
     }
     requests.push({ user, scopes, authorized });
+    if (options.refuseMountScopes && scopes.length > 1 && scopes.some((s) => /:pull$/.test(s))) {
+      res
+        .writeHead(400, { 'content-type': 'application/json' })
+        .end(JSON.stringify({ details: 'invalid repository name' }));
+      return;
+    }
     const access = authorized
       ? scopes.map((s) => {
           const [type, ...middle] = s.split(':');
