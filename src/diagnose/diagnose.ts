@@ -91,7 +91,10 @@ export async function diagnose(
   ): void => {
     const cause = ok
       ? undefined
-      : classifyError(error, { authorized: registry?.authorized ?? false }).cause;
+      : classifyError(error, {
+          authorized: registry?.authorized ?? false,
+          anonymous: registry ? !registry.auth.hasCredentials : false,
+        }).cause;
     findings.push({ check, phase, ok, detail, cause });
     logger.info(`${ok ? 'ok  ' : 'FAIL'} ${check}: ${detail}`);
   };

@@ -46,6 +46,7 @@ export async function runPush(
       ca: settings.ca,
     });
   const registries = new Map<string, Promise<Registry>>();
+  let last: Registry | undefined;
   const firstRegistry = settings.tags[0]?.registry;
   const session: PushSession = {
     logger: deps.logger,
@@ -62,7 +63,7 @@ export async function runPush(
         });
         registries.set(target.apiHost, registry);
       }
-      return registry;
+      return registry.then((connected) => (last = connected));
     },
   };
   try {
@@ -74,6 +75,7 @@ export async function runPush(
     if (!(error instanceof BlobsFailedError))
       result.cause = classifyError(error, {
         authorized: session.phase !== 'auth' && session.phase !== 'validate',
+        anonymous: last ? !last.auth.hasCredentials : false,
       }).cause;
   } finally {
     // Every request has finished: drop idle keep-alive sockets now rather than wait on them.

@@ -83,11 +83,11 @@ export class Authenticator {
     return this.options.credentials?.source;
   }
 
-  /** Whose access this is, for messages: "credentials from …", or "anonymous access". */
+  /** Whose access this is, for messages: "the credentials from …", or anonymous access. */
   get who(): string {
     return this.hasCredentials
-      ? `credentials from ${this.credentialSource ?? 'the inputs'}`
-      : 'anonymous access';
+      ? `the credentials from ${this.credentialSource ?? 'the inputs'}`
+      : 'anonymous access (no credentials found)';
   }
 
   /** The Authorization header for a request needing `scopes`, or undefined for anonymous. */
@@ -187,7 +187,7 @@ export class Authenticator {
     if (res.status !== 200) {
       const context =
         res.status === 401 || res.status === 403
-          ? `the token service refused the ${this.who}`
+          ? `the token service refused ${this.who}`
           : 'fetching a registry token';
       throw errorFromResponse(req, res, context);
     }

@@ -55,6 +55,7 @@ export type CauseId =
   | 'location-downgrade'
   | 'token-lifetime'
   | 'credentials'
+  | 'no-credentials'
   | 'permission-denied'
   | 'proxy-timeout'
   | 'storage-error'
@@ -103,6 +104,8 @@ export interface Situation {
   attempt?: number;
   /** The credentials were accepted at the start of the push. */
   authorized?: boolean;
+  /** No credentials were found for the registry. */
+  anonymous?: boolean;
   /** A mid-push 401 was already answered with a fresh token. */
   refreshed?: boolean;
   /** The blob is being sent in chunks. */
@@ -246,6 +249,7 @@ function answered(f: Failure, s: Situation): Decision {
   if (status === 401 || status === 403) {
     if (f.op === 'mount') return { action: 'plain-upload', cause: 'permission-denied' };
     if (/read.?only/i.test(f.text)) return { action: 'fail-push', cause: 'read-only' };
+    if (!s.authorized && s.anonymous) return { action: 'fail-push', cause: 'no-credentials' };
     if (/insufficient_scope/.test(f.wwwAuthenticate ?? '') || status === 403)
       return { action: 'fail-push', cause: s.authorized ? 'permission-denied' : 'credentials' };
     // The auth layer already fetched a fresh token once: a 401 after that, mid-push, is a token

@@ -100,7 +100,7 @@ export class Registry {
       };
       const res = await this.send(req);
       if (res.status !== 200) {
-        throw errorFromResponse(req, res, `${this.name} refused the ${this.auth.who}`);
+        throw errorFromResponse(req, res, `${this.name} refused ${this.auth.who}`);
       }
     }
     this.authorizedOnce = true;

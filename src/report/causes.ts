@@ -87,6 +87,10 @@ export const CAUSES: Record<CauseId, Omit<Cause, 'id'>> = {
       'The registry refused the credentials at the start (401 or 403): they are wrong, or they lack push permission on the repository.',
     fix: 'Check `username` and `password` (or the docker login that wrote them), and that the token or account may push to this repository.',
   },
+  'no-credentials': {
+    title: 'The registry asks for credentials (401), and none were found for it.',
+    fix: 'Set `username` and `password`, or log in before this step (docker/login-action, `docker login`, `podman login`); the Docker config and podman auth.json are read.',
+  },
   'permission-denied': {
     title:
       'The registry accepted the credentials but refused this request (403, or 401 insufficient_scope): the account may not push to this repository.',

@@ -175,6 +175,9 @@ describe('htpasswd Basic auth', () => {
     });
     expect(res.code).toBe(1);
     expect(res.stderr).toMatch(/refused anonymous access \(no credentials found\)/);
+    expect(res.stderr).toContain(
+      'probable cause: The registry asks for credentials (401), and none were found for it.',
+    );
   });
 });
 

@@ -414,6 +414,13 @@ const rows: [string, Failure, Situation, Action, CauseId][] = [
     'lost-session',
   ],
   [
+    '401 at the start, no credentials found',
+    f({ op: 'authorize', status: 401 }),
+    { ...budget, anonymous: true },
+    'fail-push',
+    'no-credentials',
+  ],
+  [
     'a single body refused as BLOB_UNKNOWN (old Artifactory), auto',
     f({ op: 'put-blob', status: 404, codes: ['BLOB_UNKNOWN'] }),
     auto,

@@ -132,6 +132,49 @@ describe('the summary names the failing blob, what the registry said, and the pr
     expectBlobCause(run, layer(), 'HTTP 500', 'storage-error');
   });
 
+  it('a tag the registry keeps immutable (412): named, and the manifest PUT is not retried', async () => {
+    const p = await proxy({ failWhen: [{ method: 'PUT', path: /\/manifests\//, status: 412 }] });
+    const run = await act(p, { retries: '3' });
+    expect(run.code).toBe(1);
+    expect(run.summary).toContain(CAUSES['tag-immutable'].title);
+    expect(run.summary).toContain('**Stopped at:** tags');
+    expect(p.log.filter((e) => e.method === 'PUT' && /manifests/.test(e.path))).toHaveLength(1);
+  });
+
+  it('a manifest the registry refuses (ECR 405 UNSUPPORTED): named, not retried', async () => {
+    const p = await proxy({
+      failWhen: [{ method: 'PUT', path: /\/manifests\//, status: 405, code: 'UNSUPPORTED' }],
+    });
+    const run = await act(p, { retries: '3' });
+    expect(run.code).toBe(1);
+    expect(run.summary).toContain(CAUSES['manifest-refused'].title);
+    expect(p.log.filter((e) => e.method === 'PUT' && /manifests/.test(e.path))).toHaveLength(1);
+  });
+
+  it("a rate limit that does not recover: Docker Hub's ratelimit headers in the summary", async () => {
+    const p = await proxy({
+      failWhen: [
+        {
+          method: 'POST',
+          path: /\/blobs\/uploads\//,
+          status: 429,
+          code: 'TOOMANYREQUESTS',
+          headers: {
+            'ratelimit-limit': '100;w=21600',
+            'ratelimit-remaining': '0;w=21600',
+            'docker-ratelimit-source': '192.0.2.1',
+          },
+        },
+      ],
+    });
+    const run = await act(p);
+    expect(run.code).toBe(1);
+    expect(run.summary).toContain(CAUSES['rate-limited'].title);
+    expect(run.summary).toContain(
+      'rate limit <code>100;w=21600</code>, remaining <code>0;w=21600</code> for <code>192.0.2.1</code>',
+    );
+  });
+
   it('DIGEST_INVALID', async () => {
     const run = await act(await proxy({ corruptBodies: true }));
     expectBlobCause(run, layer(), 'HTTP 400', 'corrupt-layout');

@@ -40,7 +40,13 @@ export interface FaultConfig {
   /** Seeded random faults on a fraction of requests: statuses or mid-body resets. */
   random?: { seed: number; fraction: number; statuses: number[]; resets: boolean };
   /** Answer every request matching a rule with its status and a registry JSON error, never forwarding it. */
-  failWhen?: { method: string; path: RegExp; status: number; code?: string }[];
+  failWhen?: {
+    method: string;
+    path: RegExp;
+    status: number;
+    code?: string;
+    headers?: Record<string, string>;
+  }[];
   /** 429 with Retry-After on these request numbers. */
   rateLimit?: { nth: number[]; retryAfter: string };
   /** A blob HEAD answers 404 for the first K times after its commit (replica lag). */
@@ -243,7 +249,7 @@ export async function startFaultProxy(
     if (rule) {
       return answer(
         rule.status,
-        { 'content-type': 'application/json' },
+        { 'content-type': 'application/json', ...(rule.headers ?? {}) },
         JSON.stringify({ errors: [{ code: rule.code ?? 'UNKNOWN', message: 'injected failure' }] }),
         `${rule.status} by rule`,
       );
