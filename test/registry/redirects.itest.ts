@@ -100,6 +100,21 @@ describe('a registry that redirects blob reads to its storage', () => {
     expect(report.findings.filter((f) => f.ok === false)).toEqual([]);
   });
 
+  it('a storage host that refuses HEAD does not make a blob missing: the push verifies and tags', async () => {
+    storage.refuseHeads = true;
+    try {
+      const job = await runAction(work, {
+        layout: images[0]!.dir,
+        tags: `${registry.host}/redirects/refused-head:1`,
+        ...creds,
+      });
+      expect(job.code, job.stdout).toBe(0);
+      expect(storage.requests.some((r) => r.method === 'HEAD' && r.status === 403)).toBe(true);
+    } finally {
+      storage.refuseHeads = false;
+    }
+  });
+
   it('never sent credentials to the storage host', () => {
     expect(storage.requests.length).toBeGreaterThan(0);
     expect(storage.requests.filter((r) => r.authorization)).toEqual([]);

@@ -69,7 +69,11 @@ export async function startWorld(): Promise<CompatWorld> {
     ],
   );
   const balancer = await startRoundRobin([replicaA!.host, replicaB!.host], { splitUploads: true });
-  const nginx = await Promise.all([startNginx(plain!, '1000000'), startNginx(plain!, '100000')]);
+  const nginx = await Promise.all([
+    startNginx(plain!, '1000000'),
+    startNginx(plain!, '100000'),
+    startNginx(plain!, '64k'),
+  ]);
   const world: CompatWorld = {
     work,
     layout,
@@ -257,6 +261,11 @@ export const COMPAT_CASES: CompatCase[] = [
     name: 'nginx: client_max_body_size 100000',
     source: 'a 100 KB body cap',
     target: async (world) => ({ host: world.nginx[1]!.host, upstream: world.plain }),
+  },
+  {
+    name: 'nginx: client_max_body_size 64k',
+    source: 'the smallest cap oci-push promises to get through (its 64 KiB chunk floor)',
+    target: async (world) => ({ host: world.nginx[2]!.host, upstream: world.plain }),
   },
   {
     name: 'distribution: maintenance read-only',

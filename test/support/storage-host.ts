@@ -15,6 +15,8 @@ export interface StorageHost {
   /** The base URL to give distribution's redirect middleware. */
   url: string;
   requests: StorageRequest[];
+  /** Refuse every HEAD with 403, as ECR Public's storage does while it serves GET. */
+  refuseHeads: boolean;
   stop(): Promise<void>;
 }
 
@@ -25,6 +27,7 @@ export interface StorageHost {
  */
 export async function startStorageHost(root: string, address = '127.0.0.2'): Promise<StorageHost> {
   const requests: StorageRequest[] = [];
+  const options = { refuseHeads: false };
   const server: Server = createServer((req, res) => {
     const path = decodeURIComponent(new URL(req.url ?? '/', 'http://storage').pathname);
     const entry: StorageRequest = {
@@ -39,6 +42,7 @@ export async function startStorageHost(root: string, address = '127.0.0.2'): Pro
       res.writeHead(status, { 'content-length': String(Buffer.byteLength(body)), ...headers });
       res.end(req.method === 'HEAD' ? undefined : body);
     };
+    if (options.refuseHeads && req.method === 'HEAD') return send(403);
     if (req.headers.authorization) {
       send(
         400,
@@ -68,6 +72,12 @@ export async function startStorageHost(root: string, address = '127.0.0.2'): Pro
   return {
     url: `http://${address}:${port}`,
     requests,
+    get refuseHeads() {
+      return options.refuseHeads;
+    },
+    set refuseHeads(value: boolean) {
+      options.refuseHeads = value;
+    },
     stop: () =>
       new Promise((resolve) => {
         server.closeAllConnections?.();
