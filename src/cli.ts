@@ -21,7 +21,18 @@ function exitWhenFlushed(code: number): void {
   process.stdout.write('', () => process.stderr.write('', () => process.exit(code)));
 }
 
-main(process.argv.slice(2)).then(
+// SIGINT (Ctrl-C, or a cancelled job) and SIGTERM stop the push; main still writes what happened.
+const cancel = new AbortController();
+let received: string | undefined;
+for (const signal of ['SIGINT', 'SIGTERM'] as const)
+  process.on(signal, () => {
+    // A second signal means now: do not wait for the summary.
+    if (received) process.exit(130);
+    received = signal;
+    cancel.abort();
+  });
+
+main(process.argv.slice(2), undefined, { signal: cancel.signal, received: () => received }).then(
   (code) => {
     settled = true;
     exitWhenFlushed(code);

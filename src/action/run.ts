@@ -6,6 +6,7 @@ import { executePush, failedBeforePush } from '../push/execute.js';
 import type { PushResult } from '../push/result.js';
 import { outputsOf } from '../report/outputs.js';
 import { blobCause, failureCauses, observedWarnings, renderSummary } from '../report/summary.js';
+import { signalExitCode } from '../util/cancel.js';
 import { errorMessage } from '../util/errors.js';
 import { actionsLogger } from './logger.js';
 
@@ -52,15 +53,31 @@ export async function run(): Promise<void> {
       );
   };
   process.once('beforeExit', stalled);
+  // A cancelled job gets SIGINT, then SIGTERM: stop the transfers, then still write the outputs,
+  // the summary and the temp-file cleanup before exiting with the signal's code.
+  const cancel = new AbortController();
+  let received: string | undefined;
+  const onSignal = (signal: string): void => {
+    received ??= signal;
+    core.info(`${signal} received: cancelling the push`);
+    cancel.abort();
+  };
+  const onInt = (): void => onSignal('SIGINT');
+  const onTerm = (): void => onSignal('SIGTERM');
+  process.on('SIGINT', onInt);
+  process.on('SIGTERM', onTerm);
   try {
-    await runAction();
+    await runAction(cancel.signal);
   } finally {
     finished = true;
     process.off('beforeExit', stalled);
+    process.off('SIGINT', onInt);
+    process.off('SIGTERM', onTerm);
+    if (received) process.exitCode = signalExitCode(received);
   }
 }
 
-async function runAction(): Promise<void> {
+async function runAction(signal: AbortSignal): Promise<void> {
   let settings: PushSettings | undefined;
   let result: PushResult | undefined;
   let findings: Finding[] | undefined;
@@ -70,7 +87,7 @@ async function runAction(): Promise<void> {
     for (const secret of [core.getInput(Input.password), core.getInput(Input.githubToken)])
       if (secret) core.setSecret(secret);
     settings = await readPushSettings((name) => core.getInput(name));
-    result = await executePush(settings, { logger });
+    result = await executePush(settings, { logger, signal });
     if (!result.ok) {
       failure = errorMessage(result.error);
       const { diagnoseAfterFailure } = await import('../diagnose/after-failure.js');

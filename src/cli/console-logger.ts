@@ -1,4 +1,5 @@
 import type { Logger } from '../util/logger.js';
+import { oneLine } from '../util/text.js';
 
 export interface ConsoleLoggerOptions {
   verbose: boolean;
@@ -28,7 +29,8 @@ export function createConsoleLogger(
   masker = new SecretMasker(),
 ): Logger & { masker: SecretMasker } {
   const write = options.write ?? ((line: string) => process.stderr.write(`${line}\n`));
-  const emit = (prefix: string, message: string): void => write(masker.mask(`${prefix}${message}`));
+  const emit = (prefix: string, message: string): void =>
+    write(masker.mask(`${prefix}${oneLine(message)}`));
   return {
     masker,
     debug: (m) => {

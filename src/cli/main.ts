@@ -1,4 +1,6 @@
-import { writeFile } from 'node:fs/promises';
+import { constants } from 'node:fs';
+import { access, stat, writeFile } from 'node:fs/promises';
+import { dirname, resolve } from 'node:path';
 import { text } from 'node:stream/consumers';
 import { type ParsedArgs, USAGE, parseArgs } from '../config/cli-args.js';
 import { Input, type InputName } from '../config/inputs.js';
@@ -8,6 +10,8 @@ import { causeOf } from '../report/causes.js';
 import { outputsOf } from '../report/outputs.js';
 import { failureCauses, renderSummary } from '../report/summary.js';
 import { UsageError, errorMessage } from '../util/errors.js';
+import { oneLine } from '../util/text.js';
+import { signalExitCode } from '../util/cancel.js';
 import { createConsoleLogger } from './console-logger.js';
 
 export interface CliIo {
@@ -25,13 +29,22 @@ const processIo: CliIo = {
 type ConsoleLogger = ReturnType<typeof createConsoleLogger>;
 
 /** The CLI: parses `argv` (without node and the script), runs, and returns the exit code. */
-export async function main(argv: string[], io: CliIo = processIo): Promise<number> {
+export async function main(
+  argv: string[],
+  io: CliIo = processIo,
+  cancel?: { signal: AbortSignal; received(): string | undefined },
+): Promise<number> {
   const logger = createConsoleLogger({
     verbose: argv.includes('--verbose'),
     write: (line) => io.stderr(`${line}\n`),
   });
   const fail = (message: string, code: number): number => {
-    io.stderr(`${logger.masker.mask(`oci-push: ${message}`)}\n`);
+    io.stderr(`${logger.masker.mask(`oci-push: ${oneLine(message)}`)}\n`);
+    return code;
+  };
+  const usage = (error: Error): number => {
+    const code = fail(error.message, 2);
+    io.stderr('(see oci-push --help)\n');
     return code;
   };
   let args: ParsedArgs;
@@ -45,14 +58,17 @@ export async function main(argv: string[], io: CliIo = processIo): Promise<numbe
     const password = args.inputs[Input.password];
     if (password) logger.secret(password);
   } catch (error) {
-    if (error instanceof UsageError) return fail(`${error.message}\n(see oci-push --help)`, 2);
+    if (error instanceof UsageError) return usage(error);
     return fail(errorMessage(error), 1);
   }
   const get = (name: InputName): string => args.inputs[name] ?? '';
   try {
     if (args.command === 'diagnose') return await runDiagnose(args, get, logger, io);
     const settings = await readPushSettings(get, 'the username and password flags');
-    const result = await executePush(settings, { logger });
+    // Checked before anything is pushed: a summary that cannot be written must not fail a push
+    // that already happened.
+    if (args.summaryFile) await checkWritableFolder(args.summaryFile);
+    const result = await executePush(settings, { logger, signal: cancel?.signal });
     if (args.summaryFile && settings.summary)
       await writeFile(args.summaryFile, logger.masker.mask(renderSummary(result)));
     if (args.json) {
@@ -75,6 +91,8 @@ export async function main(argv: string[], io: CliIo = processIo): Promise<numbe
       for (const ref of result.refs) io.stdout(`${ref}\n`);
     }
     if (result.ok) return 0;
+    if (result.cause === 'cancelled')
+      return fail(errorMessage(result.error), signalExitCode(cancel?.received()));
     fail(errorMessage(result.error), 1);
     for (const { cause, blobs } of failureCauses(result)) {
       const hit = blobs.length ? ` (${blobs.length} blob${blobs.length === 1 ? '' : 's'})` : '';
@@ -82,7 +100,7 @@ export async function main(argv: string[], io: CliIo = processIo): Promise<numbe
     }
     return 1;
   } catch (error) {
-    if (error instanceof UsageError) return fail(`${error.message}\n(see oci-push --help)`, 2);
+    if (error instanceof UsageError) return usage(error);
     return fail(errorMessage(error), 1);
   }
 }
@@ -112,4 +130,14 @@ async function runDiagnose(
     );
   }
   return failed.length ? 1 : 0;
+}
+
+async function checkWritableFolder(file: string): Promise<void> {
+  const folder = dirname(resolve(file));
+  const info = await stat(folder).catch(() => undefined);
+  if (!info?.isDirectory())
+    throw new UsageError(`--summary-file ${file}: the folder ${folder} does not exist`);
+  await access(folder, constants.W_OK).catch(() => {
+    throw new UsageError(`--summary-file ${file}: the folder ${folder} is not writable`);
+  });
 }

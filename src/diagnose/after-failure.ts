@@ -12,7 +12,13 @@ export async function diagnoseAfterFailure(
   result: PushResult,
   deps: Pick<DiagnoseDeps, 'logger' | 'env' | 'clock' | 'base'>,
 ): Promise<Finding[] | undefined> {
-  if (result.ok || settings.diagnose === 'never' || result.phase === 'validate') return undefined;
+  if (
+    result.ok ||
+    settings.diagnose === 'never' ||
+    result.phase === 'validate' ||
+    result.cause === 'cancelled'
+  )
+    return undefined;
   const failing = result.targets.find((t) =>
     [...t.blobs.values()].some((b) => b.state === 'failed'),
   );

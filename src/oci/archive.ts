@@ -1,6 +1,6 @@
 import { createReadStream, createWriteStream } from 'node:fs';
-import { copyFile, lstat, mkdir, open, realpath, symlink } from 'node:fs/promises';
-import { dirname, isAbsolute, join, posix, relative, resolve, sep } from 'node:path';
+import { copyFile, lstat, mkdir, open, realpath } from 'node:fs/promises';
+import { dirname, join, posix, sep } from 'node:path';
 import type { Readable } from 'node:stream';
 import { createGunzip } from 'node:zlib';
 import { extract as tarExtract } from 'tar-stream';
@@ -14,11 +14,6 @@ export async function isGzip(file: string): Promise<boolean> {
   } finally {
     await handle.close();
   }
-}
-
-function inside(root: string, target: string): boolean {
-  const rel = relative(root, target);
-  return rel === '' || (!rel.startsWith('..') && !isAbsolute(rel));
 }
 
 /** Maps an entry name to a safe relative path, or throws naming the entry. */
@@ -53,9 +48,47 @@ async function writeEntry(entry: AsyncIterable<unknown>, target: string): Promis
   if (failed) throw failed;
 }
 
+/** Links resolved within an archive before any gives up: as the kernel's 40. */
+const MAX_LINK_HOPS = 40;
+
 /**
- * Extracts a tar (optionally gzipped) into `dest`, streaming: no entry is held in memory. Entries that
- * would write outside `dest` (absolute paths, `..`, links pointing out, writes through links) are refused.
+ * Resolves an archive path through the archive's own symlinks, component by component, as the
+ * kernel would after extraction, but on the archive's names instead of the disk: undefined when
+ * it leaves the archive at any step (`..` above the top, an absolute link, a loop).
+ */
+export function resolveInArchive(
+  path: string[],
+  links: ReadonlyMap<string, string>,
+): string[] | undefined {
+  const pending = [...path];
+  const done: string[] = [];
+  for (let hops = 0; pending.length;) {
+    const part = pending.shift() as string;
+    if (part === '' || part === '.') continue;
+    if (part === '..') {
+      if (!done.length) return undefined;
+      done.pop();
+      continue;
+    }
+    const candidate = [...done, part].join('/');
+    const link = links.get(candidate);
+    if (link === undefined) {
+      done.push(part);
+      continue;
+    }
+    if (++hops > MAX_LINK_HOPS || posix.isAbsolute(link) || /^[a-zA-Z]:[\\/]/.test(link))
+      return undefined;
+    pending.unshift(...link.split(/[\\/]+/));
+  }
+  return done;
+}
+
+/**
+ * Extracts a tar (optionally gzipped) into `dest`, streaming: no entry is held in memory. No link
+ * is ever created on disk: a symlink or hardlink becomes a copy of the regular file it names inside
+ * the archive, resolved through the archive's own links once every entry is out. An entry that would
+ * leave `dest` (absolute paths, `..`, links that point out, even through a chain, writes through a
+ * link) is refused, and nothing is created outside `dest`.
  */
 export async function extractArchive(archive: string, dest: string): Promise<void> {
   const root = await realpath(dest);
@@ -76,18 +109,23 @@ export async function extractArchive(archive: string, dest: string): Promise<voi
   });
   extractor.once('close', () => failCurrent());
 
-  // Checks the real parent folder, so an earlier symlink entry cannot redirect a later write.
-  const safeParent = async (target: string, name: string): Promise<void> => {
+  /** Archive path (`a/b/c`) → link target text, for symlinks; → archive path, for hardlinks. */
+  const symlinks = new Map<string, string>();
+  const hardlinks: { name: string; path: string; target: string }[] = [];
+  const refuse = (name: string, why: string): never => {
+    throw new InputError(`${archive}: entry ${JSON.stringify(name)} ${why}`);
+  };
+  /** An entry's own path may not pass through a link: nothing is written through one. */
+  const checkParents = (name: string, parts: string[]): void => {
+    for (let i = 1; i < parts.length; i++)
+      if (symlinks.has(parts.slice(0, i).join('/'))) refuse(name, 'would write through a link');
+  };
+  const prepare = async (name: string, parts: string[]): Promise<string> => {
+    checkParents(name, parts);
+    const target = join(root, ...parts);
+    // Only folders the archive names are made, and only under `root`: no link exists on disk.
     await mkdir(dirname(target), { recursive: true });
-    if (!inside(root, await realpath(dirname(target)))) {
-      throw new InputError(
-        `${archive}: entry ${JSON.stringify(name)} would write through a link outside the archive`,
-      );
-    }
-    const existing = await lstat(target).catch(() => undefined);
-    if (existing?.isSymbolicLink()) {
-      throw new InputError(`${archive}: entry ${JSON.stringify(name)} would overwrite a link`);
-    }
+    return target;
   };
 
   try {
@@ -95,46 +133,41 @@ export async function extractArchive(archive: string, dest: string): Promise<voi
       current = entry;
       const { header } = entry;
       const rel = safeEntryPath(archive, header.name);
-      const target = join(root, rel);
+      const parts = rel ? rel.split(sep) : [];
       switch (header.type) {
         case 'directory':
-          if (rel) {
-            await safeParent(target, header.name);
-            await mkdir(target, { recursive: true });
-          }
+          if (parts.length) await mkdir(await prepare(header.name, parts), { recursive: true });
           entry.resume();
           break;
         case 'file':
-        case 'contiguous-file':
-          await safeParent(target, header.name);
+        case 'contiguous-file': {
+          const target = await prepare(header.name, parts);
+          if (symlinks.has(parts.join('/'))) refuse(header.name, 'would overwrite a link');
           await writeEntry(entry, target);
           break;
+        }
         case 'symlink': {
+          checkParents(header.name, parts);
           const link = header.linkname ?? '';
-          const resolved = resolve(dirname(target), link.split('/').join(sep));
-          if (posix.isAbsolute(link) || !inside(root, resolved)) {
+          if (
+            posix.isAbsolute(link) ||
+            !resolveInArchive([...parts.slice(0, -1), ...link.split('/')], symlinks)
+          )
             throw new InputError(
               `${archive}: symlink ${JSON.stringify(header.name)} points outside the archive (${link})`,
             );
-          }
-          await safeParent(target, header.name);
-          await symlink(link, target);
+          symlinks.set(parts.join('/'), link);
           entry.resume();
           break;
         }
         case 'link': {
-          const linkRel = safeEntryPath(archive, header.linkname ?? '');
-          const from = join(root, linkRel);
-          if (!inside(root, await realpath(from).catch(() => from))) {
-            throw new InputError(
-              `${archive}: hardlink ${JSON.stringify(header.name)} points outside the archive`,
-            );
-          }
-          await safeParent(target, header.name);
-          await copyFile(from, target).catch(() => {
-            throw new InputError(
-              `${archive}: hardlink ${JSON.stringify(header.name)} names a missing entry ${header.linkname}`,
-            );
+          checkParents(header.name, parts);
+          hardlinks.push({
+            name: header.name,
+            path: parts.join('/'),
+            target: safeEntryPath(archive, header.linkname ?? '')
+              .split(sep)
+              .join('/'),
           });
           entry.resume();
           break;
@@ -149,5 +182,40 @@ export async function extractArchive(archive: string, dest: string): Promise<voi
     if (error instanceof InputError) throw error;
     const message = (extractorError ?? (error as Error)).message || String(error);
     throw new InputError(`${archive}: not a readable tar archive (${message})`);
+  }
+
+  // Every entry is out: materialise links as copies of what they name, resolved through the
+  // archive's links (a chain included), never through anything on disk.
+  const copyOf = async (
+    name: string,
+    path: string,
+    resolved: string[] | undefined,
+    kind: string,
+  ): Promise<void> => {
+    if (!resolved)
+      throw new InputError(
+        `${archive}: ${kind} ${JSON.stringify(name)} points outside the archive`,
+      );
+    const from = join(root, ...resolved);
+    const info = await lstat(from).catch(() => undefined);
+    if (!info?.isFile()) {
+      if (kind === 'hardlink')
+        throw new InputError(`${archive}: hardlink ${JSON.stringify(name)} names a missing entry`);
+      return; // A dangling or folder symlink has nothing an image needs.
+    }
+    const to = join(root, ...path.split('/'));
+    await mkdir(dirname(to), { recursive: true });
+    await copyFile(from, to);
+  };
+  for (const h of hardlinks)
+    await copyOf(h.name, h.path, resolveInArchive(h.target.split('/'), symlinks), 'hardlink');
+  for (const [path, link] of symlinks) {
+    const parts = path.split('/');
+    await copyOf(
+      path,
+      path,
+      resolveInArchive([...parts.slice(0, -1), ...link.split('/')], symlinks),
+      'symlink',
+    );
   }
 }

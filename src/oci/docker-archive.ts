@@ -1,16 +1,6 @@
 import { createHash } from 'node:crypto';
 import { createReadStream, createWriteStream } from 'node:fs';
-import {
-  copyFile,
-  link,
-  mkdir,
-  readFile,
-  realpath,
-  rename,
-  rm,
-  stat,
-  writeFile,
-} from 'node:fs/promises';
+import { copyFile, link, mkdir, realpath, rename, rm, stat, writeFile } from 'node:fs/promises';
 import { join, relative } from 'node:path';
 import { Gzip } from 'fflate';
 import { z } from './schema.js';
@@ -19,6 +9,7 @@ import { isGzip } from './archive.js';
 import { digestOf } from './digest.js';
 import { MediaType } from './media-types.js';
 import { REF_NAME_ANNOTATION, describeSchemaError } from './types.js';
+import { readRegularFile } from './read-file.js';
 
 export type Compression = 'gzip' | 'none';
 
@@ -112,6 +103,9 @@ function pickEntry(
  * in the same folder. The config bytes are kept as they are, so the image ID and the diff_ids do not
  * change; uncompressed layers are compressed as asked, deterministically.
  */
+/** Image configs with a long history grow past a manifest's size, but never near this. */
+const MAX_CONFIG_BYTES = 64 << 20;
+
 export async function convertDockerArchive(
   root: string,
   dest: string,
@@ -122,8 +116,11 @@ export async function convertDockerArchive(
   const manifestFile = join(root, 'manifest.json');
   let parsed: unknown;
   try {
-    parsed = JSON.parse(await readFile(manifestFile, 'utf8'));
+    parsed = JSON.parse(
+      (await readRegularFile(manifestFile, `${label}: manifest.json`)).toString('utf8'),
+    );
   } catch (error) {
+    if (error instanceof InputError) throw error;
     throw new InputError(`${label}: manifest.json: malformed JSON (${(error as Error).message})`);
   }
   const result = legacyManifestSchema.safeParse(parsed);
@@ -147,7 +144,11 @@ export async function convertDockerArchive(
   };
 
   const configPath = await insidePath(root, entry.Config, label);
-  const configBytes = await readFile(configPath);
+  const configBytes = await readRegularFile(
+    configPath,
+    `${label}: ${entry.Config}`,
+    MAX_CONFIG_BYTES,
+  );
   const config = {
     mediaType: MediaType.ociConfig,
     digest: digestOf(configBytes),

@@ -37,6 +37,8 @@ export interface LoadedImage {
   blobs: Map<string, BlobFile>;
   /** A short description of the source, for logs and the summary. */
   source: string;
+  /** Non-distributable layers not in the layout: the registry is told where they live (`urls`). */
+  foreign?: { digest: string; mediaType: string; urls: string[] }[];
   /** Removes temporary files the source needed (an extracted archive). */
   cleanup: () => Promise<void>;
 }
@@ -54,4 +56,12 @@ export function manifestsBottomUp(root: ImageNode): ImageNode[] {
   };
   visit(root);
   return out;
+}
+
+/** Layer types a registry does not store: they are fetched from their `urls` (Windows base layers). */
+export function isNonDistributable(mediaType: string): boolean {
+  return (
+    mediaType.startsWith('application/vnd.oci.image.layer.nondistributable.') ||
+    mediaType === 'application/vnd.docker.image.rootfs.foreign.diff.tar.gzip'
+  );
 }

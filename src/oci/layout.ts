@@ -1,9 +1,10 @@
-import { lstat, readFile, stat } from 'node:fs/promises';
+import { lstat, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { InputError } from '../util/errors.js';
 import { digestOf, parseDigest } from './digest.js';
-import type { BlobFile, ImageNode, LoadedImage } from './image.js';
+import { type BlobFile, type ImageNode, type LoadedImage, isNonDistributable } from './image.js';
 import { manifestKind } from './media-types.js';
+import { MAX_DOCUMENT_BYTES, readRegularFile } from './read-file.js';
 import {
   type Descriptor,
   REF_NAME_ANNOTATION,
@@ -15,7 +16,7 @@ import {
 } from './types.js';
 
 /** Distribution refuses manifests over 4 MiB; a bigger "manifest" is a mistake, not something to parse. */
-const MAX_MANIFEST_BYTES = 4 << 20;
+const MAX_MANIFEST_BYTES = MAX_DOCUMENT_BYTES;
 
 export interface LayoutSelection {
   dir: string;
@@ -29,15 +30,7 @@ export function blobPath(dir: string, digest: string): string {
 }
 
 async function readJsonFile<T>(path: string, label: string, schema: Schema<T>): Promise<T> {
-  let text: string;
-  try {
-    text = await readFile(path, 'utf8');
-  } catch (error) {
-    throw new InputError(
-      `${label}: cannot read (${(error as NodeJS.ErrnoException).code ?? error})`,
-    );
-  }
-  return parseJson(text, label, schema);
+  return parseJson((await readRegularFile(path, label)).toString('utf8'), label, schema);
 }
 
 function parseJson<T>(text: string, label: string, schema: Schema<T>): T {
@@ -80,7 +73,7 @@ async function readDocument(dir: string, desc: Descriptor, where: string): Promi
     );
   }
   const path = await statBlob(dir, desc, where);
-  const raw = await readFile(path);
+  const raw = await readRegularFile(path, relBlob(desc.digest));
   const parsed = parseDigest(desc.digest)!;
   const actual = digestOf(raw, parsed.algorithm);
   if (actual !== desc.digest) {
@@ -141,10 +134,18 @@ export async function loadLayout(selection: LayoutSelection): Promise<LoadedImag
 
   const blobs = new Map<string, BlobFile>();
   const documents = new Map<string, ImageNode>();
+  const foreign: NonNullable<LoadedImage['foreign']> = [];
 
   const visit = async (desc: Descriptor, where: string, depth: number): Promise<ImageNode> => {
     const cached = documents.get(desc.digest);
-    if (cached) return cached;
+    if (cached) {
+      // Every descriptor is checked, not only the first one met: the order must not matter.
+      if (cached.descriptor.size !== desc.size || cached.descriptor.mediaType !== desc.mediaType)
+        throw new InputError(
+          `${where}: manifest ${desc.digest} is listed again with size ${desc.size} and media type ${JSON.stringify(desc.mediaType)}, but it is ${cached.descriptor.size} bytes of ${JSON.stringify(cached.descriptor.mediaType)}`,
+        );
+      return cached;
+    }
     if (depth > 8) throw new InputError(`${where}: indexes nest too deeply`);
     const file = relBlob(desc.digest);
     const kind = manifestKind(desc.mediaType);
@@ -176,9 +177,18 @@ export async function loadLayout(selection: LayoutSelection): Promise<LoadedImag
       const manifest = manifestSchema.parse(doc);
       const nodeBlobs: BlobFile[] = [];
       for (const blob of [manifest.config, ...manifest.layers]) {
-        // Non-distributable layers live elsewhere (urls) and registries expect clients not to push them.
-        if (blob.urls?.length && !(await stat(blobPath(dir, blob.digest)).catch(() => undefined)))
+        // Non-distributable layers live elsewhere (urls) and registries expect clients not to push
+        // them. Any other missing blob is an error, urls or not: a registry that allowed foreign
+        // URLs would otherwise tag an image whose layer it does not hold.
+        if (
+          isNonDistributable(blob.mediaType) &&
+          blob.urls?.length &&
+          !(await stat(blobPath(dir, blob.digest)).catch(() => undefined))
+        ) {
+          if (!foreign.some((f) => f.digest === blob.digest))
+            foreign.push({ digest: blob.digest, mediaType: blob.mediaType, urls: blob.urls });
           continue;
+        }
         const entry: BlobFile = {
           digest: blob.digest,
           size: blob.size,
@@ -198,5 +208,11 @@ export async function loadLayout(selection: LayoutSelection): Promise<LoadedImag
   // Config and layer contents are not hashed here: a blob the registry already has is never read,
   // and an uploaded one is hashed as it streams, aborted before its last byte if it is corrupt.
   const ref = selection.ref ? `:${selection.ref}` : '';
-  return { root, blobs, source: `oci layout ${dir}${ref}`, cleanup: async () => undefined };
+  return {
+    root,
+    blobs,
+    source: `oci layout ${dir}${ref}`,
+    foreign,
+    cleanup: async () => undefined,
+  };
 }

@@ -1,4 +1,6 @@
+import { createReadStream, createWriteStream } from 'node:fs';
 import { mkdtemp, rm, stat } from 'node:fs/promises';
+import { pipeline } from 'node:stream/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { InputError } from '../util/errors.js';
@@ -16,6 +18,8 @@ export function tempRoot(): string {
 export async function makeTempDir(prefix: string): Promise<string> {
   return mkdtemp(join(tempRoot(), prefix));
 }
+
+const STDIN_NAMES = new Set(['/dev/stdin', '/dev/fd/0', '/proc/self/fd/0']);
 
 const exists = async (path: string): Promise<boolean> =>
   Boolean(await stat(path).catch(() => undefined));
@@ -100,7 +104,20 @@ export async function openImageSource(options: SourceOptions): Promise<LoadedIma
       shownAs = path;
     }
     let image: LoadedImage;
-    if ((await stat(path)).isDirectory()) {
+    const info = await stat(path);
+    if (info.isFIFO() || info.isSocket()) {
+      // A pipe (`--layout /dev/stdin`, a process substitution) cannot be read twice or sought in:
+      // spool it to the temp folder first.
+      const spooled = join(await scratch(), 'archive');
+      // A socket cannot be opened by name; when it is this process's stdin, read that.
+      const stdin = info.isSocket() && STDIN_NAMES.has(path);
+      if (info.isSocket() && !stdin) throw new InputError(`${shownAs}: a socket, not an archive`);
+      await pipeline(stdin ? process.stdin : createReadStream(path), createWriteStream(spooled));
+      path = spooled;
+    } else if (!info.isFile() && !info.isDirectory()) {
+      throw new InputError(`${shownAs}: not a file, a folder or a pipe`);
+    }
+    if (info.isDirectory()) {
       image = await openFolder(path, ref, options, shownAs, scratch);
     } else {
       const extracted = await scratch();

@@ -49,9 +49,17 @@ async function platformOf(
 ): Promise<Platform | undefined> {
   const manifest = manifestSchema.safeParse(JSON.parse(raw.toString('utf8')));
   if (!manifest.success) throw new InputError(`index-from ${label}: not an image manifest`);
-  const config = JSON.parse(
-    (await client.getBlob(manifest.data.config.digest)).toString('utf8'),
-  ) as Partial<Platform>;
+  const configDigest = manifest.data.config.digest;
+  let config: Partial<Platform>;
+  try {
+    config = JSON.parse((await client.getBlob(configDigest)).toString('utf8')) as Partial<Platform>;
+  } catch (error) {
+    if (!(error instanceof SyntaxError)) throw error;
+    throw new InputError(
+      `index-from ${label}: its config blob ${configDigest} is not JSON, so it names no platform (${error.message})`,
+    );
+  }
+  if (typeof config !== 'object' || config === null) return undefined;
   if (!config.os || !config.architecture) return undefined;
   return {
     os: config.os,
@@ -195,7 +203,7 @@ export async function pushIndex(settings: PushSettings, deps: PushDeps): Promise
           index,
         );
       };
-      result.refs.push(...(await applyTags(targets, digest, put, logger)));
+      await applyTags(targets, digest, put, logger, result.refs);
     });
   });
 }

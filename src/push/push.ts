@@ -59,7 +59,7 @@ export async function pushImage(
           mountFrom,
           image,
           blobs: target.blobs,
-          stopped: () => stopped,
+          stopped: () => stopped || session.cancelled,
         });
       }
     });
@@ -83,7 +83,7 @@ export async function pushImage(
         const stats = new Map(blobs.map((blob, i) => [blob.digest, known[i]]));
         await mapConcurrent(blobs, policy.concurrency, async (blob) => {
           // A failure no other blob can get past (read-only, refused credentials) ends the phase.
-          if (stopped) return;
+          if (stopped || session.cancelled) return;
           const outcome = await pushBlob(ctx, blob, { known: stats.get(blob.digest) });
           target.blobs.set(blob.digest, outcome);
           if (outcome.stopsPush) stopped = true;
@@ -124,7 +124,7 @@ export async function pushImage(
         const ctx = contexts.get(target as TargetResult)!;
         return putManifest(ctx.client, image.root, tag, ctx);
       };
-      result.refs.push(...(await applyTags(result.targets, digest, put, logger)));
+      await applyTags(result.targets, digest, put, logger, result.refs);
     });
   });
 }

@@ -3,6 +3,8 @@ import { classifyError } from '../registry/failure.js';
 import { type BaseTransport, createBaseTransport } from '../registry/http.js';
 import type { Registry } from '../registry/registry.js';
 import { BlobsFailedError } from '../transfer/manifest.js';
+import { UploadFailed } from '../transfer/upload.js';
+import { CancelledError, cancellableClock } from '../util/cancel.js';
 import { type Clock, realClock } from '../util/clock.js';
 import type { Logger } from '../util/logger.js';
 import { connectRegistry } from './connect.js';
@@ -14,6 +16,8 @@ export interface PushDeps {
   env?: NodeJS.ProcessEnv;
   /** Overrides the network layer (tests); the push closes only what it created. */
   base?: BaseTransport;
+  /** Aborts the push: requests in flight stop, sleeps end, nothing more is tagged. */
+  signal?: AbortSignal;
 }
 
 /** What every phase of a push shares: the transport, the connected registries, and where it is. */
@@ -21,6 +25,8 @@ export interface PushSession {
   logger: Logger;
   clock: Clock;
   phase: Phase;
+  /** True once the run was cancelled. */
+  readonly cancelled: boolean;
   /** The registry of `target`, connected once per host. */
   connect(target: { registry: string; apiHost: string; repository: string }): Promise<Registry>;
 }
@@ -36,7 +42,7 @@ export async function runPush(
   result: PushResult,
   phases: (session: PushSession) => Promise<void>,
 ): Promise<PushResult> {
-  const clock = deps.clock ?? realClock;
+  const clock = cancellableClock(deps.clock ?? realClock, deps.signal);
   const env = deps.env ?? process.env;
   const started = clock.now();
   const base =
@@ -44,6 +50,7 @@ export async function runPush(
     createBaseTransport({
       insecureHosts: new Set(settings.insecure ? settings.tags.map((t) => t.apiHost) : []),
       ca: settings.ca,
+      signal: deps.signal,
     });
   const registries = new Map<string, Promise<Registry>>();
   let last: Registry | undefined;
@@ -52,6 +59,9 @@ export async function runPush(
     logger: deps.logger,
     clock,
     phase: 'validate',
+    get cancelled() {
+      return deps.signal?.aborted ?? false;
+    },
     connect: (target) => {
       let registry = registries.get(target.apiHost);
       if (!registry) {
@@ -68,11 +78,20 @@ export async function runPush(
   };
   try {
     await phases(session);
+    if (session.cancelled) throw new CancelledError('cancelled');
     result.ok = true;
-  } catch (error) {
+  } catch (thrown) {
+    // A failure the rules already decided on carries its decision: keep the registry's error.
+    const error = thrown instanceof UploadFailed ? thrown.original : thrown;
     result.phase = session.phase;
     result.error = error instanceof Error ? error : new Error(String(error));
-    if (!(error instanceof BlobsFailedError))
+    if (thrown instanceof UploadFailed && !session.cancelled) {
+      result.cause = thrown.decision.cause;
+    } else if (session.cancelled) {
+      tally(result);
+      result.cause = 'cancelled';
+      result.error = new CancelledError(cancelledMessage(result));
+    } else if (!(error instanceof BlobsFailedError))
       result.cause = classifyError(error, {
         authorized: session.phase !== 'auth' && session.phase !== 'validate',
         anonymous: last ? !last.auth.hasCredentials : false,
@@ -84,4 +103,13 @@ export async function runPush(
     result.durationMs = clock.now() - started;
   }
   return result;
+}
+
+/** What a cancelled run leaves behind, in one line: what was uploaded and what was tagged. */
+function cancelledMessage(result: PushResult): string {
+  const blobs = `${result.blobsUploaded} blob${result.blobsUploaded === 1 ? '' : 's'} uploaded`;
+  const tags = result.refs.length
+    ? `tagged before it stopped: ${result.refs.join(', ')}`
+    : 'nothing tagged';
+  return `cancelled during ${result.phase ?? 'the push'}: ${blobs}, ${tags}`;
 }

@@ -2,16 +2,17 @@ import type { Logger } from '../util/logger.js';
 import type { Target } from './targets.js';
 
 /**
- * The last step of every push: set each target's tags (with `put`), in order, and return the refs
- * the outputs report: `host/repo:tag@digest`, or `host/repo@digest` for a target without tags.
+ * The last step of every push: set each target's tags (with `put`), in order, adding to `refs` each
+ * ref the outputs report as soon as it is set (`host/repo:tag@digest`, or `host/repo@digest` for a
+ * target without tags), so a failure on a later tag still reports the earlier ones.
  */
 export async function applyTags(
   targets: readonly Target[],
   digest: string,
   put: (target: Target, tag: string) => Promise<void>,
   logger: Logger,
+  refs: string[],
 ): Promise<string[]> {
-  const refs: string[] = [];
   for (const target of targets) {
     for (const tag of target.tags) {
       await put(target, tag);

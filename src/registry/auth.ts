@@ -2,7 +2,7 @@ import type { Logger } from '../util/logger.js';
 import type { Clock } from '../util/clock.js';
 import { RegistryError } from './errors.js';
 import { type HttpRequest, type HttpResponse, type Transport, errorFromResponse } from './http.js';
-import { isLoopback } from './reference.js';
+import { isLoopback, isSameHost } from './reference.js';
 
 export interface Credentials {
   username?: string;
@@ -209,7 +209,7 @@ export class Authenticator {
 /** Adds Authorization for the registry's own host only, and on a 401 refreshes the token once. */
 export function withAuth(next: Transport, auth: Authenticator, onRefresh?: () => void): Transport {
   return async (req: HttpRequest): Promise<HttpResponse> => {
-    if (req.url.host !== auth.host) {
+    if (!isSameHost(req.url, auth.host)) {
       const headers = { ...req.headers };
       delete headers.authorization;
       return next({ ...req, headers });

@@ -6,7 +6,7 @@ import { z } from '../oci/schema.js';
 import { InputError } from '../util/errors.js';
 import type { Logger } from '../util/logger.js';
 import type { Credentials } from './auth.js';
-import { DOCKER_HUB } from './reference.js';
+import { DOCKER_HUB, canonicalHost } from './reference.js';
 
 const DOCKER_HUB_KEY = 'https://index.docker.io/v1/';
 const HELPER_TIMEOUT_MS = 30_000;
@@ -39,9 +39,12 @@ export function normaliseAuthKey(key: string): string {
     .trim()
     .replace(/^[a-z]+:\/\//i, '')
     .replace(/\/+$/, '');
-  if (/^(index\.docker\.io|registry-1\.docker\.io|docker\.io)(\/v1)?$/.test(k)) return DOCKER_HUB;
+  if (/^(index\.docker\.io|registry-1\.docker\.io|docker\.io)(\/v1)?$/i.test(k)) return DOCKER_HUB;
   k = k.replace(/\/v[12]$/, '');
-  return k;
+  // Host names compare case-insensitively and :443 is the default: one key for each registry.
+  const slash = k.indexOf('/');
+  const host = slash < 0 ? k : k.slice(0, slash);
+  return canonicalHost(host) + (slash < 0 ? '' : k.slice(slash));
 }
 
 /** The most specific key for `registry/repository`: podman allows per-namespace entries. */

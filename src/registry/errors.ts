@@ -1,4 +1,5 @@
 import type { Op } from './failure.js';
+import { oneLine } from '../util/text.js';
 import { displayUrl } from './redact.js';
 
 export interface RegistryErrorCode {
@@ -42,7 +43,8 @@ export class RegistryError extends Error {
 
   constructor(init: RegistryErrorInit) {
     const url = displayUrl(init.url);
-    super(RegistryError.describe(init, url), { cause: init.cause });
+    // A registry writes these messages: never let them break the line they are shown on.
+    super(oneLine(RegistryError.describe(init, url)), { cause: init.cause });
     this.method = init.method;
     this.op = init.op;
     this.url = url;

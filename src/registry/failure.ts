@@ -74,6 +74,7 @@ export type CauseId =
   | 'connection-reset'
   | 'connection-dropped'
   | 'input'
+  | 'cancelled'
   | 'unknown';
 
 /** One failed exchange, reduced to what the rules look at. */
@@ -122,6 +123,8 @@ export interface Situation {
   lostSessions?: number;
   /** This session resumed at an offset the registry reported. */
   resumed?: boolean;
+  /** For a manifest PUT that names a missing blob: whether it is one this push uploaded. */
+  blobKnown?: boolean;
 }
 
 export interface Decision {
@@ -206,6 +209,7 @@ function tooLarge(f: Failure, s: Situation, cause: CauseId): Decision {
 /** A network failure with no answer from the registry. */
 function network(f: Failure, s: Situation): Decision {
   const code = f.networkCode ?? '';
+  if (code === 'CANCELLED') return { action: 'fail-push', cause: 'cancelled' };
   if (TLS_SELF_SIGNED.test(code)) return { action: 'fail-push', cause: 'tls-self-signed' };
   if (TLS_NAME.test(code)) return { action: 'fail-push', cause: 'tls-name-mismatch' };
   if (TLS_UNTRUSTED.test(code)) return { action: 'fail-push', cause: 'tls-untrusted' };
@@ -243,8 +247,11 @@ function answered(f: Failure, s: Situation): Decision {
   if (has('DIGEST_INVALID')) return { action: 'fail-blob', cause: 'corrupt-layout' };
   if (has('NAME_UNKNOWN', 'NAME_INVALID'))
     return { action: 'fail-push', cause: 'repository-unknown' };
+  // A blob the push never uploaded (a foreign layer the registry will not fetch) cannot be lost.
   if (onManifest && has('MANIFEST_BLOB_UNKNOWN', 'BLOB_UNKNOWN'))
-    return { action: 'reupload', cause: 'vanished-after-ack' };
+    return s.blobKnown === false
+      ? { action: 'fail-push', cause: 'manifest-refused' }
+      : { action: 'reupload', cause: 'vanished-after-ack' };
 
   if (status === 401 || status === 403) {
     if (f.op === 'mount') return { action: 'plain-upload', cause: 'permission-denied' };

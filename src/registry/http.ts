@@ -43,6 +43,8 @@ const MAX_RESPONSE_BYTES = 8 << 20;
 export interface BaseTransportOptions {
   /** Hosts (host:port) whose TLS certificate is not verified. */
   insecureHosts?: ReadonlySet<string>;
+  /** Aborts every request in flight, and every later one, when the run is cancelled. */
+  signal?: AbortSignal;
   /** Extra CA certificates (PEM) trusted on top of Node's. */
   ca?: string;
 }
@@ -153,6 +155,7 @@ export function createBaseTransport(options: BaseTransportOptions = {}): BaseTra
         headers,
         // undici streams async iterables natively; its typings only list Readable.
         body: body as unknown as Readable | undefined,
+        signal: options.signal,
       });
       bodyDone = true;
       const responseBody = req.method === 'HEAD' ? Buffer.alloc(0) : await readCapped(res.body);
@@ -166,7 +169,9 @@ export function createBaseTransport(options: BaseTransportOptions = {}): BaseTra
       // A problem with our own data (a corrupt local blob) is not the network's: pass it on as it is.
       if (error instanceof InputError) throw error;
       const err = error as NodeJS.ErrnoException & { cause?: NodeJS.ErrnoException };
-      const networkCode = err.code ?? err.cause?.code ?? 'NETWORK_ERROR';
+      const networkCode = options.signal?.aborted
+        ? 'CANCELLED'
+        : (err.code ?? err.cause?.code ?? 'NETWORK_ERROR');
       // Bytes handed to the socket may still be in its buffers; from here, a failure before any
       // response to a request with a body is a failure while sending it.
       throw new RegistryError({

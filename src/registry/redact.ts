@@ -1,3 +1,5 @@
+import { oneLine } from '../util/text.js';
+
 const SENSITIVE_PARAMS =
   /^(?:token|access_token|refresh_token|password|signature|sig|x-amz-signature|x-amz-credential|x-amz-security-token|x-goog-signature|x-goog-credential)$/i;
 
@@ -21,5 +23,12 @@ export function redactUrl(url: URL | string): string {
 export function displayUrl(url: URL | string): string {
   const redacted = new URL(redactUrl(url));
   if (redacted.searchParams.has('_state')) redacted.searchParams.set('_state', '…');
-  return decodeURIComponent(redacted.toString());
+  let text = redacted.toString();
+  try {
+    text = decodeURIComponent(text);
+  } catch {
+    // A malformed escape stays as the registry sent it.
+  }
+  // A `%0A` in a Location must not become a line of its own in the log.
+  return oneLine(text);
 }

@@ -74,8 +74,31 @@ export function parseReference(input: string): ImageReference {
     }
   }
   if (repository.length > 255) fail('repository name is longer than 255 characters');
+  registry = canonicalHost(registry);
+  const port = /:(\d+)$/.exec(registry)?.[1];
+  if (port !== undefined && (Number(port) < 1 || Number(port) > 65535))
+    fail(`port ${port} is not between 1 and 65535`);
   const apiHost = registry === DOCKER_HUB ? DOCKER_HUB_API : registry;
   return { registry, apiHost, repository, tag, digest };
+}
+
+/**
+ * A registry host as one key, whatever way it was written: host names are case-insensitive and
+ * `:443` is where https goes anyway, so `LOCALHOST:443` and `localhost` are the same registry.
+ */
+export function canonicalHost(host: string): string {
+  return host.toLowerCase().replace(/:443$/, '');
+}
+
+/** Whether a URL is on `host` (host[:port]), comparing as a browser would: case and default ports. */
+export function isSameHost(url: URL, host: string): boolean {
+  let other: URL;
+  try {
+    other = new URL(`${url.protocol}//${host}`);
+  } catch {
+    return false;
+  }
+  return url.host === other.host;
 }
 
 export function formatReference(ref: ImageReference, digest?: string): string {

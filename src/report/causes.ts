@@ -174,6 +174,10 @@ export const CAUSES: Record<CauseId, Omit<Cause, 'id'>> = {
     title: 'The input was refused before anything was sent to the registry.',
     fix: 'Correct the input named above.',
   },
+  cancelled: {
+    title: 'The run was cancelled (SIGINT or SIGTERM) before the push finished.',
+    fix: 'Run it again: blobs already verified in the registry are skipped, and nothing was tagged that the summary does not list.',
+  },
   unknown: {
     title: 'No known cause matches what the registry answered.',
     fix: "Read the registry's answer above and its log; rerun with `--verbose` (CLI) or step debug logging to see every request.",

@@ -14,7 +14,8 @@ export type OutputName = (typeof Output)[keyof typeof Output];
 /** The action's outputs as strings, the same on success and failure. */
 export function outputsOf(result: PushResult | undefined): Record<OutputName, string> {
   return {
-    [Output.digest]: result?.ok ? (result.digest ?? '') : '',
+    // Set whenever a ref points at it: a later target's failure does not unset what was tagged.
+    [Output.digest]: result?.ok || result?.refs.length ? (result.digest ?? '') : '',
     [Output.refs]: JSON.stringify(result?.refs ?? []),
     [Output.blobsUploaded]: String(result?.blobsUploaded ?? 0),
     [Output.blobsSkipped]: String(result?.blobsSkipped ?? 0),

@@ -223,6 +223,12 @@ export function renderSummary(result: PushResult, extras: SummaryExtras = {}): s
 
   const counts = `${result.blobsUploaded} uploaded (${formatSize(result.bytesUploaded)}), ${result.blobsSkipped} already in place${result.blobsMounted ? ` (${result.blobsMounted} mounted)` : ''}, ${failedCount} failed, in ${formatDuration(result.durationMs)}`;
   out.push(`**Blobs:** ${counts}`, '');
+  const foreign = result.image?.foreign ?? [];
+  if (foreign.length)
+    out.push(
+      `**Not pushed:** ${foreign.length} non-distributable layer${foreign.length === 1 ? '' : 's'} (${foreign.map((f) => code(f.digest)).join(', ')}): registries do not store them; pulls fetch them from their ${code('urls')}.`,
+      '',
+    );
 
   if (failedCount) {
     out.push('### Failed blobs', '');

@@ -1,9 +1,11 @@
 import { InputError } from '../util/errors.js';
+import { digestOf } from '../oci/digest.js';
 import type { ImageNode, LoadedImage } from '../oci/image.js';
 import type { RepositoryClient } from '../registry/client.js';
 import { RegistryError } from '../registry/errors.js';
 import { classifyError } from '../registry/failure.js';
 import { type BlobContext, pushBlob } from './blob.js';
+import { UploadFailed } from './upload.js';
 import type { BlobOutcome } from './outcome.js';
 
 /** Raised when blobs failed: the push stopped before any manifest was sent. */
@@ -42,17 +44,19 @@ export async function putManifest(
   try {
     returned = await put();
   } catch (error) {
+    const missing = error instanceof RegistryError ? blobNamedBy(error, ctx.image) : undefined;
     // One recovery per manifest: the blob's own upload has its own budget.
     const decision = classifyError(
       error,
-      { authorized: client.registry.authorized, budgetLeft: 1, sessionsLeft: 1 },
+      {
+        authorized: client.registry.authorized,
+        budgetLeft: 1,
+        sessionsLeft: 1,
+        blobKnown: missing !== undefined,
+      },
       'manifest',
     );
-    const missing =
-      decision.action === 'reupload' && error instanceof RegistryError
-        ? blobNamedBy(error, ctx.image)
-        : undefined;
-    if (!missing) throw error;
+    if (decision.action !== 'reupload' || !missing) throw new UploadFailed(decision, error);
     ctx.logger.warning(
       `${node.file}: the registry lost blob ${missing} after it was verified; uploading it again`,
     );
@@ -79,9 +83,20 @@ export async function putManifest(
     }
     returned = await put();
   }
-  if (returned && returned !== node.descriptor.digest) {
+  if (returned && !sameDigest(returned, node.descriptor.digest, node.raw)) {
     throw new InputError(
       `${node.file}: the registry computed digest ${returned} for the manifest, expected ${node.descriptor.digest}`,
     );
   }
+}
+
+/**
+ * Whether the registry's digest names these bytes. Registries compute sha256 whatever algorithm the
+ * layout used (a sha512 layout is valid), so compare in the algorithm the registry answered in.
+ */
+export function sameDigest(returned: string, ours: string, raw: Buffer): boolean {
+  if (returned === ours) return true;
+  const algorithm = returned.split(':')[0];
+  if (algorithm !== 'sha256' && algorithm !== 'sha512') return false;
+  return digestOf(raw, algorithm) === returned;
 }

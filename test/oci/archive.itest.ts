@@ -13,7 +13,7 @@ type Entry = {
   name: string;
   type?: 'file' | 'symlink' | 'link' | 'directory';
   linkname?: string;
-  content?: string;
+  content?: string | Buffer;
 };
 
 async function tarOf(entries: Entry[]): Promise<Buffer> {
@@ -121,5 +121,100 @@ describe('hostile and broken archives', () => {
       Buffer.from('definitely not a tar archive\n'.repeat(100)),
       /a\d+\.tar: (not a readable tar archive|neither an OCI image layout)/,
     );
+  });
+
+  it('refuses a chain of links that climbs out (y -> ., x -> y/..), creating nothing outside', async () => {
+    const { res } = await pushArchive(
+      await tarOf([
+        { name: 'y', type: 'symlink', linkname: '.' },
+        { name: 'x', type: 'symlink', linkname: 'y/..' },
+        { name: 'x/ESCAPED/deep/file', content: 'written outside' },
+      ]),
+    );
+    expect(res.code, res.stderr).toBe(1);
+    expect(res.stderr).toMatch(/symlink "x" points outside the archive/);
+    // The extraction folder is inside `temp`: its parent must hold nothing new.
+    expect(await stat(join(temp, 'ESCAPED')).catch(() => undefined)).toBeUndefined();
+    expect(await readdir(temp)).toEqual([]);
+  });
+
+  it('refuses a write through a link that stays inside, and never creates the folders first', async () => {
+    await expectRefused(
+      await tarOf([
+        { name: 'inner', type: 'directory' },
+        { name: 'l', type: 'symlink', linkname: 'inner' },
+        { name: 'l/ESCAPED/deep/file', content: 'through a link' },
+      ]),
+      /entry "l\/ESCAPED\/deep\/file" would write through a link/,
+    );
+  });
+
+  it('never reads a file outside through a chain: index.json linked at /etc/passwd', async () => {
+    const depth = work.split('/').length + 2;
+    const { res } = await pushArchive(
+      await tarOf([
+        { name: 'oci-layout', content: '{"imageLayoutVersion":"1.0.0"}' },
+        { name: 'a', type: 'directory' },
+        { name: 'a/b', type: 'symlink', linkname: '..' },
+        { name: 'index.json', type: 'symlink', linkname: `a/b/${'../'.repeat(depth)}etc/passwd` },
+      ]),
+    );
+    expect(res.code).toBe(1);
+    expect(res.stderr).not.toMatch(/root:/);
+    expect(res.stderr).toMatch(/points outside the archive/);
+  });
+
+  it('refuses a layer blob linked to a file outside with the matching digest: nothing is pushed', async () => {
+    const layout = join(work, 'outside-layer');
+    const image = await makeLayout(layout, { seed: 'outside-layer', layers: 1, layerSize: 4096 });
+    const layer = image.blobs[1]!.replace(':', '/');
+    const outsideCopy = join(work, 'outside-blob');
+    await writeFile(outsideCopy, await readFile(join(layout, 'blobs', layer)));
+    const entries: Entry[] = [];
+    for (const file of ['oci-layout', 'index.json'])
+      entries.push({ name: file, content: await readFile(join(layout, file), 'utf8') });
+    for (const digest of [...image.manifests, image.blobs[0]!]) {
+      const path = `blobs/${digest.replace(':', '/')}`;
+      entries.push({
+        name: path,
+        content: await readFile(join(layout, path)),
+      });
+    }
+    const depth = work.split('/').length + 4;
+    entries.push({
+      name: `blobs/${layer}`,
+      type: 'symlink',
+      linkname: `${'../'.repeat(depth)}${outsideCopy.slice(1)}`,
+    });
+    const { res, repo } = await pushArchive(await tarOf(entries));
+    expect(res.code).toBe(1);
+    expect(res.stderr).toMatch(/points outside the archive/);
+    expect(await listTags(registry.url, repo)).toEqual([]);
+  });
+
+  it('keeps links inside the archive working, as docker save writes them', async () => {
+    const layout = join(work, 'linked-inside');
+    const image = await makeLayout(layout, { seed: 'linked-inside', layers: 1, layerSize: 4096 });
+    const layer = image.blobs[1]!.replace(':', '/');
+    const entries: Entry[] = [];
+    for (const file of ['oci-layout', 'index.json'])
+      entries.push({ name: file, content: await readFile(join(layout, file), 'utf8') });
+    for (const digest of [...image.manifests, image.blobs[0]!])
+      entries.push({
+        name: `blobs/${digest.replace(':', '/')}`,
+        content: (await readFile(join(layout, 'blobs', digest.replace(':', '/')))).toString(
+          'latin1',
+        ),
+      });
+    // The layer's bytes live elsewhere in the archive; the blob path is a chain of links to them.
+    entries.push({
+      name: 'legacy/layer.tar',
+      content: await readFile(join(layout, 'blobs', layer)),
+    });
+    entries.push({ name: 'shortcut', type: 'symlink', linkname: 'legacy' });
+    entries.push({ name: `blobs/${layer}`, type: 'symlink', linkname: '../../shortcut/layer.tar' });
+    const { res, repo } = await pushArchive(await tarOf(entries));
+    expect(res.code, res.stderr).toBe(0);
+    expect(await listTags(registry.url, repo)).toEqual(['1']);
   });
 });

@@ -45,6 +45,7 @@ export interface FaultConfig {
     path: RegExp;
     status: number;
     code?: string;
+    message?: string;
     headers?: Record<string, string>;
   }[];
   /** 429 with Retry-After on these request numbers. */
@@ -57,6 +58,8 @@ export interface FaultConfig {
   deleteBeforeManifest?: string[];
   /** Rewrite Location headers: relative, or pointing at a stale session on the first POST. */
   location?: 'relative' | 'stale-once' | 'stale-always';
+  /** Add this (raw, already percent-encoded) query text to every upload Location. */
+  locationSuffix?: string;
   /** Send Location headers for uploads through another origin (a different host string). */
   uploadsVia?: string;
   /** Extra headers on POST /blobs/uploads/ responses (OCI-Chunk-Min-Length and -Max-Length). */
@@ -250,7 +253,9 @@ export async function startFaultProxy(
       return answer(
         rule.status,
         { 'content-type': 'application/json', ...(rule.headers ?? {}) },
-        JSON.stringify({ errors: [{ code: rule.code ?? 'UNKNOWN', message: 'injected failure' }] }),
+        JSON.stringify({
+          errors: [{ code: rule.code ?? 'UNKNOWN', message: rule.message ?? 'injected failure' }],
+        }),
         `${rule.status} by rule`,
       );
     }
@@ -369,6 +374,9 @@ export async function startFaultProxy(
             .toString()
             .replace(/uploads\/[0-9a-f-]+/, 'uploads/00000000-0000-4000-8000-000000000000');
           entry.fault = 'stale location';
+        }
+        if (config.locationSuffix && /\/blobs\/uploads\//.test(loc.pathname)) {
+          outHeaders.location = `${String(outHeaders.location ?? location)}${config.locationSuffix}`;
         }
         if (config.uploadsVia && /\/blobs\/uploads\//.test(loc.pathname)) {
           outHeaders.location = `${config.uploadsVia}${loc.pathname}${loc.search}`;

@@ -21,6 +21,8 @@ export interface RegistryOptions {
   secret?: string;
   /** Share another registry's storage folder (replicas). */
   storage?: string;
+  /** `validation.manifests.urls.allow`: accept layers that name foreign URLs. */
+  allowForeignUrls?: boolean;
 }
 
 export interface RunningRegistry {
@@ -57,6 +59,14 @@ export async function startRegistry(options: RegistryOptions = {}): Promise<Runn
       '    - name: redirect',
       '      options:',
       `        baseurl: ${options.redirectTo}`,
+    );
+  if (options.allowForeignUrls)
+    lines.push(
+      'validation:',
+      '  manifests:',
+      '    urls:',
+      '      allow:',
+      "        - '^https?://'",
     );
   lines.push(
     'http:',
