@@ -20,6 +20,9 @@ describe('normaliseAuthKey', () => {
     ['https://ghcr.io', 'ghcr.io'],
     ['http://127.0.0.1:5000/', '127.0.0.1:5000'],
     ['quay.io/org', 'quay.io/org'],
+    ['LOCALHOST:5000', 'localhost:5000'],
+    ['https://Registry.Example.com:443/v2/', 'registry.example.com'],
+    ['Quay.io/Org', 'quay.io/Org'],
   ])('%s → %s', (key, expected) => {
     expect(normaliseAuthKey(key)).toBe(expected);
   });

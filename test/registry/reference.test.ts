@@ -1,5 +1,10 @@
 import { describe, expect, it } from 'vitest';
-import { formatReference, isLoopback, parseReference } from '../../src/registry/reference.js';
+import {
+  formatReference,
+  isLoopback,
+  isSameHost,
+  parseReference,
+} from '../../src/registry/reference.js';
 
 describe('parseReference', () => {
   it.each([
@@ -47,5 +52,25 @@ describe('isLoopback', () => {
     ['localhost.example.com', false],
   ])('%s → %s', (host, expected) => {
     expect(isLoopback(host)).toBe(expected);
+  });
+});
+
+describe('one key per registry host', () => {
+  it('lowercases host names and drops the https default port', () => {
+    expect(parseReference('LOCALHOST:5000/app:1').apiHost).toBe('localhost:5000');
+    expect(parseReference('Registry.Example.COM:443/team/app').registry).toBe(
+      'registry.example.com',
+    );
+    expect(parseReference('localhost:80/app').apiHost).toBe('localhost:80');
+  });
+
+  it('compares a URL with a host as the browser does: case and default ports', () => {
+    expect(isSameHost(new URL('https://localhost/v2/'), 'LOCALHOST:443')).toBe(true);
+    expect(isSameHost(new URL('http://localhost/v2/'), 'localhost:80')).toBe(true);
+    expect(isSameHost(new URL('http://localhost:5000/v2/'), 'Localhost:5000')).toBe(true);
+    expect(isSameHost(new URL('https://storage.example.com/x'), 'registry.example.com')).toBe(
+      false,
+    );
+    expect(isSameHost(new URL('http://localhost:5001/'), 'localhost:5000')).toBe(false);
   });
 });

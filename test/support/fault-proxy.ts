@@ -76,6 +76,8 @@ export interface FaultConfig {
   injectAuthorization?: string;
   /** Behave as this hosted registry does on the wire (test/support/profiles.ts). */
   profile?: ProfileName;
+  /** Forward request bodies at this many bytes per second: an upload that takes a while. */
+  slowBodies?: number;
 }
 
 export interface FaultProxy {
@@ -476,6 +478,16 @@ export async function startFaultProxy(
           flipped = true;
         }
         upstreamReq.write(chunk);
+      });
+      req.on('end', () => upstreamReq.end());
+      return;
+    }
+    if (config.slowBodies && hasBody) {
+      const rate = config.slowBodies;
+      req.on('data', (chunk: Buffer) => {
+        upstreamReq.write(chunk);
+        req.pause();
+        setTimeout(() => req.resume(), (chunk.length / rate) * 1000);
       });
       req.on('end', () => upstreamReq.end());
       return;
