@@ -5,6 +5,7 @@ import { build } from 'esbuild';
 import { readFile, rm, writeFile } from 'node:fs/promises';
 
 const dist = new URL('../dist/', import.meta.url);
+const { version } = JSON.parse(await readFile(new URL('../package.json', import.meta.url), 'utf8'));
 await rm(dist, { recursive: true, force: true });
 await build({
   entryPoints: { index: 'src/index.ts', cli: 'src/cli.ts' },
@@ -17,6 +18,7 @@ await build({
   format: 'esm',
   target: 'node20',
   legalComments: 'none',
+  define: { __OCI_PUSH_VERSION__: JSON.stringify(version) },
   logLevel: 'warning',
   banner: {
     js: "import { createRequire as __ociPushCreateRequire } from 'node:module'; const require = __ociPushCreateRequire(import.meta.url);",

@@ -5,7 +5,7 @@ import type { Finding } from '../diagnose/finding.js';
 import { executePush, failedBeforePush } from '../push/execute.js';
 import type { PushResult } from '../push/result.js';
 import { outputsOf } from '../report/outputs.js';
-import { blobCause, failureCauses, observedWarnings, renderSummary } from '../report/summary.js';
+import { failureCauses, observedWarnings, renderSummary } from '../report/summary.js';
 import { signalExitCode } from '../util/cancel.js';
 import { errorMessage } from '../util/errors.js';
 import { actionsLogger } from './logger.js';
@@ -16,30 +16,26 @@ async function writeSummary(result: PushResult, findings?: Finding[]): Promise<v
   await core.summary.addRaw(renderSummary(result, { findings }), true).write();
 }
 
-/** One annotation per failing blob, titled with its digest; one for a failure outside the blobs. */
+/** GitHub shows 10 error annotations a step: one per distinct cause, then the overall failure. */
+const MAX_CAUSE_ANNOTATIONS = 9;
+
+/** One annotation per distinct cause: how many blobs it hit, the first digests, and the fix. */
 function annotateFailures(result: PushResult): void {
-  let blobs = 0;
-  for (const target of result.targets) {
-    for (const blob of target.blobs.values()) {
-      if (blob.state !== 'failed') continue;
-      blobs++;
-      const cause = blobCause(blob);
-      const last = blob.errors[blob.errors.length - 1];
-      const answered = last
-        ? last.status !== undefined
-          ? `HTTP ${last.status}`
-          : (last.networkCode ?? 'network error')
-        : 'no answer';
-      core.error(
-        `${target.registry}/${target.repository}: ${answered}. ${cause.title} Fix: ${cause.fix}`,
-        { title: blob.digest },
-      );
-    }
+  const groups = failureCauses(result);
+  for (const { cause, blobs, answer } of groups.slice(0, MAX_CAUSE_ANNOTATIONS)) {
+    const shown = blobs.slice(0, 3).join(', ');
+    const more = blobs.length > 3 ? ` and ${blobs.length - 3} more` : '';
+    const hit = blobs.length
+      ? `${blobs.length} blob${blobs.length === 1 ? '' : 's'} (${shown}${more})`
+      : `stopped at ${result.phase ?? 'the push'}`;
+    core.error(`${hit}${answer ? `: ${answer}` : ''}. ${cause.title} Fix: ${cause.fix}`, {
+      title: `oci-push: ${cause.id}`,
+    });
   }
-  if (blobs) return;
-  for (const { cause } of failureCauses(result))
-    core.error(`${cause.title} Fix: ${cause.fix}`, { title: 'oci-push: probable cause' });
 }
+
+/** GitHub shows 10 warning annotations a step. */
+const MAX_WARNINGS = 10;
 
 /** The action's entry: the one place that calls core.setFailed. */
 export async function run(): Promise<void> {
@@ -113,7 +109,7 @@ async function runAction(signal: AbortSignal): Promise<void> {
     }
   }
   if (result && !result.ok) annotateFailures(result);
-  for (const w of result ? observedWarnings(result) : [])
+  for (const w of (result ? observedWarnings(result) : []).slice(0, MAX_WARNINGS))
     core.warning(`${w.registry}: ${w.cause.title} Fix: ${w.cause.fix}`, { title: 'oci-push' });
   if (failure !== undefined) core.setFailed(failure);
 }

@@ -5,28 +5,38 @@ import { text } from 'node:stream/consumers';
 import { type ParsedArgs, USAGE, parseArgs } from '../config/cli-args.js';
 import { Input, type InputName } from '../config/inputs.js';
 import { readDiagnoseSettings, readPushSettings } from '../config/settings.js';
+import type { Finding } from '../diagnose/finding.js';
 import { executePush } from '../push/execute.js';
+import type { PushResult } from '../push/result.js';
 import { causeOf } from '../report/causes.js';
 import { outputsOf } from '../report/outputs.js';
-import { failureCauses, renderSummary } from '../report/summary.js';
+import { failureCauses, observedWarnings, renderSummary } from '../report/summary.js';
+import { signalExitCode } from '../util/cancel.js';
 import { UsageError, errorMessage } from '../util/errors.js';
 import { oneLine } from '../util/text.js';
-import { signalExitCode } from '../util/cancel.js';
-import { createConsoleLogger } from './console-logger.js';
+import { type ConsoleLogger, createConsoleLogger } from './console-logger.js';
 
 export interface CliIo {
   stdout: (text: string) => void;
   stderr: (text: string) => void;
   stdin: () => Promise<string>;
+  /** Whether stderr is a terminal: progress redraws in place there. */
+  tty?: boolean;
+  env?: NodeJS.ProcessEnv;
 }
 
 const processIo: CliIo = {
   stdout: (t) => process.stdout.write(t),
   stderr: (t) => process.stderr.write(t),
   stdin: () => text(process.stdin),
+  tty: Boolean(process.stderr.isTTY),
+  env: process.env,
 };
 
-type ConsoleLogger = ReturnType<typeof createConsoleLogger>;
+declare const __OCI_PUSH_VERSION__: string | undefined;
+
+/** The version the bundle was built as; `dev` when run from the sources. */
+export const VERSION = typeof __OCI_PUSH_VERSION__ === 'string' ? __OCI_PUSH_VERSION__ : 'dev';
 
 /** The CLI: parses `argv` (without node and the script), runs, and returns the exit code. */
 export async function main(
@@ -34,15 +44,24 @@ export async function main(
   io: CliIo = processIo,
   cancel?: { signal: AbortSignal; received(): string | undefined },
 ): Promise<number> {
+  const env = io.env ?? {};
   const logger = createConsoleLogger({
     verbose: argv.includes('--verbose'),
+    quiet: argv.includes('--quiet'),
     write: (line) => io.stderr(`${line}\n`),
+    tty: io.tty && !env.CI && !env.GITHUB_ACTIONS,
+    colour: io.tty && env.NO_COLOR === undefined,
   });
+  const wantsJson = argv.includes('--json');
   const fail = (message: string, code: number): number => {
     io.stderr(`${logger.masker.mask(`oci-push: ${oneLine(message)}`)}\n`);
     return code;
   };
   const usage = (error: Error): number => {
+    if (wantsJson)
+      io.stdout(
+        `${JSON.stringify({ ok: false, usage: true, error: oneLine(error.message) }, null, 2)}\n`,
+      );
     const code = fail(error.message, 2);
     io.stderr('(see oci-push --help)\n');
     return code;
@@ -52,6 +71,10 @@ export async function main(
     args = parseArgs(argv);
     if (args.help) {
       io.stdout(USAGE);
+      return 0;
+    }
+    if (args.version) {
+      io.stdout(`oci-push ${VERSION}\n`);
       return 0;
     }
     if (args.passwordStdin) args.inputs[Input.password] = (await io.stdin()).replace(/\r?\n$/, '');
@@ -69,27 +92,20 @@ export async function main(
     // that already happened.
     if (args.summaryFile) await checkWritableFolder(args.summaryFile);
     const result = await executePush(settings, { logger, signal: cancel?.signal });
+    let findings: Finding[] | undefined;
+    if (!result.ok && settings.diagnose === 'on-failure') {
+      const { diagnoseAfterFailure } = await import('../diagnose/after-failure.js');
+      findings = await diagnoseAfterFailure(settings, result, { logger }).catch(() => undefined);
+    }
     if (args.summaryFile && settings.summary)
-      await writeFile(args.summaryFile, logger.masker.mask(renderSummary(result)));
-    if (args.json) {
-      const outputs = outputsOf(result);
-      const json: Record<string, unknown> = { ok: result.ok };
-      for (const [name, value] of Object.entries(outputs))
-        json[name] = /^[[{]/.test(value) || /^\d+$/.test(value) ? JSON.parse(value) : value;
-      if (result.error) json.error = result.error.message;
-      const causes = failureCauses(result);
-      if (causes.length)
-        json.causes = causes.map((g) => ({
-          id: g.cause.id,
-          title: g.cause.title,
-          fix: g.cause.fix,
-          blobs: g.blobs,
-        }));
-      io.stdout(`${logger.masker.mask(JSON.stringify(json, null, 2))}\n`);
-    } else if (result.ok) {
+      await writeFile(args.summaryFile, logger.masker.mask(renderSummary(result, { findings })));
+    if (args.json) io.stdout(`${logger.masker.mask(JSON.stringify(jsonOf(result), null, 2))}\n`);
+    else if (result.ok) {
       io.stdout(`${result.digest}\n`);
       for (const ref of result.refs) io.stdout(`${ref}\n`);
     }
+    for (const w of observedWarnings(result))
+      logger.warning(`${w.registry}: ${w.cause.title} Fix: ${w.cause.fix}`);
     if (result.ok) return 0;
     if (result.cause === 'cancelled')
       return fail(errorMessage(result.error), signalExitCode(cancel?.received()));
@@ -103,6 +119,23 @@ export async function main(
     if (error instanceof UsageError) return usage(error);
     return fail(errorMessage(error), 1);
   }
+}
+
+/** The outputs as JSON, with numbers and lists as such, and the causes of a failure. */
+function jsonOf(result: PushResult): Record<string, unknown> {
+  const json: Record<string, unknown> = { ok: result.ok };
+  for (const [name, value] of Object.entries(outputsOf(result)))
+    json[name] = /^[[{]/.test(value) || /^\d+$/.test(value) ? JSON.parse(value) : value;
+  if (result.error) json.error = result.error.message;
+  const causes = failureCauses(result);
+  if (causes.length)
+    json.causes = causes.map((g) => ({
+      id: g.cause.id,
+      title: g.cause.title,
+      fix: g.cause.fix,
+      blobs: g.blobs,
+    }));
+  return json;
 }
 
 /** `oci-push diagnose REF`: 0 when every check passed, 1 when one failed. */

@@ -6,25 +6,93 @@ export const CLI_FLAGS = {
   summaryFile: 'summary-file',
   json: 'json',
   verbose: 'verbose',
+  quiet: 'quiet',
   help: 'help',
+  version: 'version',
   passwordStdin: 'password-stdin',
   maxProbe: 'max-probe',
 } as const;
 
+type FlagName = InputName | (typeof CLI_FLAGS)[keyof typeof CLI_FLAGS];
+
+interface FlagSpec {
+  name: FlagName;
+  /** The value's placeholder in --help; absent for a boolean flag. */
+  value?: string;
+  help: string;
+  /** May be given more than once; the values are joined as a list. */
+  repeatable?: boolean;
+}
+
+/**
+ * Every flag, in the order --help lists them: each input of action.yml (a test checks that none is
+ * missing), then the CLI's own. --help is generated from this table, so it cannot drift.
+ */
+export const FLAGS: readonly FlagSpec[] = [
+  {
+    name: Input.layout,
+    value: 'PATH[:REF]',
+    help: 'OCI layout folder or tar(.gz), or a docker-archive; REF picks an image',
+  },
+  {
+    name: Input.image,
+    value: 'NAME',
+    help: 'a local image in docker or podman, instead of a layout',
+  },
+  {
+    name: Input.indexFrom,
+    value: 'DIGEST|REF',
+    help: 'manifests already in the registry to assemble into an index; repeat',
+    repeatable: true,
+  },
+  {
+    name: Input.tags,
+    value: 'REF',
+    help: 'target reference; repeat, or separate with commas',
+    repeatable: true,
+  },
+  { name: Input.pushByDigest, help: 'push without tags (the tags name repositories only)' },
+  { name: Input.engine, value: 'ENGINE', help: 'auto, docker or podman, for --image' },
+  { name: Input.compression, value: 'C', help: 'gzip or none, for docker-archive layers' },
+  {
+    name: Input.username,
+    value: 'USER',
+    help: 'registry user (with --password or --password-stdin)',
+  },
+  { name: Input.password, value: 'PASSWORD', help: 'registry password or token' },
+  { name: CLI_FLAGS.passwordStdin, help: 'read the password from standard input' },
+  {
+    name: Input.githubToken,
+    value: 'TOKEN',
+    help: 'for ghcr.io when no other credentials are found',
+  },
+  { name: Input.caFile, value: 'FILE', help: 'PEM file of extra CA certificates to trust' },
+  { name: Input.insecure, help: 'allow http and unverified TLS for non-loopback registries' },
+  { name: Input.concurrency, value: 'N', help: 'blobs uploaded at once' },
+  {
+    name: Input.retries,
+    value: 'N',
+    help: 'tries again per request and per blob, one shared budget',
+  },
+  { name: Input.uploadMode, value: 'MODE', help: 'auto, monolithic or chunked' },
+  { name: Input.chunkSize, value: 'SIZE', help: 'chunk size, such as 50MiB or 100MB' },
+  { name: Input.summary, help: 'write the summary (with --summary-file)' },
+  {
+    name: Input.diagnose,
+    value: 'WHEN',
+    help: 'on-failure or never: probe the registry after a failed push',
+  },
+  { name: CLI_FLAGS.summaryFile, value: 'FILE', help: 'write the markdown summary to FILE' },
+  { name: CLI_FLAGS.json, help: 'print the outputs (or the usage error) as JSON on stdout' },
+  { name: CLI_FLAGS.verbose, help: 'log every request' },
+  { name: CLI_FLAGS.quiet, help: 'print only errors, warnings and the result' },
+  { name: CLI_FLAGS.maxProbe, help: 'diagnose: also upload 100 MB + 1 byte' },
+  { name: CLI_FLAGS.version, help: 'print the version' },
+  { name: CLI_FLAGS.help, help: 'print this help' },
+];
+
+const SPECS = new Map(FLAGS.map((f) => [f.name as string, f]));
 const INPUT_NAMES = new Set<string>(Object.values(Input));
-const BOOLEAN_FLAGS = new Set<string>([
-  Input.insecure,
-  Input.pushByDigest,
-  Input.summary,
-  CLI_FLAGS.json,
-  CLI_FLAGS.verbose,
-  CLI_FLAGS.help,
-  CLI_FLAGS.passwordStdin,
-  CLI_FLAGS.maxProbe,
-]);
-const CLI_ONLY = new Set<string>(Object.values(CLI_FLAGS));
-/** Flags that may be given more than once; their values are joined as a list. */
-const REPEATABLE = new Set<string>([Input.tags]);
 
 export interface ParsedArgs {
   command: 'push' | 'diagnose';
@@ -35,16 +103,31 @@ export interface ParsedArgs {
   summaryFile?: string;
   json: boolean;
   verbose: boolean;
+  quiet: boolean;
   help: boolean;
+  version: boolean;
   passwordStdin: boolean;
 }
 
-/** `--name value`, `--name=value`, bare booleans, and `--tags` repeated. Every action input is a flag. */
+/**
+ * The short form `push SOURCE REF [REF…]`: SOURCE is a layout folder or archive, or
+ * `docker://NAME` / `podman://NAME` for an image in that engine.
+ */
+function sourceInputs(source: string): Partial<Record<InputName, string>> {
+  const engine = /^(docker|podman):\/\/(.+)$/.exec(source);
+  if (engine) return { [Input.image]: engine[2], [Input.engine]: engine[1] };
+  return { [Input.layout]: source };
+}
+
+/**
+ * `--name value`, `--name=value`, booleans as `--flag`, `--flag=false` or `--flag false`, and the
+ * repeatable flags given again. Every action input is a flag.
+ */
 export function parseArgs(argv: string[]): ParsedArgs {
   const values = new Map<string, string[]>();
   const args = [...argv];
+  const positional: string[] = [];
   let command: ParsedArgs['command'] = 'push';
-  let ref: string | undefined;
   if (args[0] === 'push' || args[0] === 'diagnose') command = args.shift() as ParsedArgs['command'];
   while (args.length) {
     const arg = args.shift() as string;
@@ -52,31 +135,36 @@ export function parseArgs(argv: string[]): ParsedArgs {
       values.set(CLI_FLAGS.help, ['true']);
       continue;
     }
-    const m = /^--([a-z][a-z0-9-]*)(?:=(.*))?$/s.exec(arg);
-    if (!m && command === 'diagnose' && ref === undefined && !arg.startsWith('-')) {
-      ref = arg;
+    if (arg === '-v') {
+      values.set(CLI_FLAGS.version, ['true']);
       continue;
     }
-    if (!m) throw new UsageError(`unexpected argument ${JSON.stringify(arg)}`);
+    const m = /^--([a-z][a-z0-9-]*)(?:=(.*))?$/s.exec(arg);
+    if (!m) {
+      if (arg.startsWith('-') && arg !== '-')
+        throw new UsageError(`unknown flag ${JSON.stringify(arg)}`);
+      positional.push(arg);
+      continue;
+    }
     const name = m[1] as string;
-    if (!INPUT_NAMES.has(name) && !CLI_ONLY.has(name))
-      throw new UsageError(`unknown flag --${name}`);
+    const spec = SPECS.get(name);
+    if (!spec) throw new UsageError(`unknown flag --${name}`);
     let value = m[2];
     if (value === undefined) {
-      if (BOOLEAN_FLAGS.has(name)) {
+      if (!spec.value) {
         // `--insecure false` reads as `--insecure=false`; a bare flag is true.
         value = args[0] !== undefined && isBooleanText(args[0]) ? (args.shift() as string) : 'true';
       } else {
         const next = args.shift();
         // A flag is never a value: `--chunk-size --json` is a missing value, not a chunk size.
         if (next === undefined || next.startsWith('--'))
-          throw new UsageError(`flag --${name} needs a value`);
+          throw new UsageError(`flag --${name} needs a value (${spec.value})`);
         value = next;
       }
     }
-    if (BOOLEAN_FLAGS.has(name)) parseBoolean(`--${name}`, value);
+    if (!spec.value) parseBoolean(`--${name}`, value);
     const list = values.get(name) ?? [];
-    if (list.length && !REPEATABLE.has(name))
+    if (list.length && !spec.repeatable)
       throw new UsageError(`flag --${name} given more than once`);
     list.push(value);
     values.set(name, list);
@@ -86,11 +174,30 @@ export function parseArgs(argv: string[]): ParsedArgs {
   const inputs: Partial<Record<InputName, string>> = {};
   for (const [name, list] of values)
     if (INPUT_NAMES.has(name)) inputs[name as InputName] = list.join('\n');
-  if (command === 'diagnose' && ref === undefined && !flag(CLI_FLAGS.help)) {
-    throw new UsageError(
-      'diagnose needs a reference, such as oci-push diagnose registry.example.com/team/app',
-    );
+  let ref: string | undefined;
+  const help = flag(CLI_FLAGS.help);
+  if (command === 'diagnose') {
+    ref = positional.shift();
+    if (ref === undefined && !help)
+      throw new UsageError(
+        'diagnose needs a reference, such as oci-push diagnose registry.example.com/team/app',
+      );
+  } else if (positional.length) {
+    // The short form: oci-push push SOURCE REF [REF…].
+    const [source, ...refs] = positional;
+    if (inputs[Input.layout] || inputs[Input.image] || inputs[Input.indexFrom])
+      throw new UsageError(
+        `unexpected argument ${JSON.stringify(source)}: the source is given by a flag already`,
+      );
+    if (!refs.length)
+      throw new UsageError(
+        `${JSON.stringify(source)} needs a target: oci-push push SOURCE REF [REF…]`,
+      );
+    Object.assign(inputs, sourceInputs(source as string));
+    inputs[Input.tags] = [inputs[Input.tags], ...refs].filter(Boolean).join('\n');
   }
+  if (positional.length && command === 'diagnose')
+    throw new UsageError(`unexpected argument ${JSON.stringify(positional[0])}`);
   return {
     command,
     ref,
@@ -99,42 +206,38 @@ export function parseArgs(argv: string[]): ParsedArgs {
     summaryFile: values.get(CLI_FLAGS.summaryFile)?.[0],
     json: flag(CLI_FLAGS.json),
     verbose: flag(CLI_FLAGS.verbose),
-    help: flag(CLI_FLAGS.help),
+    quiet: flag(CLI_FLAGS.quiet),
+    help,
+    version: flag(CLI_FLAGS.version),
     passwordStdin: flag(CLI_FLAGS.passwordStdin),
   };
 }
 
-export const USAGE = `Usage: oci-push [push] (--layout PATH[:REF] | --image NAME) --tags REF [--tags REF ...] [options]
+function optionLines(): string[] {
+  const left = FLAGS.map((f) => `--${f.name}${f.value ? ` ${f.value}` : ''}`);
+  const width = Math.max(...left.map((l) => l.length)) + 2;
+  return FLAGS.map((f, i) => {
+    const fallback = INPUT_DEFAULTS[f.name as InputName];
+    const help = fallback !== undefined ? `${f.help} (default ${fallback})` : f.help;
+    return `  ${(left[i] as string).padEnd(width)}${help}`;
+  });
+}
+
+export const USAGE = `Usage: oci-push push SOURCE REF [REF...] [options]
+       oci-push [push] (--layout PATH[:REF] | --image NAME | --index-from DIGEST) --tags REF [options]
        oci-push diagnose REF [--username USER --password-stdin] [--insecure] [--max-probe] [--json]
 
-Pushes an OCI image layout (folder or tar) to one or more registries, verifying every blob
-before any manifest is pushed.
+Pushes an OCI image to one or more registries, verifying every blob before any manifest is
+pushed. SOURCE is a layout folder or archive, or docker://NAME or podman://NAME for an image in
+that engine.
 
-Options (each is also an input of the GitHub Action, with the same default):
-    --${Input.layout} PATH[:REF]     OCI layout folder or tar(.gz), or docker-archive; REF picks an image
-  --${Input.image} NAME            a local image in docker or podman, instead of --${Input.layout}
-  --${Input.engine} ENGINE         auto, docker or podman (default ${INPUT_DEFAULTS[Input.engine]})
-  --${Input.compression} C         gzip or none, for docker-archive layers (default ${INPUT_DEFAULTS[Input.compression]})
-  --${Input.tags} REF              target reference; repeat, or separate with commas
-  --${Input.username} USER         registry user (with --${Input.password} or --${CLI_FLAGS.passwordStdin})
-  --${Input.password} PASSWORD     registry password or token
-  --${CLI_FLAGS.passwordStdin}         read the password from standard input
-  --${Input.insecure}              allow http and unverified TLS for non-loopback registries
-  --${Input.concurrency} N         blobs uploaded at once (default ${INPUT_DEFAULTS[Input.concurrency]})
-  --${Input.retries} N             tries again per request and per blob, one shared budget (default ${INPUT_DEFAULTS[Input.retries]})
-  --${Input.uploadMode} MODE       auto, monolithic or chunked (default ${INPUT_DEFAULTS[Input.uploadMode]})
-  --${Input.chunkSize} SIZE        chunk size, such as 50MiB or 100MB (default ${INPUT_DEFAULTS[Input.chunkSize]})
-  --${Input.summary} BOOL          write the summary (default ${INPUT_DEFAULTS[Input.summary]})
-  --${CLI_FLAGS.summaryFile} FILE    write the markdown summary to FILE
-  --${CLI_FLAGS.json}                 print the outputs as JSON on stdout
-  --${CLI_FLAGS.verbose}              log every request
-  --${Input.diagnose} WHEN          on-failure or never (the action probes the registry after a failure)
+Options (every input of the GitHub Action is a flag of the same name, with the same default):
+${optionLines().join('\n')}
 
 diagnose probes a registry in at most 30 s: /v2/ and its auth, push access, a small blob uploaded
 monolithically, a 1 MiB + 1 byte blob monolithically (body size limits) and in chunks, each read back
-with HEAD. The blobs have fixed contents, so probes leave nothing new behind. --${CLI_FLAGS.maxProbe} also
-uploads 100 MB + 1 byte (Cloudflare's Free and Pro limit).
+with HEAD. The blobs have fixed contents, so probes leave nothing new behind.
 
-Exit codes: 0 pushed (diagnose: every check passed), 1 push failed, bad input, or a check failed,
-2 bad usage.
+Exit codes: 0 pushed (diagnose: every check passed), 1 the push failed, bad input, or a check
+failed, 2 bad usage, 130 or 143 cancelled (SIGINT or SIGTERM).
 `;

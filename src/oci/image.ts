@@ -1,4 +1,10 @@
-import type { Descriptor, ImageIndex, ImageManifest } from './types.js';
+import {
+  type Descriptor,
+  type ImageIndex,
+  type ImageManifest,
+  type Platform,
+  formatPlatform,
+} from './types.js';
 
 /** A blob (config or layer) that lives in a file on disk and is pushed through the blob API. */
 export interface BlobFile {
@@ -64,4 +70,35 @@ export function isNonDistributable(mediaType: string): boolean {
     mediaType.startsWith('application/vnd.oci.image.layer.nondistributable.') ||
     mediaType === 'application/vnd.docker.image.rootfs.foreign.diff.tar.gzip'
   );
+}
+
+/**
+ * The platforms an image is for, as `os/arch[/variant]`: an index's entries, or a single image's
+ * config. Unknown entries (attestations, artifacts) are left out.
+ */
+export async function platformsOf(
+  root: ImageNode,
+  readConfig: (node: ManifestNode) => Promise<Buffer | undefined>,
+): Promise<string[]> {
+  const known = (p: string | undefined): p is string => Boolean(p) && p !== 'unknown/unknown';
+  if (root.kind === 'index')
+    return root.children.map((c) => formatPlatform(c.descriptor.platform)).filter(known);
+  const fromDescriptor = formatPlatform(root.descriptor.platform);
+  if (known(fromDescriptor)) return [fromDescriptor];
+  const raw = await readConfig(root).catch(() => undefined);
+  if (!raw) return [];
+  try {
+    const config = JSON.parse(raw.toString('utf8')) as Partial<Platform>;
+    const platform =
+      typeof config.os === 'string' && typeof config.architecture === 'string'
+        ? formatPlatform({
+            os: config.os,
+            architecture: config.architecture,
+            variant: config.variant,
+          })
+        : undefined;
+    return known(platform) ? [platform] : [];
+  } catch {
+    return [];
+  }
 }

@@ -2,8 +2,15 @@ import type { PushSettings } from '../config/settings.js';
 import { InputError } from '../util/errors.js';
 import { digestOf, isDigest } from '../oci/digest.js';
 import { MediaType, manifestKind } from '../oci/media-types.js';
-import { type Descriptor, type Platform, indexSchema, manifestSchema } from '../oci/types.js';
+import {
+  type Descriptor,
+  type Platform,
+  formatPlatform,
+  indexSchema,
+  manifestSchema,
+} from '../oci/types.js';
 import { RepositoryClient } from '../registry/client.js';
+import { RegistryError } from '../registry/errors.js';
 import { type ImageReference, formatReference, parseReference } from '../registry/reference.js';
 import { type PushResult, type TargetResult, emptyResult } from './result.js';
 import { type PushDeps, runPush } from './session.js';
@@ -21,6 +28,8 @@ interface Source {
   ref: ImageReference;
   /** What to GET: a digest or a tag. */
   reference: string;
+  /** Given as a bare digest: it names a manifest in the first tag's repository. */
+  bare?: boolean;
 }
 
 interface Child {
@@ -30,7 +39,8 @@ interface Child {
 
 /** `sha256:…` names a manifest in the first tag's repository; anything else is a full reference. */
 function parseSource(text: string, first: ImageReference): Source {
-  if (isDigest(text)) return { ref: { ...first, tag: undefined, digest: text }, reference: text };
+  if (isDigest(text))
+    return { ref: { ...first, tag: undefined, digest: text }, reference: text, bare: true };
   const ref = parseReference(text);
   if (ref.apiHost !== first.apiHost) {
     throw new InputError(
@@ -109,6 +119,16 @@ export async function pushIndex(settings: PushSettings, deps: PushDeps): Promise
     const { logger } = session;
     const first = settings.tags[0]!;
     const sources = settings.indexFrom.map((text) => parseSource(text, first));
+    const seen = new Map<string, string>();
+    for (const [i, source] of sources.entries()) {
+      const key = `${source.ref.apiHost}/${source.ref.repository}@${source.reference}`;
+      const earlier = seen.get(key);
+      if (earlier !== undefined)
+        throw new InputError(
+          `index-from ${settings.indexFrom[i]}: the same manifest as ${earlier}; list each source once`,
+        );
+      seen.set(key, settings.indexFrom[i] as string);
+    }
     if (settings.tags.some((t) => t.apiHost !== first.apiHost)) {
       throw new InputError(
         'index-from: every tag must be on one registry, where the manifests already are',
@@ -136,7 +156,15 @@ export async function pushIndex(settings: PushSettings, deps: PushDeps): Promise
     await logger.group('Read the manifests', async () => {
       for (const source of sources) {
         const client = new RepositoryClient(registry, source.ref.repository);
-        const { raw, mediaType } = await client.getManifest(source.reference, ACCEPT);
+        const { raw, mediaType } = await client
+          .getManifest(source.reference, ACCEPT)
+          .catch((error: unknown) => {
+            if (error instanceof RegistryError && error.status === 404 && source.bare)
+              throw new InputError(
+                `index-from ${source.reference}: not in ${first.registry}/${first.repository}; a bare digest names a manifest in the first tag's repository (write REPOSITORY@${source.reference} for another one)`,
+              );
+            throw error;
+          });
         const digest = digestOf(raw);
         if (source.ref.digest && source.ref.digest !== digest) {
           throw new InputError(
@@ -171,6 +199,9 @@ export async function pushIndex(settings: PushSettings, deps: PushDeps): Promise
     );
     const digest = digestOf(index);
     result.digest = digest;
+    result.platforms = children
+      .map((c) => formatPlatform(c.descriptor.platform))
+      .filter((p): p is string => Boolean(p) && p !== 'unknown/unknown');
 
     const targets = planTargets(settings.tags, digest);
     result.targets = targets.map((t): TargetResult => ({

@@ -1,7 +1,8 @@
 import type { PushSettings } from '../config/settings.js';
 import { CorruptBlobError } from '../oci/blob-reader.js';
 import type { LoadedImage } from '../oci/image.js';
-import { manifestsBottomUp } from '../oci/image.js';
+import { manifestsBottomUp, platformsOf } from '../oci/image.js';
+import { readRegularFile } from '../oci/read-file.js';
 import { RepositoryClient } from '../registry/client.js';
 import type { BlobContext } from '../transfer/blob.js';
 import { pushBlob } from '../transfer/blob.js';
@@ -29,8 +30,12 @@ export async function pushImage(
   settings: PushSettings,
   deps: PushDeps,
 ): Promise<PushResult> {
-  const result = emptyResult(settings.tags);
+  const result = emptyResult(settings.tags, { byDigest: settings.pushByDigest });
   result.image = image;
+  result.platforms = await platformsOf(image.root, async (node) => {
+    const config = node.kind === 'manifest' ? node.blobs[0] : undefined;
+    return config ? readRegularFile(config.path, config.digest, 1 << 20) : undefined;
+  });
   const digest = image.root.descriptor.digest;
   result.digest = digest;
   const policy = transferPolicy(settings.transfer);

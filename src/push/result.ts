@@ -32,6 +32,10 @@ export interface PushResult {
   image?: LoadedImage;
   /** What was pushed, when it is not a local image (an index assembled from the registry). */
   source?: string;
+  /** The platforms the pushed image or index is for (`linux/amd64`), when known. */
+  platforms?: string[];
+  /** Whether the targets are pushed by digest only (push-by-digest): nothing is tagged. */
+  byDigest?: boolean;
   /** Where the push stopped, when it failed. */
   phase?: Phase;
   error?: Error;

@@ -58,8 +58,14 @@ export class RepositoryClient {
   private location(res: HttpResponse, req: HttpRequest): URL {
     const header = res.headers.location;
     if (!header) throw errorFromResponse(req, res, 'the registry gave no Location for the upload');
-    const resolved = resolveLocation(req.url, header, this.registry.logger);
-    if (resolved.downgraded) this.registry.observations.locationDowngraded = true;
+    const resolved = resolveLocation(req.url, header);
+    // Said once per registry here; the summary and one warning say it again at the end.
+    if (resolved.downgraded && !this.registry.observations.locationDowngraded) {
+      this.registry.observations.locationDowngraded = true;
+      this.registry.logger.info(
+        `${this.registry.name} answered with an http Location although it is reached over https; keeping https (the proxy in front of it probably does not send X-Forwarded-Proto)`,
+      );
+    }
     return resolved.url;
   }
 

@@ -1,5 +1,3 @@
-import type { Logger } from '../util/logger.js';
-
 const DEFAULT_PORT: Record<string, string> = { 'http:': '80', 'https:': '443' };
 
 function portOf(url: URL): string {
@@ -16,17 +14,13 @@ export interface ResolvedLocation {
  * Resolves a `Location` header against the URL that returned it, keeping its query string (upload
  * state lives there). An http Location for the https host we are talking to is upgraded back to https.
  */
-export function resolveLocation(base: URL, location: string, logger?: Logger): ResolvedLocation {
+export function resolveLocation(base: URL, location: string): ResolvedLocation {
   const url = new URL(location, base);
   const sameHost = url.hostname === base.hostname;
   if (base.protocol === 'https:' && url.protocol === 'http:' && sameHost) {
     const port = portOf(url) === '80' ? portOf(base) : portOf(url);
     url.protocol = 'https:';
     url.port = port === '443' ? '' : port;
-    logger?.warning(
-      `the registry at ${base.host} answered with an http Location although it is reached over https; ` +
-        'keeping https. The proxy in front of it probably does not send X-Forwarded-Proto.',
-    );
     return { url, downgraded: true };
   }
   return { url, downgraded: false };

@@ -30,6 +30,12 @@ export function parseReference(input: string): ImageReference {
     throw new UsageError(`tag ${JSON.stringify(input)}: ${why}`);
   };
   if (!text) fail('empty reference');
+  if (/\s/.test(text))
+    fail('contains a space; separate several tags with commas or newlines, or repeat --tags');
+  if (/^sha(256|512):[0-9a-f]+$/i.test(text))
+    fail('is a digest, not a repository; write REPOSITORY@DIGEST');
+  if (text.replace(/^\[[^\]]*\]/, '').includes('::'))
+    fail("has '::'; a reference is [REGISTRY/]REPOSITORY[:TAG][@DIGEST]");
   let rest = text;
   let digest: string | undefined;
   const at = rest.indexOf('@');
@@ -66,6 +72,15 @@ export function parseReference(input: string): ImageReference {
     if (!repository.includes('/')) repository = `library/${repository}`;
   }
   if (!repository) fail('no repository name');
+  if (repository.includes(':'))
+    fail(
+      "has more than one ':' after the registry; a reference is [REGISTRY/]REPOSITORY[:TAG][@DIGEST]",
+    );
+  if (
+    repository !== repository.toLowerCase() &&
+    COMPONENT_RE.test(repository.toLowerCase().split('/')[0] ?? '')
+  )
+    fail(`repository names are lowercase: write ${JSON.stringify(repository.toLowerCase())}`);
   for (const component of repository.split('/')) {
     if (!COMPONENT_RE.test(component)) {
       fail(

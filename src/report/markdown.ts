@@ -12,12 +12,25 @@ export function escapeMarkdown(text: string): string {
   );
 }
 
-/** Inline code for a value such as a digest; backticks cannot occur in one, but guard anyway. */
+/**
+ * A markdown code span for a value such as a URL or a digest: its text is shown exactly, with no
+ * entity or backslash decoding (so `&digest=` and `?_state=` read as they are). The fence is longer
+ * than any run of backticks inside, and a `|` is escaped so a table cell stays one cell.
+ */
 export function code(text: string): string {
-  return `<code>${text.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;').replace(/`/g, "'")}</code>`;
+  const flat = text.replace(/\r?\n/g, ' ').replace(/\|/g, '\\|');
+  const longest = Math.max(0, ...(flat.match(/`+/g) ?? []).map((run) => run.length));
+  const fence = '`'.repeat(longest + 1);
+  const pad = flat.startsWith('`') || flat.endsWith('`') ? ' ' : '';
+  return `${fence}${pad}${flat}${pad}${fence}`;
 }
 
 export function table(header: string[], rows: string[][]): string {
   const line = (cells: string[]): string => `| ${cells.join(' | ')} |`;
   return [line(header), line(header.map(() => '---')), ...rows.map(line)].join('\n');
+}
+
+/** A collapsed section: GitHub renders the summary line and hides the rest until clicked. */
+export function details(summary: string, body: string[]): string[] {
+  return [`<details><summary>${summary}</summary>`, '', ...body, '', '</details>', ''];
 }

@@ -1,13 +1,13 @@
+import type { Finding } from '../diagnose/finding.js';
 import { shortDigest } from '../oci/digest.js';
 import type { ImageNode, ManifestNode } from '../oci/image.js';
 import { manifestsBottomUp } from '../oci/image.js';
 import { formatPlatform } from '../oci/types.js';
-import type { Finding } from '../diagnose/finding.js';
 import type { BlobOutcome, PushResult, TargetResult } from '../push/result.js';
 import { RegistryError } from '../registry/errors.js';
 import { formatDuration, formatSize } from '../util/format.js';
 import { type Cause, causeOf } from './causes.js';
-import { code, escapeMarkdown, table } from './markdown.js';
+import { code, details, escapeMarkdown, table } from './markdown.js';
 
 export type { Finding } from '../diagnose/finding.js';
 
@@ -23,6 +23,48 @@ export function pushCause(result: PushResult): Cause {
 
 export interface SummaryExtras {
   findings?: Finding[];
+}
+
+export interface CauseGroup {
+  cause: Cause;
+  /** The blobs it hit, in the order they failed; empty for a push-level cause. */
+  blobs: string[];
+  /** What the registry last answered, for the first blob or the push: `HTTP 413 from cloudflare`. */
+  answer?: string;
+}
+
+/** A short phrase for a registry answer: the status and who sent it. */
+function shortAnswer(error: RegistryError | undefined): string | undefined {
+  if (!error) return undefined;
+  const what = error.status !== undefined ? `${error.status}` : (error.networkCode ?? 'no answer');
+  const server = error.headers.server ? ` from ${error.headers.server}` : '';
+  return `${what}${server}`;
+}
+
+/** The distinct causes of a failed push, each with the blobs it hit: for the summary, annotations and the CLI. */
+export function failureCauses(result: PushResult): CauseGroup[] {
+  if (result.ok) return [];
+  const groups = new Map<string, CauseGroup>();
+  for (const target of result.targets) {
+    for (const blob of target.blobs.values()) {
+      if (blob.state !== 'failed') continue;
+      const cause = blobCause(blob);
+      const key = `${cause.id}:${cause.title}`;
+      const group = groups.get(key) ?? {
+        cause,
+        blobs: [],
+        answer: shortAnswer(blob.errors[blob.errors.length - 1]),
+      };
+      if (!group.blobs.includes(blob.digest)) group.blobs.push(blob.digest);
+      groups.set(key, group);
+    }
+  }
+  if (!groups.size && result.phase !== 'validate') {
+    const cause = pushCause(result);
+    const answer = result.error instanceof RegistryError ? shortAnswer(result.error) : undefined;
+    groups.set(cause.id, { cause, blobs: [], answer });
+  }
+  return [...groups.values()];
 }
 
 function how(outcome: BlobOutcome): string {
@@ -43,7 +85,7 @@ function how(outcome: BlobOutcome): string {
 function stateCell(outcome: BlobOutcome | undefined): string {
   if (!outcome) return 'not attempted';
   if (outcome.state === 'failed') return '❌ **failed**';
-  return outcome.state === 'pushed' ? '✅ pushed, verified' : '✅ in place';
+  return outcome.state === 'pushed' ? '✅ pushed' : '✅ in place';
 }
 
 function manifestName(node: ManifestNode, isIndex: boolean): string {
@@ -62,18 +104,17 @@ function role(index: number): string {
   return index === 0 ? 'config' : `layer ${index}`;
 }
 
+/** The state first, so GitHub's narrow summary column never cuts it off. */
 function blobRows(node: ManifestNode, target: TargetResult): string[][] {
   return node.blobs.map((blob, i) => {
     const outcome = target.blobs.get(blob.digest);
     return [
+      stateCell(outcome),
       role(i),
-      `${code(shortDigest(blob.digest))}`,
-      escapeMarkdown(blob.mediaType),
+      code(shortDigest(blob.digest)),
       formatSize(blob.size),
       outcome ? how(outcome) : '—',
-      outcome ? String(outcome.attempts) : '—',
       outcome ? formatDuration(outcome.durationMs) : '—',
-      stateCell(outcome),
     ];
   });
 }
@@ -86,7 +127,7 @@ export function lastAnswer(errors: readonly RegistryError[], fallback?: Error): 
   parts.push(
     last.status !== undefined
       ? `HTTP ${last.status}`
-      : `no response (${escapeMarkdown(last.networkCode ?? 'network error')})`,
+      : `no response (${code(last.networkCode ?? 'network error')})`,
   );
   for (const c of last.codes)
     parts.push(`${code(c.code)}${c.message ? ` ${escapeMarkdown(c.message)}` : ''}`);
@@ -102,9 +143,43 @@ export function lastAnswer(errors: readonly RegistryError[], fallback?: Error): 
   return parts.join(', ');
 }
 
+/**
+ * One "Tried" line without what the section already says: the blob's digest and the long session
+ * URL become "this blob" and the step the URL was for.
+ */
+export function triedLine(line: string, digest: string): string {
+  return line
+    .split(`blob ${digest}`)
+    .join('this blob')
+    .split(digest)
+    .join('this blob')
+    .replace(/(?:https?:\/\/)\S*\/blobs\/uploads\/\S*/g, 'the upload session')
+    .replace(/(?:https?:\/\/)\S*\/blobs\/\S*/g, 'the blob')
+    .replace(/(?:https?:\/\/)\S*\/manifests\/(\S+)/g, 'manifest $1');
+}
+
 /** Cause texts are this project's own constant markdown, so they are not escaped. */
 function renderCause(cause: Cause): string[] {
   return [`- **Probable cause:** ${cause.title}`, `- **Fix:** ${cause.fix}`];
+}
+
+function plural(n: number, word: string): string {
+  return `${n} ${word}${n === 1 ? '' : 's'}`;
+}
+
+/** The causes first, grouped: what a person needs to act on, before any detail. */
+function causesSection(result: PushResult): string[] {
+  const groups = failureCauses(result);
+  if (!groups.length) return [];
+  const out = ['### Why it failed', ''];
+  for (const g of groups) {
+    const hit = g.blobs.length
+      ? `${plural(g.blobs.length, 'blob')}${g.answer ? `: ${escapeMarkdown(g.answer)}` : ''}`
+      : `Stopped at ${escapeMarkdown(result.phase ?? 'the push')}${g.answer ? `: ${escapeMarkdown(g.answer)}` : ''}`;
+    out.push(`- **${hit}** — ${g.cause.title}`, `  **Fix:** ${g.cause.fix}`);
+  }
+  out.push('');
+  return out;
 }
 
 function failedBlobSection(result: PushResult, target: TargetResult): string[] {
@@ -132,8 +207,9 @@ function failedBlobSection(result: PushResult, target: TargetResult): string[] {
     out.push(`- **Size:** ${formatSize(blob.size)} (${escapeMarkdown(blob.mediaType)})`);
     out.push(`- **Registry answered:** ${lastAnswer(blob.errors, blob.error)}`);
     if (blob.tried.length) {
-      out.push(`- **Tried** (${blob.attempts} upload session${blob.attempts === 1 ? '' : 's'}):`);
-      for (const line of blob.tried.slice(-8)) out.push(`  - ${escapeMarkdown(line)}`);
+      out.push(`- **Tried** (${plural(blob.attempts, 'upload session')}):`);
+      for (const line of blob.tried.slice(-8))
+        out.push(`  - ${escapeMarkdown(triedLine(line, blob.digest))}`);
       if (blob.tried.length > 8) out.push(`  - … and ${blob.tried.length - 8} earlier`);
     }
     out.push(...renderCause(cause), '');
@@ -173,20 +249,78 @@ export function observedWarnings(result: PushResult): ObservedWarning[] {
   return out;
 }
 
-/** Renders the step summary as GitHub-flavoured markdown. Every foreign string is escaped. */
-export function renderSummary(result: PushResult, extras: SummaryExtras = {}): string {
+/** The refs as a person pulls them: by tag, or by digest for a push by digest. */
+function pullRef(result: PushResult): string | undefined {
+  const first = result.refs[0];
+  if (!first) return undefined;
+  return result.byDigest || !/:[^/@]+@/.test(first)
+    ? first
+    : first.replace(/@sha(256|512):.*$/, '');
+}
+
+/** What was made: the platforms of an index or an image, and how to pull it. */
+function madeSection(result: PushResult): string[] {
   const out: string[] = [];
-  out.push(`## ${result.ok ? '✅ oci-push: pushed' : '❌ oci-push: push failed'}`, '');
-  if (result.digest) out.push(`**Digest:** ${code(result.digest)}  `);
-  const source = result.image?.source ?? result.source;
-  if (source) out.push(`**Source:** ${escapeMarkdown(source)}`);
-  out.push('', '**Targets:**', '');
+  const platforms = result.platforms ?? [];
+  const isIndex = result.image?.root.kind === 'index' || result.source?.startsWith('index from');
+  if (platforms.length)
+    out.push(
+      `**${isIndex ? `Index of ${plural(platforms.length, 'platform')}` : 'Platform'}:** ${platforms.map((p) => code(p)).join(', ')}  `,
+    );
+  if (result.byDigest && result.refs.length)
+    out.push(`**Pushed by digest:** ${result.refs.map((r) => code(r)).join(', ')}  `);
+  const pull = pullRef(result);
+  if (pull) out.push(`**Pull it with:** ${code(`docker pull ${pull}`)}`);
+  return out.length ? [...out, ''] : [];
+}
+
+function targetsSection(result: PushResult): string[] {
+  const out = ['**Targets:**', ''];
   const pushed = new Set(result.refs.map((r) => r.replace(/@sha(256|512):.*$/, '')));
   for (const ref of result.targetRefs) {
     const done = pushed.has(ref.replace(/@sha(256|512):.*$/, ''));
-    out.push(`- ${done ? '✅' : '⬜'} ${code(ref)}${done ? '' : ' (not tagged)'}`);
+    const what = result.byDigest ? 'pushed by digest' : 'tagged';
+    out.push(`- ${done ? '✅' : '⬜'} ${code(ref)}${done ? '' : ` (not ${what})`}`);
   }
+  return [...out, ''];
+}
+
+function blobTables(result: PushResult): string[] {
+  const image = result.image;
+  if (!image || !result.targets.some((t) => t.blobs.size)) return [];
+  const body: string[] = [];
+  const nodes = manifests(image.root);
+  const isIndex = image.root.kind === 'index';
+  for (const target of result.targets) {
+    if (!target.blobs.size) continue;
+    for (const node of nodes) {
+      body.push(
+        `**${code(`${target.registry}/${target.repository}`)} — ${escapeMarkdown(manifestName(node, isIndex))} ${code(shortDigest(node.descriptor.digest))}**`,
+        '',
+        table(['state', 'blob', 'digest', 'size', 'how', 'time'], blobRows(node, target)),
+        '',
+      );
+    }
+  }
+  const rows = result.targets.reduce((n, t) => n + t.blobs.size, 0);
+  // On success the tables are a record, not news: collapsed. On failure they show where it stopped.
+  if (result.ok) return details(`Blobs (${rows} rows)`, body);
+  return ['### Blobs', '', ...body];
+}
+
+/** Renders the step summary as GitHub-flavoured markdown. Every foreign string is escaped. */
+export function renderSummary(result: PushResult, extras: SummaryExtras = {}): string {
+  const out: string[] = [];
+  const digest = result.digest ? ` ${code(shortDigest(result.digest))}` : '';
+  out.push(`## ${result.ok ? `✅ oci-push: pushed${digest}` : '❌ oci-push: push failed'}`, '');
+  if (!result.ok) out.push(...causesSection(result));
+
+  if (result.digest) out.push(`**Digest:** ${code(result.digest)}  `);
+  const source = result.image?.source ?? result.source;
+  if (source) out.push(`**Source:** ${escapeMarkdown(source)}`);
   out.push('');
+  out.push(...madeSection(result));
+  out.push(...targetsSection(result));
 
   const warnings = observedWarnings(result);
   if (warnings.length) {
@@ -208,14 +342,14 @@ export function renderSummary(result: PushResult, extras: SummaryExtras = {}): s
       out.push(`- **Stopped at:** ${escapeMarkdown(result.phase ?? 'push')}`);
       if (result.error instanceof RegistryError)
         out.push(`- **Registry answered:** ${lastAnswer([result.error])}`);
-      if (result.phase !== 'validate') out.push(...renderCause(pushCause(result)));
-      else out.push('- **Fix:** correct the input named above; nothing was sent to the registry.');
+      if (result.phase === 'validate')
+        out.push('- **Fix:** correct the input named above; nothing was sent to the registry.');
       out.push('');
     }
     if (failedCount) {
       const kept = result.blobsUploaded + result.blobsSkipped;
       out.push(
-        `> [!NOTE]\n> Re-running this job uploads only the ${failedCount} failed blob${failedCount === 1 ? '' : 's'}: the ${kept} blob${kept === 1 ? '' : 's'} already verified in the registry are skipped by HEAD. No manifest or tag was pushed, so nothing points at an incomplete image.`,
+        `> [!NOTE]\n> Re-running this job uploads only the ${plural(failedCount, 'failed blob')}: the ${plural(kept, 'blob')} already verified in the registry are skipped by HEAD. No manifest or tag was pushed, so nothing points at an incomplete image.`,
         '',
       );
     }
@@ -254,58 +388,16 @@ export function renderSummary(result: PushResult, extras: SummaryExtras = {}): s
     for (const c of causes.values()) out.push(...renderCause(c), '');
   }
 
+  out.push(...blobTables(result));
   const image = result.image;
-  if (image && result.targets.some((t) => t.blobs.size)) {
-    out.push('### Blobs', '');
-    const nodes = manifests(image.root);
-    const isIndex = image.root.kind === 'index';
-    for (const target of result.targets) {
-      if (!target.blobs.size) continue;
-      for (const node of nodes) {
-        out.push(
-          `**${code(`${target.registry}/${target.repository}`)} — ${escapeMarkdown(manifestName(node, isIndex))} ${code(shortDigest(node.descriptor.digest))}**`,
-          '',
-        );
-        out.push(
-          table(
-            ['blob', 'digest', 'media type', 'size', 'how', 'attempts', 'time', 'state'],
-            blobRows(node, target),
-          ),
-        );
-        out.push('');
-      }
-    }
-    out.push('<details><summary>Full digests</summary>', '');
-    for (const blob of image.blobs.values())
-      out.push(`- ${code(blob.digest)} ${escapeMarkdown(blob.mediaType)}, ${blob.size} bytes`);
-    out.push('', '</details>', '');
-  }
+  if (image && image.blobs.size)
+    out.push(
+      ...details(
+        'Full digests',
+        [...image.blobs.values()].map(
+          (blob) => `- ${code(blob.digest)} ${escapeMarkdown(blob.mediaType)}, ${blob.size} bytes`,
+        ),
+      ),
+    );
   return out.join('\n');
-}
-
-export interface CauseGroup {
-  cause: Cause;
-  /** The blobs it hit, in the order they failed; empty for a push-level cause. */
-  blobs: string[];
-}
-
-/** The distinct causes of a failed push, each with the blobs it hit: for annotations and the CLI. */
-export function failureCauses(result: PushResult): CauseGroup[] {
-  if (result.ok) return [];
-  const groups = new Map<string, CauseGroup>();
-  for (const target of result.targets) {
-    for (const blob of target.blobs.values()) {
-      if (blob.state !== 'failed') continue;
-      const cause = blobCause(blob);
-      const key = `${cause.id}:${cause.title}`;
-      const group = groups.get(key) ?? { cause, blobs: [] };
-      if (!group.blobs.includes(blob.digest)) group.blobs.push(blob.digest);
-      groups.set(key, group);
-    }
-  }
-  if (!groups.size && result.phase !== 'validate') {
-    const cause = pushCause(result);
-    groups.set(cause.id, { cause, blobs: [] });
-  }
-  return [...groups.values()];
 }

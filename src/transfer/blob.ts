@@ -115,7 +115,7 @@ export async function pushBlob(
         cause: verified.missing ? 'vanished-after-ack' : 'verify-mismatch',
       };
       if (decision.action !== 'reupload' || !tries.budget.spend()) return fail(error, decision);
-      logger.warning(`${blob.digest}: acknowledged but ${verified.reason}; uploading it again`);
+      logger.info(`${blob.digest}: acknowledged but ${verified.reason}; uploading it again`);
     }
   } catch (error) {
     collect(outcome, tries);

@@ -57,7 +57,7 @@ export async function putManifest(
       'manifest',
     );
     if (decision.action !== 'reupload' || !missing) throw new UploadFailed(decision, error);
-    ctx.logger.warning(
+    ctx.logger.info(
       `${node.file}: the registry lost blob ${missing} after it was verified; uploading it again`,
     );
     const outcome = await pushBlob(

@@ -77,8 +77,8 @@ describe('outputs say what happened', () => {
     expect(run.code).toBe(1);
     expect(JSON.parse(run.outputs.refs!)).toEqual([`${p.host}/results/first:1@${digest}`]);
     expect(run.outputs.digest).toBe(digest);
-    expect(run.summary).toContain(`✅ <code>${p.host}/results/first:1</code>`);
-    expect(run.summary).toContain(`⬜ <code>${p.host}/results/second:1</code> (not tagged)`);
+    expect(run.summary).toContain(`✅ \`${p.host}/results/first:1\``);
+    expect(run.summary).toContain(`⬜ \`${p.host}/results/second:1\` (not tagged)`);
     expect(await listTags(registry.url, 'results/first')).toEqual(['1']);
   });
 

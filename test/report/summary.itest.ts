@@ -9,6 +9,7 @@ import { makeSelfSigned } from '../support/certs.js';
 import { type FaultConfig, type FaultProxy, startFaultProxy } from '../support/fault-proxy.js';
 import { type BuiltImage, makeLayout } from '../support/layouts.js';
 import { type RunningRegistry, startRegistry } from '../support/registry.js';
+import { runCli } from '../support/run.js';
 import { type TokenRegistry, startTokenRegistry } from '../support/token-registry.js';
 import type { TokenServer } from '../support/token-server.js';
 
@@ -57,28 +58,26 @@ async function act(
   );
 }
 
-/** `::error title=DIGEST::message`: the annotation for a blob, as @actions/core escapes it. */
-function annotationFor(run: ActionRun, digest: string): string | undefined {
-  const title = digest.replace(/:/g, '%3A');
-  return run.stdout.split('\n').find((l) => l.startsWith(`::error title=${title}::`));
+/** `::error title=oci-push: CAUSE::message`: the one annotation for a cause, naming its blobs. */
+function annotationFor(run: ActionRun, digest: string, id: CauseId): string | undefined {
+  return run.stdout
+    .split('\n')
+    .find((l) => l.startsWith(`::error title=oci-push%3A ${id}::`) && l.includes(digest));
 }
 
 function expectBlobCause(run: ActionRun, digest: string, status: string, id: CauseId): void {
   expect(run.code, run.stdout).toBe(1);
   expect(JSON.parse(run.outputs['failed-blobs']!)).toContain(digest);
-  expect(run.summary).toContain(`#### ❌ <code>${digest}</code>`);
+  expect(run.summary).toContain(`#### ❌ \`${digest}\``);
   expect(run.summary).toContain(status);
   expect(run.summary).toContain(CAUSES[id].title);
   expect(run.summary).toContain(CAUSES[id].fix);
   expect(run.summary).toMatch(/Re-running this job uploads only the \d+ failed blobs?/);
-  const annotation = annotationFor(run, digest);
+  const annotation = annotationFor(run, digest, id);
   expect(annotation, run.stdout).toBeDefined();
   // On failure, show what was tried for this blob: the evidence the cause was chosen from.
-  const tried =
-    run.summary.split(`#### ❌ <code>${digest}</code>`)[1]?.split('####')[0] ?? run.summary;
-  expect(annotation, tried).toContain(
-    CAUSES[id].title.slice(0, 40).replace(/:/g, '%3A').replace(/,/g, '%2C'),
-  );
+  const tried = run.summary.split(`#### ❌ \`${digest}\``)[1]?.split('####')[0] ?? run.summary;
+  expect(annotation, tried).toContain(CAUSES[id].title.slice(0, 40));
 }
 
 const layer = (): string => image.blobs[1]!;
@@ -89,7 +88,7 @@ describe('the summary names the failing blob, what the registry said, and the pr
       'upload-mode': 'monolithic',
     });
     expectBlobCause(run, layer(), 'HTTP 413', 'cloudflare-body-limit');
-    expect(run.summary).toContain('from server <code>cloudflare</code>');
+    expect(run.summary).toContain('from server `cloudflare`');
   });
 
   it('413 from nginx', async () => {
@@ -111,7 +110,7 @@ describe('the summary names the failing blob, what the registry said, and the pr
     const run = await act(await proxy({ location: 'stale-always' }), { retries: '2' });
     expectBlobCause(run, layer(), 'HTTP 404', 'no-shared-secret');
     // distribution says INVALID for a session whose state it cannot read, UNKNOWN for one it lost.
-    expect(run.summary).toMatch(/<code>BLOB_UPLOAD_(UNKNOWN|INVALID)<\/code>/);
+    expect(run.summary).toMatch(/`BLOB_UPLOAD_(UNKNOWN|INVALID)`/);
   });
 
   it('522 or 524 from a proxy', async () => {
@@ -171,14 +170,14 @@ describe('the summary names the failing blob, what the registry said, and the pr
     expect(run.code).toBe(1);
     expect(run.summary).toContain(CAUSES['rate-limited'].title);
     expect(run.summary).toContain(
-      'rate limit <code>100;w=21600</code>, remaining <code>0;w=21600</code> for <code>192.0.2.1</code>',
+      'rate limit `100;w=21600`, remaining `0;w=21600` for `192.0.2.1`',
     );
   });
 
   it('DIGEST_INVALID', async () => {
     const run = await act(await proxy({ corruptBodies: true }));
     expectBlobCause(run, layer(), 'HTTP 400', 'corrupt-layout');
-    expect(run.summary).toContain('<code>DIGEST_INVALID</code>');
+    expect(run.summary).toContain('`DIGEST_INVALID`');
   });
 
   it('401 or 403 at the start', async () => {
@@ -228,6 +227,71 @@ describe('the summary names the failing blob, what the registry said, and the pr
 });
 
 describe('summary structure', () => {
+  it('thirty blobs refused by one 413: the causes lead, one annotation for the cause, then the overall one', async () => {
+    const dir = join(work, 'thirty');
+    await makeLayout(dir, { seed: 'thirty', layers: 30, layerSize: 100 * 1024 });
+    const p = await proxy({ bodyCap: { bytes: 64 * 1024, style: 'cloudflare' } });
+    const run = await runAction(work, {
+      layout: dir,
+      tags: `${p.host}/summary/thirty:1`,
+      'upload-mode': 'monolithic',
+      diagnose: 'never',
+    });
+    expect(run.code).toBe(1);
+    const errors = run.stdout.split('\n').filter((l) => l.startsWith('::error'));
+    expect(errors).toHaveLength(2);
+    expect(errors[0]).toMatch(
+      /^::error title=oci-push%3A cloudflare-body-limit::30 blobs \(sha256:/,
+    );
+    expect(errors[0]).toContain('and 27 more: 413 from cloudflare');
+    // The summary opens with the grouped cause, before any detail.
+    const lines = run.summary.split('\n').filter(Boolean);
+    expect(lines[1]).toBe('### Why it failed');
+    expect(lines[2]).toMatch(/^- \*\*30 blobs: 413 from cloudflare\*\* — Cloudflare refused/);
+  });
+
+  it('an http Location behind https on a 30-layer image: one warning, in the CLI too', async () => {
+    const dir = join(work, 'thirty-tls');
+    await makeLayout(dir, { seed: 'thirty-tls', layers: 30, layerSize: 1024 });
+    const cert = makeSelfSigned(work, 'summary-tls-30', ['127.0.0.1']);
+    const p = await proxy({}, registry, cert);
+    const run = await runAction(work, {
+      layout: dir,
+      tags: `${p.host}/summary/thirty-tls:1`,
+      insecure: 'true',
+    });
+    expect(run.code, run.stdout).toBe(0);
+    expect(run.stdout.split('\n').filter((l) => l.startsWith('::warning'))).toHaveLength(1);
+    const cli = await runCli([
+      '--layout',
+      dir,
+      '--tags',
+      `${p.host}/summary/thirty-cli:1`,
+      '--insecure',
+    ]);
+    expect(cli.code, cli.stderr).toBe(0);
+    expect(cli.stderr.split('\n').filter((l) => /X-Forwarded-Proto/.test(l))).toHaveLength(2);
+    expect(cli.stderr.split('\n').filter((l) => l.startsWith('warning:'))).toHaveLength(1);
+  });
+
+  it('URLs and digests render as they are: no &amp; or \\_ in the text a browser shows', async () => {
+    const run = await act(await proxy({ location: 'stale-always' }), { retries: '2' });
+    expect(run.code).toBe(1);
+    const html = await marked.parse(run.summary, { gfm: true });
+    const text = html
+      .replace(/<[^>]+>/g, '')
+      .replace(/&amp;/g, '&')
+      .replace(/&lt;/g, '<')
+      .replace(/&gt;/g, '>')
+      .replace(/&quot;/g, '"')
+      .replace(/&#39;/g, "'");
+    expect(text).toMatch(/\?_state=…&digest=sha256:[0-9a-f]{64}/);
+    expect(text).not.toContain('&amp;');
+    expect(text).not.toContain('\\_');
+    // Tried lines say "this blob" and "the upload session", not the digest and URL again.
+    expect(run.summary).toMatch(/- .*the upload session/);
+  });
+
   it('a success summary lists every blob in well-formed GFM tables, one per platform', async () => {
     const dir = join(work, 'multi');
     const multi = await makeLayout(dir, {
@@ -247,15 +311,20 @@ describe('summary structure', () => {
     expect(run.code, run.stdout).toBe(0);
     for (const d of multi.blobs) expect(run.summary).toContain(d);
     const html = await marked.parse(run.summary, { gfm: true });
+    // On success the blob tables are collapsed, and the state comes first.
+    expect(html).toMatch(/<details><summary>Blobs \(8 rows\)<\/summary>[\s\S]*<table>/);
     const tables = html.match(/<table>[\s\S]*?<\/table>/g) ?? [];
     expect(tables).toHaveLength(2);
     for (const t of tables) {
-      expect(t.match(/<th>/g)).toHaveLength(8);
+      expect(t.match(/<th>/g)).toHaveLength(6);
+      expect(t).toMatch(/<thead>\s*<tr>\s*<th>state<\/th>/);
       const rows = t.match(/<tbody>[\s\S]*<\/tbody>/)?.[0].match(/<tr>/g) ?? [];
       expect(rows).toHaveLength(4);
       for (const row of t.match(/<tr>[\s\S]*?<\/tr>/g)!.slice(1))
-        expect(row.match(/<td>/g)).toHaveLength(8);
+        expect(row.match(/<td>/g)).toHaveLength(6);
     }
+    expect(html).toContain('Index of 2 platforms');
+    expect(run.summary).toContain(`**Pull it with:** \`docker pull ${p.host}/summary/multi:1\``);
     expect(html).toContain('linux/amd64');
     expect(html).toContain('linux/arm64');
   });

@@ -1,2 +1,0 @@
-import { createRequire as __ociPushCreateRequire } from 'node:module'; const require = __ociPushCreateRequire(import.meta.url);
-import{a,b,c,d}from"./chunk-HOEFPP3E.js";import"./chunk-VS6SNA7U.js";import"./chunk-6MFMAJMJ.js";import"./chunk-GDPSAWWU.js";import"./chunk-FUPEFSKH.js";import"./chunk-B32WQMAV.js";export{a as DIAGNOSE_TIMEOUT_MS,c as LARGE_PROBE_BYTES,b as MEDIUM_PROBE_BYTES,d as diagnose};
