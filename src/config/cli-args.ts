@@ -51,6 +51,12 @@ export const FLAGS: readonly FlagSpec[] = [
     help: 'target reference; repeat, or separate with commas',
     repeatable: true,
   },
+  {
+    name: Input.annotations,
+    value: 'KEY=VALUE',
+    help: 'an annotation for the index --index-from creates; repeat (--annotation too)',
+    repeatable: true,
+  },
   { name: Input.pushByDigest, help: 'push without tags (the tags name repositories only)' },
   { name: Input.engine, value: 'ENGINE', help: 'auto, docker or podman, for --image' },
   { name: Input.compression, value: 'C', help: 'gzip or none, for docker-archive layers' },
@@ -146,7 +152,8 @@ export function parseArgs(argv: string[]): ParsedArgs {
       positional.push(arg);
       continue;
     }
-    const name = m[1] as string;
+    // `--annotation`, as buildx spells it, is `--annotations` given once more.
+    const name = m[1] === 'annotation' ? Input.annotations : (m[1] as string);
     const spec = SPECS.get(name);
     if (!spec) throw new UsageError(`unknown flag --${name}`);
     let value = m[2];

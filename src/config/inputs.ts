@@ -18,6 +18,7 @@ export const Input = {
   githubToken: 'github-token',
   pushByDigest: 'push-by-digest',
   indexFrom: 'index-from',
+  annotations: 'annotations',
 } as const;
 
 export type InputName = (typeof Input)[keyof typeof Input];

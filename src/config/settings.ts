@@ -32,6 +32,8 @@ export interface PushSettings extends ConnectionSettings {
   compression: Compression;
   tags: ImageReference[];
   transfer: { mode: UploadMode; chunkSize: number; retries: number; concurrency: number };
+  /** Annotations for the index oci-push creates (`index-from`). */
+  annotations: Record<string, string>;
   summary: boolean;
   diagnose: DiagnoseWhen;
 }
@@ -182,6 +184,7 @@ export async function readPushSettings(
     concurrency: parseInteger(Input.concurrency, value(Input.concurrency), 1, 64),
   };
   const summary = parseBoolean(`input ${Input.summary}`, value(Input.summary));
+  const annotations = parseAnnotations(get(Input.annotations), indexFrom.length > 0);
   return {
     layout,
     image,
@@ -193,6 +196,7 @@ export async function readPushSettings(
     transfer,
     summary,
     diagnose,
+    annotations,
     ...(await connectionOf(get, credentialSource)),
   };
 }
@@ -209,4 +213,44 @@ export async function readDiagnoseSettings(
     maxProbe,
     ...(await connectionOf(get, credentialSource)),
   };
+}
+
+/** OCI annotation keys: reverse-domain names such as `org.opencontainers.image.title`. */
+const ANNOTATION_KEY = /^[A-Za-z0-9][A-Za-z0-9._/-]*$/;
+
+/**
+ * `key=value` lines, as docker/metadata-action's `annotations` output and `buildx imagetools create
+ * --annotation` write them: an optional `index:` prefix says where the annotation goes. oci-push
+ * creates indexes only (`index-from`); a layout's manifests are pushed as they are, since their
+ * digests are fixed, so any other target is refused rather than silently dropped.
+ */
+export function parseAnnotations(text: string, createsIndex: boolean): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (const raw of text.split('\n')) {
+    const line = raw.trim();
+    if (!line) continue;
+    const eq = line.indexOf('=');
+    if (eq < 0)
+      throw new UsageError(`input ${Input.annotations}: ${JSON.stringify(line)} is not KEY=VALUE`);
+    let key = line.slice(0, eq).trim();
+    const value = line.slice(eq + 1);
+    const prefix = /^([a-z-]+)(?:\[[^\]]*\])?:/.exec(key);
+    if (prefix) {
+      if (prefix[1] !== 'index')
+        throw new UsageError(
+          `input ${Input.annotations}: ${JSON.stringify(line)} is for ${prefix[1]}, but oci-push only creates an index (with ${Input.indexFrom}); write index:KEY=VALUE, or set DOCKER_METADATA_ANNOTATIONS_LEVELS=index for docker/metadata-action`,
+        );
+      key = key.slice(prefix[0].length);
+    }
+    if (!ANNOTATION_KEY.test(key))
+      throw new UsageError(
+        `input ${Input.annotations}: ${JSON.stringify(key)} is not an annotation key (letters, digits, '.', '_', '/', '-')`,
+      );
+    out[key] = value;
+  }
+  if (Object.keys(out).length && !createsIndex)
+    throw new UsageError(
+      `input ${Input.annotations}: annotations apply to the index oci-push creates with ${Input.indexFrom}; a layout's own manifests are pushed unchanged (their digests are fixed)`,
+    );
+  return out;
 }

@@ -16,7 +16,8 @@ export async function diagnoseAfterFailure(
     result.ok ||
     settings.diagnose === 'never' ||
     result.phase === 'validate' ||
-    result.cause === 'cancelled'
+    result.cause === 'cancelled' ||
+    result.cause === 'input'
   )
     return undefined;
   const failing = result.targets.find((t) =>

@@ -208,6 +208,9 @@ export async function diagnose(
         ok: undefined,
         detail: 'not probed (pass --max-probe to upload 100 MB + 1 byte)',
       });
+      logger.info(
+        'skip bodies over 100 MB: not probed (pass --max-probe to upload 100 MB + 1 byte)',
+      );
     }
     // A path that refuses even the smallest chunk makes every body-size finding the same story:
     // advising chunks for the single-body probe would send people the wrong way.

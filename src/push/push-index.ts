@@ -195,6 +195,7 @@ export async function pushIndex(settings: PushSettings, deps: PushDeps): Promise
         schemaVersion: 2,
         mediaType: MediaType.ociIndex,
         manifests: children.map((c) => c.descriptor),
+        ...(Object.keys(settings.annotations).length ? { annotations: settings.annotations } : {}),
       }),
     );
     const digest = digestOf(index);
@@ -218,7 +219,7 @@ export async function pushIndex(settings: PushSettings, deps: PushDeps): Promise
         for (const child of children.filter((c) => c.repository !== target.repository)) {
           await copyManifest(new RepositoryClient(registry, child.repository), to, child);
         }
-        const returned = await to.putManifest(digest, MediaType.ociIndex, index);
+        const { digest: returned } = await to.putManifest(digest, MediaType.ociIndex, index);
         if (returned && returned !== digest)
           throw new InputError(
             `the registry computed digest ${returned} for the index, expected ${digest}`,

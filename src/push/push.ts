@@ -1,9 +1,9 @@
 import type { PushSettings } from '../config/settings.js';
 import { CorruptBlobError } from '../oci/blob-reader.js';
 import type { LoadedImage } from '../oci/image.js';
-import { manifestsBottomUp, platformsOf } from '../oci/image.js';
+import { type ImageNode, manifestsBottomUp, platformsOf } from '../oci/image.js';
 import { readRegularFile } from '../oci/read-file.js';
-import { RepositoryClient } from '../registry/client.js';
+import { type PutManifest, RepositoryClient } from '../registry/client.js';
 import type { BlobContext } from '../transfer/blob.js';
 import { pushBlob } from '../transfer/blob.js';
 import { BlobsFailedError, type ManifestContext, putManifest } from '../transfer/manifest.js';
@@ -11,6 +11,7 @@ import { transferPolicy } from '../transfer/policy.js';
 import { mapConcurrent } from '../util/concurrency.js';
 import { type PushResult, type TargetResult, emptyResult, tally } from './result.js';
 import { type PushDeps, runPush } from './session.js';
+import { addReferrer, subjectOf } from './referrers.js';
 import { applyTags } from './tag.js';
 import { type Target, planTargets } from './targets.js';
 
@@ -112,24 +113,61 @@ export async function pushImage(
     }
 
     session.phase = 'manifests';
+    /** Manifests whose PUT the registry answered with OCI-Subject: it keeps their referrers. */
+    const keptBy = new Map<TargetResult, Set<string>>();
+    const note = (target: TargetResult, node: ImageNode, answer: PutManifest): void => {
+      if (!answer.subject) return;
+      const kept = keptBy.get(target) ?? new Set<string>();
+      kept.add(node.descriptor.digest);
+      keptBy.set(target, kept);
+    };
     await logger.group('Push manifests', async () => {
       for (const target of result.targets) {
         const ctx = contexts.get(target)!;
         for (const node of manifestsBottomUp(image.root)) {
           // A tagged root is pushed by its tags; a PUT by digest as well would send the same bytes twice.
           if (node === image.root && target.tags.length) continue;
-          await putManifest(ctx.client, node, node.descriptor.digest, ctx);
+          note(target, node, await putManifest(ctx.client, node, node.descriptor.digest, ctx));
         }
       }
     });
 
     session.phase = 'tags';
     await logger.group('Tag', async () => {
-      const put = (target: Target, tag: string): Promise<void> => {
-        const ctx = contexts.get(target as TargetResult)!;
-        return putManifest(ctx.client, image.root, tag, ctx);
+      const put = async (target: Target, tag: string): Promise<void> => {
+        const t = target as TargetResult;
+        note(
+          t,
+          image.root,
+          await putManifest(contexts.get(t)!.client, image.root, tag, contexts.get(t)!),
+        );
       };
       await applyTags(result.targets, digest, put, logger, result.refs);
+    });
+
+    // Artifacts (signatures, SBOMs) name their subject; without the referrers API, the referrers
+    // tag schema keeps them findable from it.
+    const artifacts = manifestsBottomUp(image.root).filter((node) => subjectOf(node));
+    if (!artifacts.length) return;
+    session.phase = 'referrers';
+    await logger.group('Referrers', async () => {
+      for (const target of result.targets) {
+        for (const node of artifacts) {
+          if (keptBy.get(target)?.has(node.descriptor.digest)) continue;
+          const tag = await addReferrer(
+            contexts.get(target)!.client,
+            node,
+            subjectOf(node)!,
+            logger,
+          );
+          if (!tag) continue;
+          const ref = `${target.registry}/${target.repository}:${tag}`;
+          if (!result.referrers.includes(ref)) result.referrers.push(ref);
+          logger.info(
+            `${ref}: lists ${node.descriptor.digest} (the registry has no referrers API)`,
+          );
+        }
+      }
     });
   });
 }

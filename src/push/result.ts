@@ -6,7 +6,7 @@ import type { BlobOutcome } from '../transfer/outcome.js';
 
 export type { BlobHow, BlobOutcome, BlobState } from '../transfer/outcome.js';
 
-export type Phase = 'validate' | 'auth' | 'blobs' | 'manifests' | 'tags';
+export type Phase = 'validate' | 'auth' | 'blobs' | 'manifests' | 'tags' | 'referrers';
 
 export interface TargetResult {
   registry: string;
@@ -26,6 +26,8 @@ export interface PushResult {
   digest?: string;
   /** `host/repo:tag@digest`, one per tag pushed (or `host/repo@digest` for a push by digest). */
   refs: string[];
+  /** Referrers tags written for registries without the referrers API (`host/repo:sha256-…`). */
+  referrers: string[];
   /** The refs the user asked for, as normalised references. */
   targetRefs: string[];
   targets: TargetResult[];
@@ -80,6 +82,7 @@ export function emptyResult(tags: ImageReference[], extra: Partial<PushResult> =
   return {
     ok: false,
     refs: [],
+    referrers: [],
     targetRefs: tags.map((t) => formatReference(t)),
     targets: [],
     failedBlobs: [],

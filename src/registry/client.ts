@@ -18,6 +18,13 @@ export interface BlobStat {
 export type UploadStart =
   { mounted: true } | { mounted: false; location: URL; minChunk?: number; maxChunk?: number };
 
+export interface PutManifest {
+  /** The digest the registry computed. */
+  digest?: string;
+  /** `OCI-Subject`: the registry keeps referrers itself (it has the referrers API). */
+  subject?: string;
+}
+
 export interface SendOptions {
   /** The blob's budget, shared by every request made for it. */
   budget?: RetryBudget;
@@ -281,11 +288,7 @@ export class RepositoryClient {
   }
 
   /** PUT a manifest or index by tag or digest; returns the digest the registry computed. */
-  async putManifest(
-    reference: string,
-    mediaType: string,
-    raw: Buffer,
-  ): Promise<string | undefined> {
+  async putManifest(reference: string, mediaType: string, raw: Buffer): Promise<PutManifest> {
     const req: HttpRequest = {
       method: 'PUT',
       op: 'manifest',
@@ -296,6 +299,23 @@ export class RepositoryClient {
     const res = await this.send(req);
     if (res.status !== 201 && res.status !== 200)
       throw errorFromResponse(req, res, `pushing manifest ${reference}`);
+    return {
+      digest: res.headers['docker-content-digest'],
+      subject: res.headers['oci-subject'],
+    };
+  }
+
+  /** The digest a tag points at now (HEAD), or undefined when there is no such tag. */
+  async manifestDigest(reference: string, accept: string[]): Promise<string | undefined> {
+    const req: HttpRequest = {
+      method: 'HEAD',
+      op: 'read',
+      url: this.url(`manifests/${reference}`),
+      headers: { accept: accept.join(', ') },
+    };
+    const res = await this.send(req);
+    if (res.status === 404) return undefined;
+    if (res.status !== 200) throw errorFromResponse(req, res, `checking manifest ${reference}`);
     return res.headers['docker-content-digest'];
   }
 }

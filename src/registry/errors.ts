@@ -73,8 +73,11 @@ export class RegistryError extends Error {
         : '';
     const detail = codes ? ` ${codes}` : html;
     const prefix = init.context ? `${init.context}: ` : '';
+    // With a context that already says what went wrong, the library's own words would repeat it.
     const causeMessage =
-      init.status === undefined && init.cause instanceof Error ? ` (${init.cause.message})` : '';
+      init.status === undefined && init.cause instanceof Error && !init.context
+        ? ` (${init.cause.message})`
+        : '';
     return `${prefix}${init.method} ${url} → ${what}${detail}${causeMessage}`;
   }
 }

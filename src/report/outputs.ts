@@ -7,6 +7,7 @@ export const Output = {
   blobsSkipped: 'blobs-skipped',
   bytesUploaded: 'bytes-uploaded',
   failedBlobs: 'failed-blobs',
+  referrersTags: 'referrers-tags',
 } as const;
 
 export type OutputName = (typeof Output)[keyof typeof Output];
@@ -21,5 +22,6 @@ export function outputsOf(result: PushResult | undefined): Record<OutputName, st
     [Output.blobsSkipped]: String(result?.blobsSkipped ?? 0),
     [Output.bytesUploaded]: String(result?.bytesUploaded ?? 0),
     [Output.failedBlobs]: JSON.stringify(result?.failedBlobs ?? []),
+    [Output.referrersTags]: JSON.stringify(result?.referrers ?? []),
   };
 }

@@ -269,6 +269,10 @@ function madeSection(result: PushResult): string[] {
     );
   if (result.byDigest && result.refs.length)
     out.push(`**Pushed by digest:** ${result.refs.map((r) => code(r)).join(', ')}  `);
+  if (result.referrers.length)
+    out.push(
+      `**Referrers:** the registry has no referrers API, so the referrers tag ${result.referrers.map((r) => code(r)).join(', ')} lists this artifact for its subject.  `,
+    );
   const pull = pullRef(result);
   if (pull) out.push(`**Pull it with:** ${code(`docker pull ${pull}`)}`);
   return out.length ? [...out, ''] : [];

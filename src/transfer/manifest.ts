@@ -1,7 +1,7 @@
 import { InputError } from '../util/errors.js';
 import { digestOf } from '../oci/digest.js';
 import type { ImageNode, LoadedImage } from '../oci/image.js';
-import type { RepositoryClient } from '../registry/client.js';
+import type { PutManifest, RepositoryClient } from '../registry/client.js';
 import { RegistryError } from '../registry/errors.js';
 import { classifyError } from '../registry/failure.js';
 import { type BlobContext, pushBlob } from './blob.js';
@@ -37,10 +37,10 @@ export async function putManifest(
   node: ImageNode,
   reference: string,
   ctx: ManifestContext,
-): Promise<void> {
+): Promise<PutManifest> {
   const mediaType = node.descriptor.mediaType;
-  const put = (): Promise<string | undefined> => client.putManifest(reference, mediaType, node.raw);
-  let returned: string | undefined;
+  const put = (): Promise<PutManifest> => client.putManifest(reference, mediaType, node.raw);
+  let returned: PutManifest;
   try {
     returned = await put();
   } catch (error) {
@@ -83,11 +83,12 @@ export async function putManifest(
     }
     returned = await put();
   }
-  if (returned && !sameDigest(returned, node.descriptor.digest, node.raw)) {
+  if (returned.digest && !sameDigest(returned.digest, node.descriptor.digest, node.raw)) {
     throw new InputError(
-      `${node.file}: the registry computed digest ${returned} for the manifest, expected ${node.descriptor.digest}`,
+      `${node.file}: the registry computed digest ${returned.digest} for the manifest, expected ${node.descriptor.digest}`,
     );
   }
+  return returned;
 }
 
 /**

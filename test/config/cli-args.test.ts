@@ -44,9 +44,56 @@ describe('parseArgs', () => {
     [['--layout'], /flag --layout needs a value/],
     [['--nope'], /unknown flag --nope/],
     [['--layout', 'a', '--layout', 'b'], /given more than once/],
-    [['stray'], /unexpected argument "stray"/],
+    [['stray'], /"stray" needs a target: oci-push push SOURCE REF/],
     [['diagnose'], /diagnose needs a reference/],
   ])('refuses %j', (argv, message) => {
     expect(() => parseArgs(argv)).toThrow(message);
+  });
+
+  it('reads every boolean flag three ways', () => {
+    for (const argv of [
+      ['--insecure'],
+      ['--insecure=true'],
+      ['--insecure', 'true'],
+      ['--insecure', 'yes'],
+    ])
+      expect(parseArgs([...argv, '--layout', 'l', '--tags', 't']).inputs.insecure).toBe(
+        argv[1] === undefined ? 'true' : argv[1] === 'yes' ? 'yes' : 'true',
+      );
+    expect(parseArgs(['--insecure', 'false', '--layout', 'l']).inputs.insecure).toBe('false');
+    expect(parseArgs(['--summary=false', '--layout', 'l']).inputs.summary).toBe('false');
+    expect(() => parseArgs(['--insecure=maybe'])).toThrow(/--insecure: expected true or false/);
+    expect(parseArgs(['--json', 'false', '--layout', 'l']).json).toBe(false);
+  });
+
+  it('takes the short form: push SOURCE REF [REF…], with docker:// and podman:// sources', () => {
+    expect(parseArgs(['push', './layout', 'r.io/a:1', 'r.io/a:2']).inputs).toMatchObject({
+      layout: './layout',
+      tags: 'r.io/a:1\nr.io/a:2',
+    });
+    expect(parseArgs(['push', 'podman://app:dev', 'localhost:5000/app:dev']).inputs).toMatchObject({
+      image: 'app:dev',
+      engine: 'podman',
+      tags: 'localhost:5000/app:dev',
+    });
+    expect(parseArgs(['push', 'docker://app', 'r.io/a']).inputs.engine).toBe('docker');
+    expect(() => parseArgs(['push', '--layout', 'l', 'extra', 'r.io/a'])).toThrow(
+      /the source is given by a flag already/,
+    );
+  });
+
+  it('--help names every input of action.yml, aligned', async () => {
+    const { USAGE } = await import('../../src/config/cli-args.js');
+    const { readFileSync } = await import('node:fs');
+    const { parse } = await import('yaml');
+    const action = parse(readFileSync(new URL('../../action.yml', import.meta.url), 'utf8')) as {
+      inputs: Record<string, unknown>;
+    };
+    for (const input of Object.keys(action.inputs))
+      expect(USAGE).toMatch(new RegExp(`^  --${input}\\b`, 'm'));
+    const columns = USAGE.split('\n')
+      .filter((l) => l.startsWith('  --'))
+      .map((l) => /^ {2}--\S+(?: \S+)?\s+/.exec(l)![0].length);
+    expect(new Set(columns).size).toBe(1);
   });
 });

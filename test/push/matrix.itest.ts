@@ -120,9 +120,88 @@ describe('a multi-platform build spread over matrix jobs', () => {
     const missing = `sha256:${'0'.repeat(64)}`;
     const res = await runCli(['--index-from', missing, '--tags', `${registry.host}/matrix/none:1`]);
     expect(res.code).toBe(1);
-    expect(res.stderr).toMatch(
-      new RegExp(`reading manifest ${missing}: GET .* → 404 MANIFEST_UNKNOWN`),
+    expect(res.stderr).toContain(
+      `index-from ${missing}: not in ${registry.host}/matrix/none; a bare digest names a manifest in the first tag's repository`,
     );
+    // Bad input, not a registry problem: no diagnosis.
+    expect(res.stderr).not.toContain('Diagnose the registry');
     expect(await listTags(registry.url, 'matrix/none')).toEqual([]);
+  });
+
+  it("annotates the index it creates, from docker/metadata-action's annotations output as it is", async () => {
+    const repo = `${registry.host}/matrix/annotated`;
+    const digests: string[] = [];
+    for (const { dir } of images) {
+      const job = await runAction(work, { layout: dir, tags: repo, 'push-by-digest': 'true' });
+      expect(job.code, job.stdout).toBe(0);
+      digests.push(job.outputs.digest!);
+    }
+    // metadata-action with DOCKER_METADATA_ANNOTATIONS_LEVELS=index writes exactly this.
+    const annotations = [
+      'index:org.opencontainers.image.created=2026-11-30T01:02:03.456Z',
+      'index:org.opencontainers.image.description=An app: with colons, commas = and equals',
+      'index:org.opencontainers.image.licenses=MIT',
+    ].join('\n');
+    const merge = await runAction(work, {
+      'index-from': digests.join('\n'),
+      tags: `${repo}:1`,
+      annotations,
+    });
+    expect(merge.code, merge.stdout).toBe(0);
+    const res = await fetch(`${registry.url}/v2/matrix/annotated/manifests/1`, {
+      headers: { accept: 'application/vnd.oci.image.index.v1+json' },
+    });
+    const index = (await res.json()) as { annotations?: Record<string, string> };
+    expect(index.annotations).toEqual({
+      'org.opencontainers.image.created': '2026-11-30T01:02:03.456Z',
+      'org.opencontainers.image.description': 'An app: with colons, commas = and equals',
+      'org.opencontainers.image.licenses': 'MIT',
+    });
+    // The CLI takes --annotation, repeated, as buildx does.
+    const cli = await runCli([
+      '--index-from',
+      digests.join(','),
+      '--tags',
+      `${repo}:2`,
+      '--annotation',
+      'org.example.a=1',
+      '--annotation',
+      'index:org.example.b=2',
+      '--json',
+    ]);
+    expect(cli.code, cli.stderr).toBe(0);
+  });
+
+  it('refuses annotations that cannot apply: manifest: on an index, any on a layout push', async () => {
+    const onIndex = await runCli([
+      '--index-from',
+      `sha256:${'c'.repeat(64)}`,
+      '--tags',
+      `${registry.host}/matrix/refused:1`,
+      '--annotation',
+      'manifest:org.opencontainers.image.title=x',
+    ]);
+    expect(onIndex.code).toBe(2);
+    expect(onIndex.stderr).toContain('is for manifest, but oci-push only creates an index');
+    const onLayout = await runCli([
+      '--layout',
+      images[0]!.dir,
+      '--tags',
+      `${registry.host}/matrix/refused:1`,
+      '--annotation',
+      'org.opencontainers.image.title=x',
+    ]);
+    expect(onLayout.code).toBe(2);
+    expect(onLayout.stderr).toContain("a layout's own manifests are pushed unchanged");
+    const badKey = await runCli([
+      '--index-from',
+      `sha256:${'c'.repeat(64)}`,
+      '--tags',
+      `${registry.host}/matrix/refused:1`,
+      '--annotation',
+      'not a key=x',
+    ]);
+    expect(badKey.code).toBe(2);
+    expect(badKey.stderr).toContain('"not a key" is not an annotation key');
   });
 });

@@ -104,14 +104,16 @@ describe.each(scenarios)('$name', (scenario) => {
     expect(Date.now() - started).toBeLessThan(15_000);
     expect(run.code).toBe(1);
     const title = CAUSES[scenario.cause].title;
+    const annotation = run.stdout
+      .split('\n')
+      .find((l) => l.startsWith(`::error title=oci-push%3A ${scenario.cause}::`));
+    expect(annotation, run.stdout).toBeDefined();
     if (scenario.cause === 'body-limit-at-floor') {
       expect(run.summary).toContain('even for chunks of 64.0 KiB');
-      expect(run.stdout).toMatch(
-        /::error title=sha256%3A[0-9a-f]{64}::.*even for chunks of 64\.0 KiB/,
-      );
+      expect(annotation).toMatch(/1 blob \(sha256:[0-9a-f]{64}\).*even for chunks of 64\.0 KiB/);
     } else {
       expectCause(run.summary, scenario.cause);
-      expect(run.stdout).toContain(`::error title=oci-push%3A probable cause::${title}`);
+      expect(annotation).toContain(title);
     }
     expect(run.summary).toContain(CAUSES[scenario.cause].fix);
     expectNoChunkAdvice(run.summary);

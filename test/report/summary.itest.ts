@@ -243,7 +243,7 @@ describe('summary structure', () => {
     expect(errors[0]).toMatch(
       /^::error title=oci-push%3A cloudflare-body-limit::30 blobs \(sha256:/,
     );
-    expect(errors[0]).toContain('and 27 more: 413 from cloudflare');
+    expect(errors[0]).toContain('and 27 more): 413 from cloudflare');
     // The summary opens with the grouped cause, before any detail.
     const lines = run.summary.split('\n').filter(Boolean);
     expect(lines[1]).toBe('### Why it failed');

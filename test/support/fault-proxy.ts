@@ -78,6 +78,8 @@ export interface FaultConfig {
   profile?: ProfileName;
   /** Forward request bodies at this many bytes per second: an upload that takes a while. */
   slowBodies?: number;
+  /** Extra headers on every answer to a manifest PUT (a registry with the referrers API). */
+  manifestHeaders?: Record<string, string>;
 }
 
 export interface FaultProxy {
@@ -386,6 +388,8 @@ export async function startFaultProxy(
       }
       if (method === 'POST' && config.postHeaders && up.statusCode === 202)
         Object.assign(outHeaders, config.postHeaders);
+      if (isManifestPut && config.manifestHeaders)
+        Object.assign(outHeaders, config.manifestHeaders);
       let status = up.statusCode ?? 502;
       if (profile) {
         const loc = typeof outHeaders.location === 'string' ? outHeaders.location : undefined;

@@ -21,7 +21,9 @@ describe('blobProgress', () => {
     progress.done();
     // 20 s of updates every second: a line at 5, 10, 15 and 20 s, then the final one.
     expect(logger.lines).toHaveLength(5);
-    expect(logger.lines[0]).toBe('sha256:bbbbbbbbbbbb: 25.0 MiB of 100 MiB (25%) at 5.0 MiB/s');
+    expect(logger.lines[0]).toBe(
+      'sha256:bbbbbbbbbbbb: 25.0 MiB of 100 MiB (25%) at 5.0 MiB/s, 15 s left',
+    );
     expect(logger.lines[4]).toMatch(/100 MiB of 100 MiB \(100%\)/);
   });
 });
