@@ -61,6 +61,7 @@ describe('the action as the runner runs it', () => {
       'blobs-skipped': '0',
       'bytes-uploaded': String(await blobBytes(dir, image.blobs)),
       'failed-blobs': '[]',
+      'referrers-tags': '[]',
     });
     expect(res.stdout).toContain(`::add-mask::${PASSWORD}`);
     // The runner hides registered values; everything but the registration itself must lack them.
@@ -109,5 +110,13 @@ describe('the action as the runner runs it', () => {
     expect(res.code).toBe(1);
     expect(res.stdout).toMatch(/::error::input chunk-size: expected a size/);
     expect(res.outputs['failed-blobs']).toBe('[]');
+  });
+
+  it('writes a summary for an input error too (tags: empty)', async () => {
+    const res = await runAction(work, { layout: join(work, 'ok'), tags: '' });
+    expect(res.code).toBe(1);
+    expect(res.summary).toContain('❌ oci-push: push failed');
+    expect(res.summary).toContain('input tags is required');
+    expect(res.summary).toContain('nothing was sent to the registry');
   });
 });

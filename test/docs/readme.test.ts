@@ -111,3 +111,18 @@ describe('README examples', () => {
     }
   });
 });
+
+describe('action.yml', () => {
+  it('has a real author and a one-sentence description a person understands', () => {
+    const meta = parse(readFileSync(join(ROOT, 'action.yml'), 'utf8')) as {
+      author: string;
+      description: string;
+      inputs: Record<string, { description: string }>;
+    };
+    expect(meta.author).not.toBe('oci-push');
+    expect(meta.description.split('. ')).toHaveLength(1);
+    expect(meta.description.length).toBeLessThanOrEqual(125);
+    expect(meta.inputs.layout!.description).toContain('index-from');
+    expect(meta.inputs.image!.description).toContain('index-from');
+  });
+});

@@ -50,6 +50,10 @@ describe('a multi-platform build spread over matrix jobs', () => {
       expect(job.code, job.stdout).toBe(0);
       expect(job.outputs.digest).toBe(image.digest);
       expect(job.outputs.refs).toBe(JSON.stringify([`${repo}@${image.digest}`]));
+      // The summary says what was made: the repo@digest, its platform, and how to pull it.
+      expect(job.summary).toContain(`**Pushed by digest:** \`${repo}@${image.digest}\``);
+      expect(job.summary).toMatch(/\*\*Platform:\*\* `linux\/(amd64|arm64\/v8)`/);
+      expect(job.summary).toContain(`**Pull it with:** \`docker pull ${repo}@${image.digest}\``);
       digests.push(job.outputs.digest!);
     }
     expect(await listTags(registry.url, 'matrix/app')).toEqual([]);
@@ -59,6 +63,7 @@ describe('a multi-platform build spread over matrix jobs', () => {
       tags: `${repo}:1.0\n${repo}:latest`,
     });
     expect(merge.code, merge.stdout).toBe(0);
+    expect(merge.summary).toContain('**Index of 2 platforms:** `linux/amd64`, `linux/arm64/v8`');
     const indexDigest = merge.outputs.digest!;
     expect(JSON.parse(merge.outputs.refs!)).toEqual([
       `${repo}:1.0@${indexDigest}`,
