@@ -49,6 +49,10 @@ describe('oci-push diagnose', () => {
     const second = await runCli(['diagnose', `${registry.host}/diag/app`]);
     expect(second.code, second.stderr).toBe(0);
     expect(await blobFiles()).toEqual(after1);
+    // What was not probed says so, in the text too, and is not a pass.
+    expect(second.stderr).toMatch(/^skip bodies over 100 MB: not probed/m);
+    expect(second.stderr).not.toMatch(/^ok {3}bodies over 100 MB/m);
+    expect(findings.find((f) => f.check === 'bodies over 100 MB')?.ok).toBeUndefined();
   });
 
   it('with --max-probe also uploads 100 MB + 1 byte, and finds a cap between 1 MiB and 100 MB', async () => {

@@ -152,6 +152,14 @@ describe('images from podman', () => {
     expect(await readdir(runnerTemp)).toEqual([]);
   });
 
+  it('the short form: oci-push push podman://NAME REF', async () => {
+    const repo = `sources/r${++n}`;
+    const res = await runCli(['push', `podman://${image}`, `${registry.host}/${repo}:1`, '--json']);
+    expect(res.code, res.stderr).toBe(0);
+    const manifest = await pullBack(repo, (JSON.parse(res.stdout) as Pushed).digest);
+    expect(manifest.config.digest).toBe(`sha256:${imageId}`);
+  });
+
   it('a missing image is an error that names it', async () => {
     const res = await runCli([
       '--image',
