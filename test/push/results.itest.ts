@@ -58,6 +58,22 @@ async function writeDoc(dir: string, doc: unknown, algorithm = 'sha256'): Promis
   return digest;
 }
 
+/** Writes `doc` as a new document and points index.json at it alone. */
+async function setTop(
+  dir: string,
+  mediaType: string,
+  doc: unknown,
+  algorithm = 'sha256',
+): Promise<string> {
+  const digest = await writeDoc(dir, doc, algorithm);
+  const size = Buffer.byteLength(JSON.stringify(doc));
+  await writeFile(
+    join(dir, 'index.json'),
+    JSON.stringify({ schemaVersion: 2, manifests: [{ mediaType, digest, size }] }),
+  );
+  return digest;
+}
+
 async function topOf(dir: string): Promise<{ mediaType: string; digest: string; size: number }> {
   return (JSON.parse(await readFile(join(dir, 'index.json'), 'utf8')) as Json).manifests![0]!;
 }
@@ -95,12 +111,7 @@ describe('outputs say what happened', () => {
     };
     await to512(manifest.config!);
     for (const l of manifest.layers!) await to512(l);
-    const digest = await writeDoc(dir, manifest, 'sha512');
-    const size = Buffer.byteLength(JSON.stringify(manifest));
-    await writeFile(
-      join(dir, 'index.json'),
-      JSON.stringify({ schemaVersion: 2, manifests: [{ mediaType: top.mediaType, digest, size }] }),
-    );
+    const digest = await setTop(dir, top.mediaType, manifest, 'sha512');
     const res = await runCli(
       ['--layout', dir, '--tags', `${registry.host}/results/sha512:1`, '--json'],
       { env: env() },
@@ -143,16 +154,7 @@ describe('validation does not depend on order', () => {
       mediaType: OCI_INDEX,
       manifests: wrongFirst ? [wrong, top] : [top, wrong],
     };
-    const digest = await writeDoc(dir, index);
-    await writeFile(
-      join(dir, 'index.json'),
-      JSON.stringify({
-        schemaVersion: 2,
-        manifests: [
-          { mediaType: OCI_INDEX, digest, size: Buffer.byteLength(JSON.stringify(index)) },
-        ],
-      }),
-    );
+    await setTop(dir, OCI_INDEX, index);
     const res = await runCli(['--layout', dir, '--tags', `${registry.host}/results/twice:1`], {
       env: env(),
     });
@@ -171,16 +173,7 @@ describe('layers with urls', () => {
     layer.mediaType = mediaType;
     layer.urls = ['https://example.invalid/layer'];
     await rm(blob(dir, layer.digest));
-    const digest = await writeDoc(dir, manifest);
-    await writeFile(
-      join(dir, 'index.json'),
-      JSON.stringify({
-        schemaVersion: 2,
-        manifests: [
-          { mediaType: top.mediaType, digest, size: Buffer.byteLength(JSON.stringify(manifest)) },
-        ],
-      }),
-    );
+    await setTop(dir, top.mediaType, manifest);
     return { dir, layer: layer.digest };
   }
 
@@ -243,16 +236,7 @@ describe('bad tags and index-from input', () => {
       digest: configDigest,
       size: config.length,
     };
-    const digest = await writeDoc(dir, manifest);
-    await writeFile(
-      join(dir, 'index.json'),
-      JSON.stringify({
-        schemaVersion: 2,
-        manifests: [
-          { mediaType: top.mediaType, digest, size: Buffer.byteLength(JSON.stringify(manifest)) },
-        ],
-      }),
-    );
+    const digest = await setTop(dir, top.mediaType, manifest);
     const repo = `${registry.host}/results/artifact`;
     const pushed = await runCli(['--layout', dir, '--tags', repo, '--push-by-digest'], {
       env: env(),
