@@ -4,6 +4,7 @@ import type { LoadedImage } from '../oci/image.js';
 import { type ImageNode, manifestsBottomUp, platformsOf } from '../oci/image.js';
 import { readRegularFile } from '../oci/read-file.js';
 import { type PutManifest, RepositoryClient } from '../registry/client.js';
+import type { CauseId } from '../registry/failure.js';
 import type { BlobContext } from '../transfer/blob.js';
 import { pushBlob } from '../transfer/blob.js';
 import { BlobsFailedError, type ManifestContext, putManifest } from '../transfer/manifest.js';
@@ -46,7 +47,7 @@ export async function pushImage(
     const targets = planTargets(settings.tags, digest);
     result.targets = targets.map((t): TargetResult => ({ ...t, blobs: new Map() }));
     const contexts = new Map<TargetResult, ManifestContext>();
-    let stopped = false;
+    let stopped: CauseId | undefined;
     await logger.group('Authenticate', async () => {
       for (const target of result.targets) {
         const registry = await session.connect(target);
@@ -65,7 +66,7 @@ export async function pushImage(
           mountFrom,
           image,
           blobs: target.blobs,
-          stopped: () => stopped || session.cancelled,
+          stopped: () => stopped ?? (session.cancelled ? 'cancelled' : undefined),
         });
       }
     });
@@ -92,7 +93,7 @@ export async function pushImage(
           if (stopped || session.cancelled) return;
           const outcome = await pushBlob(ctx, blob, { known: stats.get(blob.digest) });
           target.blobs.set(blob.digest, outcome);
-          if (outcome.stopsPush) stopped = true;
+          if (outcome.stopsPush) stopped ??= outcome.cause ?? 'unknown';
           const what =
             outcome.state === 'failed' ? `FAILED: ${outcome.error?.message}` : outcome.how;
           logger.info(`${target.repository}: ${blob.digest} (${blob.size} bytes) ${what}`);

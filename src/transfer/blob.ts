@@ -1,7 +1,7 @@
 import type { BlobFile } from '../oci/image.js';
 import type { BlobStat, RepositoryClient } from '../registry/client.js';
 import { RegistryError } from '../registry/errors.js';
-import { type Decision, classifyError } from '../registry/failure.js';
+import { type CauseId, type Decision, classifyError } from '../registry/failure.js';
 import type { Clock } from '../util/clock.js';
 import type { Logger } from '../util/logger.js';
 import { type BlobOutcome, newBlobOutcome } from './outcome.js';
@@ -23,8 +23,8 @@ export interface BlobContext {
   logger: Logger;
   /** Another repository on the same registry that already holds the image's blobs. */
   mountFrom?: string;
-  /** True once a blob failed in a way no other blob can get past. */
-  stopped?: () => boolean;
+  /** The cause, once a blob failed in a way no other blob can get past (or the run was cancelled). */
+  stopped?: () => CauseId | undefined;
 }
 
 function describe(error: unknown): string {

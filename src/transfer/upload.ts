@@ -2,7 +2,7 @@ import type { BlobFile } from '../oci/image.js';
 import { RetryBudget } from '../registry/budget.js';
 import type { RepositoryClient } from '../registry/client.js';
 import { RegistryError } from '../registry/errors.js';
-import { type Decision, type Situation, classifyError } from '../registry/failure.js';
+import { type CauseId, type Decision, type Situation, classifyError } from '../registry/failure.js';
 import { waitFor } from '../registry/retry.js';
 import type { Clock } from '../util/clock.js';
 import { formatSize } from '../util/format.js';
@@ -65,8 +65,8 @@ export interface UploadContext {
   clock: Clock;
   logger: Logger;
   onProgress?: (bytes: number) => void;
-  /** True once another blob found a failure no blob can get past: stop trying. */
-  stopped?: () => boolean;
+  /** The cause, once another blob found a failure no blob can get past: stop trying. */
+  stopped?: () => CauseId | undefined;
 }
 
 /** Ends a blob's upload with the decision that ended it. */
@@ -164,7 +164,10 @@ export async function uploadBlob(
         chunked = true;
         continue;
       }
-      if (decision.action !== 'restart' || ctx.stopped?.() || !tries.budget.spend())
+      // Stopped for another blob's reason: this blob failed for that same reason, not its own.
+      const stopCause = decision.action === 'restart' ? ctx.stopped?.() : undefined;
+      if (stopCause) throw new UploadFailed({ action: 'fail-blob', cause: stopCause }, original);
+      if (decision.action !== 'restart' || !tries.budget.spend())
         throw error instanceof UploadFailed ? error : new UploadFailed(decision, original);
       tries.restartsLeft--;
       if (decision.cause === 'lost-session' || decision.cause === 'no-shared-secret')
