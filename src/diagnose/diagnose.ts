@@ -12,7 +12,7 @@ import { type BaseTransport, createBaseTransport } from '../registry/http.js';
 import { formatReference } from '../registry/reference.js';
 import type { Registry } from '../registry/registry.js';
 import { type UploadMode, transferPolicy } from '../transfer/policy.js';
-import { newBlobTries, uploadBlob } from '../transfer/upload.js';
+import { UploadFailed, newBlobTries, uploadBlob } from '../transfer/upload.js';
 import { verifyBlob } from '../transfer/verify.js';
 import { type Clock, realClock } from '../util/clock.js';
 import type { Logger } from '../util/logger.js';
@@ -91,10 +91,12 @@ export async function diagnose(
   ): void => {
     const cause = ok
       ? undefined
-      : classifyError(error, {
-          authorized: registry?.authorized ?? false,
-          anonymous: registry ? !registry.auth.hasCredentials : false,
-        }).cause;
+      : error instanceof UploadFailed
+        ? error.decision.cause
+        : classifyError(error, {
+            authorized: registry?.authorized ?? false,
+            anonymous: registry ? !registry.auth.hasCredentials : false,
+          }).cause;
     findings.push({ check, phase, ok, detail, cause });
     logger.info(`${ok ? 'ok  ' : 'FAIL'} ${check}: ${detail}`);
   };
@@ -176,9 +178,7 @@ export async function diagnose(
         return true;
       } catch (error) {
         if (error instanceof ProbeTimeout) throw error;
-        const decided = (error as { decision?: { cause: Finding['cause'] } }).decision;
         add('blobs', check, false, (error as Error).message, error);
-        if (decided?.cause) findings[findings.length - 1]!.cause = decided.cause;
         return false;
       }
     };

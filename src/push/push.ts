@@ -78,7 +78,7 @@ export async function pushImage(
         // Nothing is tagged once a blob failed: the next repository would only fail the same way.
         if (
           stopped ||
-          [...result.targets].some((t) => [...t.blobs.values()].some((b) => b.state === 'failed'))
+          result.targets.some((t) => [...t.blobs.values()].some((b) => b.state === 'failed'))
         )
           break;
         const ctx: BlobContext = contexts.get(target)!;

@@ -89,9 +89,8 @@ export interface Failure {
   /** The connection broke while the request body was still being sent. */
   bodyIncomplete: boolean;
   wwwAuthenticate?: string;
-  /** Who answered: the `server` header, a Cloudflare ray, an HTML page naming its server. */
+  /** Who answered: the `server` header, or the server an HTML error page names. */
   server?: string;
-  html: boolean;
   cfRay: boolean;
 }
 
@@ -117,8 +116,6 @@ export interface Situation {
   chunkSize?: number;
   /** The smallest chunk allowed (64 KiB, or the registry's OCI-Chunk-Min-Length). */
   chunkFloor?: number;
-  /** The largest chunk allowed (the registry's OCI-Chunk-Max-Length). */
-  chunkCeiling?: number;
   /** Upload sessions this blob already lost (before this failure). */
   lostSessions?: number;
   /** This session resumed at an offset the registry reported. */
@@ -359,7 +356,6 @@ export function failureOf(error: RegistryError, op?: Op): Failure {
         : /nginx/i.test(error.bodySnippet ?? '')
           ? 'nginx'
           : undefined),
-    html: /<html|<!doctype/i.test(error.bodySnippet ?? ''),
     cfRay: Boolean(error.headers['cf-ray']),
   };
 }

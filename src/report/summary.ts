@@ -9,8 +9,6 @@ import { formatDuration, formatSize } from '../util/format.js';
 import { type Cause, causeOf } from './causes.js';
 import { code, details, escapeMarkdown, table } from './markdown.js';
 
-export type { Finding } from '../diagnose/finding.js';
-
 /** The probable cause of one failed blob, as the failure rules decided it. */
 export function blobCause(blob: BlobOutcome): Cause {
   return causeOf(blob.cause ?? 'unknown', { refusedBytes: blob.refusedBytes });

@@ -3,6 +3,7 @@ import type { BlobStat, RepositoryClient } from '../registry/client.js';
 import { RegistryError } from '../registry/errors.js';
 import { type CauseId, type Decision, classifyError } from '../registry/failure.js';
 import type { Clock } from '../util/clock.js';
+import { errorMessage } from '../util/errors.js';
 import type { Logger } from '../util/logger.js';
 import { type BlobOutcome, newBlobOutcome } from './outcome.js';
 import type { TransferPolicy } from './policy.js';
@@ -27,10 +28,6 @@ export interface BlobContext {
   stopped?: () => CauseId | undefined;
 }
 
-function describe(error: unknown): string {
-  return error instanceof Error ? error.message : String(error);
-}
-
 /**
  * A blob's whole life in one repository: HEAD (skip when present), mount when another repository
  * has it, else upload; then HEAD again, uploading again if the registry lost it. Every failure goes
@@ -51,14 +48,14 @@ export async function pushBlob(
   };
   const fail = (error: unknown, decision: Decision): BlobOutcome => {
     outcome.state = 'failed';
-    outcome.error = error instanceof Error ? error : new Error(describe(error));
+    outcome.error = error instanceof Error ? error : new Error(errorMessage(error));
     outcome.cause = decision.cause;
     outcome.stopsPush = decision.action === 'fail-push';
     outcome.refusedBytes = tries.refusedBytes;
     if (error instanceof RegistryError && !outcome.errors.includes(error))
       outcome.errors.push(error);
-    if (!outcome.tried.some((line) => line.endsWith(describe(error))))
-      outcome.tried.push(describe(error));
+    if (!outcome.tried.some((line) => line.endsWith(errorMessage(error))))
+      outcome.tried.push(errorMessage(error));
     return finish();
   };
   try {

@@ -5,6 +5,7 @@ import { RegistryError } from '../registry/errors.js';
 import { type CauseId, type Decision, type Situation, classifyError } from '../registry/failure.js';
 import { waitFor } from '../registry/retry.js';
 import type { Clock } from '../util/clock.js';
+import { errorMessage } from '../util/errors.js';
 import { formatSize } from '../util/format.js';
 import type { Logger } from '../util/logger.js';
 import { checkFileDigest, fileRange, hashedFileBody } from './body.js';
@@ -35,6 +36,8 @@ export interface BlobTries {
   resumed?: boolean;
   /** New sessions started because chunks were too small (bounded: each doubles the size). */
   grows: number;
+  /** The file was hashed against its digest: later sessions of this blob need not read it again. */
+  fileChecked?: boolean;
 }
 
 export function newBlobTries(policy: TransferPolicy): BlobTries {
@@ -159,7 +162,7 @@ export async function uploadBlob(
       if (decision.action === 'chunk') {
         limits.monolithicRefused(blob.size);
         logger.info(
-          `${blob.digest}: the single-body upload failed (${message(original)}); switching to chunks`,
+          `${blob.digest}: the single-body upload failed (${errorMessage(original)}); switching to chunks`,
         );
         chunked = true;
         continue;
@@ -179,15 +182,11 @@ export async function uploadBlob(
         headersOf(original),
       );
       logger.info(
-        `${blob.digest}: upload failed (${message(original)}); starting again in ${(wait / 1000).toFixed(1)} s`,
+        `${blob.digest}: upload failed (${errorMessage(original)}); starting again in ${(wait / 1000).toFixed(1)} s`,
       );
       await ctx.clock.sleep(wait);
     }
   }
-}
-
-function message(error: unknown): string {
-  return error instanceof Error ? error.message : String(error);
 }
 
 function headersOf(error: unknown): Record<string, string> {
@@ -224,7 +223,8 @@ async function sendChunks(
   const limits = client.registry.limits;
   // Chunks can be resent after a resume, so their bytes cannot be hashed in one pass: check the file
   // before the first chunk instead.
-  await checkFileDigest(blob);
+  if (!tries.fileChecked) await checkFileDigest(blob);
+  tries.fileChecked = true;
   const floor = Math.max(CHUNK_FLOOR, session.minChunk ?? 0);
   const ceiling = session.maxChunk && session.maxChunk > 0 ? session.maxChunk : undefined;
   let size = effectiveChunkSize(chunkSize.current, session.minChunk, ceiling);
@@ -258,7 +258,6 @@ async function sendChunks(
           blobSize: blob.size,
           chunkSize: length,
           chunkFloor: floor,
-          chunkCeiling: ceiling,
         }),
       );
       tries.decision = decision;
@@ -286,7 +285,7 @@ async function sendChunks(
       // Never trust a registry's offset past the bytes actually sent.
       const resumeAt = Math.min(status.offset, offset + length);
       logger.info(
-        `${blob.digest}: resuming the upload at byte ${resumeAt} after ${message(error)}`,
+        `${blob.digest}: resuming the upload at byte ${resumeAt} after ${errorMessage(error)}`,
       );
       location = status.location;
       offset = resumeAt;

@@ -177,36 +177,36 @@ describe('a multi-platform build spread over matrix jobs', () => {
     expect(cli.code, cli.stderr).toBe(0);
   });
 
-  it('refuses annotations that cannot apply: manifest: on an index, any on a layout push', async () => {
-    const onIndex = await runCli([
-      '--index-from',
-      `sha256:${'c'.repeat(64)}`,
-      '--tags',
-      `${registry.host}/matrix/refused:1`,
-      '--annotation',
+  it.each([
+    [
+      'manifest: on an index',
+      'index',
       'manifest:org.opencontainers.image.title=x',
-    ]);
-    expect(onIndex.code).toBe(2);
-    expect(onIndex.stderr).toContain('is for manifest, but oci-push only creates an index');
-    const onLayout = await runCli([
-      '--layout',
-      images[0]!.dir,
-      '--tags',
-      `${registry.host}/matrix/refused:1`,
-      '--annotation',
+      'is for manifest, but oci-push only creates an index',
+    ],
+    [
+      'any on a layout push',
+      'layout',
       'org.opencontainers.image.title=x',
-    ]);
-    expect(onLayout.code).toBe(2);
-    expect(onLayout.stderr).toContain("a layout's own manifests are pushed unchanged");
-    const badKey = await runCli([
-      '--index-from',
-      `sha256:${'c'.repeat(64)}`,
-      '--tags',
-      `${registry.host}/matrix/refused:1`,
-      '--annotation',
-      'not a key=x',
-    ]);
-    expect(badKey.code).toBe(2);
-    expect(badKey.stderr).toContain('"not a key" is not an annotation key');
-  });
+      "a layout's own manifests are pushed unchanged",
+    ],
+    ['a key that is not one', 'index', 'not a key=x', '"not a key" is not an annotation key'],
+  ] as const)(
+    'refuses annotations that cannot apply: %s',
+    async (_what, source, annotation, why) => {
+      const from =
+        source === 'index'
+          ? ['--index-from', `sha256:${'c'.repeat(64)}`]
+          : ['--layout', images[0]!.dir];
+      const res = await runCli([
+        ...from,
+        '--tags',
+        `${registry.host}/matrix/refused:1`,
+        '--annotation',
+        annotation,
+      ]);
+      expect(res.code).toBe(2);
+      expect(res.stderr).toContain(why);
+    },
+  );
 });

@@ -18,7 +18,6 @@ const f = (init: Partial<Failure> & Pick<Failure, 'op'>): Failure => ({
   codes: [],
   text: '',
   bodyIncomplete: false,
-  html: false,
   cfRay: false,
   ...init,
 });
