@@ -74,7 +74,11 @@ export const FLAGS: readonly FlagSpec[] = [
   },
   { name: Input.caFile, value: 'FILE', help: 'PEM file of extra CA certificates to trust' },
   { name: Input.insecure, help: 'allow http and unverified TLS for non-loopback registries' },
-  { name: Input.concurrency, value: 'N', help: 'blobs uploaded at once' },
+  {
+    name: Input.concurrency,
+    value: 'N',
+    help: 'blobs uploaded at once; four blobs of at most 1 MiB share one place (1: strictly one at a time)',
+  },
   {
     name: Input.retries,
     value: 'N',

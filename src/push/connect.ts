@@ -1,6 +1,6 @@
 import type { ConnectionSettings } from '../config/settings.js';
 import type { BaseTransport } from '../registry/http.js';
-import { ping } from '../registry/ping.js';
+import { type PingResult, ping } from '../registry/ping.js';
 import { isLoopback } from '../registry/reference.js';
 import { Registry } from '../registry/registry.js';
 import { credentialsFor } from '../registry/resolve-credentials.js';
@@ -12,6 +12,35 @@ export interface ConnectDeps {
   clock: Clock;
   env: NodeJS.ProcessEnv;
   base: BaseTransport;
+  /** `GET /v2/` answers asked for early, by API host; one that failed is asked again here. */
+  early?: Map<string, Promise<PingResult | undefined>>;
+}
+
+/**
+ * Asks each registry's `GET /v2/` before the image is read, so the round trip (and the connection's
+ * handshakes) overlap reading it. Anonymous and tried once: a registry that does not answer cleanly
+ * is asked again, with retries and in its turn, when the push connects.
+ */
+export function pingEarly(
+  apiHosts: string[],
+  settings: Pick<ConnectionSettings, 'insecure'>,
+  deps: Pick<ConnectDeps, 'logger' | 'clock' | 'base'>,
+): Map<string, Promise<PingResult | undefined>> {
+  const early = new Map<string, Promise<PingResult | undefined>>();
+  for (const apiHost of new Set(apiHosts)) {
+    early.set(
+      apiHost,
+      ping({
+        apiHost,
+        insecure: settings.insecure,
+        retries: 0,
+        clock: deps.clock,
+        logger: deps.logger,
+        send: deps.base.send,
+      }).catch(() => undefined),
+    );
+  }
+  return early;
 }
 
 /**
@@ -33,14 +62,16 @@ export async function connectRegistry(
     env: deps.env,
     logger,
   });
-  const pinged = await ping({
-    apiHost: target.apiHost,
-    insecure: settings.insecure,
-    retries,
-    clock,
-    logger,
-    send: deps.base.send,
-  });
+  const pinged =
+    (await deps.early?.get(target.apiHost)) ??
+    (await ping({
+      apiHost: target.apiHost,
+      insecure: settings.insecure,
+      retries,
+      clock,
+      logger,
+      send: deps.base.send,
+    }));
   const registry = new Registry({
     name: target.registry,
     apiHost: target.apiHost,

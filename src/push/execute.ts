@@ -2,7 +2,10 @@ import type { PushSettings } from '../config/settings.js';
 import type { LoadedImage } from '../oci/image.js';
 import { openImageSource } from '../oci/source.js';
 import { classifyError } from '../registry/failure.js';
+import { realClock } from '../util/clock.js';
+import { pingEarly } from './connect.js';
 import { type PushDeps, pushImage } from './push.js';
+import { transportFor } from './session.js';
 import { type PushResult, emptyResult } from './result.js';
 
 /** A result for input that failed before anything was sent. */
@@ -30,6 +33,26 @@ export async function executePush(settings: PushSettings, deps: PushDeps): Promi
     const { pushIndex } = await import('./push-index.js');
     return pushIndex(settings, deps);
   }
+  const base = deps.base ?? transportFor(settings, deps.signal);
+  const early = pingEarly(
+    settings.tags.map((t) => t.apiHost),
+    settings,
+    { logger, clock: deps.clock ?? realClock, base },
+  );
+  try {
+    return await validateAndPush(settings, { ...deps, base, early }, started);
+  } finally {
+    // Only what this run opened; an early ping still waiting ends here too.
+    if (!deps.base) await base.destroy().catch(() => undefined);
+  }
+}
+
+async function validateAndPush(
+  settings: PushSettings,
+  deps: PushDeps,
+  started: number,
+): Promise<PushResult> {
+  const { logger } = deps;
   let image: LoadedImage;
   try {
     image = await logger.group('Validate the image', async () => {

@@ -8,8 +8,8 @@ import type { CauseId } from '../registry/failure.js';
 import type { BlobContext } from '../transfer/blob.js';
 import { pushBlob } from '../transfer/blob.js';
 import { BlobsFailedError, type ManifestContext, putManifest } from '../transfer/manifest.js';
-import { transferPolicy } from '../transfer/policy.js';
-import { mapConcurrent } from '../util/concurrency.js';
+import { SHARES_PER_PLACE, transferPolicy } from '../transfer/policy.js';
+import { limiter } from '../util/concurrency.js';
 import { type PushResult, type TargetResult, emptyResult, tally } from './result.js';
 import { type PushDeps, runPush } from './session.js';
 import { addReferrer, subjectOf } from './referrers.js';
@@ -19,8 +19,8 @@ import { type Target, planTargets } from './targets.js';
 export type { PushDeps } from './session.js';
 export { BlobsFailedError } from '../transfer/manifest.js';
 
-/** Existence checks move no bytes, so they run wider than uploads. */
-const HEAD_CONCURRENCY = 16;
+/** Existence checks and verifications at once: they move no bytes, so they run wider than uploads. */
+const CHECK_CONCURRENCY = 16;
 
 /**
  * Pushes a validated image to every target: all blobs to all repositories first (each one verified),
@@ -82,22 +82,22 @@ export async function pushImage(
         )
           break;
         const ctx: BlobContext = contexts.get(target)!;
-        const known = await mapConcurrent(
-          blobs,
-          Math.max(policy.concurrency, HEAD_CONCURRENCY),
-          (blob) => ctx.client.statBlob(blob.digest).catch(() => undefined),
+        // Each blob checks, uploads and verifies on its own, so no blob's round trips wait for
+        // another's; only the requests that carry bytes wait for a place (small blobs share one).
+        const uploads = limiter(policy.concurrency * SHARES_PER_PLACE);
+        const checks = limiter(CHECK_CONCURRENCY);
+        await Promise.all(
+          blobs.map(async (blob) => {
+            const outcome = await pushBlob(ctx, blob, { uploads, checks });
+            if (!outcome) return;
+            target.blobs.set(blob.digest, outcome);
+            // A failure no other blob can get past (read-only, refused credentials) ends the phase.
+            if (outcome.stopsPush) stopped ??= outcome.cause ?? 'unknown';
+            const what =
+              outcome.state === 'failed' ? `FAILED: ${outcome.error?.message}` : outcome.how;
+            logger.info(`${target.repository}: ${blob.digest} (${blob.size} bytes) ${what}`);
+          }),
         );
-        const stats = new Map(blobs.map((blob, i) => [blob.digest, known[i]]));
-        await mapConcurrent(blobs, policy.concurrency, async (blob) => {
-          // A failure no other blob can get past (read-only, refused credentials) ends the phase.
-          if (stopped || session.cancelled) return;
-          const outcome = await pushBlob(ctx, blob, { known: stats.get(blob.digest) });
-          target.blobs.set(blob.digest, outcome);
-          if (outcome.stopsPush) stopped ??= outcome.cause ?? 'unknown';
-          const what =
-            outcome.state === 'failed' ? `FAILED: ${outcome.error?.message}` : outcome.how;
-          logger.info(`${target.repository}: ${blob.digest} (${blob.size} bytes) ${what}`);
-        });
       }
     });
     tally(result);

@@ -1,6 +1,7 @@
 import type { PushSettings } from '../config/settings.js';
 import { classifyError } from '../registry/failure.js';
 import { type BaseTransport, createBaseTransport } from '../registry/http.js';
+import type { PingResult } from '../registry/ping.js';
 import type { Registry } from '../registry/registry.js';
 import { BlobsFailedError } from '../transfer/manifest.js';
 import { UploadFailed } from '../transfer/upload.js';
@@ -18,6 +19,8 @@ export interface PushDeps {
   base?: BaseTransport;
   /** Aborts the push: requests in flight stop, sleeps end, nothing more is tagged. */
   signal?: AbortSignal;
+  /** `GET /v2/` answers asked for while the image was read (`pingEarly`), by API host. */
+  early?: Map<string, Promise<PingResult | undefined>>;
 }
 
 /** What every phase of a push shares: the transport, the connected registries, and where it is. */
@@ -29,6 +32,18 @@ export interface PushSession {
   readonly cancelled: boolean;
   /** The registry of `target`, connected once per host. */
   connect(target: { registry: string; apiHost: string; repository: string }): Promise<Registry>;
+}
+
+/** The run's network layer: one connection pool, the CA file and `insecure` applied. */
+export function transportFor(
+  settings: Pick<PushSettings, 'insecure' | 'tags' | 'ca'>,
+  signal?: AbortSignal,
+): BaseTransport {
+  return createBaseTransport({
+    insecureHosts: new Set(settings.insecure ? settings.tags.map((t) => t.apiHost) : []),
+    ca: settings.ca,
+    signal,
+  });
 }
 
 /**
@@ -45,13 +60,7 @@ export async function runPush(
   const clock = cancellableClock(deps.clock ?? realClock, deps.signal);
   const env = deps.env ?? process.env;
   const started = clock.now();
-  const base =
-    deps.base ??
-    createBaseTransport({
-      insecureHosts: new Set(settings.insecure ? settings.tags.map((t) => t.apiHost) : []),
-      ca: settings.ca,
-      signal: deps.signal,
-    });
+  const base = deps.base ?? transportFor(settings, deps.signal);
   const registries = new Map<string, Promise<Registry>>();
   let last: Registry | undefined;
   const firstRegistry = settings.tags[0]?.registry;
@@ -70,6 +79,7 @@ export async function runPush(
           clock,
           env,
           base,
+          early: deps.early,
         });
         registries.set(target.apiHost, registry);
       }

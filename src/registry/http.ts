@@ -1,3 +1,4 @@
+import { setMaxListeners } from 'node:events';
 import { readFileSync } from 'node:fs';
 import type { Readable } from 'node:stream';
 import { rootCertificates } from 'node:tls';
@@ -123,6 +124,8 @@ export function createBaseTransport(options: BaseTransportOptions = {}): BaseTra
     bodyTimeout: 5 * 60_000,
     keepAliveTimeout: 30_000,
   };
+  // Every request in flight listens on the run's signal; dozens at once are expected, not a leak.
+  if (options.signal) setMaxListeners(0, options.signal);
   const strict = new EnvHttpProxyAgent({
     ...common,
     connect: options.ca ? { ca: trustedWith(options.ca) } : {},
@@ -156,6 +159,10 @@ export function createBaseTransport(options: BaseTransportOptions = {}): BaseTra
         // undici streams async iterables natively; its typings only list Readable.
         body: body as unknown as Readable | undefined,
         signal: options.signal,
+        // undici closes the connection after every HEAD, in case a server sends a body with it.
+        // Registries do not, and a new connection per existence check costs a round trip (more
+        // with TLS) on a distant registry; llhttp reads a HEAD answer as having no body anyway.
+        ...(req.method === 'HEAD' ? { reset: false } : {}),
       });
       bodyDone = true;
       const responseBody = req.method === 'HEAD' ? Buffer.alloc(0) : await readCapped(res.body);

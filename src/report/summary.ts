@@ -345,7 +345,9 @@ export function renderSummary(result: PushResult, extras: SummaryExtras = {}): s
       if (result.error instanceof RegistryError)
         out.push(`- **Registry answered:** ${lastAnswer([result.error])}`);
       if (result.phase === 'validate')
-        out.push('- **Fix:** correct the input named above; nothing was sent to the registry.');
+        out.push(
+          '- **Fix:** correct the input named above; no blob, manifest or tag was sent to the registry.',
+        );
       out.push('');
     }
     if (failedCount) {

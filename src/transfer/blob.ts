@@ -4,9 +4,10 @@ import { RegistryError } from '../registry/errors.js';
 import { type CauseId, type Decision, classifyError } from '../registry/failure.js';
 import type { Clock } from '../util/clock.js';
 import { errorMessage } from '../util/errors.js';
+import type { Limiter } from '../util/concurrency.js';
 import type { Logger } from '../util/logger.js';
 import { type BlobOutcome, newBlobOutcome } from './outcome.js';
-import type { TransferPolicy } from './policy.js';
+import { type TransferPolicy, uploadShares } from './policy.js';
 import { blobProgress } from './progress.js';
 import {
   type BlobTries,
@@ -32,12 +33,23 @@ export interface BlobContext {
  * A blob's whole life in one repository: HEAD (skip when present), mount when another repository
  * has it, else upload; then HEAD again, uploading again if the registry lost it. Every failure goes
  * through the failure rules; the blob's tries are one budget across all of it. Never throws.
+ * Undefined when the push stopped for another blob before this one's upload could start.
  */
 export async function pushBlob(
   ctx: BlobContext,
   blob: BlobFile,
-  options: { force?: boolean; known?: BlobStat } = {},
-): Promise<BlobOutcome> {
+  options: {
+    force?: boolean;
+    known?: BlobStat;
+    /** Where the requests that carry the blob's bytes wait for their share of an upload place. */
+    uploads?: Limiter;
+    /**
+     * Where existence checks and verifications wait: they move no bytes, so they run wider than
+     * uploads and beside them. A verification goes first: it finishes a blob already sent.
+     */
+    checks?: Limiter;
+  } = {},
+): Promise<BlobOutcome | undefined> {
   const { client, policy, clock, logger } = ctx;
   const started = clock.now();
   const outcome = newBlobOutcome(blob);
@@ -58,9 +70,16 @@ export async function pushBlob(
       outcome.tried.push(errorMessage(error));
     return finish();
   };
+  const checks: Limiter = options.checks ?? ((fn) => fn());
   try {
     if (!options.force) {
-      const stat = options.known ?? (await client.statBlob(blob.digest, 'exists', tries.budget));
+      const stat =
+        options.known ??
+        (await checks(async () =>
+          // A blob still waiting when the push stopped is left alone: it has no outcome.
+          ctx.stopped?.() ? undefined : client.statBlob(blob.digest, 'exists', tries.budget),
+        ));
+      if (!stat) return undefined;
       if (stat.exists && (stat.size === undefined || stat.size === blob.size)) {
         outcome.how = 'present';
         outcome.state = 'skipped';
@@ -69,7 +88,8 @@ export async function pushBlob(
     }
     let session: UploadSession | undefined;
     if (ctx.mountFrom && !options.force) {
-      const mounted = await tryMount(ctx, blob, tries, outcome);
+      // A mount moves no bytes: it waits with the checks, not for an upload place.
+      const mounted = await checks(() => tryMount(ctx, blob, tries, outcome));
       if (mounted === true) return finish();
       session = mounted || undefined;
     }
@@ -82,14 +102,31 @@ export async function pushBlob(
       stopped: ctx.stopped,
       onProgress: progress && ((n: number) => progress.update(n)),
     };
+    const inPlace: Limiter = options.uploads ?? ((fn) => fn());
     for (let reuploads = 0; ; reuploads++) {
       try {
-        await uploadBlob(upload, blob, tries, session);
+        const began = await inPlace(
+          async () => {
+            // Another blob stopped the push while this one waited: it never started, so it has no outcome.
+            if (reuploads === 0 && !session && ctx.stopped?.()) return false;
+            await uploadBlob(upload, blob, tries, session);
+            return true;
+          },
+          { weight: uploadShares(policy, blob.size) },
+        );
+        if (!began) return undefined;
       } finally {
         session = undefined;
         collect(outcome, tries);
       }
-      const verified = await verifyBlob(client, blob, clock, policy.verifyLagRetries, tries.budget);
+      const verified = await verifyBlob(
+        client,
+        blob,
+        clock,
+        policy.verifyLagRetries,
+        tries.budget,
+        (fn) => checks(fn, { first: true }),
+      );
       if (verified.ok) {
         progress?.done();
         outcome.state = 'pushed';

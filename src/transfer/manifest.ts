@@ -67,6 +67,11 @@ export async function putManifest(
         force: true,
       },
     );
+    if (!outcome)
+      throw new UploadFailed(
+        { action: 'fail-push', cause: ctx.stopped?.() ?? 'cancelled' },
+        new Error(`the push stopped before blob ${missing} could be uploaded again`),
+      );
     const previous = ctx.blobs.get(missing);
     const code = (error as RegistryError).codes[0]?.code;
     outcome.tried.unshift(

@@ -2,6 +2,19 @@ export type UploadMode = 'auto' | 'monolithic' | 'chunked';
 
 /** The smallest chunk oci-push sends when a path refuses larger ones (no registry header says more). */
 export const CHUNK_FLOOR = 64 << 10;
+/**
+ * Blobs this small spend their time on round trips, not bytes: four of them share one upload place
+ * (`concurrency: 1` still means strictly one blob at a time).
+ */
+export const SMALL_BLOB = 1 << 20;
+/** An upload place, in the shares a small blob takes. */
+export const SHARES_PER_PLACE = 4;
+
+/** How many shares of an upload place a blob of `size` bytes takes. */
+export function uploadShares(policy: Pick<TransferPolicy, 'concurrency'>, size: number): number {
+  return size <= SMALL_BLOB && policy.concurrency > 1 ? 1 : SHARES_PER_PLACE;
+}
+
 /** The smallest `chunk-size` a user may ask for. */
 export const MIN_CHUNK_SIZE = 1 << 20;
 
@@ -15,7 +28,7 @@ export interface TransferPolicy {
   /** The chunk size asked for; the registry's window and what the host refused adjust it. */
   chunkSize: number;
   retries: number;
-  /** Blobs uploaded at once. */
+  /** Upload places: a blob larger than SMALL_BLOB takes a whole one, a smaller one a share. */
   concurrency: number;
   /** HEADs that may answer 404 right after a commit while replicas catch up. */
   verifyLagRetries: number;

@@ -3,6 +3,7 @@ import type { RetryBudget } from '../registry/budget.js';
 import type { RepositoryClient } from '../registry/client.js';
 import { backoffDelay } from '../registry/retry.js';
 import type { Clock } from '../util/clock.js';
+import type { Limiter } from '../util/concurrency.js';
 
 export type VerifyResult =
   | { ok: true; lagRetries: number }
@@ -19,10 +20,12 @@ export async function verifyBlob(
   clock: Clock,
   lagRetries: number,
   budget?: RetryBudget,
+  /** Where each HEAD waits for a place; the waits between them hold none. */
+  inPlace: Limiter = (fn) => fn(),
 ): Promise<VerifyResult> {
   let lagged = 0;
   for (;;) {
-    const stat = await client.statBlob(blob.digest, 'verify', budget);
+    const stat = await inPlace(() => client.statBlob(blob.digest, 'verify', budget));
     if (stat.exists) {
       // Registries report their canonical digest (distribution: sha256 even for a sha512 upload);
       // only a digest of the same algorithm can be compared.

@@ -16,3 +16,41 @@ export async function mapConcurrent<T, R>(
   await Promise.all(workers);
   return results;
 }
+
+/**
+ * Runs each `fn` given to it once enough of `capacity` is free: each call takes `weight` units (1
+ * unless said). Calls start in the order asked, so a heavy one is never starved by light ones;
+ * `first` goes ahead of everything waiting (work that finishes something already begun).
+ */
+export type Limiter = <T>(
+  fn: () => Promise<T>,
+  options?: { weight?: number; first?: boolean },
+) => Promise<T>;
+
+export function limiter(capacity: number): Limiter {
+  let used = 0;
+  const waiting: { weight: number; start: () => void }[] = [];
+  const admit = (): void => {
+    while (waiting.length && used + waiting[0]!.weight <= capacity) {
+      const next = waiting.shift()!;
+      used += next.weight;
+      next.start();
+    }
+  };
+  return async (fn, options = {}) => {
+    // More than the whole capacity could never start: it takes all of it instead.
+    const weight = Math.min(Math.max(options.weight ?? 1, 1), capacity);
+    await new Promise<void>((start) => {
+      const entry = { weight, start };
+      if (options.first) waiting.unshift(entry);
+      else waiting.push(entry);
+      admit();
+    });
+    try {
+      return await fn();
+    } finally {
+      used -= weight;
+      admit();
+    }
+  };
+}

@@ -117,6 +117,6 @@ describe('the action as the runner runs it', () => {
     expect(res.code).toBe(1);
     expect(res.summary).toContain('❌ oci-push: push failed');
     expect(res.summary).toContain('input tags is required');
-    expect(res.summary).toContain('nothing was sent to the registry');
+    expect(res.summary).toContain('no blob, manifest or tag was sent to the registry');
   });
 });

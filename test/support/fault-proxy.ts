@@ -89,6 +89,8 @@ export interface FaultProxy {
   config: FaultConfig;
   /** Digests the proxy deleted upstream. */
   deleted: string[];
+  /** The most requests of each method the proxy held at once (from arrival until the answer ended). */
+  peak: Record<string, number>;
   stop(): Promise<void>;
 }
 
@@ -120,6 +122,8 @@ export async function startFaultProxy(
 ): Promise<FaultProxy> {
   const log: ProxyLogEntry[] = [];
   const deleted: string[] = [];
+  const inFlight: Record<string, number> = {};
+  const peak: Record<string, number> = {};
   const lag = new Map<string, number>();
   let count = 0;
   let resets = 0;
@@ -165,6 +169,9 @@ export async function startFaultProxy(
       authorization: Boolean(req.headers.authorization),
     };
     log.push(entry);
+    inFlight[method] = (inFlight[method] ?? 0) + 1;
+    peak[method] = Math.max(peak[method] ?? 0, inFlight[method]!);
+    res.once('close', () => inFlight[method]!--);
     // Profiles: map the client's session and download aliases back to distribution's own paths.
     let upstreamPath = req.url ?? '/';
     let sessionId: string | undefined;
@@ -517,6 +524,7 @@ export async function startFaultProxy(
     log,
     config,
     deleted,
+    peak,
     stop: () =>
       new Promise((resolve) => {
         server.closeAllConnections?.();
