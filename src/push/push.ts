@@ -67,6 +67,7 @@ export async function pushImage(
           image,
           blobs: target.blobs,
           stopped: () => stopped ?? (session.cancelled ? 'cancelled' : undefined),
+          stop: (cause) => (stopped ??= cause),
         });
       }
     });

@@ -352,8 +352,12 @@ export function renderSummary(result: PushResult, extras: SummaryExtras = {}): s
     }
     if (failedCount) {
       const kept = result.blobsUploaded + result.blobsSkipped;
+      // Blobs that never started once the push stopped (a read-only registry) are sent next time too.
+      const planned = (result.image?.blobs.size ?? 0) * result.targets.length;
+      const notTried = Math.max(0, planned - failedCount - kept);
+      const also = notTried ? ` and the ${notTried} not tried after the push stopped` : '';
       out.push(
-        `> [!NOTE]\n> Re-running this job uploads only the ${plural(failedCount, 'failed blob')}: the ${plural(kept, 'blob')} already verified in the registry are skipped by HEAD. No manifest or tag was pushed, so nothing points at an incomplete image.`,
+        `> [!NOTE]\n> Re-running this job uploads only the ${plural(failedCount, 'failed blob')}${also}: the ${plural(kept, 'blob')} already verified in the registry are skipped by HEAD. No manifest or tag was pushed, so nothing points at an incomplete image.`,
         '',
       );
     }

@@ -27,6 +27,8 @@ export interface BlobContext {
   mountFrom?: string;
   /** The cause, once a blob failed in a way no other blob can get past (or the run was cancelled). */
   stopped?: () => CauseId | undefined;
+  /** Says that this blob failed in a way no other blob can get past. */
+  stop?: (cause: CauseId) => void;
 }
 
 /**
@@ -109,7 +111,14 @@ export async function pushBlob(
           async () => {
             // Another blob stopped the push while this one waited: it never started, so it has no outcome.
             if (reuploads === 0 && !session && ctx.stopped?.()) return false;
-            await uploadBlob(upload, blob, tries, session);
+            try {
+              await uploadBlob(upload, blob, tries, session);
+            } catch (error) {
+              // Said before the place is given back, so no blob waiting for it starts in vain.
+              const decision = decisionFor(error, tries, client);
+              if (decision.action === 'fail-push') ctx.stop?.(decision.cause);
+              throw error;
+            }
             return true;
           },
           { weight: uploadShares(policy, blob.size) },
@@ -153,11 +162,17 @@ export async function pushBlob(
     }
   } catch (error) {
     collect(outcome, tries);
-    if (error instanceof UploadFailed) return fail(error.original, error.decision);
-    const decision =
-      tries.decision ?? classifyError(error, { authorized: client.registry.authorized });
-    return fail(error, decision);
+    return fail(
+      error instanceof UploadFailed ? error.original : error,
+      decisionFor(error, tries, client),
+    );
   }
+}
+
+/** What the failure rules said about an error that ended a blob's upload. */
+function decisionFor(error: unknown, tries: BlobTries, client: RepositoryClient): Decision {
+  if (error instanceof UploadFailed) return error.decision;
+  return tries.decision ?? classifyError(error, { authorized: client.registry.authorized });
 }
 
 /** Copies what the upload tried into the outcome, once per problem. */

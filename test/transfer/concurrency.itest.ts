@@ -1,4 +1,4 @@
-import { mkdtemp, rm } from 'node:fs/promises';
+import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
@@ -85,6 +85,35 @@ async function expectPullsBack(repo: string, image: BuiltImage): Promise<void> {
 }
 
 describe('blobs at once', () => {
+  it('stops starting blobs once one failed in a way no other can get past, and says which were never tried', async () => {
+    const readOnly = await startRegistry({ readOnly: true });
+    try {
+      const summary = join(work, 'read-only.md');
+      const res = await runCli([
+        '--layout',
+        many.dir,
+        '--tags',
+        `${readOnly.host}/concurrency/ro:1`,
+        '--summary-file',
+        summary,
+        '--json',
+      ]);
+      expect(res.code).toBe(1);
+      const out = JSON.parse(res.stdout) as { 'failed-blobs': string[] };
+      // Only the blobs already in flight when the first 405 came back were tried.
+      expect(out['failed-blobs'].length).toBeGreaterThan(0);
+      expect(out['failed-blobs'].length).toBeLessThanOrEqual(16);
+      const text = await readFile(summary, 'utf8');
+      const notTried = 41 - out['failed-blobs'].length;
+      expect(text).toContain(
+        `uploads only the ${out['failed-blobs'].length} failed blob${out['failed-blobs'].length === 1 ? '' : 's'} and the ${notTried} not tried after the push stopped`,
+      );
+      expect(text).toContain('The registry is read-only');
+    } finally {
+      await readOnly.stop();
+    }
+  });
+
   it('sends up to 16 blobs of at most 1 MiB at once by default, checks them beside the uploads, and verifies each before the manifest', async () => {
     const { p, repo, out, stderr } = await push(many, 256 * KiB);
     expect(out['blobs-uploaded']).toBe(41);
