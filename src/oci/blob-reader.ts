@@ -33,6 +33,7 @@ export async function* readPieces(
   length: number,
 ): AsyncGenerator<Buffer> {
   const ring: Buffer[] = [];
+  let last: Buffer | undefined;
   const file = await open(path, 'r');
   try {
     for (let i = 0, done = 0; done < length; i++) {
@@ -41,12 +42,15 @@ export async function* readPieces(
       const { bytesRead } = await file.read(buffer, 0, want, start + done);
       if (bytesRead === 0) break;
       done += bytesRead;
+      last = buffer;
       yield bytesRead === buffer.length ? buffer : buffer.subarray(0, bytesRead);
     }
   } finally {
     await file.close();
-    // The consumer has taken the last piece (or died with its socket): the ring is free again.
-    giveBack(ring);
+    // The consumer has asked past the last piece, so it is done with every piece but that one: a
+    // hasher holds the last back until its digest is known, and a socket may not have written it
+    // yet. That buffer is left to the garbage collector; the rest of the ring is free again.
+    giveBack(ring.filter((buffer) => buffer !== last));
   }
 }
 

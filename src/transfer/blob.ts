@@ -1,5 +1,5 @@
 import type { BlobFile } from '../oci/image.js';
-import type { BlobStat, RepositoryClient } from '../registry/client.js';
+import type { RepositoryClient } from '../registry/client.js';
 import { RegistryError } from '../registry/errors.js';
 import { type CauseId, type Decision, classifyError } from '../registry/failure.js';
 import type { Clock } from '../util/clock.js';
@@ -42,7 +42,6 @@ export async function pushBlob(
   blob: BlobFile,
   options: {
     force?: boolean;
-    known?: BlobStat;
     /** Where the requests that carry the blob's bytes wait for their share of an upload place. */
     uploads?: Limiter;
     /**
@@ -75,12 +74,10 @@ export async function pushBlob(
   const checks: Limiter = options.checks ?? ((fn) => fn());
   try {
     if (!options.force) {
-      const stat =
-        options.known ??
-        (await checks(async () =>
-          // A blob still waiting when the push stopped is left alone: it has no outcome.
-          ctx.stopped?.() ? undefined : client.statBlob(blob.digest, 'exists', tries.budget),
-        ));
+      const stat = await checks(async () =>
+        // A blob still waiting when the push stopped is left alone: it has no outcome.
+        ctx.stopped?.() ? undefined : client.statBlob(blob.digest, 'exists', tries.budget),
+      );
       if (!stat) return undefined;
       if (stat.exists && (stat.size === undefined || stat.size === blob.size)) {
         outcome.how = 'present';

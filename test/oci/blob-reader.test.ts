@@ -77,6 +77,32 @@ describe('hashedFileBody and checkFileDigest', () => {
   });
 });
 
+describe('pooled buffers', () => {
+  it('never lend a piece still held by its consumer to another reader', async () => {
+    // hashedFileBody holds its last piece back until the hash is known, and yields it after the
+    // file's reader has finished; other blobs read meanwhile must not get (and fill) its buffer.
+    const a = join(dir, 'held-a');
+    const b = join(dir, 'held-b');
+    const aBytes = Buffer.alloc(600 << 10, 0xaa);
+    const bBytes = Buffer.alloc(4 << 20, 0xbb);
+    await writeFile(a, aBytes);
+    await writeFile(b, bBytes);
+    const digest = (x: Buffer): string => `sha256:${createHash('sha256').update(x).digest('hex')}`;
+    const pieces = hashedFileBody({ path: a, size: aBytes.length, digest: digest(aBytes) })()[
+      Symbol.asyncIterator
+    ]();
+    const first = await pieces.next();
+    expect(first.done).toBe(false);
+    const last = await pieces.next();
+    expect(last.done).toBe(false);
+    // The consumer has the last piece in hand (as a socket has bytes not yet written); another
+    // blob's reader runs.
+    await collect(fileRange(b, 0, bBytes.length)());
+    expect((last.value as Buffer).every((x) => x === 0xaa)).toBe(true);
+    expect((await pieces.next()).done).toBe(true);
+  });
+});
+
 describe('digestFile', () => {
   it('is the same hasher: digest and size of the whole file', async () => {
     expect(await digestFile(file, 'sha256')).toEqual({
