@@ -3,7 +3,7 @@ import { createReadStream, createWriteStream } from 'node:fs';
 import { copyFile, link, mkdir, realpath, rename, rm, stat, writeFile } from 'node:fs/promises';
 import { join, relative } from 'node:path';
 import { Gzip } from 'fflate';
-import { z } from './schema.js';
+import * as z from './schema.js';
 import { InputError } from '../util/errors.js';
 import { isGzip } from './archive.js';
 import { digestOf } from './digest.js';

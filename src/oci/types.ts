@@ -1,5 +1,5 @@
 import { isDigest } from './digest.js';
-import { z } from './schema.js';
+import * as z from './schema.js';
 
 const digest = z
   .string()

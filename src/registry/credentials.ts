@@ -2,7 +2,7 @@ import { spawn } from 'node:child_process';
 import { readFile } from 'node:fs/promises';
 import { homedir } from 'node:os';
 import { join } from 'node:path';
-import { z } from '../oci/schema.js';
+import * as z from '../oci/schema.js';
 import { InputError } from '../util/errors.js';
 import type { Logger } from '../util/logger.js';
 import type { Credentials } from './auth.js';

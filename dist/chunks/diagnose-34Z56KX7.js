@@ -1,2 +1,0 @@
-import { createRequire as __ociPushCreateRequire } from 'node:module'; const require = __ociPushCreateRequire(import.meta.url);
-import{a,b,c,d}from"./chunk-ASXKKMMK.js";import"./chunk-WWZASHCF.js";import"./chunk-6MFMAJMJ.js";import"./chunk-IIVO5NPI.js";import"./chunk-HYFXCYJS.js";import"./chunk-B32WQMAV.js";export{a as DIAGNOSE_TIMEOUT_MS,c as LARGE_PROBE_BYTES,b as MEDIUM_PROBE_BYTES,d as diagnose};
