@@ -13,6 +13,8 @@ import { ensurePrerequisites } from '../test/support/prerequisites.js';
 import { type RunningRegistry, startRegistry } from '../test/support/registry.js';
 import { ROOT } from '../test/support/run.js';
 import { type DelayProxy, startDelayProxy } from './delay-proxy.js';
+import { INPUT_DEFAULTS, Input } from '../src/config/inputs.js';
+import { SHARES_PER_PLACE, SMALL_BLOB, uploadShares } from '../src/transfer/policy.js';
 import { DATA, MiB, layout } from './layouts.js';
 
 const RUNS = Number(process.env.BENCH_RUNS ?? 5);
@@ -221,10 +223,8 @@ function table(cases: CaseResult[]): string[] {
 
 // ---------- a distant registry ----------
 
-/** oci-push's defaults: four upload places, four blobs of at most 1 MiB to a place. */
-const PLACES = 4;
-const SMALL_PER_PLACE = 4;
-const SMALL_BLOB = MiB;
+/** oci-push's default upload places; a blob of at most SMALL_BLOB takes a share of one. */
+const PLACES = Number(INPUT_DEFAULTS[Input.concurrency]);
 
 interface WanCase {
   rttMs: number;
@@ -242,8 +242,7 @@ interface WanCase {
  * last verification: every other check overlaps other blobs' uploads.
  */
 function floorRoundTrips(blobs: number, blobSize: number): { protocol: number; checked: number } {
-  const atOnce = blobSize <= SMALL_BLOB ? PLACES * SMALL_PER_PLACE : PLACES;
-  // The config blob is small and takes a share of a place beside the layers.
+  const atOnce = (PLACES * SHARES_PER_PLACE) / uploadShares({ concurrency: PLACES }, blobSize);
   const waves = Math.ceil(blobs / atOnce);
   const protocol = 2 + 1 + 2 * waves + 1;
   return { protocol, checked: protocol + 2 };

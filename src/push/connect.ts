@@ -27,20 +27,28 @@ export function pingEarly(
   deps: Pick<ConnectDeps, 'logger' | 'clock' | 'base'>,
 ): Map<string, Promise<PingResult | undefined>> {
   const early = new Map<string, Promise<PingResult | undefined>>();
-  for (const apiHost of new Set(apiHosts)) {
+  for (const apiHost of new Set(apiHosts))
     early.set(
       apiHost,
-      ping({
-        apiHost,
-        insecure: settings.insecure,
-        retries: 0,
-        clock: deps.clock,
-        logger: deps.logger,
-        send: deps.base.send,
-      }).catch(() => undefined),
+      pingHost(apiHost, settings, 0, deps).catch(() => undefined),
     );
-  }
   return early;
+}
+
+function pingHost(
+  apiHost: string,
+  settings: Pick<ConnectionSettings, 'insecure'>,
+  retries: number,
+  deps: Pick<ConnectDeps, 'logger' | 'clock' | 'base'>,
+): Promise<PingResult> {
+  return ping({
+    apiHost,
+    insecure: settings.insecure,
+    retries,
+    clock: deps.clock,
+    logger: deps.logger,
+    send: deps.base.send,
+  });
 }
 
 /**
@@ -64,14 +72,7 @@ export async function connectRegistry(
   });
   const pinged =
     (await deps.early?.get(target.apiHost)) ??
-    (await ping({
-      apiHost: target.apiHost,
-      insecure: settings.insecure,
-      retries,
-      clock,
-      logger,
-      send: deps.base.send,
-    }));
+    (await pingHost(target.apiHost, settings, retries, deps));
   const registry = new Registry({
     name: target.registry,
     apiHost: target.apiHost,

@@ -4,7 +4,7 @@ import { RegistryError } from '../registry/errors.js';
 import { type CauseId, type Decision, classifyError } from '../registry/failure.js';
 import type { Clock } from '../util/clock.js';
 import { errorMessage } from '../util/errors.js';
-import type { Limiter } from '../util/concurrency.js';
+import { type Limiter, unlimited } from '../util/concurrency.js';
 import type { Logger } from '../util/logger.js';
 import { type BlobOutcome, newBlobOutcome } from './outcome.js';
 import { type TransferPolicy, uploadShares } from './policy.js';
@@ -71,7 +71,7 @@ export async function pushBlob(
       outcome.tried.push(errorMessage(error));
     return finish();
   };
-  const checks: Limiter = options.checks ?? ((fn) => fn());
+  const checks = options.checks ?? unlimited;
   try {
     if (!options.force) {
       const stat = await checks(async () =>
@@ -101,7 +101,7 @@ export async function pushBlob(
       stopped: ctx.stopped,
       onProgress: progress && ((n: number) => progress.update(n)),
     };
-    const inPlace: Limiter = options.uploads ?? ((fn) => fn());
+    const inPlace = options.uploads ?? unlimited;
     for (let reuploads = 0; ; reuploads++) {
       try {
         const began = await inPlace(

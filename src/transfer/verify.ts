@@ -3,7 +3,7 @@ import type { RetryBudget } from '../registry/budget.js';
 import type { RepositoryClient } from '../registry/client.js';
 import { backoffDelay } from '../registry/retry.js';
 import type { Clock } from '../util/clock.js';
-import type { Limiter } from '../util/concurrency.js';
+import { type Limiter, unlimited } from '../util/concurrency.js';
 
 export type VerifyResult =
   | { ok: true; lagRetries: number }
@@ -21,7 +21,7 @@ export async function verifyBlob(
   lagRetries: number,
   budget?: RetryBudget,
   /** Where each HEAD waits for a place; the waits between them hold none. */
-  inPlace: Limiter = (fn) => fn(),
+  inPlace: Limiter = unlimited,
 ): Promise<VerifyResult> {
   let lagged = 0;
   for (;;) {

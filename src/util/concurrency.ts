@@ -27,6 +27,9 @@ export type Limiter = <T>(
   options?: { weight?: number; first?: boolean },
 ) => Promise<T>;
 
+/** No limit: each call runs at once (a caller with nothing to share places with). */
+export const unlimited: Limiter = (fn) => fn();
+
 export function limiter(capacity: number): Limiter {
   let used = 0;
   const waiting: { weight: number; start: () => void }[] = [];
