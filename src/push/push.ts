@@ -83,6 +83,7 @@ export async function pushImage(
         )
           break;
         const ctx: BlobContext = contexts.get(target)!;
+        const quiet = result.targets.indexOf(target) >= LOGGED_TARGETS;
         // Each blob checks, uploads and verifies on its own, so no blob's round trips wait for
         // another's; only the requests that carry bytes wait for a place (small blobs share one).
         const uploads = limiter(policy.concurrency * SHARES_PER_PLACE);
@@ -96,10 +97,15 @@ export async function pushImage(
             if (outcome.stopsPush) stopped ??= outcome.cause ?? 'unknown';
             const what =
               outcome.state === 'failed' ? `FAILED: ${outcome.error?.message}` : outcome.how;
-            logger.info(`${target.repository}: ${blob.digest} (${blob.size} bytes) ${what}`);
+            // The log grows with what failed, not with the number of targets: after the first
+            // few repositories a blob that went well is a debug line, and one line counts them.
+            const say = outcome.state === 'failed' || !quiet ? logger.info : logger.debug;
+            say.call(logger, `${target.repository}: ${blob.digest} (${blob.size} bytes) ${what}`);
           }),
         );
       }
+      const rest = result.targets.slice(LOGGED_TARGETS).filter((t) => t.blobs.size);
+      if (rest.length) logger.info(`${rest.length} more repositories: ${blobCounts(rest)}`);
     });
     tally(result);
     if (result.failedBlobs.length) {
@@ -172,6 +178,19 @@ export async function pushImage(
       }
     });
   });
+}
+
+/** Repositories whose blobs each get a log line; the rest are counted in one. */
+const LOGGED_TARGETS = 3;
+
+function blobCounts(targets: TargetResult[]): string {
+  const counts = new Map<string, number>();
+  for (const t of targets)
+    for (const b of t.blobs.values()) {
+      const what = b.state === 'failed' ? 'failed' : (b.how ?? b.state);
+      counts.set(what, (counts.get(what) ?? 0) + 1);
+    }
+  return [...counts].map(([what, n]) => `${n} ${what}`).join(', ');
 }
 
 /** Earlier repositories on the same registry hold every blob once their turn is done: mount from there. */

@@ -53,6 +53,8 @@ export interface AuthenticatorOptions {
   logger: Logger;
   clock: Clock;
   insecure: boolean;
+  /** How the registry itself is reached: a plain-http realm is trusted only as far as the registry is. */
+  registryProtocol?: string;
 }
 
 /** Per-registry credentials and token cache. One instance serves every repository on that registry. */
@@ -143,26 +145,30 @@ export class Authenticator {
     try {
       url = new URL(realm);
     } catch {
-      throw new RegistryError({
-        method: 'GET',
-        op: 'token',
-        url: `https://${this.host}/v2/`,
-        context: `the token realm ${JSON.stringify(realm)} is not a URL`,
-      });
+      throw realmRefused(
+        this.host,
+        'REALM_INVALID',
+        `the token realm ${JSON.stringify(realm)} is not a URL`,
+      );
     }
-    if (
-      url.protocol !== 'https:' &&
-      !isLoopback(url.host) &&
-      !this.options.insecure &&
-      this.hasCredentials
-    ) {
-      throw new RegistryError({
-        method: 'GET',
-        op: 'token',
+    if (url.protocol !== 'https:' && url.protocol !== 'http:')
+      throw realmRefused(
+        this.host,
+        'REALM_INVALID',
+        `the token realm is a ${url.protocol} URL, not http or https; oci-push does not follow it`,
         url,
-        context:
-          'refusing to send credentials to a plain-http token realm (set insecure: true to allow it)',
-      });
+      );
+    // A loopback realm on plain http is as safe as the registry it serves only when that registry is
+    // on plain http too: beside an https registry it is a downgrade like any other.
+    const trustedPlain =
+      this.options.insecure || (isLoopback(url.host) && this.options.registryProtocol === 'http:');
+    if (url.protocol === 'http:' && !trustedPlain && this.hasCredentials) {
+      throw realmRefused(
+        this.host,
+        'REALM_INSECURE',
+        'refusing to send credentials to a plain-http token realm while the registry is https (insecure: true allows it)',
+        url,
+      );
     }
     const req: HttpRequest = { method: 'GET', op: 'token', url, headers: {} };
     if (credentials?.identityToken) {
@@ -204,6 +210,17 @@ export class Authenticator {
     const lifetime = Math.max(10, Number(parsed.expires_in) || 60) * 1000;
     return { token, expiresAt: clock.now() + lifetime - Math.min(30_000, lifetime / 4) };
   }
+}
+
+/** A token realm oci-push will not use; the failure rules name why from its code. */
+function realmRefused(host: string, code: string, context: string, url?: URL): RegistryError {
+  return new RegistryError({
+    method: 'GET',
+    op: 'token',
+    url: url ?? `https://${host}/v2/`,
+    networkCode: code,
+    context,
+  });
 }
 
 /** Adds Authorization for the registry's own host only, and on a 401 refreshes the token once. */

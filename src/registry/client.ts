@@ -5,6 +5,7 @@ import {
   type HttpResponse,
   errorFromResponse,
 } from './http.js';
+import { RegistryError } from './errors.js';
 import { resolveLocation } from './location.js';
 import type { Registry } from './registry.js';
 
@@ -78,9 +79,10 @@ export class RepositoryClient {
 
   /**
    * HEAD a blob: what the registry reports for it, without treating 404 as an error. A redirect
-   * means the blob exists (distribution redirects to its storage only once it has found the blob);
-   * to verify, the redirect is followed for the size, without credentials to another host, and a
-   * storage host that refuses the HEAD leaves the size unknown rather than the blob missing.
+   * (distribution redirects to its storage once it has found the blob) is followed for the size,
+   * without credentials to another host; a storage host that refuses the HEAD or cannot be reached
+   * leaves the size unknown rather than the blob missing. A redirect that loops, or leaves http(s),
+   * is an error of its own: it says nothing about the blob.
    */
   async statBlob(
     digest: string,
@@ -91,14 +93,12 @@ export class RepositoryClient {
     const res = await this.send(req);
     if (res.status === 404) return { exists: false, status: 404 };
     if (isRedirect(res)) {
-      const digestHeader = res.headers['docker-content-digest'];
-      if (op !== 'verify') return { exists: true, status: res.status, digest: digestHeader };
       const final = await this.follow(req, res);
       return {
         exists: true,
         status: res.status,
         size: final?.status === 200 ? headerNumber(final.headers['content-length']) : undefined,
-        digest: digestHeader,
+        digest: res.headers['docker-content-digest'],
       };
     }
     if (res.status !== 200) throw errorFromResponse(req, res, `checking blob ${digest}`);
@@ -113,25 +113,51 @@ export class RepositoryClient {
   /**
    * Follows a redirect chain (at most 5 hops) with the same method. Credentials stay on the
    * registry's host (the auth layer drops them for any other), so a storage host that wants none
-   * gets none. Returns the last answer, or undefined when the chain cannot be followed.
+   * gets none. Returns the last answer, or undefined when the storage host could not be asked.
+   * Throws for a chain that loops, runs past 5 hops, or names a scheme other than http(s).
    */
   private async follow(req: HttpRequest, res: HttpResponse): Promise<HttpResponse | undefined> {
     let current = res;
     let url = req.url;
-    for (let hop = 0; hop < MAX_REDIRECTS && isRedirect(current); hop++) {
+    const seen = new Set([url.href]);
+    for (let hop = 0; isRedirect(current); hop++) {
+      const location = current.headers.location as string;
+      // Named by the request that was answered with the redirect: nothing was sent to its target.
+      const from = url;
+      const refuse = (code: string, context: string): RegistryError =>
+        new RegistryError({
+          method: req.method,
+          op: req.op,
+          url: from,
+          networkCode: code,
+          context,
+        });
       try {
-        url = new URL(current.headers.location as string, url);
+        url = new URL(location, url);
       } catch {
-        return undefined;
+        throw refuse('REDIRECT_SCHEME', 'the registry redirects blob reads to something not a URL');
       }
+      if (url.protocol !== 'http:' && url.protocol !== 'https:')
+        throw refuse(
+          'REDIRECT_SCHEME',
+          `the registry redirects blob reads to a ${url.protocol} URL, which is not followed`,
+        );
+      if (seen.has(url.href) || hop >= MAX_REDIRECTS)
+        throw refuse(
+          'REDIRECT_LOOP',
+          seen.has(url.href)
+            ? `the registry redirects blob reads in a loop (back to a URL already asked after ${hop + 1})`
+            : `the registry redirects blob reads more than ${MAX_REDIRECTS} times`,
+        );
+      seen.add(url.href);
       try {
-        current = await this.send({ ...req, url });
+        current = await this.send({ ...req, url, noRetry: true });
       } catch {
         // A storage host that cannot be reached says nothing about the blob.
         return undefined;
       }
     }
-    return isRedirect(current) ? undefined : current;
+    return current;
   }
 
   /** POST a new upload session, or ask the registry to mount the blob from another repository. */

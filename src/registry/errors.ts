@@ -1,5 +1,5 @@
 import type { Op } from './failure.js';
-import { oneLine } from '../util/text.js';
+import { capped, foreignLine, oneLine } from '../util/text.js';
 import { displayUrl } from './redact.js';
 
 export interface RegistryErrorCode {
@@ -28,6 +28,9 @@ export interface RegistryErrorInit {
   cause?: unknown;
 }
 
+/** The longest error message kept: a few registry messages, never a whole error body. */
+const MAX_MESSAGE = 2000;
+
 /** One error type for everything a registry (or the network to it) answers that we cannot accept. */
 export class RegistryError extends Error {
   override name = 'RegistryError';
@@ -44,7 +47,8 @@ export class RegistryError extends Error {
   constructor(init: RegistryErrorInit) {
     const url = displayUrl(init.url);
     // A registry writes these messages: never let them break the line they are shown on.
-    super(oneLine(RegistryError.describe(init, url)), { cause: init.cause });
+    // A registry writes these messages: never let them break the line they are shown on, or fill it.
+    super(capped(oneLine(RegistryError.describe(init, url)), MAX_MESSAGE), { cause: init.cause });
     this.method = init.method;
     this.op = init.op;
     this.url = url;
@@ -64,9 +68,9 @@ export class RegistryError extends Error {
     const what =
       init.status !== undefined ? `${init.status}` : (init.networkCode ?? 'network error');
     const codes = (init.codes ?? [])
-      .map((c) => (c.message ? `${c.code}: ${c.message}` : c.code))
+      .map((c) => foreignLine(c.message ? `${c.code}: ${c.message}` : c.code))
       .join('; ');
-    const server = init.headers?.server ? ` from ${init.headers.server}` : '';
+    const server = init.headers?.server ? ` from ${foreignLine(init.headers.server, 80)}` : '';
     const html =
       !codes && init.bodySnippet && /<html|<!doctype/i.test(init.bodySnippet)
         ? ` (an HTML page${server})`

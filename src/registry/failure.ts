@@ -73,6 +73,10 @@ export type CauseId =
   | 'connect-timeout'
   | 'connection-reset'
   | 'connection-dropped'
+  | 'redirect-loop'
+  | 'redirect-scheme'
+  | 'realm-insecure'
+  | 'realm-invalid'
   | 'input'
   | 'cancelled'
   | 'unknown';
@@ -203,10 +207,24 @@ function tooLarge(f: Failure, s: Situation, cause: CauseId): Decision {
   return { action: 'fail-blob', cause };
 }
 
+/**
+ * Answers oci-push refused to act on, by the code it gave them: a realm no credentials may go to,
+ * a redirect that cannot be followed. Nothing is wrong with the network, so nothing is retried.
+ */
+export const REFUSED_ANSWERS: Readonly<Record<string, CauseId>> = {
+  REALM_INSECURE: 'realm-insecure',
+  REALM_INVALID: 'realm-invalid',
+  REDIRECT_LOOP: 'redirect-loop',
+  REDIRECT_SCHEME: 'redirect-scheme',
+};
+
 /** A network failure with no answer from the registry. */
 function network(f: Failure, s: Situation): Decision {
   const code = f.networkCode ?? '';
   if (code === 'CANCELLED') return { action: 'fail-push', cause: 'cancelled' };
+  const refused = REFUSED_ANSWERS[code];
+  if (refused)
+    return { action: code.startsWith('REALM') ? 'fail-push' : give(f.op), cause: refused };
   if (TLS_SELF_SIGNED.test(code)) return { action: 'fail-push', cause: 'tls-self-signed' };
   if (TLS_NAME.test(code)) return { action: 'fail-push', cause: 'tls-name-mismatch' };
   if (TLS_UNTRUSTED.test(code)) return { action: 'fail-push', cause: 'tls-untrusted' };

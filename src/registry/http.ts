@@ -6,6 +6,7 @@ import { type Dispatcher, EnvHttpProxyAgent } from './undici.js';
 import { InputError } from '../util/errors.js';
 import type { RetryBudget } from './budget.js';
 import { RegistryError } from './errors.js';
+import { canonicalHost } from './reference.js';
 import type { Op } from './failure.js';
 
 /** A body is a factory so that a retry rereads it from its source instead of holding it in memory. */
@@ -131,8 +132,9 @@ export function createBaseTransport(options: BaseTransportOptions = {}): BaseTra
     connect: options.ca ? { ca: trustedWith(options.ca) } : {},
   });
   let lax: Dispatcher | undefined;
+  const insecure = new Set([...(options.insecureHosts ?? [])].map(canonicalHost));
   const dispatcherFor = (url: URL): Dispatcher => {
-    if (url.protocol === 'https:' && options.insecureHosts?.has(url.host)) {
+    if (url.protocol === 'https:' && insecure.has(canonicalHost(url.host))) {
       lax ??= new EnvHttpProxyAgent({ ...common, connect: { rejectUnauthorized: false } });
       return lax;
     }

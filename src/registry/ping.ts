@@ -4,7 +4,7 @@ import { type Challenge, parseChallenge } from './auth.js';
 import { RegistryError } from './errors.js';
 import { classifyError } from './failure.js';
 import { type HttpResponse, type Transport, errorFromResponse } from './http.js';
-import { isLoopback } from './reference.js';
+import { isLoopback, writtenPort } from './reference.js';
 import { withRetry } from './retry.js';
 
 export interface PingOptions {
@@ -26,11 +26,14 @@ export interface PingResult {
 /**
  * Finds the scheme and the auth challenge with `GET /v2/`. https comes first; loopback hosts and
  * `insecure` registries fall back to plain http when the port does not speak TLS. No credentials
- * are sent before the scheme is known.
+ * are sent before the scheme is known. The port dialled is always the one written: `host:443`
+ * over http is still port 443, never 80.
  */
 export async function ping(options: PingOptions): Promise<PingResult> {
   const { apiHost, clock, logger } = options;
   const loopback = isLoopback(apiHost);
+  // A written :443 says https: asking plain http first would be a TLS handshake wasted at best.
+  const httpFirst = loopback && writtenPort(apiHost) !== '443';
   const get = (scheme: string, retries: number): Promise<HttpResponse> =>
     withRetry(
       options.send,
@@ -40,7 +43,7 @@ export async function ping(options: PingOptions): Promise<PingResult> {
 
   let res: HttpResponse | undefined;
   let baseUrl = new URL(`https://${apiHost}`);
-  if (loopback) {
+  if (httpFirst) {
     // Loopback registries mostly speak plain http: asking that first saves a TLS handshake. A TLS
     // port answers 400 or drops the connection, and https follows.
     const plain = await withRetry(

@@ -11,10 +11,15 @@ const COMPONENT_RE = /^[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*$/;
 const TAG_RE = /^[\w][\w.-]{0,127}$/;
 
 export interface ImageReference {
-  /** The registry as users name it: `docker.io`, `ghcr.io`, `127.0.0.1:5000`. */
+  /** The registry as the user wrote it (Docker Hub's aliases as `docker.io`), port included. */
   registry: string;
-  /** The host the API is served from (Docker Hub's differs from its name). */
+  /**
+   * The host:port dialled, lowercased, with the port the user wrote kept (Docker Hub's API host
+   * differs from its name). Never normalised further: `127.0.0.1:443` is not `127.0.0.1`.
+   */
   apiHost: string;
+  /** One key per registry for comparing (credentials, mounts): case and the default port folded. */
+  hostKey: string;
   repository: string;
   tag?: string;
   digest?: string;
@@ -89,17 +94,26 @@ export function parseReference(input: string): ImageReference {
     }
   }
   if (repository.length > 255) fail('repository name is longer than 255 characters');
-  registry = canonicalHost(registry);
-  const port = /:(\d+)$/.exec(registry)?.[1];
+  const port = writtenPort(registry);
   if (port !== undefined && (Number(port) < 1 || Number(port) > 65535))
     fail(`port ${port} is not between 1 and 65535`);
-  const apiHost = registry === DOCKER_HUB ? DOCKER_HUB_API : registry;
-  return { registry, apiHost, repository, tag, digest };
+  const apiHost = registry === DOCKER_HUB ? DOCKER_HUB_API : registry.toLowerCase();
+  return { registry, apiHost, hostKey: canonicalHost(registry), repository, tag, digest };
+}
+
+/** The port written after a host, if any: `127.0.0.1:443` → `443`, `[::1]` → undefined. */
+export function writtenPort(host: string): string | undefined {
+  return /:(\d+)$/.exec(host.replace(/^\[[^\]]*\]/, ''))?.[1];
+}
+
+/** Whether two hosts, as written, name one registry (case and the https default port folded). */
+export function sameRegistry(a: string, b: string): boolean {
+  return canonicalHost(a) === canonicalHost(b);
 }
 
 /**
- * A registry host as one key, whatever way it was written: host names are case-insensitive and
- * `:443` is where https goes anyway, so `LOCALHOST:443` and `localhost` are the same registry.
+ * A registry host as one key for comparing, never for dialling: host names are case-insensitive
+ * and `:443` is where https goes anyway, so `LOCALHOST:443` and `localhost` name the same registry.
  */
 export function canonicalHost(host: string): string {
   return host.toLowerCase().replace(/:443$/, '');

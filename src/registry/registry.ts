@@ -58,6 +58,7 @@ export class Registry {
       logger: options.logger,
       clock: options.clock,
       insecure: options.insecure,
+      registryProtocol: this.baseUrl.protocol,
     });
     // Retry sits outside auth so that every try carries a current token.
     this.send = withLogging(

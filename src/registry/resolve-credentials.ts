@@ -1,6 +1,7 @@
 import type { Logger } from '../util/logger.js';
 import type { Credentials } from './auth.js';
 import { lookupCredentials } from './credentials.js';
+import { canonicalHost, sameRegistry } from './reference.js';
 
 export const GHCR = 'ghcr.io';
 
@@ -24,14 +25,15 @@ export async function credentialsFor(
   repository: string,
   ctx: CredentialContext,
 ): Promise<Credentials | undefined> {
-  if (ctx.explicit && registry === ctx.explicitRegistry) return ctx.explicit;
-  const stored = await lookupCredentials(registry, repository, {
+  if (ctx.explicit && ctx.explicitRegistry && sameRegistry(registry, ctx.explicitRegistry))
+    return ctx.explicit;
+  const stored = await lookupCredentials(canonicalHost(registry), repository, {
     env: ctx.env,
     logger: ctx.logger,
   });
   if (stored) return stored;
   const token = ctx.githubToken || ctx.env.GITHUB_TOKEN;
-  if (registry === GHCR && token) {
+  if (canonicalHost(registry) === GHCR && token) {
     ctx.logger.secret(token);
     return {
       username: ctx.env.GITHUB_ACTOR || 'github-actions',

@@ -170,6 +170,26 @@ export const CAUSES: Record<CauseId, Omit<Cause, 'id'>> = {
       'The connection was closed before the registry answered, again and again: the registry or a proxy in front of it is dropping requests.',
     fix: "Check the registry's health and log, and any proxy in front of it, at the time of the push.",
   },
+  'redirect-loop': {
+    title:
+      'The registry redirects blob reads in a loop (or through more than 5 redirects): no answer says whether the blob is there.',
+    fix: "Check the registry's storage redirect settings (distribution: the `redirect` middleware's `baseurl`) and any proxy that rewrites Location headers.",
+  },
+  'redirect-scheme': {
+    title:
+      'The registry redirects blob reads to a URL that is not http or https (such as `file:`), which oci-push does not follow.',
+    fix: "Point the registry's storage redirects at an http(s) URL (distribution: the `redirect` middleware's `baseurl`), or turn the redirect off.",
+  },
+  'realm-insecure': {
+    title:
+      'The token service (the realm in WWW-Authenticate) is on plain http while the registry is reached over https: oci-push does not send credentials there.',
+    fix: 'Serve the token service over https, or set `insecure: true` to allow a plain-http realm (a test registry only).',
+  },
+  'realm-invalid': {
+    title:
+      'The token service the registry names (the realm in WWW-Authenticate) is not an http or https URL, so oci-push cannot fetch a token.',
+    fix: "Set the registry's token realm to the token service's https URL (distribution: `auth.token.realm`).",
+  },
   input: {
     title: 'The input was refused before anything was sent to the registry.',
     fix: 'Correct the input named above.',

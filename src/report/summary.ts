@@ -5,7 +5,9 @@ import { manifestsBottomUp } from '../oci/image.js';
 import { formatPlatform } from '../oci/types.js';
 import type { BlobOutcome, PushResult, TargetResult } from '../push/result.js';
 import { RegistryError } from '../registry/errors.js';
+import { REFUSED_ANSWERS } from '../registry/failure.js';
 import { formatDuration, formatSize } from '../util/format.js';
+import { foreignLine } from '../util/text.js';
 import { type Cause, causeOf } from './causes.js';
 import { code, details, escapeMarkdown, table } from './markdown.js';
 
@@ -35,8 +37,8 @@ export interface CauseGroup {
 function shortAnswer(error: RegistryError | undefined): string | undefined {
   if (!error) return undefined;
   const what = error.status !== undefined ? `${error.status}` : (error.networkCode ?? 'no answer');
-  const server = error.headers.server ? ` from ${error.headers.server}` : '';
-  return `${what}${server}`;
+  const server = error.headers.server ? ` from ${foreignLine(error.headers.server, 80)}` : '';
+  return foreignLine(`${what}${server}`, 120);
 }
 
 /** The distinct causes of a failed push, each with the blobs it hit: for the summary, annotations and the CLI. */
@@ -122,10 +124,13 @@ export function lastAnswer(errors: readonly RegistryError[], fallback?: Error): 
   const last = errors[errors.length - 1];
   if (!last) return fallback ? escapeMarkdown(fallback.message) : 'no answer recorded';
   const parts: string[] = [];
+  const refused = last.status === undefined && REFUSED_ANSWERS[last.networkCode ?? ''];
   parts.push(
     last.status !== undefined
       ? `HTTP ${last.status}`
-      : `no response (${code(last.networkCode ?? 'network error')})`,
+      : refused
+        ? `an answer oci-push does not follow (${code(last.networkCode ?? '')}): ${escapeMarkdown(last.message)}`
+        : `no response (${code(last.networkCode ?? 'network error')})`,
   );
   for (const c of last.codes)
     parts.push(`${code(c.code)}${c.message ? ` ${escapeMarkdown(c.message)}` : ''}`);
@@ -161,8 +166,8 @@ function renderCause(cause: Cause): string[] {
   return [`- **Probable cause:** ${cause.title}`, `- **Fix:** ${cause.fix}`];
 }
 
-function plural(n: number, word: string): string {
-  return `${n} ${word}${n === 1 ? '' : 's'}`;
+function plural(n: number, word: string, many = `${word}s`): string {
+  return `${n} ${n === 1 ? word : many}`;
 }
 
 /** The causes first, grouped: what a person needs to act on, before any detail. */
@@ -276,15 +281,55 @@ function madeSection(result: PushResult): string[] {
   return out.length ? [...out, ''] : [];
 }
 
+/** Up to this many targets are listed one a line; more are grouped by outcome, the names collapsed. */
+const LISTED_TARGETS = 10;
+/** Up to this many repositories get a table of their blobs; the rest are grouped by outcome. */
+const TABLED_TARGETS = 3;
+
 function targetsSection(result: PushResult): string[] {
   const out = ['**Targets:**', ''];
   const pushed = new Set(result.refs.map((r) => r.replace(/@sha(256|512):.*$/, '')));
-  for (const ref of result.targetRefs) {
-    const done = pushed.has(ref.replace(/@sha(256|512):.*$/, ''));
-    const what = result.byDigest ? 'pushed by digest' : 'tagged';
-    out.push(`- ${done ? '✅' : '⬜'} ${code(ref)}${done ? '' : ` (not ${what})`}`);
+  const what = result.byDigest ? 'pushed by digest' : 'tagged';
+  const done = (ref: string): boolean => pushed.has(ref.replace(/@sha(256|512):.*$/, ''));
+  if (result.targetRefs.length <= LISTED_TARGETS) {
+    for (const ref of result.targetRefs)
+      out.push(`- ${done(ref) ? '✅' : '⬜'} ${code(ref)}${done(ref) ? '' : ` (not ${what})`}`);
+    return [...out, ''];
   }
-  return [...out, ''];
+  for (const ok of [true, false]) {
+    const refs = result.targetRefs.filter((ref) => done(ref) === ok);
+    if (!refs.length) continue;
+    out.push(
+      `- ${ok ? '✅' : '⬜'} ${refs.length} ${ok ? what : `not ${what}`}: ${refs
+        .slice(0, 3)
+        .map((r) => code(r))
+        .join(', ')}${refs.length > 3 ? ', …' : ''}`,
+    );
+  }
+  out.push(
+    '',
+    ...details(`All ${result.targetRefs.length} targets`, [
+      result.targetRefs.map((r) => code(r)).join(' '),
+    ]),
+  );
+  return out;
+}
+
+/** One repository's blob outcomes in a few words: `3 mounted`, `2 uploaded, 1 failed`. */
+function outcomeWords(target: TargetResult): string {
+  const counts = new Map<string, number>();
+  for (const b of target.blobs.values()) {
+    const word =
+      b.state === 'failed'
+        ? 'failed'
+        : b.state === 'pushed'
+          ? 'uploaded'
+          : b.how === 'mounted'
+            ? 'mounted'
+            : 'in place';
+    counts.set(word, (counts.get(word) ?? 0) + 1);
+  }
+  return [...counts].map(([word, n]) => `${n} ${word}`).join(', ');
 }
 
 function blobTables(result: PushResult): string[] {
@@ -293,8 +338,8 @@ function blobTables(result: PushResult): string[] {
   const body: string[] = [];
   const nodes = manifests(image.root);
   const isIndex = image.root.kind === 'index';
-  for (const target of result.targets) {
-    if (!target.blobs.size) continue;
+  const withBlobs = result.targets.filter((t) => t.blobs.size);
+  for (const target of withBlobs.slice(0, TABLED_TARGETS)) {
     for (const node of nodes) {
       body.push(
         `**${code(`${target.registry}/${target.repository}`)} — ${escapeMarkdown(manifestName(node, isIndex))} ${code(shortDigest(node.descriptor.digest))}**`,
@@ -304,9 +349,37 @@ function blobTables(result: PushResult): string[] {
       );
     }
   }
-  const rows = result.targets.reduce((n, t) => n + t.blobs.size, 0);
+  const rest = withBlobs.slice(TABLED_TARGETS);
+  if (rest.length) {
+    const groups = new Map<string, TargetResult[]>();
+    for (const target of rest) {
+      const words = outcomeWords(target);
+      groups.set(words, [...(groups.get(words) ?? []), target]);
+    }
+    body.push(
+      `**${plural(rest.length, 'more repository', 'more repositories')}:**`,
+      '',
+      table(
+        ['repositories', 'blobs', 'for example'],
+        [...groups].map(([words, targets]) => [
+          `${targets.length}`,
+          words,
+          targets
+            .slice(0, 2)
+            .map((t) => code(`${t.registry}/${t.repository}`))
+            .join(', ') + (targets.length > 2 ? ', …' : ''),
+        ]),
+      ),
+      '',
+    );
+  }
+  const rows = withBlobs.reduce((n, t) => n + t.blobs.size, 0);
   // On success the tables are a record, not news: collapsed. On failure they show where it stopped.
-  if (result.ok) return details(`Blobs (${rows} rows)`, body);
+  if (result.ok)
+    return details(
+      `Blobs (${rows} in ${plural(withBlobs.length, 'repository', 'repositories')})`,
+      body,
+    );
   return ['### Blobs', '', ...body];
 }
 

@@ -4,6 +4,7 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { runAction } from '../support/actions-runner.js';
 import { type FaultProxy, startFaultProxy } from '../support/fault-proxy.js';
+import { HOSTILE_TEXTS, renderGfm } from '../support/gfm.js';
 import { makeLayout } from '../support/layouts.js';
 import { basic, listTags } from '../support/oci.js';
 import { type RunningRegistry, startRegistry } from '../support/registry.js';
@@ -88,6 +89,35 @@ describe('registry text in the log', () => {
     expect(cli.code, cli.stderr).toBe(0);
     expect(cli.stderr.split('\n').filter((l) => l.startsWith('::'))).toEqual([]);
     expect(cli.stderr).toContain('\\n::set-output');
+  });
+});
+
+describe('registry text in the job summary', () => {
+  it.each([
+    ['an error message', { message: HOSTILE_TEXTS.join(' ') }],
+    ['an error code', { code: HOSTILE_TEXTS.slice(0, 3).join(' ') }],
+    ['a server header', { headers: { server: 'nginx\r# FAKE [x](https://evil.example)' } }],
+  ])('%s with CRs, links, images, headings and HTML stays text', async (_name, rule) => {
+    const p = await proxy({
+      failWhen: [{ method: 'POST', path: /\/blobs\/uploads\//, status: 400, ...rule }],
+    });
+    const run = await runAction(work, {
+      layout,
+      tags: `${p.host}/text/hostile:1`,
+      retries: '0',
+    });
+    expect(run.code).toBe(1);
+    expect(run.summary).not.toMatch(/[\r\u2028\u2029\u0085]/);
+    const page = renderGfm(run.summary);
+    // The project writes no link or image; the registry can write none.
+    expect(page.links).toEqual([]);
+    expect(page.images).toEqual([]);
+    expect(page.tags).toEqual([]);
+    expect(page.headings.filter((h) => /FAKE|heading|by U\+|evil/.test(h))).toEqual([]);
+    expect(page.headings[0]).toMatch(/oci-push: push failed/);
+    // The annotations are one line each and bounded.
+    for (const line of commands(run.stdout).filter((l) => l.startsWith('::error')))
+      expect(line.length).toBeLessThan(2500);
   });
 });
 

@@ -29,6 +29,35 @@ const spent: Situation = { budgetLeft: 0, sessionsLeft: 0 };
 
 // [what, failure, situation, action, cause]
 const rows: [string, Failure, Situation, Action, CauseId][] = [
+  // Answers oci-push refuses to follow: their own causes, never retried.
+  [
+    'blob HEAD redirected in a loop',
+    f({ op: 'exists', networkCode: 'REDIRECT_LOOP' }),
+    budget,
+    'fail-blob',
+    'redirect-loop',
+  ],
+  [
+    'blob HEAD redirected to file:',
+    f({ op: 'verify', networkCode: 'REDIRECT_SCHEME' }),
+    budget,
+    'fail-blob',
+    'redirect-scheme',
+  ],
+  [
+    'plain-http realm beside an https registry',
+    f({ op: 'token', networkCode: 'REALM_INSECURE' }),
+    budget,
+    'fail-push',
+    'realm-insecure',
+  ],
+  [
+    'realm that is not http(s)',
+    f({ op: 'token', networkCode: 'REALM_INVALID' }),
+    budget,
+    'fail-push',
+    'realm-invalid',
+  ],
   // Network, before any answer.
   [
     'refused at ping',

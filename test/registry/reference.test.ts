@@ -4,6 +4,8 @@ import {
   isLoopback,
   isSameHost,
   parseReference,
+  sameRegistry,
+  writtenPort,
 } from '../../src/registry/reference.js';
 
 describe('parseReference', () => {
@@ -56,12 +58,18 @@ describe('isLoopback', () => {
 });
 
 describe('one key per registry host', () => {
-  it('lowercases host names and drops the https default port', () => {
+  it('keeps the host as written, dials the port written, and compares by one key', () => {
     expect(parseReference('LOCALHOST:5000/app:1').apiHost).toBe('localhost:5000');
-    expect(parseReference('Registry.Example.COM:443/team/app').registry).toBe(
-      'registry.example.com',
-    );
+    const written = parseReference('Registry.Example.COM:443/team/app');
+    expect(written.registry).toBe('Registry.Example.COM:443');
+    expect(written.apiHost).toBe('registry.example.com:443');
+    expect(written.hostKey).toBe('registry.example.com');
+    expect(parseReference('127.0.0.1:443/n/b:v1').apiHost).toBe('127.0.0.1:443');
     expect(parseReference('localhost:80/app').apiHost).toBe('localhost:80');
+    expect(sameRegistry('LOCALHOST:443', 'localhost')).toBe(true);
+    expect(sameRegistry('localhost:5000', 'localhost')).toBe(false);
+    expect(writtenPort('[::1]:443')).toBe('443');
+    expect(writtenPort('[::1]')).toBeUndefined();
   });
 
   it('compares a URL with a host as the browser does: case and default ports', () => {

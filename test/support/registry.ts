@@ -23,6 +23,9 @@ export interface RegistryOptions {
   storage?: string;
   /** `validation.manifests.urls.allow`: accept layers that name foreign URLs. */
   allowForeignUrls?: boolean;
+  /** Listen here instead of 127.0.0.1 and a free port (a fixed port such as 80 or 443). */
+  address?: string;
+  port?: number;
 }
 
 export interface RunningRegistry {
@@ -38,7 +41,8 @@ export interface RunningRegistry {
 export async function startRegistry(options: RegistryOptions = {}): Promise<RunningRegistry> {
   const dir = await mkdtemp(join(tmpdir(), 'oci-push-registry-'));
   const storage = options.storage ?? join(dir, 'storage');
-  const port = await freePort();
+  const port = options.port ?? (await freePort());
+  const address = options.address ?? '127.0.0.1';
   const lines = [
     'version: 0.1',
     'log:',
@@ -70,7 +74,7 @@ export async function startRegistry(options: RegistryOptions = {}): Promise<Runn
     );
   lines.push(
     'http:',
-    `  addr: 127.0.0.1:${port}`,
+    `  addr: ${address}:${port}`,
     `  secret: ${options.secret ?? 'oci-push-test-secret'}`,
   );
   if (options.relativeUrls) lines.push('  relativeurls: true');
@@ -106,15 +110,15 @@ export async function startRegistry(options: RegistryOptions = {}): Promise<Runn
   let stderr = '';
   child.stderr?.on('data', (d: Buffer) => (stderr += d.toString()));
   const scheme = options.tls ? 'https' : 'http';
-  const url = `${scheme}://127.0.0.1:${port}`;
+  const url = `${scheme}://${address}:${port}`;
   const deadline = Date.now() + 15_000;
   for (;;) {
     if (child.exitCode !== null) throw new Error(`docker-registry exited: ${stderr}`);
     try {
-      const res = await fetch(`http://127.0.0.1:${port}/v2/`).catch(() => undefined);
+      const res = await fetch(`http://${address}:${port}/v2/`).catch(() => undefined);
       if (res || options.tls) {
         // A TLS port answers plain http with 400; either way it is listening.
-        if (res || (await isListening(port))) break;
+        if (res || (await isListening(address, port))) break;
       }
     } catch {
       // not yet
@@ -123,7 +127,7 @@ export async function startRegistry(options: RegistryOptions = {}): Promise<Runn
     await new Promise((r) => setTimeout(r, 50));
   }
   return {
-    host: `127.0.0.1:${port}`,
+    host: `${address}:${port}`,
     url,
     storage,
     port,
@@ -135,10 +139,10 @@ export async function startRegistry(options: RegistryOptions = {}): Promise<Runn
   };
 }
 
-async function isListening(port: number): Promise<boolean> {
+async function isListening(address: string, port: number): Promise<boolean> {
   const { connect } = await import('node:net');
   return new Promise((resolve) => {
-    const socket = connect(port, '127.0.0.1');
+    const socket = connect(port, address);
     socket.once('connect', () => {
       socket.destroy();
       resolve(true);

@@ -13,6 +13,8 @@ export interface TokenServerOptions {
   ttlSeconds?: number;
   /** Docker Hub refuses a token whose scopes name a repository it will not grant: 400. */
   refuseMountScopes?: boolean;
+  /** Listen on this loopback address instead of 127.0.0.1 (a realm on another host). */
+  address?: string;
 }
 
 export interface TokenServer {
@@ -88,10 +90,11 @@ export async function startTokenServer(options: TokenServerOptions): Promise<Tok
       .writeHead(200, { 'content-type': 'application/json' })
       .end(JSON.stringify({ token, access_token: token, expires_in: ttl }));
   });
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const address = options.address ?? '127.0.0.1';
+  await new Promise<void>((resolve) => server.listen(0, address, resolve));
   const { port } = server.address() as AddressInfo;
   return {
-    realm: `http://127.0.0.1:${port}/token`,
+    realm: `http://${address}:${port}/token`,
     requests,
     issued,
     stop: () => new Promise((resolve) => server.close(() => resolve())),
