@@ -9,18 +9,24 @@ import { failureCauses, observedWarnings, renderSummary } from '../report/summar
 import { signalExitCode } from '../util/cancel.js';
 import { errorMessage } from '../util/errors.js';
 import { actionsLogger } from './logger.js';
+import type { SecretMasker } from '../report/secrets.js';
+import { oneLine } from '../util/text.js';
 
-async function writeSummary(result: PushResult, findings?: Finding[]): Promise<void> {
+async function writeSummary(
+  result: PushResult,
+  findings: Finding[] | undefined,
+  masker: SecretMasker,
+): Promise<void> {
   // Outside a runner there is no summary file; that is not an error.
   if (!process.env.GITHUB_STEP_SUMMARY) return;
-  await core.summary.addRaw(renderSummary(result, { findings }), true).write();
+  await core.summary.addRaw(masker.mask(renderSummary(result, { findings })), true).write();
 }
 
 /** GitHub shows 10 error annotations a step: one per distinct cause, then the overall failure. */
 const MAX_CAUSE_ANNOTATIONS = 9;
 
 /** One annotation per distinct cause: how many blobs it hit, the first digests, and the fix. */
-function annotateFailures(result: PushResult): void {
+function annotateFailures(result: PushResult, masker: SecretMasker): void {
   const groups = failureCauses(result);
   for (const { cause, blobs, answer } of groups.slice(0, MAX_CAUSE_ANNOTATIONS)) {
     const shown = blobs.slice(0, 3).join(', ');
@@ -28,9 +34,12 @@ function annotateFailures(result: PushResult): void {
     const hit = blobs.length
       ? `${blobs.length} blob${blobs.length === 1 ? '' : 's'} (${shown}${more})`
       : `stopped at ${result.phase ?? 'the push'}`;
-    core.error(`${hit}${answer ? `: ${answer}` : ''}. ${cause.title} Fix: ${cause.fix}`, {
-      title: `oci-push: ${cause.id}`,
-    });
+    core.error(
+      masker.mask(`${hit}${answer ? `: ${answer}` : ''}. ${cause.title} Fix: ${cause.fix}`),
+      {
+        title: `oci-push: ${cause.id}`,
+      },
+    );
   }
 }
 
@@ -81,7 +90,7 @@ async function runAction(signal: AbortSignal): Promise<void> {
   const logger = actionsLogger();
   try {
     for (const secret of [core.getInput(Input.password), core.getInput(Input.githubToken)])
-      if (secret) core.setSecret(secret);
+      if (secret) logger.secret(secret);
     settings = await readPushSettings((name) => core.getInput(name));
     result = await executePush(settings, { logger, signal });
     if (!result.ok) {
@@ -89,27 +98,30 @@ async function runAction(signal: AbortSignal): Promise<void> {
       const { diagnoseAfterFailure } = await import('../diagnose/after-failure.js');
       findings = await diagnoseAfterFailure(settings, result, { logger }).catch(
         (error: unknown) => {
-          core.warning(`the diagnosis could not run: ${errorMessage(error)}`);
+          core.warning(logger.masker.mask(`the diagnosis could not run: ${errorMessage(error)}`));
           return undefined;
         },
       );
     }
   } catch (error) {
     failure = errorMessage(error);
-    core.debug(error instanceof Error ? (error.stack ?? failure) : failure);
+    logger.debug(error instanceof Error ? (error.stack ?? failure) : failure);
     // Bad input still gets a summary that says what was wrong.
     result ??= failedBeforePush(settings?.tags ?? [], error);
   }
-  for (const [name, value] of Object.entries(outputsOf(result))) core.setOutput(name, value);
+  for (const [name, value] of Object.entries(outputsOf(result)))
+    core.setOutput(name, logger.masker.mask(value));
   if (result && settings?.summary !== false) {
     try {
-      await writeSummary(result, findings);
+      await writeSummary(result, findings, logger.masker);
     } catch (error) {
-      core.warning(`could not write the job summary: ${errorMessage(error)}`);
+      core.warning(logger.masker.mask(`could not write the job summary: ${errorMessage(error)}`));
     }
   }
-  if (result && !result.ok) annotateFailures(result);
+  if (result && !result.ok) annotateFailures(result, logger.masker);
   for (const w of (result ? observedWarnings(result) : []).slice(0, MAX_WARNINGS))
-    core.warning(`${w.registry}: ${w.cause.title} Fix: ${w.cause.fix}`, { title: 'oci-push' });
-  if (failure !== undefined) core.setFailed(failure);
+    core.warning(logger.masker.mask(`${w.registry}: ${w.cause.title} Fix: ${w.cause.fix}`), {
+      title: 'oci-push',
+    });
+  if (failure !== undefined) core.setFailed(logger.masker.mask(oneLine(failure)));
 }

@@ -1,5 +1,8 @@
 import type { Logger } from '../util/logger.js';
+import { SecretMasker } from '../report/secrets.js';
 import { oneLine } from '../util/text.js';
+
+export { SecretMasker };
 
 export interface ConsoleLoggerOptions {
   verbose: boolean;
@@ -14,23 +17,6 @@ export interface ConsoleLoggerOptions {
 }
 
 export type ConsoleLogger = Logger & { masker: SecretMasker };
-
-/** Replaces every registered secret in a line; longest first, so no secret leaks through a shorter one. */
-export class SecretMasker {
-  private secrets: string[] = [];
-
-  add(value: string): void {
-    if (value.length < 3 || this.secrets.includes(value)) return;
-    this.secrets.push(value);
-    this.secrets.sort((a, b) => b.length - a.length);
-  }
-
-  mask(text: string): string {
-    let out = text;
-    for (const secret of this.secrets) out = out.split(secret).join('***');
-    return out;
-  }
-}
 
 /**
  * The CLI's logger: lines on stderr, secrets masked, debug only when verbose. On a terminal, each
@@ -57,7 +43,7 @@ export function createConsoleLogger(
   const yellow = (t: string): string => (options.colour ? `\x1b[33m${t}\x1b[39m` : t);
   const emit = (prefix: string, message: string): void => {
     if (options.tty) erase();
-    write(masker.mask(`${prefix}${oneLine(message)}`));
+    write(masker.mask(`${prefix}${oneLine(masker.mask(message))}`));
     if (options.tty) draw();
   };
   const quiet = options.quiet ?? false;
@@ -70,7 +56,7 @@ export function createConsoleLogger(
       if (!quiet) emit('', m);
     },
     warning: (m) => emit(yellow('warning: '), m),
-    secret: (v) => masker.add(v),
+    secret: (v) => void masker.add(v),
     group: async (name, fn) => {
       if (!quiet) emit('== ', name);
       return fn();
@@ -80,7 +66,7 @@ export function createConsoleLogger(
           live: (id: string, line: string | undefined) => {
             erase();
             if (line === undefined) live.delete(id);
-            else live.set(id, masker.mask(oneLine(line)));
+            else live.set(id, masker.mask(oneLine(masker.mask(line))));
             draw();
           },
         }

@@ -52,6 +52,9 @@ export async function main(
     tty: io.tty && !env.CI && !env.GITHUB_ACTIONS,
     colour: io.tty && env.NO_COLOR === undefined,
   });
+  // A password on the command line is a secret before anything is parsed: a usage error about
+  // another flag must not print it either.
+  for (const value of passwordsIn(argv)) logger.secret(value);
   const wantsJson = argv.includes('--json');
   const fail = (message: string, code: number): number => {
     io.stderr(`${logger.masker.mask(`oci-push: ${oneLine(message)}`)}\n`);
@@ -60,7 +63,7 @@ export async function main(
   const usage = (error: Error): number => {
     if (wantsJson)
       io.stdout(
-        `${JSON.stringify({ ok: false, usage: true, error: oneLine(error.message) }, null, 2)}\n`,
+        `${logger.masker.mask(JSON.stringify({ ok: false, usage: true, error: oneLine(error.message) }, null, 2))}\n`,
       );
     const code = fail(error.message, 2);
     io.stderr('(see oci-push --help)\n');
@@ -119,6 +122,16 @@ export async function main(
     if (error instanceof UsageError) return usage(error);
     return fail(errorMessage(error), 1);
   }
+}
+
+/** Values of `--password` (`--password X` or `--password=X`) in raw argv, whatever else is wrong with it. */
+function passwordsIn(argv: string[]): string[] {
+  const out: string[] = [];
+  argv.forEach((arg, i) => {
+    if (arg === '--password' && argv[i + 1] !== undefined) out.push(argv[i + 1] as string);
+    else if (arg.startsWith('--password=')) out.push(arg.slice('--password='.length));
+  });
+  return out;
 }
 
 /** The outputs as JSON, with numbers and lists as such, and the causes of a failure. */

@@ -32,7 +32,9 @@ export interface ImageReference {
 export function parseReference(input: string): ImageReference {
   const text = input.trim();
   const fail = (why: string): never => {
-    throw new UsageError(`tag ${JSON.stringify(input)}: ${why}`);
+    // `user:password@host/…` is not a reference, but it may hold a password: never repeat it.
+    const shown = input.replace(/^[^/@]*@(?=[^/]*\/)/, '***@');
+    throw new UsageError(`tag ${JSON.stringify(shown)}: ${why}`);
   };
   if (!text) fail('empty reference');
   if (/\s/.test(text))

@@ -1,2 +1,0 @@
-import { createRequire as __ociPushCreateRequire } from 'node:module'; const require = __ociPushCreateRequire(import.meta.url);
-import{a,b,c,d}from"./chunk-F7QXYE2B.js";import"./chunk-GIRMRFOC.js";import"./chunk-VQQMTMAV.js";import"./chunk-6UY4QLKX.js";import"./chunk-JIFJ5RMX.js";import"./chunk-CDNS7XPM.js";export{a as DIAGNOSE_TIMEOUT_MS,c as LARGE_PROBE_BYTES,b as MEDIUM_PROBE_BYTES,d as diagnose};
