@@ -1,4 +1,5 @@
 import { main } from './cli/main.js';
+import { exitAfterGrace } from './util/cancel.js';
 import { errorMessage } from './util/errors.js';
 
 // Until main settles the exit code is 1: should an operation never settle, Node exits once the
@@ -30,6 +31,7 @@ for (const signal of ['SIGINT', 'SIGTERM'] as const)
     if (received) process.exit(130);
     received = signal;
     cancel.abort();
+    exitAfterGrace(signal, (line) => process.stderr.write(`${line}\n`));
   });
 
 main(process.argv.slice(2), undefined, { signal: cancel.signal, received: () => received }).then(

@@ -6,7 +6,7 @@ import { executePush, failedBeforePush } from '../push/execute.js';
 import type { PushResult } from '../push/result.js';
 import { outputsOf } from '../report/outputs.js';
 import { failureCauses, observedWarnings, renderSummary } from '../report/summary.js';
-import { signalExitCode } from '../util/cancel.js';
+import { exitAfterGrace, signalExitCode } from '../util/cancel.js';
 import { errorMessage } from '../util/errors.js';
 import { actionsLogger } from './logger.js';
 import type { SecretMasker } from '../report/secrets.js';
@@ -63,9 +63,11 @@ export async function run(): Promise<void> {
   const cancel = new AbortController();
   let received: string | undefined;
   const onSignal = (signal: string): void => {
-    received ??= signal;
+    if (received) return;
+    received = signal;
     core.info(`${signal} received: cancelling the push`);
     cancel.abort();
+    exitAfterGrace(signal, (line) => core.error(line));
   };
   const onInt = (): void => onSignal('SIGINT');
   const onTerm = (): void => onSignal('SIGTERM');

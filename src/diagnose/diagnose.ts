@@ -1,11 +1,11 @@
 import { createWriteStream } from 'node:fs';
-import { rm, writeFile } from 'node:fs/promises';
+import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { DiagnoseSettings } from '../config/settings.js';
 import { connectRegistry } from '../push/connect.js';
 import { digestOf, digestFile } from '../oci/digest.js';
 import type { BlobFile } from '../oci/image.js';
-import { makeTempDir } from '../oci/source.js';
+import { makeTempDir, removeTempDir } from '../oci/source.js';
 import { RepositoryClient } from '../registry/client.js';
 import { classifyError } from '../registry/failure.js';
 import { type BaseTransport, createBaseTransport } from '../registry/http.js';
@@ -237,7 +237,7 @@ export async function diagnose(
     });
   } finally {
     if (!options.base) await base.close().catch(() => undefined);
-    await rm(dir, { recursive: true, force: true });
+    await removeTempDir(dir);
   }
   return findings;
 }

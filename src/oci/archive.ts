@@ -1,10 +1,11 @@
 import { createReadStream, createWriteStream } from 'node:fs';
-import { copyFile, lstat, mkdir, open, realpath } from 'node:fs/promises';
+import { copyFile, lstat, mkdir, open, realpath, stat, statfs } from 'node:fs/promises';
 import { dirname, join, posix, sep } from 'node:path';
 import type { Readable } from 'node:stream';
 import { createGunzip } from 'node:zlib';
 import { extract as tarExtract } from 'tar-stream';
 import { InputError } from '../util/errors.js';
+import { formatSize } from '../util/format.js';
 
 export async function isGzip(file: string): Promise<boolean> {
   const handle = await open(file, 'r');
@@ -29,17 +30,51 @@ function safeEntryPath(archive: string, name: string): string {
 }
 
 /**
+ * A gzip stream of image layers (already compressed themselves) expands little; far more is a
+ * decompression bomb. Legacy docker-archives hold uncompressed layers, which compress better: the
+ * ratio leaves room for those.
+ */
+export const MAX_GZIP_RATIO = 50;
+/** Free space left in the temp folder's file system whatever the archive needs. */
+export const FREE_SPACE_MARGIN = 256 << 20;
+
+/** The most an archive may write while extracted: a ratio of its size, and the free space. */
+async function extractionCeiling(
+  archive: string,
+  dest: string,
+  gzipped: boolean,
+): Promise<{ bytes: number; why: string }> {
+  const size = (await stat(archive)).size;
+  const fs = await statfs(dest).catch(() => undefined);
+  const free = fs ? Math.max(0, fs.bavail * fs.bsize - FREE_SPACE_MARGIN) : Infinity;
+  // A plain tar holds its entries' bytes itself; links are the only way it grows.
+  const ratio = gzipped ? MAX_GZIP_RATIO : 4;
+  const byRatio = Math.max(64 << 20, size * ratio);
+  return byRatio <= free
+    ? { bytes: byRatio, why: `${ratio} times its own size` }
+    : {
+        bytes: free,
+        why: `the free space of the temp folder, less ${formatSize(FREE_SPACE_MARGIN)}`,
+      };
+}
+
+/**
  * Copies one entry to a file. Async iteration, not stream.pipeline: tar-stream's entries are streamx
  * streams, and pipeline does not notice when one is destroyed (a truncated archive), so it would wait
  * forever; iteration rejects.
  */
-async function writeEntry(entry: AsyncIterable<unknown>, target: string): Promise<void> {
+async function writeEntry(
+  entry: AsyncIterable<unknown>,
+  target: string,
+  spend: (bytes: number) => void,
+): Promise<void> {
   const out = createWriteStream(target, { mode: 0o644 });
   let failed: Error | undefined;
   out.on('error', (error) => (failed = error));
   try {
     for await (const chunk of entry) {
       if (failed) throw failed;
+      spend((chunk as Buffer).length);
       if (!out.write(chunk as Buffer)) await new Promise<void>((r) => out.once('drain', () => r()));
     }
   } finally {
@@ -92,9 +127,19 @@ export function resolveInArchive(
  */
 export async function extractArchive(archive: string, dest: string): Promise<void> {
   const root = await realpath(dest);
+  const gzipped = await isGzip(archive);
+  const ceiling = await extractionCeiling(archive, root, gzipped);
+  let written = 0;
+  const spend = (bytes: number): void => {
+    written += bytes;
+    if (written > ceiling.bytes)
+      throw new InputError(
+        `${archive}: expands to more than ${formatSize(ceiling.bytes)} (${ceiling.why}); refused before filling the disk`,
+      );
+  };
   const source: Readable = createReadStream(archive, { highWaterMark: 1 << 20 });
   const extractor = tarExtract();
-  const input = (await isGzip(archive)) ? source.pipe(createGunzip()) : source;
+  const input = gzipped ? source.pipe(createGunzip()) : source;
   input.on('error', (error) => extractor.destroy(error));
   input.pipe(extractor);
   // A truncated archive fails the extractor while an entry is half written; that entry's stream
@@ -143,7 +188,7 @@ export async function extractArchive(archive: string, dest: string): Promise<voi
         case 'contiguous-file': {
           const target = await prepare(header.name, parts);
           if (symlinks.has(parts.join('/'))) refuse(header.name, 'would overwrite a link');
-          await writeEntry(entry, target);
+          await writeEntry(entry, target, spend);
           break;
         }
         case 'symlink': {
@@ -204,6 +249,8 @@ export async function extractArchive(archive: string, dest: string): Promise<voi
       return; // A dangling or folder symlink has nothing an image needs.
     }
     const to = join(root, ...path.split('/'));
+    // A thousand links to one large file are a thousand copies: they count like any other bytes.
+    spend(info.size);
     await mkdir(dirname(to), { recursive: true });
     await copyFile(from, to);
   };

@@ -49,16 +49,19 @@ export interface LoadedImage {
   cleanup: () => Promise<void>;
 }
 
-/** Children before parents, so pushing in this order never references a missing manifest. */
+/**
+ * Children before parents, so pushing in this order never references a missing manifest. Each
+ * distinct manifest once: an index may list a child many times, and indexes nest, so walking every
+ * path would be exponential (20 copies at 8 levels is 20^8 paths to one image).
+ */
 export function manifestsBottomUp(root: ImageNode): ImageNode[] {
   const out: ImageNode[] = [];
   const seen = new Set<string>();
   const visit = (node: ImageNode): void => {
+    if (seen.has(node.descriptor.digest)) return;
+    seen.add(node.descriptor.digest);
     if (node.kind === 'index') node.children.forEach(visit);
-    if (!seen.has(node.descriptor.digest)) {
-      seen.add(node.descriptor.digest);
-      out.push(node);
-    }
+    out.push(node);
   };
   visit(root);
   return out;

@@ -1,5 +1,6 @@
 import { lstat, stat } from 'node:fs/promises';
 import { join } from 'node:path';
+import { CancelledError } from '../util/cancel.js';
 import { InputError } from '../util/errors.js';
 import { digestOf, parseDigest } from './digest.js';
 import { type BlobFile, type ImageNode, type LoadedImage, isNonDistributable } from './image.js';
@@ -21,7 +22,12 @@ const MAX_MANIFEST_BYTES = MAX_DOCUMENT_BYTES;
 export interface LayoutSelection {
   dir: string;
   ref?: string;
+  /** Checked at every document read: a cancelled run stops reading at once. */
+  signal?: AbortSignal;
 }
+
+/** Distinct manifests and indexes one image may hold; far more than any real multi-platform image. */
+export const MAX_MANIFESTS = 1000;
 
 export function blobPath(dir: string, digest: string): string {
   const parsed = parseDigest(digest);
@@ -147,6 +153,11 @@ export async function loadLayout(selection: LayoutSelection): Promise<LoadedImag
       return cached;
     }
     if (depth > 8) throw new InputError(`${where}: indexes nest too deeply`);
+    if (selection.signal?.aborted) throw new CancelledError('cancelled while reading the image');
+    if (documents.size >= MAX_MANIFESTS)
+      throw new InputError(
+        `${where}: the image holds more than ${MAX_MANIFESTS} distinct manifests and indexes`,
+      );
     const file = relBlob(desc.digest);
     const kind = manifestKind(desc.mediaType);
     if (!kind) {

@@ -1,13 +1,15 @@
-import { createReadStream, createWriteStream } from 'node:fs';
+import { createWriteStream } from 'node:fs';
 import { mkdtemp, rm, stat } from 'node:fs/promises';
 import { pipeline } from 'node:stream/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { CancelledError, trackTemp, untrackTemp } from '../util/cancel.js';
 import { InputError } from '../util/errors.js';
 import type { Logger } from '../util/logger.js';
 import type { Compression } from './docker-archive.js';
 import type { Engine } from './engine-export.js';
 import type { LoadedImage } from './image.js';
+import { readFifo } from './fifo.js';
 import { loadLayout } from './layout.js';
 
 /** Where temporary files go: the runner's temp folder when there is one, so the runner cleans it too. */
@@ -16,7 +18,15 @@ export function tempRoot(): string {
 }
 
 export async function makeTempDir(prefix: string): Promise<string> {
-  return mkdtemp(join(tempRoot(), prefix));
+  const dir = await mkdtemp(join(tempRoot(), prefix));
+  trackTemp(dir);
+  return dir;
+}
+
+/** Removes a folder made by makeTempDir. */
+export async function removeTempDir(dir: string): Promise<void> {
+  await rm(dir, { recursive: true, force: true });
+  untrackTemp(dir);
 }
 
 const STDIN_NAMES = new Set(['/dev/stdin', '/dev/fd/0', '/proc/self/fd/0']);
@@ -45,6 +55,8 @@ export interface SourceOptions {
   engine: Engine;
   compression: Compression;
   logger: Logger;
+  /** A cancelled run stops reading the image. */
+  signal?: AbortSignal;
 }
 
 /**
@@ -63,13 +75,14 @@ async function openFolder(
       throw new InputError(error.message.split(dir).join(shownAs));
     throw error;
   };
-  if (await exists(join(dir, 'oci-layout'))) return loadLayout({ dir, ref }).catch(rename);
+  if (await exists(join(dir, 'oci-layout')))
+    return loadLayout({ dir, ref, signal: options.signal }).catch(rename);
   if (await exists(join(dir, 'manifest.json'))) {
     const dest = await scratch();
     // Loaded on demand: most pushes never meet a docker-archive.
     const { convertDockerArchive } = await import('./docker-archive.js');
     await convertDockerArchive(dir, dest, ref, options.compression, shownAs).catch(rename);
-    const image = await loadLayout({ dir: dest }).catch(rename);
+    const image = await loadLayout({ dir: dest, signal: options.signal }).catch(rename);
     return {
       ...image,
       source: `docker-archive ${shownAs}${ref ? `:${ref}` : ''} (converted to OCI, ${options.compression} layers)`,
@@ -89,7 +102,7 @@ export async function openImageSource(options: SourceOptions): Promise<LoadedIma
     return dir;
   };
   const cleanup = async (): Promise<void> => {
-    await Promise.all(temps.map((d) => rm(d, { recursive: true, force: true })));
+    await Promise.all(temps.map(removeTempDir));
   };
   try {
     let path: string;
@@ -112,7 +125,11 @@ export async function openImageSource(options: SourceOptions): Promise<LoadedIma
       // A socket cannot be opened by name; when it is this process's stdin, read that.
       const stdin = info.isSocket() && STDIN_NAMES.has(path);
       if (info.isSocket() && !stdin) throw new InputError(`${shownAs}: a socket, not an archive`);
-      await pipeline(stdin ? process.stdin : createReadStream(path), createWriteStream(spooled));
+      await pipeline(
+        stdin ? process.stdin : readFifo(path, shownAs, options.signal),
+        createWriteStream(spooled),
+        { signal: options.signal },
+      );
       path = spooled;
     } else if (!info.isFile() && !info.isDirectory()) {
       throw new InputError(`${shownAs}: not a file, a folder or a pipe`);
@@ -134,6 +151,8 @@ export async function openImageSource(options: SourceOptions): Promise<LoadedIma
     return { ...image, cleanup };
   } catch (error) {
     await cleanup();
+    if (options.signal?.aborted && !(error instanceof CancelledError))
+      throw new CancelledError('cancelled while reading the image');
     throw error;
   }
 }

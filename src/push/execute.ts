@@ -62,6 +62,7 @@ async function validateAndPush(
         engine: settings.engine,
         compression: settings.compression,
         logger,
+        signal: deps.signal,
       });
       logger.info(
         `${loaded.source}: ${loaded.root.descriptor.digest}, ${loaded.blobs.size} blobs present with the right sizes (their contents are checked against their digests as they upload)`,

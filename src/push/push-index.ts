@@ -14,6 +14,8 @@ import { RegistryError } from '../registry/errors.js';
 import { type ImageReference, formatReference, parseReference } from '../registry/reference.js';
 import { type PushResult, type TargetResult, emptyResult } from './result.js';
 import { type PushDeps, runPush } from './session.js';
+import { confirmTag } from '../transfer/manifest.js';
+import { transferPolicy } from '../transfer/policy.js';
 import { applyTags } from './tag.js';
 import { type Target, planTargets } from './targets.js';
 
@@ -221,21 +223,28 @@ export async function pushIndex(settings: PushSettings, deps: PushDeps): Promise
         }
         const { digest: returned } = await to.putManifest(digest, MediaType.ociIndex, index);
         if (returned && returned !== digest)
-          throw new InputError(
-            `the registry computed digest ${returned} for the index, expected ${digest}`,
-          );
+          throw new RegistryError({
+            method: 'PUT',
+            op: 'manifest',
+            url: to.manifestUrl(digest),
+            networkCode: 'DIGEST_MISMATCH',
+            context: `the registry answered the PUT of the index with digest ${returned}, expected ${digest}`,
+          });
       }
     });
     session.phase = 'tags';
     await logger.group('Tag', async () => {
-      const put = async (target: Target, tag: string): Promise<void> => {
-        await new RepositoryClient(registry, target.repository).putManifest(
-          tag,
-          MediaType.ociIndex,
-          index,
-        );
+      const node = {
+        descriptor: { mediaType: MediaType.ociIndex, digest, size: index.length },
+        raw: index,
       };
-      await applyTags(targets, digest, put, logger, result.refs);
+      const lagRetries = transferPolicy(settings.transfer).verifyLagRetries;
+      const put = async (target: Target, tag: string): Promise<string> => {
+        const client = new RepositoryClient(registry, target.repository);
+        await client.putManifest(tag, MediaType.ociIndex, index);
+        return confirmTag(client, node, tag, session.clock, lagRetries);
+      };
+      await applyTags(targets, digest, put, logger, result.refs, result.elsewhere);
     });
   });
 }

@@ -7,9 +7,15 @@ import { type PutManifest, RepositoryClient } from '../registry/client.js';
 import type { CauseId } from '../registry/failure.js';
 import type { BlobContext } from '../transfer/blob.js';
 import { pushBlob } from '../transfer/blob.js';
-import { BlobsFailedError, type ManifestContext, putManifest } from '../transfer/manifest.js';
+import {
+  BlobsFailedError,
+  type ManifestContext,
+  confirmTag,
+  putManifest,
+} from '../transfer/manifest.js';
 import { SHARES_PER_PLACE, transferPolicy } from '../transfer/policy.js';
 import { limiter } from '../util/concurrency.js';
+import { InputError } from '../util/errors.js';
 import { type PushResult, type TargetResult, emptyResult, tally } from './result.js';
 import { type PushDeps, runPush } from './session.js';
 import { addReferrer, subjectOf } from './referrers.js';
@@ -43,8 +49,9 @@ export async function pushImage(
   const policy = transferPolicy(settings.transfer);
   return runPush(settings, deps, result, async (session) => {
     const { logger, clock } = session;
-    session.phase = 'auth';
     const targets = planTargets(settings.tags, digest);
+    refuseUnservableDigests(image, targets);
+    session.phase = 'auth';
     result.targets = targets.map((t): TargetResult => ({ ...t, blobs: new Map() }));
     const contexts = new Map<TargetResult, ManifestContext>();
     let stopped: CauseId | undefined;
@@ -142,15 +149,21 @@ export async function pushImage(
 
     session.phase = 'tags';
     await logger.group('Tag', async () => {
-      const put = async (target: Target, tag: string): Promise<void> => {
+      const put = async (target: Target, tag: string): Promise<string> => {
         const t = target as TargetResult;
-        note(
-          t,
-          image.root,
-          await putManifest(contexts.get(t)!.client, image.root, tag, contexts.get(t)!),
-        );
+        const ctx = contexts.get(t)!;
+        note(t, image.root, await putManifest(ctx.client, image.root, tag, ctx));
+        return confirmTag(ctx.client, image.root, tag, clock, policy.verifyLagRetries);
       };
-      await applyTags(result.targets, digest, put, logger, result.refs);
+      await applyTags(result.targets, digest, put, logger, result.refs, result.elsewhere);
+      // A sha512 layout: the registry names the manifest by its own digest, and so do the outputs.
+      const served = result.refs[0]?.split('@')[1];
+      if (served && served !== digest) {
+        result.digest = served;
+        logger.info(
+          `the registry serves the manifest as ${served}; the layout named it ${digest} (the same bytes)`,
+        );
+      }
     });
 
     // Artifacts (signatures, SBOMs) name their subject; without the referrers API, the referrers
@@ -178,6 +191,26 @@ export async function pushImage(
       }
     });
   });
+}
+
+/**
+ * A manifest pushed by digest must be named the way registries name it: distribution computes sha256
+ * whatever the layout used, and answers DIGEST_INVALID to a PUT by a sha512 digest, so an index
+ * listing a sha512 child would point at a digest no registry serves. Refused before anything is
+ * sent. A sha512 manifest pushed by tag is fine: the registry names it by sha256, and so do the
+ * outputs.
+ */
+function refuseUnservableDigests(image: LoadedImage, targets: Target[]): void {
+  const byDigest = manifestsBottomUp(image.root).filter(
+    (node) => node !== image.root || targets.some((t) => !t.tags.length),
+  );
+  const odd = byDigest.find((node) => !node.descriptor.digest.startsWith('sha256:'));
+  if (!odd) return;
+  const why =
+    odd === image.root
+      ? 'a push by digest needs a sha256 digest (registries name manifests by sha256); push it with a tag, or re-export it with sha256'
+      : 'it is listed by digest in an index, and registries name manifests by sha256, so the index would point at a digest no registry serves; re-export the image with sha256 digests';
+  throw new InputError(`${odd.file}: manifest ${odd.descriptor.digest}: ${why}`);
 }
 
 /** Repositories whose blobs each get a log line; the rest are counted in one. */

@@ -26,6 +26,8 @@ export interface PushResult {
   digest?: string;
   /** `host/repo:tag@digest`, one per tag pushed (or `host/repo@digest` for a push by digest). */
   refs: string[];
+  /** Tags this push set that read back with another digest: `host/repo:tag@digest-served`. */
+  elsewhere: string[];
   /** Referrers tags written for registries without the referrers API (`host/repo:sha256-…`). */
   referrers: string[];
   /** The refs the user asked for, as normalised references. */
@@ -82,6 +84,7 @@ export function emptyResult(tags: ImageReference[], extra: Partial<PushResult> =
   return {
     ok: false,
     refs: [],
+    elsewhere: [],
     referrers: [],
     targetRefs: tags.map((t) => formatReference(t)),
     targets: [],

@@ -59,6 +59,11 @@ export class RepositoryClient {
     return new URL(`/v2/${this.repository}/${path}`, this.registry.baseUrl);
   }
 
+  /** Where a manifest or tag of this repository lives. */
+  manifestUrl(reference: string): URL {
+    return this.url(`manifests/${reference}`);
+  }
+
   private async send(req: HttpRequest): Promise<HttpResponse> {
     return this.registry.send({ scopes: this.scopes, ...req });
   }
@@ -331,7 +336,10 @@ export class RepositoryClient {
     };
   }
 
-  /** The digest a tag points at now (HEAD), or undefined when there is no such tag. */
+  /**
+   * The digest a tag points at now (HEAD), or undefined when there is no such tag; an empty string
+   * when the registry serves it without a Docker-Content-Digest.
+   */
   async manifestDigest(reference: string, accept: string[]): Promise<string | undefined> {
     const req: HttpRequest = {
       method: 'HEAD',
@@ -342,6 +350,6 @@ export class RepositoryClient {
     const res = await this.send(req);
     if (res.status === 404) return undefined;
     if (res.status !== 200) throw errorFromResponse(req, res, `checking manifest ${reference}`);
-    return res.headers['docker-content-digest'];
+    return res.headers['docker-content-digest'] ?? '';
   }
 }

@@ -77,6 +77,8 @@ export type CauseId =
   | 'redirect-scheme'
   | 'realm-insecure'
   | 'realm-invalid'
+  | 'manifest-dropped'
+  | 'manifest-digest-mismatch'
   | 'input'
   | 'cancelled'
   | 'unknown';
@@ -208,14 +210,17 @@ function tooLarge(f: Failure, s: Situation, cause: CauseId): Decision {
 }
 
 /**
- * Answers oci-push refused to act on, by the code it gave them: a realm no credentials may go to,
- * a redirect that cannot be followed. Nothing is wrong with the network, so nothing is retried.
+ * Answers oci-push could not accept, by the code it gave them: a realm no credentials may go to, a
+ * redirect that cannot be followed, a manifest the registry acknowledged and then does not serve as
+ * pushed. Nothing is wrong with the network, so nothing is retried.
  */
 export const REFUSED_ANSWERS: Readonly<Record<string, CauseId>> = {
   REALM_INSECURE: 'realm-insecure',
   REALM_INVALID: 'realm-invalid',
   REDIRECT_LOOP: 'redirect-loop',
   REDIRECT_SCHEME: 'redirect-scheme',
+  TAG_NOT_SERVED: 'manifest-dropped',
+  DIGEST_MISMATCH: 'manifest-digest-mismatch',
 };
 
 /** A network failure with no answer from the registry. */
@@ -383,6 +388,7 @@ export function classifyError(error: unknown, situation: Situation = {}, op?: Op
   if (error instanceof RegistryError) return classify(failureOf(error, op), situation);
   const name = error instanceof Error ? error.name : '';
   if (name === 'CorruptBlobError') return { action: 'fail-blob', cause: 'corrupt-layout' };
+  if (name === 'CancelledError') return { action: 'fail-push', cause: 'cancelled' };
   if (name === 'InputError' || name === 'UsageError')
     return { action: 'fail-push', cause: 'input' };
   return { action: 'fail-push', cause: 'unknown' };

@@ -41,6 +41,11 @@ export type Transport = (request: HttpRequest) => Promise<HttpResponse>;
 
 /** The largest response body we keep; registries answer us with JSON documents, never blobs. */
 const MAX_RESPONSE_BYTES = 8 << 20;
+/**
+ * The most of an error body kept: its JSON errors or the start of a proxy's page. The rest is never
+ * read: the connection is closed instead, so an endless body costs nothing.
+ */
+export const MAX_ERROR_BODY_BYTES = 64 << 10;
 
 export interface BaseTransportOptions {
   /** Hosts (host:port) whose TLS certificate is not verified. */
@@ -87,16 +92,17 @@ async function* countBytes(
   }
 }
 
-async function readCapped(body: Dispatcher.ResponseData['body']): Promise<Buffer> {
+async function readCapped(body: Dispatcher.ResponseData['body'], max: number): Promise<Buffer> {
   const chunks: Buffer[] = [];
   let size = 0;
   for await (const chunk of body) {
+    const room = max - size;
+    chunks.push(room < (chunk as Buffer).length ? (chunk as Buffer).subarray(0, room) : chunk);
     size += (chunk as Buffer).length;
-    if (size > MAX_RESPONSE_BYTES) {
+    if (size >= max) {
       body.destroy();
       break;
     }
-    chunks.push(chunk as Buffer);
   }
   return Buffer.concat(chunks);
 }
@@ -167,7 +173,9 @@ export function createBaseTransport(options: BaseTransportOptions = {}): BaseTra
         ...(req.method === 'HEAD' ? { reset: false } : {}),
       });
       bodyDone = true;
-      const responseBody = req.method === 'HEAD' ? Buffer.alloc(0) : await readCapped(res.body);
+      const max = res.statusCode >= 300 ? MAX_ERROR_BODY_BYTES : MAX_RESPONSE_BYTES;
+      const responseBody =
+        req.method === 'HEAD' ? Buffer.alloc(0) : await readCapped(res.body, max);
       return {
         status: res.statusCode,
         headers: flattenHeaders(res.headers),

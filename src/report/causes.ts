@@ -190,6 +190,16 @@ export const CAUSES: Record<CauseId, Omit<Cause, 'id'>> = {
       'The token service the registry names (the realm in WWW-Authenticate) is not an http or https URL, so oci-push cannot fetch a token.',
     fix: "Set the registry's token realm to the token service's https URL (distribution: `auth.token.realm`).",
   },
+  'manifest-dropped': {
+    title:
+      'The registry acknowledged the manifest (201) but does not serve it: reading the tag back answered 404. Its storage lost the write, or a cache in front of it serves an old answer.',
+    fix: "Check the registry's storage and log at the time of the push, and any cache in front of it; push again once a tag reads back after it is written.",
+  },
+  'manifest-digest-mismatch': {
+    title:
+      'The registry serves the tag with another digest than the manifest pushed: it rewrote the manifest, or another push set the same tag at the same time.',
+    fix: 'Check whether another job pushes the same tag at once, or a proxy rewrites manifests; the summary names the digest the tag points at now.',
+  },
   input: {
     title: 'The input was refused before anything was sent to the registry.',
     fix: 'Correct the input named above.',

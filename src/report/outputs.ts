@@ -8,6 +8,7 @@ export const Output = {
   bytesUploaded: 'bytes-uploaded',
   failedBlobs: 'failed-blobs',
   referrersTags: 'referrers-tags',
+  tagsElsewhere: 'tags-elsewhere',
 } as const;
 
 export type OutputName = (typeof Output)[keyof typeof Output];
@@ -23,5 +24,6 @@ export function outputsOf(result: PushResult | undefined): Record<OutputName, st
     [Output.bytesUploaded]: String(result?.bytesUploaded ?? 0),
     [Output.failedBlobs]: JSON.stringify(result?.failedBlobs ?? []),
     [Output.referrersTags]: JSON.stringify(result?.referrers ?? []),
+    [Output.tagsElsewhere]: JSON.stringify(result?.elsewhere ?? []),
   };
 }

@@ -129,7 +129,7 @@ export function lastAnswer(errors: readonly RegistryError[], fallback?: Error): 
     last.status !== undefined
       ? `HTTP ${last.status}`
       : refused
-        ? `an answer oci-push does not follow (${code(last.networkCode ?? '')}): ${escapeMarkdown(last.message)}`
+        ? `an answer oci-push could not accept (${code(last.networkCode ?? '')}): ${escapeMarkdown(last.message)}`
         : `no response (${code(last.networkCode ?? 'network error')})`,
   );
   for (const c of last.codes)
@@ -291,9 +291,19 @@ function targetsSection(result: PushResult): string[] {
   const pushed = new Set(result.refs.map((r) => r.replace(/@sha(256|512):.*$/, '')));
   const what = result.byDigest ? 'pushed by digest' : 'tagged';
   const done = (ref: string): boolean => pushed.has(ref.replace(/@sha(256|512):.*$/, ''));
+  const elsewhere = new Map(
+    result.elsewhere.map((r) => [r.replace(/@[^@]*$/, ''), r.replace(/^.*@/, '')]),
+  );
+  const note = (ref: string): string => {
+    if (done(ref)) return '';
+    const served = elsewhere.get(ref.replace(/@sha(256|512):.*$/, ''));
+    return served
+      ? ` (set, but the registry serves it as ${code(served)}, not the pushed manifest)`
+      : ` (not ${what})`;
+  };
   if (result.targetRefs.length <= LISTED_TARGETS) {
     for (const ref of result.targetRefs)
-      out.push(`- ${done(ref) ? '✅' : '⬜'} ${code(ref)}${done(ref) ? '' : ` (not ${what})`}`);
+      out.push(`- ${done(ref) ? '✅' : '⬜'} ${code(ref)}${note(ref)}`);
     return [...out, ''];
   }
   for (const ok of [true, false]) {

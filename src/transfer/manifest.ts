@@ -1,5 +1,6 @@
-import { InputError } from '../util/errors.js';
-import { digestOf } from '../oci/digest.js';
+import type { Clock } from '../util/clock.js';
+import { backoffDelay } from '../registry/retry.js';
+import { digestOf, isDigest } from '../oci/digest.js';
 import type { ImageNode, LoadedImage } from '../oci/image.js';
 import type { PutManifest, RepositoryClient } from '../registry/client.js';
 import { RegistryError } from '../registry/errors.js';
@@ -88,12 +89,83 @@ export async function putManifest(
     }
     returned = await put();
   }
-  if (returned.digest && !sameDigest(returned.digest, node.descriptor.digest, node.raw)) {
-    throw new InputError(
-      `${node.file}: the registry computed digest ${returned.digest} for the manifest, expected ${node.descriptor.digest}`,
-    );
+  // By tag, the answer's digest is only a claim: the tag is read back (confirmTag) and that decides.
+  if (
+    isDigest(reference) &&
+    returned.digest &&
+    !sameDigest(returned.digest, node.descriptor.digest, node.raw)
+  ) {
+    throw new RegistryError({
+      method: 'PUT',
+      op: 'manifest',
+      url: client.manifestUrl(reference),
+      networkCode: 'DIGEST_MISMATCH',
+      context: `the registry answered the PUT of ${node.file} with digest ${returned.digest}, expected ${node.descriptor.digest}`,
+    });
   }
   return returned;
+}
+
+/**
+ * Reads a tag back after its PUT: the registry must serve it, with the digest of the bytes pushed.
+ * A 404 is asked again a few times (a replica or cache may lag its own write). Returns the digest
+ * the registry serves it as: ours, or for a sha512 layout the registry's own sha256 of the same
+ * bytes. Throws a RegistryError the failure rules name (`manifest-dropped`,
+ * `manifest-digest-mismatch`), with `served` set when the tag points elsewhere.
+ */
+export async function confirmTag(
+  client: RepositoryClient,
+  node: Pick<ImageNode, 'descriptor' | 'raw'>,
+  tag: string,
+  clock: Clock,
+  lagRetries: number,
+): Promise<string> {
+  const ours = node.descriptor.digest;
+  let served: string | undefined;
+  for (let lagged = 0; ; lagged++) {
+    served = await client.manifestDigest(tag, [node.descriptor.mediaType]);
+    if (served !== undefined || lagged >= lagRetries) break;
+    await clock.sleep(backoffDelay(lagged, clock));
+  }
+  const url = client.manifestUrl(tag);
+  if (served === undefined)
+    throw new RegistryError({
+      method: 'HEAD',
+      op: 'manifest',
+      url,
+      networkCode: 'TAG_NOT_SERVED',
+      context: `the registry acknowledged tag ${tag} and then answered 404 for it`,
+    });
+  // A registry that sends no digest with HEAD: it serves the tag, and cannot say more.
+  if (!served) return canonicalDigest(ours, node.raw);
+  if (!sameDigest(served, ours, node.raw))
+    throw new TagElsewhereError(
+      served,
+      new RegistryError({
+        method: 'HEAD',
+        op: 'manifest',
+        url,
+        networkCode: 'DIGEST_MISMATCH',
+        context: `tag ${tag} points at ${served}, not at the pushed ${ours}`,
+      }),
+    );
+  return served;
+}
+
+/** A tag that reads back with another digest: what it points at, and the error that says so. */
+export class TagElsewhereError extends Error {
+  override name = 'TagElsewhereError';
+  constructor(
+    readonly served: string,
+    readonly error: RegistryError,
+  ) {
+    super(error.message);
+  }
+}
+
+/** The digest registries give these bytes: ours when it is sha256, else their sha256 (distribution's). */
+export function canonicalDigest(ours: string, raw: Buffer): string {
+  return ours.startsWith('sha256:') ? ours : digestOf(raw, 'sha256');
 }
 
 /**

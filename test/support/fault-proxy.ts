@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto';
 import {
   type IncomingMessage,
   type Server,
@@ -80,6 +81,10 @@ export interface FaultConfig {
   slowBodies?: number;
   /** Extra headers on every answer to a manifest PUT (a registry with the referrers API). */
   manifestHeaders?: Record<string, string>;
+  /** Answer a manifest PUT by tag with 201 and the body's right digest, and never store it. */
+  dropTagPuts?: boolean;
+  /** Answer every manifest PUT with this Docker-Content-Digest (it is stored as sent). */
+  manifestDigestHeader?: string;
 }
 
 export interface FaultProxy {
@@ -349,6 +354,16 @@ export async function startFaultProxy(
       req.resume();
       return;
     }
+    if (isManifestPut && config.dropTagPuts && !/\/manifests\/sha\d+:/.test(url.pathname)) {
+      const chunks: Buffer[] = [];
+      for await (const chunk of req) chunks.push(chunk as Buffer);
+      const digest = `sha256:${createHash('sha256').update(Buffer.concat(chunks)).digest('hex')}`;
+      entry.status = 201;
+      entry.fault = 'manifest acknowledged, not stored';
+      res.writeHead(201, { 'docker-content-digest': digest, 'content-length': '0' });
+      res.end();
+      return;
+    }
     if (isManifestPut && !manifestSeen && config.deleteBeforeManifest?.length) {
       manifestSeen = true;
       const repo = /^\/v2\/(.+)\/manifests\//.exec(url.pathname)?.[1];
@@ -397,6 +412,8 @@ export async function startFaultProxy(
         Object.assign(outHeaders, config.postHeaders);
       if (isManifestPut && config.manifestHeaders)
         Object.assign(outHeaders, config.manifestHeaders);
+      if (isManifestPut && config.manifestDigestHeader)
+        outHeaders['docker-content-digest'] = config.manifestDigestHeader;
       let status = up.statusCode ?? 502;
       if (profile) {
         const loc = typeof outHeaders.location === 'string' ? outHeaders.location : undefined;

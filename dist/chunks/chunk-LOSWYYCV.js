@@ -1,0 +1,2 @@
+import { createRequire as __ociPushCreateRequire } from 'node:module'; const require = __ociPushCreateRequire(import.meta.url);
+function e(t){let i=["B","KiB","MiB","GiB","TiB"],n=t,r=0;for(;n>=1024&&r<i.length-1;)n/=1024,r++;return r===0?`${t} B`:`${n.toFixed(n>=100?0:1)} ${i[r]}`}function o(t){return t<1e3?`${t} ms`:t<6e4?`${(t/1e3).toFixed(1)} s`:`${Math.floor(t/6e4)} min ${Math.round(t%6e4/1e3)} s`}export{e as a,o as b};

@@ -1,2 +1,0 @@
-import { createRequire as __ociPushCreateRequire } from 'node:module'; const require = __ociPushCreateRequire(import.meta.url);
-import{a,b,c,d}from"./chunk-Q5UDNDEK.js";import"./chunk-GIRMRFOC.js";import"./chunk-VQQMTMAV.js";import"./chunk-KYMJFFJS.js";import"./chunk-JIFJ5RMX.js";import"./chunk-CDNS7XPM.js";export{a as DIAGNOSE_TIMEOUT_MS,c as LARGE_PROBE_BYTES,b as MEDIUM_PROBE_BYTES,d as diagnose};
