@@ -6,18 +6,18 @@ const ENTITIES: Record<string, string> = { '&': '&amp;', '<': '&lt;', '>': '&gt;
 /**
  * Text for a markdown line, shown as it is and never as markup. It is made one bounded line first
  * (a bare `\r` or U+2028 would start a block of its own: a heading, a table, a link definition).
- * Then whatever could open markup is escaped: emphasis, code, links, images, tables and HTML
- * everywhere; autolinks (`https://`, `www.`, `a@b`); and block markers at the start of the line
+ * Then whatever could open markup is escaped: emphasis, code, links and images (their brackets),
+ * tables and HTML everywhere; autolinks (`https://`, `www.`, `a@b`); and block markers at the start of the line
  * (`- `, `1. `, `> `, `#`).
  */
 export function escapeMarkdown(text: string, max = MAX_FOREIGN): string {
   return foreignLine(text, max)
-    .replace(/[\\`*_[\]()!|~#<>&"]/g, (c) => ENTITIES[c] ?? `\\${c}`)
+    .replace(/[\\`*_[\]|~<>&"]/g, (c) => ENTITIES[c] ?? `\\${c}`)
     .replace(/:\/\//g, '\\:\\/\\/')
     .replace(/\b(www)\./gi, '$1\\.')
     .replace(/@/g, '\\@')
     .replace(/^(\d+)([.)])/, '$1\\$2')
-    .replace(/^([-+=:])/, '\\$1');
+    .replace(/^([-+=:#])/, '\\$1');
 }
 
 /**

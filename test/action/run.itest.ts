@@ -62,6 +62,7 @@ describe('the action as the runner runs it', () => {
       'bytes-uploaded': String(await blobBytes(dir, image.blobs)),
       'failed-blobs': '[]',
       'referrers-tags': '[]',
+      'tags-elsewhere': '[]',
     });
     expect(res.stdout).toContain(`::add-mask::${PASSWORD}`);
     // The runner hides registered values; everything but the registration itself must lack them.

@@ -314,7 +314,7 @@ describe('summary structure', () => {
     for (const d of multi.blobs) expect(run.summary).toContain(d);
     const html = await marked.parse(run.summary, { gfm: true });
     // On success the blob tables are collapsed, and the state comes first.
-    expect(html).toMatch(/<details><summary>Blobs \(8 rows\)<\/summary>[\s\S]*<table>/);
+    expect(html).toMatch(/<details><summary>Blobs \(8 in 1 repository\)<\/summary>[\s\S]*<table>/);
     const tables = html.match(/<table>[\s\S]*?<\/table>/g) ?? [];
     expect(tables).toHaveLength(2);
     for (const t of tables) {

@@ -162,6 +162,15 @@ export async function startFakeRegistry(): Promise<FakeRegistry> {
       manifests.set(manifest[2] as string, body);
       return send(201, { 'docker-content-digest': digest });
     }
+    if (manifest && (method === 'HEAD' || method === 'GET')) {
+      const body = manifests.get(manifest[2] as string);
+      req.resume();
+      if (!body) return send(404);
+      return send(200, {
+        'docker-content-digest': `sha256:${createHash('sha256').update(body).digest('hex')}`,
+        'content-length': String(body.length),
+      });
+    }
     req.resume();
     send(404);
   };
