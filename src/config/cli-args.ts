@@ -84,6 +84,11 @@ export const FLAGS: readonly FlagSpec[] = [
     value: 'N',
     help: 'tries again per request and per blob, one shared budget',
   },
+  {
+    name: Input.requestTimeout,
+    value: 'TIME',
+    help: 'how long a request waits for an answer, such as 30s (a commit gets more per byte)',
+  },
   { name: Input.uploadMode, value: 'MODE', help: 'auto, monolithic or chunked' },
   { name: Input.chunkSize, value: 'SIZE', help: 'chunk size, such as 50MiB or 100MB' },
   { name: Input.summary, help: 'write the summary (with --summary-file)' },

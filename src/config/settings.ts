@@ -32,6 +32,8 @@ export interface PushSettings extends ConnectionSettings {
   compression: Compression;
   tags: ImageReference[];
   transfer: { mode: UploadMode; chunkSize: number; retries: number; concurrency: number };
+  /** How long a request may wait for its answer (see `request-timeout`), in ms. */
+  requestTimeoutMs: number;
   /** Annotations for the index oci-push creates (`index-from`). */
   annotations: Record<string, string>;
   summary: boolean;
@@ -69,6 +71,18 @@ export function parseSize(text: string): number | undefined {
   if (factor === undefined) return undefined;
   const bytes = Math.round(Number(m[1]) * factor);
   return Number.isSafeInteger(bytes) ? bytes : undefined;
+}
+
+/** `30s`, `2m`, `90`: a duration of 1 s to 10 min, in ms. */
+export function parseDuration(name: InputName, text: string): number {
+  const m = /^\s*(\d+(?:\.\d+)?)\s*(ms|s|m)?\s*$/i.exec(text);
+  const factor = { ms: 1, s: 1000, m: 60_000 }[(m?.[2] ?? 's').toLowerCase() as 'ms' | 's' | 'm'];
+  const ms = m ? Math.round(Number(m[1]) * factor) : NaN;
+  if (!(ms >= 1000 && ms <= 600_000))
+    throw new UsageError(
+      `input ${name}: expected a duration from 1s to 10m such as 30s or 2m, got ${JSON.stringify(text)}`,
+    );
+  return ms;
 }
 
 const TRUE = /^(true|yes|on|1)$/i;
@@ -183,6 +197,7 @@ export async function readPushSettings(
     retries: parseInteger(Input.retries, value(Input.retries), 0, 20),
     concurrency: parseInteger(Input.concurrency, value(Input.concurrency), 1, 64),
   };
+  const requestTimeoutMs = parseDuration(Input.requestTimeout, value(Input.requestTimeout));
   const summary = parseBoolean(`input ${Input.summary}`, value(Input.summary));
   const annotations = parseAnnotations(get(Input.annotations), indexFrom.length > 0);
   return {
@@ -194,6 +209,7 @@ export async function readPushSettings(
     compression,
     tags,
     transfer,
+    requestTimeoutMs,
     summary,
     diagnose,
     annotations,

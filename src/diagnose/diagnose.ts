@@ -8,12 +8,12 @@ import type { BlobFile } from '../oci/image.js';
 import { makeTempDir, removeTempDir } from '../oci/source.js';
 import { RepositoryClient } from '../registry/client.js';
 import { classifyError } from '../registry/failure.js';
-import { type BaseTransport, createBaseTransport } from '../registry/http.js';
+import { type BaseTransport, DEFAULT_DEADLINES, createBaseTransport } from '../registry/http.js';
 import { formatReference } from '../registry/reference.js';
 import type { Registry } from '../registry/registry.js';
 import { type UploadMode, transferPolicy } from '../transfer/policy.js';
-import { UploadFailed, newBlobTries, uploadBlob } from '../transfer/upload.js';
-import { verifyBlob } from '../transfer/verify.js';
+import { UploadFailed } from '../transfer/attempts.js';
+import { pushBlob } from '../transfer/blob.js';
 import { type Clock, realClock } from '../util/clock.js';
 import type { Logger } from '../util/logger.js';
 import type { Finding } from './finding.js';
@@ -31,6 +31,10 @@ export interface DiagnoseDeps {
   clock?: Clock;
   base?: BaseTransport;
   timeoutMs?: number;
+  /** SIGINT or SIGTERM: every request in flight is aborted, and the probe ends at once. */
+  signal?: AbortSignal;
+  /** How long each request may take (request-timeout). */
+  requestTimeoutMs?: number;
 }
 
 /** One retry per request: a probe is bounded in time, and a flaky answer is worth seeing. */
@@ -74,11 +78,21 @@ export async function diagnose(
   const clock = options.clock ?? realClock;
   const deadline = clock.now() + (options.timeoutMs ?? DIAGNOSE_TIMEOUT_MS);
   const findings: Finding[] = [];
+  // The time limit and a signal abort the requests themselves: nothing is left waiting behind.
+  const stop = new AbortController();
+  const onSignal = (): void => stop.abort();
+  options.signal?.addEventListener('abort', onSignal, { once: true });
+  if (options.signal?.aborted) stop.abort();
   const base =
     options.base ??
     createBaseTransport({
       insecureHosts: new Set(settings.insecure ? [ref.apiHost] : []),
       ca: settings.ca,
+      signal: stop.signal,
+      deadlines: {
+        ...DEFAULT_DEADLINES,
+        requestMs: Math.min(options.requestTimeoutMs ?? DEFAULT_DEADLINES.requestMs, 10_000),
+      },
     });
   const dir = await makeTempDir('oci-push-diagnose-');
   let registry: Registry | undefined;
@@ -102,17 +116,24 @@ export async function diagnose(
   };
   const bounded = async <T>(work: Promise<T>): Promise<T> => {
     const left = deadline - clock.now();
-    if (left <= 0) throw new ProbeTimeout();
+    if (left <= 0 || stop.signal.aborted) throw new ProbeTimeout();
     let timer: NodeJS.Timeout | undefined;
+    let onStop: (() => void) | undefined;
     try {
       return await Promise.race([
         work,
-        new Promise<never>(
-          (_, reject) => (timer = setTimeout(() => reject(new ProbeTimeout()), left)),
-        ),
+        new Promise<never>((_, reject) => {
+          timer = setTimeout(() => {
+            stop.abort();
+            reject(new ProbeTimeout());
+          }, left);
+          onStop = () => reject(new ProbeTimeout());
+          stop.signal.addEventListener('abort', onStop, { once: true });
+        }),
       ]);
     } finally {
       clearTimeout(timer);
+      if (onStop) stop.signal.removeEventListener('abort', onStop);
     }
   };
 
@@ -158,29 +179,20 @@ export async function diagnose(
         retries: PROBE_RETRIES,
         concurrency: 1,
       });
-      const tries = newBlobTries(policy);
-      try {
-        await bounded(uploadBlob({ client, policy, clock, logger }, blob, tries));
-        const verified = await bounded(verifyBlob(client, blob, clock, policy.verifyLagRetries));
-        if (!verified.ok) {
-          findings.push({
-            check,
-            phase: 'blobs',
-            ok: false,
-            detail: `uploaded, then ${verified.reason}`,
-            cause: verified.missing ? 'vanished-after-ack' : 'verify-mismatch',
-          });
-          logger.info(`FAIL ${check}: uploaded, then ${verified.reason}`);
-          return false;
-        }
-        const chunks = mode === 'chunked' ? ` in ${tries.chunks} chunks` : '';
-        add('blobs', check, true, `${blob.size} bytes uploaded${chunks} and read back with HEAD`);
-        return true;
-      } catch (error) {
-        if (error instanceof ProbeTimeout) throw error;
-        add('blobs', check, false, (error as Error).message, error);
+      // The same machine as a push, forced past the existence check: the probe is the upload.
+      const outcome = await bounded(
+        pushBlob({ client, policy, clock, logger }, blob, { force: true }),
+      );
+      if (!outcome || outcome.state === 'failed') {
+        const error = outcome?.error ?? new Error('not tried');
+        if (stop.signal.aborted) throw new ProbeTimeout();
+        const decision = { action: 'fail-blob' as const, cause: outcome?.cause ?? 'unknown' };
+        add('blobs', check, false, error.message, new UploadFailed(decision, error));
         return false;
       }
+      const chunks = mode === 'chunked' ? ` in ${outcome.chunks} chunks` : '';
+      add('blobs', check, true, `${blob.size} bytes uploaded${chunks} and read back with HEAD`);
+      return true;
     };
     const fileBlob = async (name: string, size: number): Promise<BlobFile> => {
       const path = join(dir, name);
@@ -229,14 +241,20 @@ export async function diagnose(
     }
   } catch (error) {
     if (!(error instanceof ProbeTimeout)) throw error;
+    const cancelled = options.signal?.aborted;
     findings.push({
-      check: 'time limit',
+      check: cancelled ? 'cancelled' : 'time limit',
       phase: findings.length ? 'blobs' : 'connect',
       ok: false,
-      detail: `the probe of ${formatReference(ref)} stopped after ${Math.round((options.timeoutMs ?? DIAGNOSE_TIMEOUT_MS) / 1000)} s`,
+      detail: cancelled
+        ? `the probe of ${formatReference(ref)} was cancelled`
+        : `the probe of ${formatReference(ref)} stopped after ${Math.round((options.timeoutMs ?? DIAGNOSE_TIMEOUT_MS) / 1000)} s`,
+      ...(cancelled ? { cause: 'cancelled' as const } : { cause: 'registry-stalled' as const }),
     });
   } finally {
-    if (!options.base) await base.close().catch(() => undefined);
+    options.signal?.removeEventListener('abort', onSignal);
+    // Every request has ended or been aborted: close the sockets now, never wait on them.
+    if (!options.base) await base.destroy().catch(() => undefined);
     await removeTempDir(dir);
   }
   return findings;

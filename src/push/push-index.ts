@@ -14,7 +14,10 @@ import { RegistryError } from '../registry/errors.js';
 import { type ImageReference, formatReference, parseReference } from '../registry/reference.js';
 import { type PushResult, type TargetResult, emptyResult } from './result.js';
 import { type PushDeps, runPush } from './session.js';
+import { UploadFailed } from '../transfer/attempts.js';
+import { type BlobContext, pushBlob } from '../transfer/blob.js';
 import { confirmTag } from '../transfer/manifest.js';
+import { MAX_MANIFESTS } from '../oci/layout.js';
 import { transferPolicy } from '../transfer/policy.js';
 import { applyTags } from './tag.js';
 import { type Target, planTargets } from './targets.js';
@@ -81,29 +84,50 @@ async function platformOf(
   };
 }
 
-/** Brings a manifest from another repository on the same registry: mount its blobs, then PUT it. */
+/**
+ * Brings a manifest from another repository on the same registry: its blobs through the transfer
+ * machine (checked, mounted, verified, as any blob of a push), then the PUT. Each distinct manifest
+ * once, however often an index lists it.
+ */
 async function copyManifest(
   from: RepositoryClient,
   to: RepositoryClient,
   child: Child,
+  blobs: Omit<BlobContext, 'client' | 'mountFrom'>,
+  seen = new Set<string>(),
 ): Promise<void> {
+  if (seen.has(child.descriptor.digest)) return;
+  seen.add(child.descriptor.digest);
+  if (seen.size > MAX_MANIFESTS)
+    throw new InputError(`index-from: more than ${MAX_MANIFESTS} distinct manifests`);
   const { raw, mediaType } = await from.getManifest(child.descriptor.digest, ACCEPT);
   const parsed = JSON.parse(raw.toString('utf8'));
   if (manifestKind(mediaType) === 'index') {
     for (const grandchild of indexSchema.parse(parsed).manifests) {
-      await copyManifest(from, to, { descriptor: grandchild, repository: child.repository });
+      await copyManifest(
+        from,
+        to,
+        { descriptor: grandchild, repository: child.repository },
+        blobs,
+        seen,
+      );
     }
   } else {
     const manifest = manifestSchema.parse(parsed);
     for (const blob of [manifest.config, ...manifest.layers]) {
-      if ((await to.statBlob(blob.digest)).exists) continue;
-      const start = await to.startUpload({ digest: blob.digest, from: child.repository });
-      if (!start.mounted) {
-        await to.cancelUpload(start.location);
-        throw new InputError(
-          `index-from: blob ${blob.digest} of ${child.descriptor.digest} cannot be mounted from ${child.repository}`,
-        );
-      }
+      const outcome = await pushBlob(
+        { ...blobs, client: to, mountFrom: child.repository, mountOnly: true },
+        { digest: blob.digest, size: blob.size, mediaType: blob.mediaType, path: '' },
+      );
+      if (outcome?.state === 'failed')
+        throw outcome.cause === 'input'
+          ? new InputError(
+              `index-from: blob ${blob.digest} of ${child.descriptor.digest} cannot be mounted from ${child.repository}`,
+            )
+          : new UploadFailed(
+              { action: 'fail-push', cause: outcome.cause ?? 'unknown' },
+              outcome.error,
+            );
     }
   }
   await to.putManifest(child.descriptor.digest, mediaType, raw);
@@ -117,6 +141,7 @@ export async function pushIndex(settings: PushSettings, deps: PushDeps): Promise
   const result = emptyResult(settings.tags, {
     source: `index from ${settings.indexFrom.length} manifest${settings.indexFrom.length === 1 ? '' : 's'}`,
   });
+  const policy = transferPolicy(settings.transfer);
   return runPush(settings, deps, result, async (session) => {
     const { logger } = session;
     const first = settings.tags[0]!;
@@ -219,7 +244,12 @@ export async function pushIndex(settings: PushSettings, deps: PushDeps): Promise
         );
         const to = new RepositoryClient(registry, target.repository, others);
         for (const child of children.filter((c) => c.repository !== target.repository)) {
-          await copyManifest(new RepositoryClient(registry, child.repository), to, child);
+          await copyManifest(new RepositoryClient(registry, child.repository), to, child, {
+            policy,
+            clock: session.clock,
+            logger,
+            records: new Map(),
+          });
         }
         const { digest: returned } = await to.putManifest(digest, MediaType.ociIndex, index);
         if (returned && returned !== digest)
@@ -238,7 +268,7 @@ export async function pushIndex(settings: PushSettings, deps: PushDeps): Promise
         descriptor: { mediaType: MediaType.ociIndex, digest, size: index.length },
         raw: index,
       };
-      const lagRetries = transferPolicy(settings.transfer).verifyLagRetries;
+      const lagRetries = policy.verifyLagRetries;
       const put = async (target: Target, tag: string): Promise<string> => {
         const client = new RepositoryClient(registry, target.repository);
         await client.putManifest(tag, MediaType.ociIndex, index);

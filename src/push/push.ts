@@ -75,6 +75,7 @@ export async function pushImage(
           blobs: target.blobs,
           stopped: () => stopped ?? (session.cancelled ? 'cancelled' : undefined),
           stop: (cause) => (stopped ??= cause),
+          records: new Map(),
         });
       }
     });

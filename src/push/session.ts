@@ -1,10 +1,10 @@
 import type { PushSettings } from '../config/settings.js';
 import { classifyError } from '../registry/failure.js';
-import { type BaseTransport, createBaseTransport } from '../registry/http.js';
+import { type BaseTransport, DEFAULT_DEADLINES, createBaseTransport } from '../registry/http.js';
 import type { PingResult } from '../registry/ping.js';
 import type { Registry } from '../registry/registry.js';
 import { BlobsFailedError } from '../transfer/manifest.js';
-import { UploadFailed } from '../transfer/upload.js';
+import { UploadFailed } from '../transfer/attempts.js';
 import { CancelledError, cancellableClock } from '../util/cancel.js';
 import { type Clock, realClock } from '../util/clock.js';
 import type { Logger } from '../util/logger.js';
@@ -36,13 +36,14 @@ export interface PushSession {
 
 /** The run's network layer: one connection pool, the CA file and `insecure` applied. */
 export function transportFor(
-  settings: Pick<PushSettings, 'insecure' | 'tags' | 'ca'>,
+  settings: Pick<PushSettings, 'insecure' | 'tags' | 'ca' | 'requestTimeoutMs'>,
   signal?: AbortSignal,
 ): BaseTransport {
   return createBaseTransport({
     insecureHosts: new Set(settings.insecure ? settings.tags.map((t) => t.apiHost) : []),
     ca: settings.ca,
     signal,
+    deadlines: { ...DEFAULT_DEADLINES, requestMs: settings.requestTimeoutMs },
   });
 }
 

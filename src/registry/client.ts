@@ -1,4 +1,3 @@
-import type { RetryBudget } from './budget.js';
 import {
   type BodyFactory,
   type HttpRequest,
@@ -26,9 +25,8 @@ export interface PutManifest {
   subject?: string;
 }
 
+/** Requests for a blob are sent once: the blob's own machine decides every try again. */
 export interface SendOptions {
-  /** The blob's budget, shared by every request made for it. */
-  budget?: RetryBudget;
   onProgress?: (bytesSent: number) => void;
 }
 
@@ -89,12 +87,13 @@ export class RepositoryClient {
    * leaves the size unknown rather than the blob missing. A redirect that loops, or leaves http(s),
    * is an error of its own: it says nothing about the blob.
    */
-  async statBlob(
-    digest: string,
-    op: 'exists' | 'verify' = 'exists',
-    budget?: RetryBudget,
-  ): Promise<BlobStat> {
-    const req: HttpRequest = { method: 'HEAD', op, url: this.url(`blobs/${digest}`), budget };
+  async statBlob(digest: string, op: 'exists' | 'verify' = 'exists'): Promise<BlobStat> {
+    const req: HttpRequest = {
+      method: 'HEAD',
+      op,
+      url: this.url(`blobs/${digest}`),
+      noRetry: true,
+    };
     const res = await this.send(req);
     if (res.status === 404) return { exists: false, status: 404 };
     if (isRedirect(res)) {
@@ -166,10 +165,7 @@ export class RepositoryClient {
   }
 
   /** POST a new upload session, or ask the registry to mount the blob from another repository. */
-  async startUpload(
-    mount?: { digest: string; from: string },
-    budget?: RetryBudget,
-  ): Promise<UploadStart> {
+  async startUpload(mount?: { digest: string; from: string }): Promise<UploadStart> {
     const url = this.url('blobs/uploads/');
     if (mount) {
       url.searchParams.set('mount', mount.digest);
@@ -180,7 +176,7 @@ export class RepositoryClient {
       op: mount ? 'mount' : 'open',
       url,
       headers: { 'content-length': '0' },
-      budget,
+      noRetry: true,
       // Only a mount asks for pull on its source: a registry that refuses that scope still takes
       // a plain upload with a token for the target alone.
       ...(mount ? { scopes: this.registry.scopesFor(this.repository, [mount.from]) } : {}),
@@ -214,6 +210,7 @@ export class RepositoryClient {
       body,
       noRetry: true,
       onProgress: options.onProgress,
+      answerBytes: size,
     };
     const res = await this.send(req);
     // 201 by the spec; older Quay answered 202, and a commit is a commit.
@@ -241,6 +238,7 @@ export class RepositoryClient {
       body,
       noRetry: true,
       onProgress: options.onProgress,
+      answerBytes: length,
     };
     const res = await this.send(req);
     if (res.status !== 202 && res.status !== 201 && res.status !== 204)
@@ -249,7 +247,8 @@ export class RepositoryClient {
   }
 
   /** Closes a chunked upload: PUT `?digest=` with no body. */
-  async commitUpload(location: URL, digest: string, budget?: RetryBudget): Promise<void> {
+  /** Commits a chunked upload; the registry stores `size` bytes before it answers. */
+  async commitUpload(location: URL, digest: string, size: number): Promise<void> {
     const url = new URL(location);
     url.searchParams.set('digest', digest);
     const req: HttpRequest = {
@@ -257,7 +256,8 @@ export class RepositoryClient {
       op: 'commit',
       url,
       headers: { 'content-length': '0' },
-      budget,
+      noRetry: true,
+      answerBytes: size,
     };
     const res = await this.send(req);
     if (res.status < 200 || res.status > 204)
@@ -265,11 +265,8 @@ export class RepositoryClient {
   }
 
   /** GET the session: how many bytes it holds (the end of `Range`, exclusive) and where to continue. */
-  async uploadStatus(
-    location: URL,
-    budget?: RetryBudget,
-  ): Promise<{ location: URL; offset: number }> {
-    const req: HttpRequest = { method: 'GET', op: 'status', url: location, budget };
+  async uploadStatus(location: URL): Promise<{ location: URL; offset: number }> {
+    const req: HttpRequest = { method: 'GET', op: 'status', url: location, noRetry: true };
     const res = await this.send(req);
     if (res.status !== 204 && res.status !== 202 && res.status !== 200) {
       throw errorFromResponse(req, res, 'asking where the upload stands');

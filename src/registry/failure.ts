@@ -14,6 +14,7 @@ export type Op =
   | 'status'
   | 'cancel'
   | 'verify'
+  | 'mount-verify'
   | 'manifest'
   | 'read';
 
@@ -25,6 +26,7 @@ export type Op =
  * - `chunk`: drop the session and upload in chunks instead of one body;
  * - `shrink` / `grow`: send smaller / larger chunks in the same session;
  * - `plain-upload`: a mount was refused; upload the blob instead;
+ * - `lag`: ask again after a wait, for replicas to catch up with a write they acknowledged;
  * - `reupload`: the registry lost a blob it had acknowledged; upload it again;
  * - `fail-blob`: give up on this blob (the push goes on with the others, then stops before manifests);
  * - `fail-push`: nothing else can succeed either.
@@ -37,6 +39,7 @@ export type Action =
   | 'shrink'
   | 'grow'
   | 'plain-upload'
+  | 'lag'
   | 'reupload'
   | 'fail-blob'
   | 'fail-push';
@@ -73,6 +76,7 @@ export type CauseId =
   | 'connect-timeout'
   | 'connection-reset'
   | 'connection-dropped'
+  | 'registry-stalled'
   | 'redirect-loop'
   | 'redirect-scheme'
   | 'realm-insecure'
@@ -128,6 +132,10 @@ export interface Situation {
   resumed?: boolean;
   /** For a manifest PUT that names a missing blob: whether it is one this push uploaded. */
   blobKnown?: boolean;
+  /** HEADs after a commit that may still answer 404 while replicas catch up. */
+  lagLeft?: number;
+  /** Uploads again after the registry lost an acknowledged blob. */
+  reuploadsLeft?: number;
 }
 
 export interface Decision {
@@ -141,6 +149,7 @@ const BODY_OPS = new Set<Op>(['put-blob', 'patch']);
 const UPLOAD_OPS = new Set<Op>(['put-blob', 'patch', 'commit', 'status', 'cancel']);
 const BLOB_OPS = new Set<Op>([
   'exists',
+  'mount-verify',
   'mount',
   'open',
   'put-blob',
@@ -161,6 +170,9 @@ const TLS_PLAIN_PEER = /^(ERR_SSL_WRONG_VERSION_NUMBER|ERR_SSL_PACKET_LENGTH_TOO
 const DROPPED =
   /^(ECONNRESET|EPIPE|ECONNABORTED|UND_ERR_SOCKET|UND_ERR_CLOSED|UND_ERR_HEADERS_TIMEOUT|UND_ERR_BODY_TIMEOUT|ETIMEDOUT|UND_ERR_REQ_CONTENT_LENGTH_MISMATCH)$/;
 
+/** The code a verification gives a blob the registry reports with another size or digest. */
+export const MISMATCH = 'OCI_PUSH_MISMATCH';
+
 /** Upload sessions a blob may lose before the loss itself is the answer. */
 export const MAX_LOST_SESSIONS = 3;
 
@@ -180,16 +192,19 @@ function give(op: Op): 'fail-blob' | 'fail-push' {
 function bounded(decision: Decision, f: Failure, s: Situation): Decision {
   const { action } = decision;
   if (action === 'retry' && decision.quick) {
-    if ((s.attempt ?? 0) >= QUICK_RETRIES) return { ...decision, action: give(f.op), quick: false };
+    if ((s.attempt ?? 0) >= QUICK_RETRIES || (s.budgetLeft ?? 0) <= 0)
+      return { ...decision, action: give(f.op), quick: false };
     return decision;
   }
   if (action === 'retry' || action === 'resume') {
     if ((s.budgetLeft ?? 0) <= 0) return { action: give(f.op), cause: decision.cause };
   }
-  if (action === 'restart' || action === 'reupload') {
+  if (action === 'restart') {
     if ((s.budgetLeft ?? 0) <= 0 || (s.sessionsLeft ?? 0) <= 0)
       return { action: 'fail-blob', cause: decision.cause };
   }
+  if (action === 'reupload' && ((s.budgetLeft ?? 0) <= 0 || (s.reuploadsLeft ?? 0) <= 0))
+    return { action: 'fail-blob', cause: decision.cause };
   return decision;
 }
 
@@ -240,6 +255,13 @@ function network(f: Failure, s: Situation): Decision {
   if (code === 'ECONNREFUSED' || code === 'EHOSTUNREACH' || code === 'ENETUNREACH')
     return { action: 'retry', cause: 'connection-refused', quick: true };
   if (code === 'UND_ERR_CONNECT_TIMEOUT') return { action: 'retry', cause: 'connect-timeout' };
+  // The registry stopped answering within the request's deadline: like a dropped connection, the
+  // same request again (or the session's own way back), but said as what it was.
+  if (code === 'DEADLINE') {
+    if (f.op === 'patch') return { action: 'resume', cause: 'registry-stalled' };
+    if (f.op === 'put-blob') return { action: 'restart', cause: 'registry-stalled' };
+    return { action: 'retry', cause: 'registry-stalled' };
+  }
   if (!DROPPED.test(code) && code !== 'NETWORK_ERROR')
     return { action: give(f.op), cause: 'unknown' };
   // The connection broke. Mid-body, chunks may get under whatever cuts large requests.
@@ -259,6 +281,17 @@ function answered(f: Failure, s: Situation): Decision {
   const status = f.status as number;
   const has = (...codes: string[]): boolean => f.codes.some((c) => codes.includes(c));
   const onManifest = f.op === 'manifest';
+
+  // After a commit (or a mount) the blob must read back as sent. A 404 is asked again while
+  // replicas may lag; then the registry lost it, and it is uploaded again.
+  if (f.op === 'verify' || f.op === 'mount-verify') {
+    const mismatch = has(MISMATCH);
+    if (f.op === 'mount-verify') return { action: 'plain-upload', cause: 'unknown' };
+    if (!mismatch && status === 404 && (s.lagLeft ?? 0) > 0)
+      return { action: 'lag', cause: 'vanished-after-ack' };
+    if (mismatch || status === 404)
+      return { action: 'reupload', cause: mismatch ? 'verify-mismatch' : 'vanished-after-ack' };
+  }
 
   // The file was checked before its chunks, so after a resume a wrong digest means the registry's
   // Range was misread (Quay and Gitea report it off by one): start again from byte 0.

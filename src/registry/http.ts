@@ -7,6 +7,7 @@ import { InputError } from '../util/errors.js';
 import type { RetryBudget } from './budget.js';
 import { RegistryError } from './errors.js';
 import { canonicalHost } from './reference.js';
+import { formatDuration } from '../util/format.js';
 import type { Op } from './failure.js';
 
 /** A body is a factory so that a retry rereads it from its source instead of holding it in memory. */
@@ -27,6 +28,11 @@ export interface HttpRequest {
   noRetry?: boolean;
   /** Called with the running count of body bytes handed to the socket. */
   onProgress?: (bytesSent: number) => void;
+  /**
+   * Bytes the registry must store before it answers: a body's length, or a whole blob for the
+   * empty PUT that commits a chunked upload. Its answer deadline grows with them.
+   */
+  answerBytes?: number;
 }
 
 export interface HttpResponse {
@@ -47,7 +53,26 @@ const MAX_RESPONSE_BYTES = 8 << 20;
  */
 export const MAX_ERROR_BODY_BYTES = 64 << 10;
 
+/**
+ * How long a request may take. A request without a body waits `requestMs` for its answer; a body
+ * may pause `requestMs` between two writes, and after its last byte the registry gets `requestMs`
+ * plus `msPerMiB` for each MiB it must store. Reading an answer's body gets `requestMs` again.
+ */
+export interface Deadlines {
+  requestMs: number;
+  msPerMiB: number;
+}
+
+export const DEFAULT_DEADLINES: Deadlines = { requestMs: 30_000, msPerMiB: 50 };
+
+/** The wait for an answer after everything was sent. */
+export function answerDeadline(deadlines: Deadlines, answerBytes = 0): number {
+  return deadlines.requestMs + Math.ceil((answerBytes / (1 << 20)) * deadlines.msPerMiB);
+}
+
 export interface BaseTransportOptions {
+  /** How long each request may take (DEFAULT_DEADLINES). */
+  deadlines?: Deadlines;
   /** Hosts (host:port) whose TLS certificate is not verified. */
   insecureHosts?: ReadonlySet<string>;
   /** Aborts every request in flight, and every later one, when the run is cancelled. */
@@ -77,12 +102,14 @@ function flattenHeaders(
 async function* countBytes(
   source: Readable | Buffer | string | AsyncIterable<Buffer>,
   progress: (n: number) => void,
+  done: () => void,
 ): AsyncGenerator<Buffer> {
   let sent = 0;
   if (typeof source === 'string' || Buffer.isBuffer(source)) {
     const buffer = Buffer.from(source);
-    progress(buffer.length);
     yield buffer;
+    progress(buffer.length);
+    done();
     return;
   }
   for await (const chunk of source) {
@@ -90,6 +117,7 @@ async function* countBytes(
     yield chunk as Buffer;
     progress(sent);
   }
+  done();
 }
 
 async function readCapped(body: Dispatcher.ResponseData['body'], max: number): Promise<Buffer> {
@@ -126,9 +154,11 @@ export function trustedWith(extra: string): string[] {
 
 /** The bottom layer: one undici request, no retries, no auth. Proxies come from HTTPS_PROXY/NO_PROXY. */
 export function createBaseTransport(options: BaseTransportOptions = {}): BaseTransport {
+  const deadlines = options.deadlines ?? DEFAULT_DEADLINES;
+  // The deadlines below end every request; undici's own timers are only a backstop.
   const common = {
-    headersTimeout: 10 * 60_000,
-    bodyTimeout: 5 * 60_000,
+    headersTimeout: 0,
+    bodyTimeout: 0,
     keepAliveTimeout: 30_000,
   };
   // Every request in flight listens on the run's signal; dozens at once are expected, not a leak.
@@ -151,12 +181,38 @@ export function createBaseTransport(options: BaseTransportOptions = {}): BaseTra
     let bodyDone = req.body === undefined;
     let sent = 0;
     let body: AsyncIterable<Buffer> | undefined;
+    // One deadline at a time, re-armed as the request moves on: writing, waiting, reading.
+    const deadline = new AbortController();
+    let expired: string | undefined;
+    let timer: NodeJS.Timeout | undefined;
+    let finished = false;
+    const arm = (ms: number, what: string): void => {
+      clearTimeout(timer);
+      // undici may still pull the body after an early answer: no deadline outlives the request.
+      if (finished) return;
+      timer = setTimeout(() => {
+        expired = `${what} within ${formatDuration(ms)}`;
+        deadline.abort();
+      }, ms);
+    };
+    const answerBytes = req.answerBytes ?? 0;
     if (req.body) {
-      body = countBytes(req.body(), (n) => {
-        sent = n;
-        req.onProgress?.(n);
-      });
-    }
+      const whenSent = (): void =>
+        arm(answerDeadline(deadlines, answerBytes), 'no answer after the body was sent');
+      body = countBytes(
+        req.body(),
+        (n) => {
+          sent = n;
+          arm(deadlines.requestMs, 'the body could not be sent (the connection stalled)');
+          req.onProgress?.(n);
+        },
+        whenSent,
+      );
+      arm(deadlines.requestMs, 'the body could not be sent (the connection stalled)');
+    } else arm(answerDeadline(deadlines, answerBytes), 'no answer');
+    const signal = options.signal
+      ? AbortSignal.any([options.signal, deadline.signal])
+      : deadline.signal;
     const headers = { ...req.headers };
     try {
       const res = await dispatcherFor(req.url).request({
@@ -166,13 +222,14 @@ export function createBaseTransport(options: BaseTransportOptions = {}): BaseTra
         headers,
         // undici streams async iterables natively; its typings only list Readable.
         body: body as unknown as Readable | undefined,
-        signal: options.signal,
+        signal,
         // undici closes the connection after every HEAD, in case a server sends a body with it.
         // Registries do not, and a new connection per existence check costs a round trip (more
         // with TLS) on a distant registry; llhttp reads a HEAD answer as having no body anyway.
         ...(req.method === 'HEAD' ? { reset: false } : {}),
       });
       bodyDone = true;
+      arm(deadlines.requestMs, 'the answer did not arrive whole');
       const max = res.statusCode >= 300 ? MAX_ERROR_BODY_BYTES : MAX_RESPONSE_BYTES;
       const responseBody =
         req.method === 'HEAD' ? Buffer.alloc(0) : await readCapped(res.body, max);
@@ -188,7 +245,9 @@ export function createBaseTransport(options: BaseTransportOptions = {}): BaseTra
       const err = error as NodeJS.ErrnoException & { cause?: NodeJS.ErrnoException };
       const networkCode = options.signal?.aborted
         ? 'CANCELLED'
-        : (err.code ?? err.cause?.code ?? 'NETWORK_ERROR');
+        : expired
+          ? 'DEADLINE'
+          : (err.code ?? err.cause?.code ?? 'NETWORK_ERROR');
       // Bytes handed to the socket may still be in its buffers; from here, a failure before any
       // response to a request with a body is a failure while sending it.
       throw new RegistryError({
@@ -198,7 +257,13 @@ export function createBaseTransport(options: BaseTransportOptions = {}): BaseTra
         networkCode,
         cause: error,
         bodyIncomplete: !bodyDone && req.body !== undefined && sent > 0,
+        ...(expired && !options.signal?.aborted
+          ? { context: `the registry stopped answering: ${expired}` }
+          : {}),
       });
+    } finally {
+      finished = true;
+      clearTimeout(timer);
     }
   };
 

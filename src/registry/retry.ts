@@ -76,7 +76,7 @@ export function withRetry(next: Transport, policy: RetryPolicy, logger: Logger):
         attempt: retry,
       });
       if (decision.action !== 'retry') return settle(outcome);
-      if (!decision.quick && !budget.spend()) return settle(outcome);
+      if (!budget.spend()) return settle(outcome);
       const wait = waitFor(decision, retry, policy.clock, error.headers);
       const why = error.status !== undefined ? `${error.status}` : (error.networkCode ?? 'error');
       logger.info(

@@ -170,6 +170,11 @@ export const CAUSES: Record<CauseId, Omit<Cause, 'id'>> = {
       'The connection was closed before the registry answered, again and again: the registry or a proxy in front of it is dropping requests.',
     fix: "Check the registry's health and log, and any proxy in front of it, at the time of the push.",
   },
+  'registry-stalled': {
+    title:
+      'The registry (or a proxy in front of it) stopped answering: requests got no answer within their deadline, again and again.',
+    fix: "Check the registry's health, load and log at the time of the push, and any proxy in front of it; on a slow path, raise `request-timeout`.",
+  },
   'redirect-loop': {
     title:
       'The registry redirects blob reads in a loop (or through more than 5 redirects): no answer says whether the blob is there.',

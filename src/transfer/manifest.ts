@@ -6,7 +6,7 @@ import type { PutManifest, RepositoryClient } from '../registry/client.js';
 import { RegistryError } from '../registry/errors.js';
 import { classifyError } from '../registry/failure.js';
 import { type BlobContext, pushBlob } from './blob.js';
-import { UploadFailed } from './upload.js';
+import { UploadFailed, newAttempts, situation } from './attempts.js';
 import type { BlobOutcome } from './outcome.js';
 
 /** Raised when blobs failed: the push stopped before any manifest was sent. */
@@ -30,8 +30,8 @@ function blobNamedBy(error: RegistryError, image: LoadedImage): string | undefin
 
 /**
  * PUTs one manifest and checks the digest the registry computed. When the registry says a blob is
- * unknown (it lost it after it was verified), that blob is uploaded and verified again, once, and
- * the PUT is sent once more.
+ * unknown (it lost it after it was verified), that blob's life goes on in the same machine with
+ * the same attempts (a re-upload, charged to its budget), and the PUT is sent once more.
  */
 export async function putManifest(
   client: RepositoryClient,
@@ -46,18 +46,28 @@ export async function putManifest(
     returned = await put();
   } catch (error) {
     const missing = error instanceof RegistryError ? blobNamedBy(error, ctx.image) : undefined;
-    // One recovery per manifest: the blob's own upload has its own budget.
+    let attempts = missing ? ctx.records?.get(missing) : undefined;
+    if (missing && !attempts) {
+      attempts = newAttempts(ctx.policy);
+      ctx.records?.set(missing, attempts);
+    }
     const decision = classifyError(
       error,
-      {
-        authorized: client.registry.authorized,
-        budgetLeft: 1,
-        sessionsLeft: 1,
-        blobKnown: missing !== undefined,
-      },
+      attempts
+        ? situation(attempts, ctx.policy, {
+            authorized: client.registry.authorized,
+            blobKnown: true,
+          })
+        : { authorized: client.registry.authorized, blobKnown: false },
       'manifest',
     );
-    if (decision.action !== 'reupload' || !missing) throw new UploadFailed(decision, error);
+    if (decision.action !== 'reupload' || !missing || !attempts?.budget.spend())
+      throw new UploadFailed(
+        decision.action === 'reupload' ? { ...decision, action: 'fail-push' } : decision,
+        error,
+      );
+    attempts.reuploads++;
+    attempts.lagHeads = 0;
     ctx.logger.info(
       `${node.file}: the registry lost blob ${missing} after it was verified; uploading it again`,
     );

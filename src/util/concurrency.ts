@@ -22,13 +22,21 @@ export async function mapConcurrent<T, R>(
  * unless said). Calls start in the order asked, so a heavy one is never starved by light ones;
  * `first` goes ahead of everything waiting (work that finishes something already begun).
  */
-export type Limiter = <T>(
-  fn: () => Promise<T>,
-  options?: { weight?: number; first?: boolean },
-) => Promise<T>;
+export interface PlaceOptions {
+  weight?: number;
+  first?: boolean;
+}
+
+export interface Limiter {
+  <T>(fn: () => Promise<T>, options?: PlaceOptions): Promise<T>;
+  /** Takes a place and keeps it until the returned function is called (once). */
+  acquire(options?: PlaceOptions): Promise<() => void>;
+}
 
 /** No limit: each call runs at once (a caller with nothing to share places with). */
-export const unlimited: Limiter = (fn) => fn();
+export const unlimited: Limiter = Object.assign(<T>(fn: () => Promise<T>) => fn(), {
+  acquire: () => Promise.resolve(() => undefined),
+});
 
 export function limiter(capacity: number): Limiter {
   let used = 0;
@@ -40,7 +48,7 @@ export function limiter(capacity: number): Limiter {
       next.start();
     }
   };
-  return async (fn, options = {}) => {
+  const acquire = async (options: PlaceOptions = {}): Promise<() => void> => {
     // More than the whole capacity could never start: it takes all of it instead.
     const weight = Math.min(Math.max(options.weight ?? 1, 1), capacity);
     await new Promise<void>((start) => {
@@ -49,11 +57,21 @@ export function limiter(capacity: number): Limiter {
       else waiting.push(entry);
       admit();
     });
+    let released = false;
+    return () => {
+      if (released) return;
+      released = true;
+      used -= weight;
+      admit();
+    };
+  };
+  const run = async <T>(fn: () => Promise<T>, options: PlaceOptions = {}): Promise<T> => {
+    const release = await acquire(options);
     try {
       return await fn();
     } finally {
-      used -= weight;
-      admit();
+      release();
     }
   };
+  return Object.assign(run, { acquire });
 }

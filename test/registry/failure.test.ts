@@ -4,6 +4,7 @@ import {
   type Action,
   type CauseId,
   type Failure,
+  MISMATCH,
   QUICK_RETRIES,
   type Situation,
   classify,
@@ -21,7 +22,7 @@ const f = (init: Partial<Failure> & Pick<Failure, 'op'>): Failure => ({
   cfRay: false,
   ...init,
 });
-const budget: Situation = { budgetLeft: 3, sessionsLeft: 3 };
+const budget: Situation = { budgetLeft: 3, sessionsLeft: 3, reuploadsLeft: 2, lagLeft: 3 };
 const auto: Situation = { ...budget, mayChunk: true, blobSize: 100 * MiB, chunkSize: 50 * MiB };
 const chunking: Situation = { ...budget, chunked: true, chunkSize: 4 * MiB, chunkFloor: 64 << 10 };
 const atFloor: Situation = { ...chunking, chunkSize: 64 << 10 };
@@ -57,6 +58,71 @@ const rows: [string, Failure, Situation, Action, CauseId][] = [
     budget,
     'fail-push',
     'realm-invalid',
+  ],
+  // Verification after a commit.
+  [
+    '404 after a commit, replicas may lag',
+    f({ op: 'verify', status: 404 }),
+    budget,
+    'lag',
+    'vanished-after-ack',
+  ],
+  [
+    '404 after the lag HEADs: uploaded again',
+    f({ op: 'verify', status: 404 }),
+    { ...budget, lagLeft: 0 },
+    'reupload',
+    'vanished-after-ack',
+  ],
+  [
+    'another size after a commit',
+    f({ op: 'verify', status: 200, codes: [MISMATCH] }),
+    budget,
+    'reupload',
+    'verify-mismatch',
+  ],
+  [
+    'lost again with no re-upload left',
+    f({ op: 'verify', status: 404 }),
+    { ...budget, lagLeft: 0, reuploadsLeft: 0 },
+    'fail-blob',
+    'vanished-after-ack',
+  ],
+  [
+    'a mount that does not read back',
+    f({ op: 'mount-verify', status: 404 }),
+    budget,
+    'plain-upload',
+    'unknown',
+  ],
+  // A registry that stopped answering within the deadline.
+  [
+    'no answer to a commit',
+    f({ op: 'commit', networkCode: 'DEADLINE' }),
+    budget,
+    'retry',
+    'registry-stalled',
+  ],
+  [
+    'no answer to a PATCH',
+    f({ op: 'patch', networkCode: 'DEADLINE' }),
+    budget,
+    'resume',
+    'registry-stalled',
+  ],
+  [
+    'no answer, no budget',
+    f({ op: 'commit', networkCode: 'DEADLINE' }),
+    spent,
+    'fail-blob',
+    'registry-stalled',
+  ],
+  [
+    'refused connection with retries: 0: no quick retry either',
+    f({ op: 'ping', networkCode: 'ECONNREFUSED' }),
+    { budgetLeft: 0 },
+    'fail-push',
+    'connection-refused',
   ],
   // Network, before any answer.
   [

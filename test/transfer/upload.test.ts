@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { HostLimits } from '../../src/registry/host-limits.js';
 import { CHUNK_FLOOR } from '../../src/transfer/policy.js';
-import { effectiveChunkSize } from '../../src/transfer/upload.js';
+import { effectiveChunkSize } from '../../src/transfer/machine.js';
 
 const MiB = 1 << 20;
 

@@ -1,0 +1,95 @@
+import { RetryBudget } from '../registry/budget.js';
+import type { RegistryError } from '../registry/errors.js';
+import type { Decision, Situation } from '../registry/failure.js';
+import type { TransferPolicy } from './policy.js';
+
+export type Method = 'monolithic' | 'chunked';
+
+/** Chunk sizes double on each grow: 64 KiB reaches 16 MiB in 8. */
+export const MAX_GROWS = 8;
+
+/**
+ * Everything tried for one blob in one repository, in one record: the failure rules read it whole
+ * (`situation()`), and nothing else counts tries. Every counter is either charged to the budget
+ * (`retries`: resent requests, resumes, new sessions, re-uploads, quick retries) or is a bound of
+ * its own (`MAX_GROWS`, `verifyLagRetries`, `reuploads`, one switch to chunks), as action.yml says.
+ * The manifest's re-upload of a lost blob goes on with the same record.
+ */
+export interface Attempts {
+  /** The shared budget: `retries` tries again, refilled when a chunk goes through. */
+  budget: RetryBudget;
+  /** Upload sessions started, and how many of them the registry lost. */
+  sessions: number;
+  lostSessions: number;
+  /** How the current session sends: one body, or chunks. */
+  method: Method;
+  /** Chunks sent in the session that succeeded. */
+  chunks: number;
+  /** New sessions because chunks were refused as too small, and chunks halved as too large. */
+  grows: number;
+  shrinks: number;
+  /** HEADs after a commit that answered 404 and were asked again (replica lag). */
+  lagHeads: number;
+  /** Uploads again after the registry lost an acknowledged blob. */
+  reuploads: number;
+  /** Tries again of the same request (retry or quick retry) since the last step that succeeded. */
+  retries: number;
+  /** The current session resumed at an offset the registry reported. */
+  resumed: boolean;
+  /** The file was hashed against its digest (before a chunked upload's first PATCH). */
+  fileChecked: boolean;
+  /** The chunk size refused last, for a path that refused even the smallest one. */
+  refusedBytes?: number;
+  /** What went wrong on the way, oldest first, even when the blob got through in the end. */
+  problems: { method: Method; error: RegistryError }[];
+  /** The decision on the last failure: its cause is the blob's cause if it fails. */
+  decision?: Decision;
+}
+
+export function newAttempts(policy: Pick<TransferPolicy, 'retries'>): Attempts {
+  return {
+    budget: new RetryBudget(policy.retries),
+    sessions: 0,
+    lostSessions: 0,
+    method: 'monolithic',
+    chunks: 0,
+    grows: 0,
+    shrinks: 0,
+    lagHeads: 0,
+    reuploads: 0,
+    retries: 0,
+    resumed: false,
+    fileChecked: false,
+    problems: [],
+  };
+}
+
+/** The record as the failure rules read it. */
+export function situation(
+  attempts: Attempts,
+  policy: Pick<TransferPolicy, 'retries' | 'verifyLagRetries' | 'reuploads'>,
+  extra: Partial<Situation> = {},
+): Situation {
+  return {
+    budgetLeft: attempts.budget.left,
+    // A new session is a try again like any other: the budget bounds it.
+    sessionsLeft: attempts.budget.left,
+    lostSessions: attempts.lostSessions,
+    attempt: attempts.retries,
+    resumed: attempts.resumed,
+    lagLeft: policy.verifyLagRetries - attempts.lagHeads,
+    reuploadsLeft: policy.reuploads - attempts.reuploads,
+    ...extra,
+  };
+}
+
+/** Ends a blob with the decision that ended it, carrying the error it was about. */
+export class UploadFailed extends Error {
+  override name = 'UploadFailed';
+  constructor(
+    readonly decision: Decision,
+    readonly original: unknown,
+  ) {
+    super(original instanceof Error ? original.message : String(original));
+  }
+}

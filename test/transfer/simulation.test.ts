@@ -1,0 +1,230 @@
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { digestOf } from '../../src/oci/digest.js';
+import type { BlobFile } from '../../src/oci/image.js';
+import { RepositoryClient } from '../../src/registry/client.js';
+import { Registry } from '../../src/registry/registry.js';
+import { pushBlob } from '../../src/transfer/blob.js';
+import type { BlobOutcome } from '../../src/transfer/outcome.js';
+import { type TransferPolicy, type UploadMode, transferPolicy } from '../../src/transfer/policy.js';
+import { silentLogger } from '../../src/util/logger.js';
+import { seededRandom } from '../support/fault-proxy.js';
+import {
+  type FaultKind,
+  SIM_HOST,
+  type Schedule,
+  SimRegistry,
+  virtualClock,
+} from '../support/sim-registry.js';
+
+// The transfer machine against thousands of seeded fault schedules, on a virtual clock: every
+// promise the docs make, checked on each, and the cause reported must be the cause injected.
+// SIM_SEED=N runs one seed; SIM_RUNS=N changes how many.
+const RUNS = Number(process.env.SIM_RUNS ?? 2000);
+const ONLY = process.env.SIM_SEED === undefined ? undefined : Number(process.env.SIM_SEED);
+const KiB = 1 << 10;
+
+let dir: string;
+const files = new Map<number, BlobFile>();
+
+beforeAll(async () => {
+  dir = await mkdtemp(join(tmpdir(), 'oci-push-sim-'));
+  for (const size of [3 * KiB, 150 * KiB, 300 * KiB]) {
+    const data = Buffer.alloc(size);
+    const random = seededRandom(size);
+    for (let i = 0; i < size; i++) data[i] = Math.floor(random() * 256);
+    const path = join(dir, `blob-${size}`);
+    await writeFile(path, data);
+    files.set(size, { digest: digestOf(data), size, mediaType: 'application/octet-stream', path });
+  }
+});
+afterAll(() => rm(dir, { recursive: true, force: true }));
+
+/** What a schedule makes of the blob when it never lets up: the cause the summary must show. */
+const CAUSE_FOREVER: Partial<Record<FaultKind, string[]>> = {
+  'status-500': ['storage-error'],
+  'status-503': ['storage-error'],
+  'status-429': ['rate-limited'],
+  'status-524': ['proxy-timeout'],
+  stall: ['registry-stalled'],
+  'reset-body': ['connection-reset'],
+  'lost-session': ['no-shared-secret', 'lost-session'],
+  'lost-blob': ['vanished-after-ack'],
+  'body-cap': ['body-limit-at-floor', 'nginx-body-limit'],
+};
+
+/** Faults whose failures the budget pays for; the others have bounds of their own. */
+const CHARGED = new Set<FaultKind>([
+  'status-500',
+  'status-503',
+  'status-429',
+  'status-524',
+  'stall',
+  'reset-body',
+  'lost-session',
+  'lost-blob',
+]);
+
+interface Case {
+  seed: number;
+  schedule: Schedule;
+  mode: UploadMode;
+  retries: number;
+  size: number;
+}
+
+function caseOf(seed: number): Case {
+  const random = seededRandom(seed);
+  const pick = <T>(items: readonly T[]): T => items[Math.floor(random() * items.length)] as T;
+  const kind = pick<FaultKind>([
+    'none',
+    'status-500',
+    'status-503',
+    'status-429',
+    'status-524',
+    'reset-body',
+    'stall',
+    'lost-session',
+    'replica-lag',
+    'lost-blob',
+    'body-cap',
+    'chunk-min',
+    'relative-location',
+  ]);
+  const rate = pick([1, 1, 0.1, 0.3, 0.5]);
+  const size = pick([3 * KiB, 150 * KiB, 300 * KiB]);
+  const schedule: Schedule = { kind, rate };
+  if (kind === 'body-cap') schedule.limit = pick([10 * KiB, 100 * KiB, 200 * KiB]);
+  if (kind === 'chunk-min') schedule.limit = pick([100 * KiB, 128 * KiB]);
+  if (kind === 'replica-lag') schedule.lag = pick([1, 2, 3, 5]);
+  return {
+    seed,
+    schedule,
+    size,
+    mode: pick(['auto', 'monolithic', 'chunked']),
+    retries: pick([0, 1, 2, 5]),
+  };
+}
+
+function describeCase(c: Case): string {
+  return `seed ${c.seed}: ${c.schedule.kind} at ${c.schedule.rate}${c.schedule.limit ? ` limit ${c.schedule.limit}` : ''}${c.schedule.lag ? ` lag ${c.schedule.lag}` : ''}, ${c.mode}, retries ${c.retries}, ${c.size} bytes (SIM_SEED=${c.seed} npx vitest run test/transfer/simulation.test.ts)`;
+}
+
+async function simulate(
+  c: Case,
+): Promise<{
+  outcome: BlobOutcome | undefined;
+  sim: SimRegistry;
+  elapsed: number;
+  policy: TransferPolicy;
+}> {
+  const { clock, advance } = virtualClock(c.seed);
+  const sim = new SimRegistry(c.schedule, c.seed, advance);
+  const policy = transferPolicy({
+    mode: c.mode,
+    chunkSize: 64 * KiB,
+    retries: c.retries,
+    concurrency: 1,
+  });
+  const registry = new Registry({
+    name: SIM_HOST,
+    apiHost: SIM_HOST,
+    insecure: false,
+    retries: c.retries,
+    clock,
+    logger: silentLogger,
+    base: sim.transport(),
+    pinged: { baseUrl: new URL(`https://${SIM_HOST}`) },
+  });
+  const client = new RepositoryClient(registry, 'sim/repo');
+  const blob = files.get(c.size)!;
+  const outcome = await pushBlob({ client, policy, clock, logger: silentLogger }, blob);
+  return { outcome, sim, elapsed: clock.now(), policy };
+}
+
+/** Every promise, for one schedule. Returns what broke, or undefined. */
+function broken(c: Case, run: Awaited<ReturnType<typeof simulate>>): string | undefined {
+  const { outcome, sim, elapsed, policy } = run;
+  const blob = files.get(c.size)!;
+  if (!outcome) return 'no outcome for a blob that was never stopped';
+  // It ends, in bounded time and requests.
+  if (sim.log.length > 400) return `${sim.log.length} requests`;
+  if (elapsed > 60 * 60_000) return `${Math.round(elapsed / 1000)} s of virtual time`;
+  // Pushed means the registry holds exactly these bytes.
+  if (outcome.state !== 'failed') {
+    const held = sim.blobs.get(blob.digest);
+    if (!held || held.length !== blob.size)
+      return `reported ${outcome.state}, registry holds ${held?.length ?? 'nothing'}`;
+  }
+  // retries: N. A failed request is tried again only while the budget lasts: charged failures
+  // followed by another try are at most N, and N more after each chunk that went through.
+  // A session's DELETE is cleanup, never tried again; in auto mode one refused single body is the
+  // switch to chunks, which the path decided and the budget does not pay for.
+  const injected = sim.log.filter((r) => r.injected && r.method !== 'DELETE');
+  if (CHARGED.has(c.schedule.kind)) {
+    const triedAgain = outcome.state === 'failed' ? injected.length - 1 : injected.length;
+    const patches = sim.log.filter((r) => r.method === 'PATCH' && r.status === 202).length;
+    const switched = c.mode === 'auto' && sim.log.some((r) => r.method === 'PATCH') ? 1 : 0;
+    const allowed = c.retries * (1 + patches) + switched;
+    if (triedAgain > allowed) return `${triedAgain} tries again, at most ${allowed} allowed`;
+    if (c.retries === 0 && outcome.state === 'failed' && injected.length > 1 + switched)
+      return `retries 0, yet ${injected.length} failed requests`;
+  }
+  // Replica lag up to verifyLagRetries HEADs is waited out, never uploaded again.
+  if (c.schedule.kind === 'replica-lag' && (c.schedule.lag ?? 0) <= policy.verifyLagRetries) {
+    if (outcome.state !== 'pushed')
+      return `lag of ${c.schedule.lag} not waited out: ${outcome.state} ${outcome.cause}`;
+    if (sim.log.filter((r) => r.method === 'POST').length !== 1) return 'uploaded again for a lag';
+  }
+  // A schedule that never lets up fails with the cause injected.
+  const forever = CAUSE_FOREVER[c.schedule.kind];
+  if (c.schedule.rate >= 1 && forever) {
+    const bodyCapPasses = c.schedule.kind === 'body-cap' && (c.schedule.limit ?? 0) >= c.size;
+    const smallNoBody = c.schedule.kind === 'reset-body' && false;
+    if (!bodyCapPasses && !smallNoBody) {
+      if (
+        c.schedule.kind === 'body-cap' &&
+        c.mode !== 'monolithic' &&
+        (c.schedule.limit ?? 0) >= 64 * KiB
+      ) {
+        // Chunks fit under the cap: it must get through.
+        if (outcome.state !== 'pushed')
+          return `chunks fit under the cap, yet ${outcome.state} (${outcome.cause})`;
+      } else if (outcome.state !== 'failed')
+        return `${c.schedule.kind} forever, yet ${outcome.state}`;
+      else if (!forever.includes(outcome.cause ?? ''))
+        return `cause ${outcome.cause}, injected ${c.schedule.kind} (${forever.join(' or ')})`;
+    }
+  }
+  // No faults, or faults that only cost time: the blob gets through.
+  if (
+    ['none', 'relative-location', 'chunk-min'].includes(c.schedule.kind) &&
+    outcome.state !== 'pushed'
+  )
+    return `${c.schedule.kind}: ${outcome.state} (${outcome.cause}: ${outcome.error?.message})`;
+  return undefined;
+}
+
+describe('the transfer machine, simulated', () => {
+  it(`keeps every promise over ${ONLY === undefined ? RUNS : 1} seeded fault schedules`, async () => {
+    const seeds = ONLY === undefined ? Array.from({ length: RUNS }, (_, i) => i + 1) : [ONLY];
+    const failures: string[] = [];
+    const kinds = new Map<string, number>();
+    for (const seed of seeds) {
+      const c = caseOf(seed);
+      kinds.set(c.schedule.kind, (kinds.get(c.schedule.kind) ?? 0) + 1);
+      let why: string | undefined;
+      try {
+        why = broken(c, await simulate(c));
+      } catch (error) {
+        why = `threw ${(error as Error).stack}`;
+      }
+      if (why) failures.push(`${describeCase(c)}: ${why}`);
+      if (failures.length >= 5) break;
+    }
+    expect(failures, failures.join('\n')).toEqual([]);
+    if (ONLY === undefined) for (const n of kinds.values()) expect(n).toBeGreaterThan(RUNS / 30);
+  }, 60_000);
+});
