@@ -19,6 +19,7 @@ export type FaultKind =
   | 'status-524'
   | 'reset-body'
   | 'stall'
+  | 'refused'
   | 'lost-session'
   | 'replica-lag'
   | 'lost-blob'
@@ -46,6 +47,7 @@ export interface SimRequest {
 
 export const SIM_HOST = 'sim.registry.test';
 const DEADLINE_MS = 30_000;
+const MAX_REQUESTS = 1000;
 
 async function readBody(body: HttpRequest['body']): Promise<Buffer> {
   if (!body) return Buffer.alloc(0);
@@ -63,6 +65,7 @@ export class SimRegistry {
   readonly log: SimRequest[] = [];
   private sessions = new Map<string, Buffer>();
   private parts = new Map<string, number>();
+  private lost = new Set<string>();
   private lag = new Map<string, number>();
   private next = 0;
   private readonly random: () => number;
@@ -119,6 +122,9 @@ export class SimRegistry {
   }
 
   async send(req: HttpRequest): Promise<HttpResponse> {
+    // A machine that never stops would starve the event loop (the virtual clock never waits):
+    // end it here, so the run reports the runaway instead of hanging.
+    if (this.log.length >= MAX_REQUESTS) throw new Error(`runaway: over ${MAX_REQUESTS} requests`);
     const { kind } = this.schedule;
     const path = req.url.pathname;
     const hasBody = req.method === 'PATCH' || (req.method === 'PUT' && req.body !== undefined);
@@ -139,6 +145,7 @@ export class SimRegistry {
         this.error(req, 'DEADLINE', hasBody);
       }
       if (kind === 'reset-body' && hasBody && body.length > 0) this.error(req, 'ECONNRESET', true);
+      if (kind === 'refused') this.error(req, 'ECONNREFUSED');
     }
     if (path === '/v2/') return this.answer(req, 200);
     const blob = /^\/v2\/(.+)\/blobs\/(sha\d+:[a-f0-9]+)$/.exec(path);
@@ -152,7 +159,7 @@ export class SimRegistry {
         return this.answer(req, 404, {}, '', true);
       }
       const found = this.blobs.get(digest);
-      if (!found) return this.answer(req, 404);
+      if (!found) return this.answer(req, 404, {}, '', this.lost.has(digest));
       return this.answer(req, 200, {
         'content-length': String(found.length),
         'docker-content-digest': digest,
@@ -216,7 +223,8 @@ export class SimRegistry {
         if (actual !== digest)
           return this.answer(req, 400, {}, this.json('DIGEST_INVALID', 'digest did not match'));
         this.sessions.delete(id);
-        if (!(kind === 'lost-blob' && this.hit())) this.blobs.set(digest, all);
+        if (kind === 'lost-blob' && this.hit()) this.lost.add(digest);
+        else this.blobs.set(digest, all);
         if (kind === 'replica-lag') this.lag.set(digest, this.schedule.lag ?? 1);
         return this.answer(req, 201, { 'docker-content-digest': digest });
       }

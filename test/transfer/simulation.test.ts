@@ -49,6 +49,7 @@ const CAUSE_FOREVER: Partial<Record<FaultKind, string[]>> = {
   'status-429': ['rate-limited'],
   'status-524': ['proxy-timeout'],
   stall: ['registry-stalled'],
+  refused: ['connection-refused'],
   'reset-body': ['connection-reset'],
   'lost-session': ['no-shared-secret', 'lost-session'],
   'lost-blob': ['vanished-after-ack'],
@@ -62,6 +63,7 @@ const CHARGED = new Set<FaultKind>([
   'status-429',
   'status-524',
   'stall',
+  'refused',
   'reset-body',
   'lost-session',
   'lost-blob',
@@ -86,6 +88,7 @@ function caseOf(seed: number): Case {
     'status-524',
     'reset-body',
     'stall',
+    'refused',
     'lost-session',
     'replica-lag',
     'lost-blob',
@@ -112,9 +115,7 @@ function describeCase(c: Case): string {
   return `seed ${c.seed}: ${c.schedule.kind} at ${c.schedule.rate}${c.schedule.limit ? ` limit ${c.schedule.limit}` : ''}${c.schedule.lag ? ` lag ${c.schedule.lag}` : ''}, ${c.mode}, retries ${c.retries}, ${c.size} bytes (SIM_SEED=${c.seed} npx vitest run test/transfer/simulation.test.ts)`;
 }
 
-async function simulate(
-  c: Case,
-): Promise<{
+async function simulate(c: Case): Promise<{
   outcome: BlobOutcome | undefined;
   sim: SimRegistry;
   elapsed: number;
@@ -164,13 +165,24 @@ function broken(c: Case, run: Awaited<ReturnType<typeof simulate>>): string | un
   // switch to chunks, which the path decided and the budget does not pay for.
   const injected = sim.log.filter((r) => r.injected && r.method !== 'DELETE');
   if (CHARGED.has(c.schedule.kind)) {
-    const triedAgain = outcome.state === 'failed' ? injected.length - 1 : injected.length;
+    // A lost blob's 404s are first lag HEADs (their own bound); only its uploads again are charged.
+    const triedAgain =
+      c.schedule.kind === 'lost-blob'
+        ? sim.log.filter((r) => r.method === 'POST').length - 1
+        : outcome.state === 'failed'
+          ? injected.length - 1
+          : injected.length;
     const patches = sim.log.filter((r) => r.method === 'PATCH' && r.status === 202).length;
     const switched = c.mode === 'auto' && sim.log.some((r) => r.method === 'PATCH') ? 1 : 0;
     const allowed = c.retries * (1 + patches) + switched;
     if (triedAgain > allowed) return `${triedAgain} tries again, at most ${allowed} allowed`;
-    if (c.retries === 0 && outcome.state === 'failed' && injected.length > 1 + switched)
+    if (c.retries === 0 && outcome.state === 'failed' && triedAgain > switched)
       return `retries 0, yet ${injected.length} failed requests`;
+    // And it does try again: a transient failure is never the end while the budget lasts.
+    if (c.retries >= 1 && c.schedule.rate >= 1 && outcome.state === 'failed' && triedAgain < 1)
+      return `retries ${c.retries}, yet no try again after ${injected.length} failure(s)`;
+    if (c.retries >= 5 && c.schedule.rate <= 0.1 && outcome.state === 'failed')
+      return `1 request in 10 failing, retries ${c.retries}, yet ${outcome.cause}`;
   }
   // Replica lag up to verifyLagRetries HEADs is waited out, never uploaded again.
   if (c.schedule.kind === 'replica-lag' && (c.schedule.lag ?? 0) <= policy.verifyLagRetries) {
@@ -196,6 +208,13 @@ function broken(c: Case, run: Awaited<ReturnType<typeof simulate>>): string | un
         return `${c.schedule.kind} forever, yet ${outcome.state}`;
       else if (!forever.includes(outcome.cause ?? ''))
         return `cause ${outcome.cause}, injected ${c.schedule.kind} (${forever.join(' or ')})`;
+      // A session lost again and again is replicas without a shared secret, from the second loss.
+      else if (
+        c.schedule.kind === 'lost-session' &&
+        c.retries >= 1 &&
+        outcome.cause !== 'no-shared-secret'
+      )
+        return `sessions lost ${c.retries + 1} times, yet the cause is ${outcome.cause}`;
     }
   }
   // No faults, or faults that only cost time: the blob gets through.
