@@ -10,7 +10,8 @@ import { executePush } from '../push/execute.js';
 import type { PushResult } from '../push/result.js';
 import { causeOf } from '../report/causes.js';
 import { outputsOf } from '../report/outputs.js';
-import { failureCauses, observedWarnings, renderSummary } from '../report/summary.js';
+import { failureCauses, observedWarnings } from '../report/failure-model.js';
+import { renderSummary } from '../report/summary.js';
 import { signalExitCode } from '../util/cancel.js';
 import { UsageError, errorMessage } from '../util/errors.js';
 import { oneLine } from '../util/text.js';
@@ -89,7 +90,7 @@ export async function main(
   }
   const get = (name: InputName): string => args.inputs[name] ?? '';
   try {
-    if (args.command === 'diagnose') return await runDiagnose(args, get, logger, io);
+    if (args.command === 'diagnose') return await runDiagnose(args, get, logger, io, cancel);
     const settings = await readPushSettings(get, 'the username and password flags');
     // Checked before anything is pushed: a summary that cannot be written must not fail a push
     // that already happened.
@@ -157,10 +158,15 @@ async function runDiagnose(
   get: (name: InputName) => string,
   logger: ConsoleLogger,
   io: CliIo,
+  cancel?: { signal: AbortSignal; received(): string | undefined },
 ): Promise<number> {
   const settings = await readDiagnoseSettings(get, args.ref ?? '', args.maxProbe);
   const { diagnose } = await import('../diagnose/diagnose.js');
-  const findings = await diagnose(settings, { logger });
+  const findings = await diagnose(settings, { logger, signal: cancel?.signal });
+  if (cancel?.signal.aborted) {
+    io.stderr(`${logger.masker.mask('oci-push: diagnose cancelled')}\n`);
+    return signalExitCode(cancel.received());
+  }
   const failed = findings.filter((f) => f.ok === false);
   for (const id of new Set(failed.map((f) => f.cause ?? 'unknown'))) {
     const cause = causeOf(id);

@@ -166,7 +166,7 @@ export class Authenticator {
       throw realmRefused(
         this.host,
         'REALM_INSECURE',
-        'refusing to send credentials to a plain-http token realm while the registry is https (insecure: true allows it)',
+        'refusing to send credentials to a plain-http token realm while the registry is https',
         url,
       );
     }

@@ -83,13 +83,15 @@ export async function ping(options: PingOptions): Promise<PingResult> {
   return { baseUrl };
 }
 
-/** What a connection failure at the first request means, said in the first line people read. */
+/**
+ * What a connection failure at the first request was, said in the first line people read: facts
+ * only. The probable cause and its fix come from causes.ts, on the lines after it.
+ */
 const CONNECT_CONTEXT: Partial<Record<string, (host: string) => string>> = {
-  'tls-untrusted': (h) => `the certificate of ${h} is not trusted; set ca-file or insecure`,
-  'tls-self-signed': (h) =>
-    `the certificate of ${h} is not trusted (self-signed); set ca-file or insecure`,
+  'tls-untrusted': (h) => `the certificate of ${h} is not trusted`,
+  'tls-self-signed': (h) => `the certificate of ${h} is not trusted (self-signed)`,
   'tls-name-mismatch': (h) => `the certificate of ${h} is for another host name`,
-  'http-over-https': (h) => `${h} speaks plain http, not https; set insecure: true`,
+  'http-over-https': (h) => `${h} speaks plain http, not https`,
   'connection-refused': (h) => `nothing accepted a connection at ${h}`,
   'dns-failure': (h) => `the host name of ${h} does not resolve`,
   'connect-timeout': (h) => `connecting to ${h} timed out`,

@@ -2,7 +2,7 @@ import type { Logger } from '../util/logger.js';
 import type { Clock } from '../util/clock.js';
 import { Authenticator, type Credentials, repositoryScope, withAuth } from './auth.js';
 import { type BaseTransport, type HttpRequest, type Transport, errorFromResponse } from './http.js';
-import { HostLimits } from './host-limits.js';
+import { HostProfile } from './host-profile.js';
 import { withLogging } from './logging.js';
 import type { PingResult } from './ping.js';
 import { withRetry } from './retry.js';
@@ -38,7 +38,7 @@ export class Registry {
   readonly baseUrl: URL;
   readonly auth: Authenticator;
   readonly send: Transport;
-  readonly limits = new HostLimits();
+  readonly profile = new HostProfile();
   readonly observations: RegistryObservations = {
     locationDowngraded: false,
     unauthorizedMidPush: 0,

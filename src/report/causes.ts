@@ -207,7 +207,7 @@ export const CAUSES: Record<CauseId, Omit<Cause, 'id'>> = {
   },
   input: {
     title: 'The input was refused before anything was sent to the registry.',
-    fix: 'Correct the input named above.',
+    fix: 'Correct the input named above; no blob, manifest or tag was sent to the registry.',
   },
   cancelled: {
     title: 'The run was cancelled (SIGINT or SIGTERM) before the push finished.',

@@ -222,7 +222,7 @@ async function send(ctx: MachineContext, state: Active): Promise<State> {
         { onProgress: ctx.onProgress && ((n) => ctx.onProgress!(base + n)) },
       );
       a.chunks++;
-      if (length === state.size) client.registry.limits.chunkWorked(state.size);
+      if (length === state.size) client.registry.profile.chunkWentThrough(state.size);
       // The upload moved forward: failures before it say nothing about the next ones.
       a.budget.refill();
       const session = { ...state.session, location };
@@ -267,7 +267,7 @@ function notMountable(ctx: MachineContext, location: URL): Error {
 /** A new session: one body, or chunks when the mode, the host or an earlier refusal says so. */
 function begin(ctx: MachineContext, start: Extract<UploadStart, { mounted: false }>): State {
   const { policy, blob, attempts: a } = ctx;
-  const limits = ctx.client.registry.limits;
+  const profile = ctx.client.registry.profile;
   a.sessions++;
   a.resumed = false;
   a.chunks = 0;
@@ -280,11 +280,11 @@ function begin(ctx: MachineContext, start: Extract<UploadStart, { mounted: false
   const chunked =
     a.method === 'chunked' ||
     policy.mode === 'chunked' ||
-    (policy.mode === 'auto' && limits.prefersChunks(blob.size));
+    (policy.mode === 'auto' && profile.prefersChunks(blob.size));
   a.method = chunked ? 'chunked' : 'monolithic';
   if (!chunked) return { name: 'put', session };
   const size = effectiveChunkSize(
-    limits.chunkSize(policy.chunkSize),
+    profile.chunkSize(policy.chunkSize),
     start.minChunk,
     start.maxChunk,
   );
@@ -329,7 +329,7 @@ async function verify(ctx: MachineContext, op: 'verify' | 'mount-verify'): Promi
 /** The size of the chunk a failed step was sending, for the rules. */
 function chunkOf(ctx: MachineContext, state: Active): number {
   if (state.name === 'patch') return Math.min(state.size, ctx.blob.size - state.offset);
-  return ctx.client.registry.limits.chunkSize(ctx.policy.chunkSize);
+  return ctx.client.registry.profile.chunkSize(ctx.policy.chunkSize);
 }
 
 /** The failure rules decide; the transition below only carries the decision out. */
@@ -374,7 +374,7 @@ function leave(state: Active, then: State): State {
  */
 function transition(ctx: MachineContext, state: Active, decision: Decision, error: unknown): State {
   const { blob, attempts: a, logger, clock, outcome } = ctx;
-  const limits = ctx.client.registry.limits;
+  const profile = ctx.client.registry.profile;
   const message = errorMessage(error);
   const fail = (d: Decision = decision): State =>
     leave(state, { name: 'failed', error, decision: d });
@@ -419,7 +419,7 @@ function transition(ctx: MachineContext, state: Active, decision: Decision, erro
     }
     case 'chunk':
       // One switch per blob, and never charged: the path said what it takes.
-      limits.monolithicRefused(blob.size);
+      profile.monolithicRefused(blob.size);
       a.method = 'chunked';
       logger.info(
         `${blob.digest}: the single-body upload failed (${message}); switching to chunks`,
@@ -429,7 +429,7 @@ function transition(ctx: MachineContext, state: Active, decision: Decision, erro
       if (state.name !== 'patch') return fail({ ...decision, action: 'fail-blob' });
       const length = Math.min(state.size, blob.size - state.offset);
       const floor = Math.max(CHUNK_FLOOR, state.session.minChunk ?? 0);
-      limits.chunkRefusedAsTooLarge(length);
+      profile.chunkRefusedAsTooLarge(length);
       a.shrinks++;
       const size = Math.max(floor, Math.floor(length / 2));
       logger.info(
@@ -441,7 +441,7 @@ function transition(ctx: MachineContext, state: Active, decision: Decision, erro
       // The chunk size refused, not the length of this piece: ECR refuses a part when the next
       // one comes, and that may be a short last piece.
       const size = state.name === 'patch' ? state.size : chunkOf(ctx, state);
-      limits.chunkRefusedAsTooSmall(size);
+      profile.chunkRefusedAsTooSmall(size);
       const ceiling =
         'session' in state && state.session.maxChunk ? state.session.maxChunk : undefined;
       // Parts already stored are too small for this registry (ECR checks each part when the next
@@ -450,7 +450,7 @@ function transition(ctx: MachineContext, state: Active, decision: Decision, erro
         return fail({ action: 'fail-blob', cause: 'chunk-window' });
       a.grows++;
       logger.info(
-        `${blob.digest}: chunks of ${formatSize(size)} were refused as too small; starting again with ${formatSize(limits.chunkSize(ctx.policy.chunkSize))}`,
+        `${blob.digest}: chunks of ${formatSize(size)} were refused as too small; starting again with ${formatSize(profile.chunkSize(ctx.policy.chunkSize))}`,
       );
       return leave(state, { name: 'open' });
     }

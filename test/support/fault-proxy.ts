@@ -85,6 +85,8 @@ export interface FaultConfig {
   dropTagPuts?: boolean;
   /** Answer every manifest PUT with this Docker-Content-Digest (it is stored as sent). */
   manifestDigestHeader?: string;
+  /** Read the request, then never answer: for these methods on paths matching `path`. */
+  neverAnswer?: { methods: string[]; path: RegExp };
 }
 
 export interface FaultProxy {
@@ -351,6 +353,14 @@ export async function startFaultProxy(
       entry.status = 404;
       res.writeHead(404, { 'content-type': 'application/json' });
       res.end();
+      req.resume();
+      return;
+    }
+    if (
+      config.neverAnswer?.methods.includes(method) &&
+      config.neverAnswer.path.test(url.pathname + url.search)
+    ) {
+      entry.fault = 'never answered';
       req.resume();
       return;
     }

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { HostLimits } from '../../src/registry/host-limits.js';
+import { HostProfile } from '../../src/registry/host-profile.js';
 import { CHUNK_FLOOR } from '../../src/transfer/policy.js';
 import { effectiveChunkSize } from '../../src/transfer/machine.js';
 
@@ -17,9 +17,9 @@ describe('effectiveChunkSize', () => {
   });
 });
 
-describe('HostLimits', () => {
+describe('HostProfile', () => {
   it('remembers the smallest blob whose single body was refused', () => {
-    const limits = new HostLimits();
+    const limits = new HostProfile();
     expect(limits.prefersChunks(10 * MiB)).toBe(false);
     limits.monolithicRefused(8 * MiB);
     limits.monolithicRefused(20 * MiB);
@@ -28,18 +28,18 @@ describe('HostLimits', () => {
   });
 
   it('starts later blobs inside what was refused, and at a size that worked', () => {
-    const limits = new HostLimits();
+    const limits = new HostProfile();
     expect(limits.chunkSize(50 * MiB)).toBe(50 * MiB);
     limits.chunkRefusedAsTooLarge(4 * MiB);
     expect(limits.chunkSize(50 * MiB)).toBe(2 * MiB);
-    limits.chunkWorked(3 * MiB);
+    limits.chunkWentThrough(3 * MiB);
     expect(limits.chunkSize(50 * MiB)).toBe(3 * MiB);
     limits.chunkRefusedAsTooLarge(3 * MiB);
     expect(limits.chunkSize(50 * MiB)).toBe(1.5 * MiB);
   });
 
   it('grows past a size refused as too small', () => {
-    const limits = new HostLimits();
+    const limits = new HostProfile();
     limits.chunkRefusedAsTooSmall(MiB);
     expect(limits.chunkSize(MiB)).toBe(2 * MiB);
   });

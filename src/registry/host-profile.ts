@@ -1,0 +1,49 @@
+/**
+ * What one registry host is known to do, as data: taught during this push (a refused body size, a
+ * chunk size that worked), read by the client, the transfer machine and the failure rules. Owned by
+ * the registry connection, so every repository and blob on that host starts from what the others
+ * learned. A new registry quirk is a field here, one rule in `classify()`, and one transition.
+ */
+export class HostProfile {
+  /** The smallest blob whose single-body upload the path refused. */
+  bodyCapAt?: number;
+  /** The largest chunk refused as too large, and the smallest refused as too small. */
+  chunkTooLarge?: number;
+  chunkTooSmall?: number;
+  /** A chunk size that went through. */
+  chunkWorked?: number;
+
+  monolithicRefused(size: number): void {
+    this.bodyCapAt = Math.min(this.bodyCapAt ?? Infinity, size);
+  }
+
+  /** Whether a blob of this size should go in chunks from the start. */
+  prefersChunks(size: number): boolean {
+    return this.bodyCapAt !== undefined && size >= this.bodyCapAt;
+  }
+
+  chunkRefusedAsTooLarge(size: number): void {
+    this.chunkTooLarge = Math.min(this.chunkTooLarge ?? Infinity, size);
+    if (this.chunkWorked !== undefined && this.chunkWorked >= size) this.chunkWorked = undefined;
+  }
+
+  chunkRefusedAsTooSmall(size: number): void {
+    this.chunkTooSmall = Math.max(this.chunkTooSmall ?? 0, size);
+    if (this.chunkWorked !== undefined && this.chunkWorked <= size) this.chunkWorked = undefined;
+  }
+
+  chunkWentThrough(size: number): void {
+    if (this.chunkTooLarge === undefined || size < this.chunkTooLarge) this.chunkWorked = size;
+  }
+
+  /** The chunk size to start with: a size that worked, else the request kept inside what failed. */
+  chunkSize(requested: number): number {
+    if (this.chunkWorked !== undefined) return this.chunkWorked;
+    let size = requested;
+    if (this.chunkTooLarge !== undefined && size >= this.chunkTooLarge)
+      size = Math.floor(this.chunkTooLarge / 2);
+    if (this.chunkTooSmall !== undefined && size <= this.chunkTooSmall)
+      size = this.chunkTooSmall * 2;
+    return size;
+  }
+}
