@@ -54,6 +54,7 @@ export type CauseId =
   | 'vanished-after-ack'
   | 'verify-mismatch'
   | 'lost-session'
+  | 'session-expired'
   | 'no-shared-secret'
   | 'location-downgrade'
   | 'token-lifetime'
@@ -132,6 +133,9 @@ export interface Situation {
   resumed?: boolean;
   /** For a manifest PUT that names a missing blob: whether it is one this push uploaded. */
   blobKnown?: boolean;
+  /** How old the upload session is, and how long the host keeps sessions, when known. */
+  sessionAgeMs?: number;
+  sessionLifetimeMs?: number;
   /** HEADs after a commit that may still answer 404 while replicas catch up. */
   lagLeft?: number;
   /** Uploads again after the registry lost an acknowledged blob. */
@@ -341,10 +345,12 @@ function answered(f: Failure, s: Situation): Decision {
   if (f.op === 'patch' && status === 400 && tooSmall(f))
     return { action: 'grow', cause: 'chunk-window' };
 
-  if (
-    UPLOAD_OPS.has(f.op) &&
-    (has('BLOB_UPLOAD_UNKNOWN', 'BLOB_UPLOAD_INVALID') || status === 404)
-  ) {
+  const sessionGone =
+    UPLOAD_OPS.has(f.op) && (has('BLOB_UPLOAD_UNKNOWN', 'BLOB_UPLOAD_INVALID') || status === 404);
+  // A session as old as the host's sessions live expired: not lost, and no sign of replicas.
+  if (sessionGone && (s.sessionAgeMs ?? 0) >= (s.sessionLifetimeMs ?? Infinity))
+    return { action: 'restart', cause: 'session-expired' };
+  if (sessionGone) {
     // A session lost again and again is replicas without a shared secret: a third loss is final,
     // and waiting between the tries helps nothing.
     const lost = (s.lostSessions ?? 0) + 1;

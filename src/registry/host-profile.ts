@@ -4,6 +4,9 @@
  * the registry connection, so every repository and blob on that host starts from what the others
  * learned. A new registry quirk is a field here, one rule in `classify()`, and one transition.
  */
+/** Replicas without a shared secret lose sessions within milliseconds: that is not a lifetime. */
+export const MIN_SESSION_LIFETIME_MS = 5_000;
+
 export class HostProfile {
   /** The smallest blob whose single-body upload the path refused. */
   bodyCapAt?: number;
@@ -12,6 +15,15 @@ export class HostProfile {
   chunkTooSmall?: number;
   /** A chunk size that went through. */
   chunkWorked?: number;
+  /** Upload sessions are gone this long after they open: learned from one lost after progress. */
+  sessionLifetimeMs?: number;
+
+  /** A session that had taken chunks was lost at this age: a lifetime, unless implausibly short. */
+  sessionLostAt(ageMs: number): void {
+    // Kept a little shorter than seen: the next session's loss comes at about the same age.
+    if (ageMs >= MIN_SESSION_LIFETIME_MS)
+      this.sessionLifetimeMs = Math.min(this.sessionLifetimeMs ?? Infinity, ageMs * 0.9);
+  }
 
   monolithicRefused(size: number): void {
     this.bodyCapAt = Math.min(this.bodyCapAt ?? Infinity, size);

@@ -67,6 +67,11 @@ export const CAUSES: Record<CauseId, Omit<Cause, 'id'>> = {
       'The registry lost the upload session (404 or BLOB_UPLOAD_UNKNOWN on the session URL) and a new one failed too.',
     fix: "Check the registry's log around the time of the push; if several replicas serve it, see that they share `http.secret` and storage.",
   },
+  'session-expired': {
+    title:
+      'Upload sessions expired before the blob was sent: the registry drops a session a fixed time after it opens, and this upload takes longer.',
+    fix: "Raise the registry's upload session lifetime (distribution: `storage.maintenance.uploadpurging`), or send faster: a larger `chunk-size`, or `upload-mode: monolithic`.",
+  },
   'no-shared-secret': {
     title:
       'Upload sessions were lost again and again (BLOB_UPLOAD_UNKNOWN or BLOB_UPLOAD_INVALID): load-balanced registry replicas do not share `http.secret`, so one replica rejects the session state another wrote.',

@@ -20,6 +20,8 @@ export interface Attempts {
   budget: RetryBudget;
   /** Upload sessions started, and how many of them the registry lost. */
   sessions: number;
+  /** New sessions after a failure: never refilled, so a blob starts at most `retries` again. */
+  restarts: number;
   lostSessions: number;
   /** How the current session sends: one body, or chunks. */
   method: Method;
@@ -50,6 +52,7 @@ export function newAttempts(policy: Pick<TransferPolicy, 'retries'>): Attempts {
   return {
     budget: new RetryBudget(policy.retries),
     sessions: 0,
+    restarts: 0,
     lostSessions: 0,
     method: 'monolithic',
     chunks: 0,
@@ -72,8 +75,8 @@ export function situation(
 ): Situation {
   return {
     budgetLeft: attempts.budget.left,
-    // A new session is a try again like any other: the budget bounds it.
-    sessionsLeft: attempts.budget.left,
+    // A new session is a try again like any other, and progress in one session does not buy more.
+    sessionsLeft: policy.retries - attempts.restarts,
     lostSessions: attempts.lostSessions,
     attempt: attempts.retries,
     resumed: attempts.resumed,

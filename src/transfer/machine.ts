@@ -345,9 +345,14 @@ function failed(ctx: MachineContext, state: Active, error: unknown): State {
       blobSize: blob.size,
       chunkSize: chunkOf(ctx, state),
       chunkFloor: floor,
+      sessionAgeMs: 'session' in state ? ctx.clock.now() - state.session.openedAt : undefined,
+      sessionLifetimeMs: ctx.client.registry.profile.sessionLifetimeMs,
     }),
     OP[state.name],
   );
+  // A session lost after it took chunks may have expired: the host's profile learns its age.
+  if (decision.cause === 'lost-session' && state.name === 'patch' && state.offset > 0)
+    ctx.client.registry.profile.sessionLostAt(ctx.clock.now() - state.session.openedAt);
   a.decision = decision;
   if (LANE[state.name] === 'upload' && error instanceof RegistryError)
     record(outcome, `${a.method} upload: ${error.message}`, error);
@@ -408,7 +413,9 @@ function transition(ctx: MachineContext, state: Active, decision: Decision, erro
       const stopped = ctx.stopped?.();
       // Stopped for another blob's reason: this blob failed for that same reason, not its own.
       if (stopped) return fail({ action: 'fail-blob', cause: stopped });
-      if (!charge()) return fail({ ...decision, action: 'fail-blob' });
+      if (a.restarts >= ctx.policy.retries || !charge())
+        return fail({ ...decision, action: 'fail-blob' });
+      a.restarts++;
       if (decision.cause === 'lost-session' || decision.cause === 'no-shared-secret')
         a.lostSessions++;
       const ms = waitFor(decision, a.retries++, clock, headersOf(error));

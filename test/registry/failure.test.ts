@@ -59,6 +59,13 @@ const rows: [string, Failure, Situation, Action, CauseId][] = [
     'fail-push',
     'realm-invalid',
   ],
+  [
+    'a session lost at the age the host keeps sessions',
+    f({ op: 'patch', status: 404, codes: ['BLOB_UPLOAD_UNKNOWN'] }),
+    { ...budget, lostSessions: 1, sessionAgeMs: 61_000, sessionLifetimeMs: 60_000 },
+    'restart',
+    'session-expired',
+  ],
   // Verification after a commit.
   [
     '404 after a commit, replicas may lag',

@@ -85,6 +85,8 @@ export interface FaultConfig {
   dropTagPuts?: boolean;
   /** Answer every manifest PUT with this Docker-Content-Digest (it is stored as sent). */
   manifestDigestHeader?: string;
+  /** Upload sessions expire this long after their first PATCH: 404 BLOB_UPLOAD_UNKNOWN after. */
+  sessionLifetimeMs?: number;
   /** Read the request, then never answer: for these methods on paths matching `path`. */
   neverAnswer?: { methods: string[]; path: RegExp };
 }
@@ -141,6 +143,7 @@ export async function startFaultProxy(
   const profile: Profile | undefined = config.profile ? makeProfile(config.profile) : undefined;
   /** Upload id → the latest upstream session path and query, for profiles that hide `_state`. */
   const sessions = new Map<string, { repo: string; path: string }>();
+  const sessionBirth = new Map<string, number>();
   /** Download alias → the upstream blob path (GAR). */
   const downloads = new Map<string, string>();
   const [upHost, upPort] = upstream.host.split(':') as [string, string];
@@ -355,6 +358,20 @@ export async function startFaultProxy(
       res.end();
       req.resume();
       return;
+    }
+    const uploadId = /\/blobs\/uploads\/([^/?]+)/.exec(url.pathname)?.[1];
+    if (config.sessionLifetimeMs && uploadId && method !== 'POST') {
+      const born = sessionBirth.get(uploadId) ?? Date.now();
+      sessionBirth.set(uploadId, born);
+      if (Date.now() - born > config.sessionLifetimeMs)
+        return answer(
+          404,
+          { 'content-type': 'application/json' },
+          JSON.stringify({
+            errors: [{ code: 'BLOB_UPLOAD_UNKNOWN', message: 'blob upload unknown to registry' }],
+          }),
+          'session expired',
+        );
     }
     if (
       config.neverAnswer?.methods.includes(method) &&

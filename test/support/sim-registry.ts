@@ -21,6 +21,7 @@ export type FaultKind =
   | 'stall'
   | 'refused'
   | 'lost-session'
+  | 'expiring-session'
   | 'replica-lag'
   | 'lost-blob'
   | 'body-cap'
@@ -66,6 +67,7 @@ export class SimRegistry {
   private sessions = new Map<string, Buffer>();
   private parts = new Map<string, number>();
   private lost = new Set<string>();
+  private born = new Map<string, number>();
   private lag = new Map<string, number>();
   private next = 0;
   private readonly random: () => number;
@@ -75,6 +77,7 @@ export class SimRegistry {
     seed: number,
     /** Advances the virtual clock: a stalled request costs its whole deadline. */
     private readonly advance: (ms: number) => void,
+    private readonly now: () => number = () => 0,
   ) {
     this.random = seededRandom(seed ^ 0x5eed);
   }
@@ -168,6 +171,7 @@ export class SimRegistry {
     if (upload && req.method === 'POST' && upload[2] === '') {
       const id = `s${++this.next}`;
       this.sessions.set(id, Buffer.alloc(0));
+      this.born.set(id, this.now());
       const location =
         kind === 'relative-location'
           ? `/v2/${upload[1]}/blobs/uploads/${id}?_state=x`
@@ -205,6 +209,14 @@ export class SimRegistry {
         if (start !== data.length)
           return this.answer(req, 416, { range: `0-${data.length - 1}` }, '');
         // Part sizes are checked when the next part comes (ECR): a small earlier part is refused then.
+        // Sessions that expire `limit` ms after they open, on a slow link (32 KiB/s).
+        if (kind === 'expiring-session') {
+          this.advance((body.length / 32_768) * 1000);
+          if (this.now() - (this.born.get(id) ?? 0) > (this.schedule.limit ?? 5000)) {
+            this.sessions.delete(id);
+            return this.answer(req, 404, {}, this.json('BLOB_UPLOAD_UNKNOWN', 'expired'), true);
+          }
+        }
         const previous = this.parts.get(id);
         if (kind === 'chunk-min' && previous !== undefined && previous < (this.schedule.limit ?? 0))
           return this.answer(req, 400, {}, this.json('RANGE_ERROR', 'part too small'), true);

@@ -141,3 +141,23 @@ describe('diagnose against a registry that answers /v2/ and then nothing', () =>
     expect(code, stderr).toBe(143);
   }, 30_000);
 });
+
+describe('upload sessions that expire', () => {
+  it('a registry that drops sessions after a few seconds is named as such, not as replicas', async () => {
+    const p = await proxy({ sessionLifetimeMs: 5000, slowBodies: 512 << 10 });
+    const big = join(work, 'big');
+    await makeLayout(big, { seed: 'expiring', layers: 1, layerSize: 4 << 20 });
+    const run = await runAction(work, {
+      layout: big,
+      tags: `${p.host}/p/expiring:1`,
+      'upload-mode': 'chunked',
+      'chunk-size': '1MiB',
+      retries: '2',
+      diagnose: 'never',
+    });
+    expect(run.code).toBe(1);
+    expect(run.stdout).toContain('title=oci-push%3A session-expired');
+    expect(run.stdout).not.toContain('no-shared-secret');
+    expect(run.summary).toMatch(/Upload sessions expired before the blob was sent/);
+  }, 90_000);
+});

@@ -66,6 +66,7 @@ const CHARGED = new Set<FaultKind>([
   'refused',
   'reset-body',
   'lost-session',
+  'expiring-session',
   'lost-blob',
 ]);
 
@@ -90,6 +91,7 @@ function caseOf(seed: number): Case {
     'stall',
     'refused',
     'lost-session',
+    'expiring-session',
     'replica-lag',
     'lost-blob',
     'body-cap',
@@ -102,6 +104,7 @@ function caseOf(seed: number): Case {
   if (kind === 'body-cap') schedule.limit = pick([10 * KiB, 100 * KiB, 200 * KiB]);
   if (kind === 'chunk-min') schedule.limit = pick([100 * KiB, 128 * KiB]);
   if (kind === 'replica-lag') schedule.lag = pick([1, 2, 3, 5]);
+  if (kind === 'expiring-session') schedule.limit = pick([5_000, 7_000]);
   return {
     seed,
     schedule,
@@ -122,7 +125,7 @@ async function simulate(c: Case): Promise<{
   policy: TransferPolicy;
 }> {
   const { clock, advance } = virtualClock(c.seed);
-  const sim = new SimRegistry(c.schedule, c.seed, advance);
+  const sim = new SimRegistry(c.schedule, c.seed, advance, clock.now);
   const policy = transferPolicy({
     mode: c.mode,
     chunkSize: 64 * KiB,
@@ -173,7 +176,8 @@ function broken(c: Case, run: Awaited<ReturnType<typeof simulate>>): string | un
           ? injected.length - 1
           : injected.length;
     const patches = sim.log.filter((r) => r.method === 'PATCH' && r.status === 202).length;
-    const switched = c.mode === 'auto' && sim.log.some((r) => r.method === 'PATCH') ? 1 : 0;
+    // Only a blob larger than a chunk switches; a smaller one starts again instead (charged).
+    const switched = c.mode === 'auto' && c.size > 64 * KiB ? 1 : 0;
     const allowed = c.retries * (1 + patches) + switched;
     if (triedAgain > allowed) return `${triedAgain} tries again, at most ${allowed} allowed`;
     if (c.retries === 0 && outcome.state === 'failed' && triedAgain > switched)
@@ -181,9 +185,20 @@ function broken(c: Case, run: Awaited<ReturnType<typeof simulate>>): string | un
     // And it does try again: a transient failure is never the end while the budget lasts.
     if (c.retries >= 1 && c.schedule.rate >= 1 && outcome.state === 'failed' && triedAgain < 1)
       return `retries ${c.retries}, yet no try again after ${injected.length} failure(s)`;
-    if (c.retries >= 5 && c.schedule.rate <= 0.1 && outcome.state === 'failed')
+    // (Expiring sessions ignore the rate: their sessions always expire.)
+    if (
+      c.retries >= 5 &&
+      c.schedule.rate <= 0.1 &&
+      c.schedule.kind !== 'expiring-session' &&
+      outcome.state === 'failed'
+    )
       return `1 request in 10 failing, retries ${c.retries}, yet ${outcome.cause}`;
   }
+  // Sessions: the first, `retries` new ones after failures (never refilled by progress), the
+  // re-uploads, one switch to chunks, and the grows a chunk window asks for.
+  const posts = sim.log.filter((r) => r.method === 'POST').length;
+  const sessions = 1 + c.retries + policy.reuploads + 1 + (c.schedule.kind === 'chunk-min' ? 8 : 0);
+  if (posts > sessions) return `${posts} upload sessions, at most ${sessions}`;
   // Replica lag up to verifyLagRetries HEADs is waited out, never uploaded again.
   if (c.schedule.kind === 'replica-lag' && (c.schedule.lag ?? 0) <= policy.verifyLagRetries) {
     if (outcome.state !== 'pushed')
@@ -216,6 +231,18 @@ function broken(c: Case, run: Awaited<ReturnType<typeof simulate>>): string | un
       )
         return `sessions lost ${c.retries + 1} times, yet the cause is ${outcome.cause}`;
     }
+  }
+  // Sessions that expire before a chunked upload ends: named as such (or, the first time, as lost),
+  // never as replicas without a shared secret; faster uploads get through.
+  if (c.schedule.kind === 'expiring-session' && c.mode === 'chunked') {
+    const takes = (c.size / 32_768) * 1000;
+    if (takes > (c.schedule.limit ?? 0) * 1.1 && outcome.state === 'pushed')
+      return `a ${Math.round(takes)} ms upload outlived a ${c.schedule.limit} ms session`;
+    if (
+      outcome.state === 'failed' &&
+      !['session-expired', 'lost-session'].includes(outcome.cause ?? '')
+    )
+      return `expiring sessions reported as ${outcome.cause}`;
   }
   // No faults, or faults that only cost time: the blob gets through.
   if (
