@@ -6,6 +6,7 @@ import {
 } from './http.js';
 import { RegistryError } from './errors.js';
 import { resolveLocation } from './location.js';
+import { isSameHost } from './reference.js';
 import type { Registry } from './registry.js';
 
 export interface BlobStat {
@@ -77,6 +78,10 @@ export class RepositoryClient {
         `${this.registry.name} answered with an http Location although it is reached over https; keeping https (the proxy in front of it probably does not send X-Forwarded-Proto)`,
       );
     }
+    // Upload Locations on another host (an origin's internal address leaking through a proxy):
+    // the profile keeps it, so a failure to reach it is named for what it is.
+    if (!isSameHost(resolved.url, this.registry.apiHost))
+      this.registry.profile.locationHost ??= resolved.url.host;
     return resolved.url;
   }
 

@@ -24,7 +24,7 @@ export type Op =
  * - `resume`: ask the upload session where it stands and go on from there;
  * - `restart`: drop the session and start a new one;
  * - `chunk`: drop the session and upload in chunks instead of one body;
- * - `shrink` / `grow`: send smaller / larger chunks in the same session;
+ * - `shrink`: send smaller chunks in the same session; `grow`: a new session with larger chunks;
  * - `plain-upload`: a mount was refused; upload the blob instead;
  * - `lag`: ask again after a wait, for replicas to catch up with a write they acknowledged;
  * - `reupload`: the registry lost a blob it had acknowledged; upload it again;
@@ -78,6 +78,7 @@ export type CauseId =
   | 'connection-reset'
   | 'connection-dropped'
   | 'registry-stalled'
+  | 'location-unreachable'
   | 'redirect-loop'
   | 'redirect-scheme'
   | 'realm-insecure'
@@ -127,12 +128,18 @@ export interface Situation {
   chunkSize?: number;
   /** The smallest chunk allowed (64 KiB, or the registry's OCI-Chunk-Min-Length). */
   chunkFloor?: number;
+  /** The largest chunk the session allows (OCI-Chunk-Max-Length), when it says. */
+  chunkCeiling?: number;
+  /** New sessions with larger chunks still allowed. */
+  growsLeft?: number;
   /** Upload sessions this blob already lost (before this failure). */
   lostSessions?: number;
   /** This session resumed at an offset the registry reported. */
   resumed?: boolean;
   /** For a manifest PUT that names a missing blob: whether it is one this push uploaded. */
   blobKnown?: boolean;
+  /** The request went to an upload Location on another host than the registry's. */
+  foreignLocation?: boolean;
   /** How old the upload session is, and how long the host keeps sessions, when known. */
   sessionAgeMs?: number;
   sessionLifetimeMs?: number;
@@ -207,6 +214,13 @@ function bounded(decision: Decision, f: Failure, s: Situation): Decision {
     if ((s.budgetLeft ?? 0) <= 0 || (s.sessionsLeft ?? 0) <= 0)
       return { action: 'fail-blob', cause: decision.cause };
   }
+  // Chunks refused as too small: larger ones, unless the window has no room or the grows are spent.
+  if (
+    action === 'grow' &&
+    ((s.growsLeft ?? 1) <= 0 ||
+      (s.chunkCeiling !== undefined && (s.chunkSize ?? 0) >= s.chunkCeiling))
+  )
+    return { action: 'fail-blob', cause: 'chunk-window' };
   if (action === 'reupload' && ((s.budgetLeft ?? 0) <= 0 || (s.reuploadsLeft ?? 0) <= 0))
     return { action: 'fail-blob', cause: decision.cause };
   return decision;
@@ -254,6 +268,15 @@ function network(f: Failure, s: Situation): Decision {
   if (TLS_UNTRUSTED.test(code)) return { action: 'fail-push', cause: 'tls-untrusted' };
   if (TLS_PLAIN_PEER.test(code) || code.startsWith('ERR_SSL'))
     return { action: 'fail-push', cause: 'http-over-https' };
+  // The registry answered /v2/ and its POST, but sends uploads to a host the runner cannot reach.
+  if (
+    s.foreignLocation &&
+    UPLOAD_OPS.has(f.op) &&
+    /^(ECONNREFUSED|ENOTFOUND|EAI_AGAIN|EHOSTUNREACH|ENETUNREACH|UND_ERR_CONNECT_TIMEOUT)$/.test(
+      code,
+    )
+  )
+    return { action: 'fail-push', cause: 'location-unreachable' };
   if (code === 'ENOTFOUND') return { action: 'fail-push', cause: 'dns-failure' };
   if (code === 'EAI_AGAIN') return { action: 'retry', cause: 'dns-failure', quick: true };
   if (code === 'ECONNREFUSED' || code === 'EHOSTUNREACH' || code === 'ENETUNREACH')

@@ -15,6 +15,8 @@ export class HostProfile {
   chunkTooSmall?: number;
   /** A chunk size that went through. */
   chunkWorked?: number;
+  /** The other host that upload Locations name, when they name one (host:port). */
+  locationHost?: string;
   /** Upload sessions are gone this long after they open: learned from one lost after progress. */
   sessionLifetimeMs?: number;
 

@@ -180,6 +180,11 @@ export const CAUSES: Record<CauseId, Omit<Cause, 'id'>> = {
       'The registry (or a proxy in front of it) stopped answering: requests got no answer within their deadline, again and again.',
     fix: "Check the registry's health, load and log at the time of the push, and any proxy in front of it; on a slow path, raise `request-timeout`.",
   },
+  'location-unreachable': {
+    title:
+      "The registry answered, but its upload Locations name another host, which the runner cannot reach: a proxy in front of the registry passes the origin's internal address through.",
+    fix: "Make the proxy pass `Host` and `X-Forwarded-Proto` (and `X-Forwarded-Host`) to the registry, or set the registry's `http.host` to the URL clients use.",
+  },
   'redirect-loop': {
     title:
       'The registry redirects blob reads in a loop (or through more than 5 redirects): no answer says whether the blob is there.',

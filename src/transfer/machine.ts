@@ -8,6 +8,7 @@ import {
   type Op,
   classifyError,
 } from '../registry/failure.js';
+import { isSameHost } from '../registry/reference.js';
 import { backoffDelay, waitFor } from '../registry/retry.js';
 import type { Clock } from '../util/clock.js';
 import type { Limiter } from '../util/concurrency.js';
@@ -343,8 +344,13 @@ function failed(ctx: MachineContext, state: Active, error: unknown): State {
       chunked: a.method === 'chunked',
       mayChunk: policy.mode === 'auto',
       blobSize: blob.size,
-      chunkSize: chunkOf(ctx, state),
+      // A grow is judged by the chunk size refused, not the length of a short last piece.
+      chunkSize: state.name === 'patch' ? state.size : chunkOf(ctx, state),
       chunkFloor: floor,
+      chunkCeiling: 'session' in state ? state.session.maxChunk || undefined : undefined,
+      growsLeft: MAX_GROWS - a.grows,
+      foreignLocation:
+        'session' in state && !isSameHost(state.session.location, ctx.client.registry.apiHost),
       sessionAgeMs: 'session' in state ? ctx.clock.now() - state.session.openedAt : undefined,
       sessionLifetimeMs: ctx.client.registry.profile.sessionLifetimeMs,
     }),
@@ -445,16 +451,11 @@ function transition(ctx: MachineContext, state: Active, decision: Decision, erro
       return { ...state, size };
     }
     case 'grow': {
-      // The chunk size refused, not the length of this piece: ECR refuses a part when the next
-      // one comes, and that may be a short last piece.
+      // Parts already stored are too small for this registry (ECR checks each part when the next
+      // comes): a new session with larger chunks. The size refused is the chunk size, not the
+      // length of a short last piece.
       const size = state.name === 'patch' ? state.size : chunkOf(ctx, state);
       profile.chunkRefusedAsTooSmall(size);
-      const ceiling =
-        'session' in state && state.session.maxChunk ? state.session.maxChunk : undefined;
-      // Parts already stored are too small for this registry (ECR checks each part when the next
-      // comes): a new session with larger chunks, unless the window has no room.
-      if ((ceiling !== undefined && size >= ceiling) || a.grows >= MAX_GROWS)
-        return fail({ action: 'fail-blob', cause: 'chunk-window' });
       a.grows++;
       logger.info(
         `${blob.digest}: chunks of ${formatSize(size)} were refused as too small; starting again with ${formatSize(profile.chunkSize(ctx.policy.chunkSize))}`,

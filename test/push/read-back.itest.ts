@@ -4,7 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { runAction } from '../support/actions-runner.js';
-import { type FaultProxy, startFaultProxy } from '../support/fault-proxy.js';
+import { faultProxies } from '../support/fault-proxy.js';
 import { OCI_INDEX, makeLayout } from '../support/layouts.js';
 import { layoutContents, listTags } from '../support/oci.js';
 import { type RunningRegistry, startRegistry } from '../support/registry.js';
@@ -14,7 +14,6 @@ import { runCli, skopeoPull } from '../support/run.js';
 // the outputs is one the registry answers to.
 let registry: RunningRegistry;
 let work: string;
-const proxies: FaultProxy[] = [];
 let n = 0;
 const env = (): NodeJS.ProcessEnv => ({ PATH: process.env.PATH, HOME: work });
 
@@ -23,16 +22,13 @@ beforeAll(async () => {
   work = await mkdtemp(join(tmpdir(), 'oci-push-read-back-'));
 });
 afterAll(async () => {
-  await Promise.all(proxies.map((p) => p.stop()));
+  await pool.stopAll();
   await registry?.stop();
   await rm(work, { recursive: true, force: true });
 });
 
-async function proxy(config: Parameters<typeof startFaultProxy>[1]): Promise<FaultProxy> {
-  const p = await startFaultProxy(registry, config);
-  proxies.push(p);
-  return p;
-}
+const pool = faultProxies(() => registry);
+const proxy = pool.start;
 
 async function image(seed: string): Promise<{ dir: string; digest: string }> {
   const dir = join(work, `${seed}-${++n}`);

@@ -8,6 +8,7 @@ import { type FaultProxy, startFaultProxy } from '../support/fault-proxy.js';
 import { makeLayout } from '../support/layouts.js';
 import { listTags } from '../support/oci.js';
 import { type RunningRegistry, startRegistry } from '../support/registry.js';
+import { freePort } from '../support/ports.js';
 import { runCli } from '../support/run.js';
 import { type TokenServer, startTokenServer } from '../support/token-server.js';
 
@@ -60,6 +61,33 @@ describe('blob reads redirected where they cannot be followed', () => {
     expect(run.summary).not.toMatch(/vanished|acknowledged the upload/);
     expect(run.stdout).toContain(`title=oci-push%3A ${id}`);
     expect(await listTags(registry.url, 'edge/redirect')).toEqual([]);
+  });
+});
+
+describe('upload Locations on a host the runner cannot reach', () => {
+  let registry: RunningRegistry;
+  let q: FaultProxy | undefined;
+  beforeAll(async () => {
+    registry = await startRegistry();
+  });
+  afterAll(async () => {
+    await q?.stop();
+    await registry?.stop();
+  });
+
+  it('names that host and the proxy fix, not the host in tags', async () => {
+    const port = await freePort();
+    q = await startFaultProxy(registry, { uploadsVia: `http://127.0.0.2:${port}` });
+    const run = await runAction(work, {
+      layout,
+      tags: `${q.host}/edge/location:1`,
+      diagnose: 'never',
+    });
+    expect(run.code).toBe(1);
+    expect(run.stdout).toContain('title=oci-push%3A location-unreachable');
+    expect(run.summary).toMatch(/upload Locations name another host/);
+    expect(run.summary).toContain(`127.0.0.2:${port}`);
+    expect(run.summary).not.toMatch(/Check the host and port in `tags`/);
   });
 });
 

@@ -66,6 +66,27 @@ const rows: [string, Failure, Situation, Action, CauseId][] = [
     'restart',
     'session-expired',
   ],
+  [
+    'chunks too small, no grow left',
+    f({ op: 'patch', status: 400, text: 'part too small' }),
+    { ...chunking, growsLeft: 0 },
+    'fail-blob',
+    'chunk-window',
+  ],
+  [
+    'chunks too small at the window ceiling',
+    f({ op: 'patch', status: 400, text: 'part too small' }),
+    { ...chunking, growsLeft: 3, chunkCeiling: 4 * MiB },
+    'fail-blob',
+    'chunk-window',
+  ],
+  [
+    'an upload Location on a host the runner cannot reach',
+    f({ op: 'patch', networkCode: 'ECONNREFUSED' }),
+    { ...budget, foreignLocation: true },
+    'fail-push',
+    'location-unreachable',
+  ],
   // Verification after a commit.
   [
     '404 after a commit, replicas may lag',

@@ -576,3 +576,21 @@ export async function startFaultProxy(
       }),
   };
 }
+
+/** Fault proxies a test file starts in front of one registry, all stopped together. */
+export function faultProxies(registry: () => { host: string }): {
+  start(config: FaultConfig): Promise<FaultProxy>;
+  stopAll(): Promise<void>;
+} {
+  const started: FaultProxy[] = [];
+  return {
+    start: async (config) => {
+      const p = await startFaultProxy(registry(), config);
+      started.push(p);
+      return p;
+    },
+    stopAll: async () => {
+      await Promise.all(started.map((p) => p.stop()));
+    },
+  };
+}

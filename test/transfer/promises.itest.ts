@@ -4,7 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { runAction } from '../support/actions-runner.js';
-import { type FaultProxy, startFaultProxy } from '../support/fault-proxy.js';
+import { faultProxies } from '../support/fault-proxy.js';
 import { makeLayout } from '../support/layouts.js';
 import { listTags } from '../support/oci.js';
 import { freePort } from '../support/ports.js';
@@ -15,7 +15,6 @@ import { CLI, runCli } from '../support/run.js';
 let registry: RunningRegistry;
 let work: string;
 let layout: string;
-const proxies: FaultProxy[] = [];
 const env = (): NodeJS.ProcessEnv => ({ PATH: process.env.PATH, HOME: work });
 
 beforeAll(async () => {
@@ -25,16 +24,13 @@ beforeAll(async () => {
   await makeLayout(layout, { seed: 'promises', layers: 1, layerSize: 4096 });
 });
 afterAll(async () => {
-  await Promise.all(proxies.map((p) => p.stop()));
+  await pool.stopAll();
   await registry?.stop();
   await rm(work, { recursive: true, force: true });
 });
 
-async function proxy(config: Parameters<typeof startFaultProxy>[1]): Promise<FaultProxy> {
-  const p = await startFaultProxy(registry, config);
-  proxies.push(p);
-  return p;
-}
+const pool = faultProxies(() => registry);
+const proxy = pool.start;
 
 describe('retries: 0 means no retry of any kind', () => {
   it('a refused port fails within 2 s, in the action and the CLI', async () => {
