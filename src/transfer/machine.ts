@@ -149,8 +149,14 @@ export async function runBlob(ctx: MachineContext, start: State): Promise<Termin
         state = await step(ctx, current);
       } else {
         drop();
-        if (current.name === 'check' && ctx.stopped?.()) return { name: 'never-started' };
-        state = await ctx.checks(() => step(ctx, current), { first: current.name === 'verify' });
+        // A blob still waiting for its first check when the push stopped is left alone.
+        state = await ctx.checks(
+          async () =>
+            current.name === 'check' && ctx.stopped?.()
+              ? { name: 'never-started' as const }
+              : step(ctx, current),
+          { first: current.name === 'verify' },
+        );
       }
       // Said before the place is given back, so no blob waiting for it starts in vain.
       if (state.name === 'failed' && state.decision.action === 'fail-push')
