@@ -4,7 +4,6 @@ import type { Readable } from 'node:stream';
 import { rootCertificates } from 'node:tls';
 import { type Dispatcher, EnvHttpProxyAgent } from './undici.js';
 import { InputError } from '../util/errors.js';
-import type { RetryBudget } from './budget.js';
 import { RegistryError } from './errors.js';
 import { canonicalHost } from './reference.js';
 import { formatDuration } from '../util/format.js';
@@ -22,8 +21,6 @@ export interface HttpRequest {
   scopes?: string[];
   /** What the request is for; the failure rules read it. */
   op?: Op;
-  /** Tries left for this request, shared with the blob it belongs to; a fresh one per request otherwise. */
-  budget?: RetryBudget;
   /** The caller recovers on its own (a resume, a new session): the transport never resends this. */
   noRetry?: boolean;
   /** Called with the running count of body bytes handed to the socket. */

@@ -59,7 +59,9 @@ function asError(req: HttpRequest, outcome: { res: HttpResponse } | { error: unk
  */
 export function withRetry(next: Transport, policy: RetryPolicy, logger: Logger): Transport {
   return async (req: HttpRequest): Promise<HttpResponse> => {
-    const budget = req.budget ?? new RetryBudget(policy.retries);
+    // A request of its own (ping, token, manifest): blob requests are sent once, and their
+    // machine tries again.
+    const budget = new RetryBudget(policy.retries);
     const op: Op = req.op ?? 'read';
     for (let retry = 0; ; retry++) {
       let outcome: { res: HttpResponse } | { error: unknown };

@@ -1,6 +1,5 @@
 import { describe, expect, it } from 'vitest';
 import { backoffDelay, parseRetryAfter, withRetry } from '../../src/registry/retry.js';
-import { RetryBudget } from '../../src/registry/budget.js';
 import { RegistryError } from '../../src/registry/errors.js';
 import type { HttpResponse, Transport } from '../../src/registry/http.js';
 import { silentLogger } from '../../src/util/logger.js';
@@ -51,7 +50,7 @@ describe('withRetry', () => {
     expect(clock.slept).toEqual([1000, 2000, 4000]);
   });
 
-  it('draws on a shared budget: two requests of one blob get N tries again between them', async () => {
+  it('sends a request marked noRetry once: the blob machine tries again', async () => {
     const clock = fakeClock();
     let calls = 0;
     const send = withRetry(
@@ -59,14 +58,17 @@ describe('withRetry', () => {
       { retries: 5, clock },
       silentLogger,
     );
-    const budget = new RetryBudget(3);
-    await send({ method: 'GET', op: 'status', url: new URL('http://r/'), budget });
-    await send({ method: 'GET', op: 'status', url: new URL('http://r/'), budget });
-    expect(calls).toBe(5);
-    expect(budget.left).toBe(0);
+    const res = await send({
+      method: 'GET',
+      op: 'status',
+      url: new URL('http://r/'),
+      noRetry: true,
+    });
+    expect(res.status).toBe(503);
+    expect(calls).toBe(1);
   });
 
-  it('retries a refused connection quickly, a few times, without spending the budget', async () => {
+  it('retries a refused connection quickly, a few times, charged to the budget (retries: 0, none)', async () => {
     const clock = fakeClock();
     let calls = 0;
     const refused: Transport = async (req) => {
@@ -86,6 +88,19 @@ describe('withRetry', () => {
     ).rejects.toThrow(/ECONNREFUSED/);
     expect(calls).toBe(5);
     expect(clock.slept.reduce((a, b) => a + b, 0)).toBeLessThan(10_000);
+    calls = 0;
+    await expect(
+      withRetry(
+        refused,
+        { retries: 0, clock },
+        silentLogger,
+      )({
+        method: 'GET',
+        op: 'ping',
+        url: new URL('http://r/v2/'),
+      }),
+    ).rejects.toThrow(/ECONNREFUSED/);
+    expect(calls).toBe(1);
   });
 
   it('never retries a name that does not resolve', async () => {
