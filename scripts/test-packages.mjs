@@ -9,5 +9,10 @@ export const REQUIRED = {
   '/usr/bin/podman': 'podman',
 };
 
+/** What `npm run screenshots` needs besides: a browser that renders the summaries headless. */
+export const SCREENSHOTS = {
+  '/usr/bin/chromium': 'chromium',
+};
+
 if (import.meta.url === `file://${process.argv[1]}`)
   console.log([...new Set(Object.values(REQUIRED))].join(' '));

@@ -5,13 +5,14 @@ import type { Finding } from '../diagnose/finding.js';
 import { executePush, failedBeforePush } from '../push/execute.js';
 import type { PushResult } from '../push/result.js';
 import { outputsOf } from '../report/outputs.js';
-import { failureCauses, observedWarnings } from '../report/failure-model.js';
+import { failureCauses, observedWarnings, recoveries } from '../report/failure-model.js';
+import { shortDigest } from '../oci/digest.js';
 import { renderSummary } from '../report/summary.js';
 import { exitAfterGrace, signalExitCode } from '../util/cancel.js';
 import { errorMessage } from '../util/errors.js';
 import { actionsLogger } from './logger.js';
 import type { SecretMasker } from '../report/secrets.js';
-import { oneLine } from '../util/text.js';
+import { capped, oneLine } from '../util/text.js';
 
 async function writeSummary(
   result: PushResult,
@@ -23,29 +24,52 @@ async function writeSummary(
   await core.summary.addRaw(masker.mask(renderSummary(result, { findings })), true).write();
 }
 
-/** GitHub shows 10 error annotations a step: one per distinct cause, then the overall failure. */
-const MAX_CAUSE_ANNOTATIONS = 9;
+/**
+ * GitHub shows 10 error and 10 warning annotations a step, and a page of them is as hard to read as
+ * none: at most 10 in all, the causes first, then the failure, then what was worked around.
+ */
+const MAX_ANNOTATIONS = 10;
+const MAX_CAUSE_ANNOTATIONS = 6;
+/** An annotation is a line in a list; past this it is a wall. */
+const ANNOTATION_CHARS = 990;
 
-/** One annotation per distinct cause: how many blobs it hit, the first digests, and the fix. */
-function annotateFailures(result: PushResult, masker: SecretMasker): void {
-  const groups = failureCauses(result);
-  for (const { cause, blobs, answer } of groups.slice(0, MAX_CAUSE_ANNOTATIONS)) {
-    const shown = blobs.slice(0, 3).join(', ');
-    const more = blobs.length > 3 ? ` and ${blobs.length - 3} more` : '';
-    const hit = blobs.length
-      ? `${blobs.length} blob${blobs.length === 1 ? '' : 's'} (${shown}${more})`
-      : `stopped at ${result.phase ?? 'the push'}`;
-    core.error(
-      masker.mask(`${hit}${answer ? `: ${answer}` : ''}. ${cause.title} Fix: ${cause.fix}`),
-      {
-        title: `oci-push: ${cause.id}`,
-      },
-    );
-  }
+interface Annotation {
+  kind: 'error' | 'warning';
+  title: string;
+  text: string;
 }
 
-/** GitHub shows 10 warning annotations a step. */
-const MAX_WARNINGS = 10;
+/** Every annotation of the run, in the order they matter, before any is cut. */
+function annotationsOf(result: PushResult | undefined, failure: string | undefined): Annotation[] {
+  const out: Annotation[] = [];
+  if (result && !result.ok)
+    for (const { cause, blobs, answer } of failureCauses(result).slice(0, MAX_CAUSE_ANNOTATIONS)) {
+      const shown = blobs.slice(0, 3).map(shortDigest).join(', ');
+      const more = blobs.length > 3 ? ` and ${blobs.length - 3} more` : '';
+      const hit = blobs.length
+        ? `${blobs.length} blob${blobs.length === 1 ? '' : 's'} (${shown}${more})`
+        : `stopped at ${result.phase ?? 'the push'}`;
+      out.push({
+        kind: 'error',
+        title: `oci-push: ${cause.id}`,
+        text: `${hit}${answer ? `: ${answer}` : ''}. ${cause.title} Fix: ${cause.fix}`,
+      });
+    }
+  if (failure !== undefined) out.push({ kind: 'error', title: 'oci-push', text: oneLine(failure) });
+  for (const w of result ? observedWarnings(result) : [])
+    out.push({
+      kind: 'warning',
+      title: 'oci-push',
+      text: `${w.registry}: ${w.cause.title} Fix: ${w.cause.fix}`,
+    });
+  for (const r of result ? recoveries(result) : [])
+    out.push({
+      kind: 'warning',
+      title: `oci-push: recovered (${r.kind})`,
+      text: `${r.title} Fix: ${r.fix}`,
+    });
+  return out;
+}
 
 /** The action's entry: the one place that calls core.setFailed. */
 export async function run(): Promise<void> {
@@ -121,10 +145,14 @@ async function runAction(signal: AbortSignal): Promise<void> {
       core.warning(logger.masker.mask(`could not write the job summary: ${errorMessage(error)}`));
     }
   }
-  if (result && !result.ok) annotateFailures(result, logger.masker);
-  for (const w of (result ? observedWarnings(result) : []).slice(0, MAX_WARNINGS))
-    core.warning(logger.masker.mask(`${w.registry}: ${w.cause.title} Fix: ${w.cause.fix}`), {
-      title: 'oci-push',
-    });
-  if (failure !== undefined) core.setFailed(logger.masker.mask(oneLine(failure)));
+  const annotations = annotationsOf(result, failure).slice(0, MAX_ANNOTATIONS);
+  for (const a of annotations) {
+    const text = logger.masker.mask(capped(a.text, ANNOTATION_CHARS));
+    // The failure itself goes through setFailed, which also sets the exit code.
+    if (a.kind === 'error' && a.title === 'oci-push') core.setFailed(text);
+    else if (a.kind === 'error') core.error(text, { title: a.title });
+    else core.warning(text, { title: a.title });
+  }
+  // Kept even if the annotations were cut: a failed run must exit 1.
+  if (failure !== undefined) process.exitCode = 1;
 }

@@ -5,12 +5,12 @@ import { text } from 'node:stream/consumers';
 import { type ParsedArgs, USAGE, parseArgs } from '../config/cli-args.js';
 import { Input, type InputName } from '../config/inputs.js';
 import { readDiagnoseSettings, readPushSettings } from '../config/settings.js';
-import type { Finding } from '../diagnose/finding.js';
+import { type Finding, blocking } from '../diagnose/finding.js';
 import { executePush } from '../push/execute.js';
 import type { PushResult } from '../push/result.js';
-import { causeOf } from '../report/causes.js';
+import { causeOf, workaroundOf } from '../report/causes.js';
 import { outputsOf } from '../report/outputs.js';
-import { failureCauses, observedWarnings } from '../report/failure-model.js';
+import { failureCauses, observedWarnings, recoveries } from '../report/failure-model.js';
 import { renderSummary } from '../report/summary.js';
 import { signalExitCode } from '../util/cancel.js';
 import { UsageError, errorMessage } from '../util/errors.js';
@@ -102,19 +102,24 @@ export async function main(
       findings = await diagnoseAfterFailure(settings, result, { logger }).catch(() => undefined);
     }
     if (args.summaryFile && settings.summary)
-      await writeFile(args.summaryFile, logger.masker.mask(renderSummary(result, { findings })));
+      await writeFile(
+        args.summaryFile,
+        logger.masker.mask(renderSummary(result, { findings, shell: 'cli' })),
+      );
     if (args.json) io.stdout(`${logger.masker.mask(JSON.stringify(jsonOf(result), null, 2))}\n`);
     else if (result.ok) {
       io.stdout(`${result.digest}\n`);
       for (const ref of result.refs) io.stdout(`${ref}\n`);
     }
-    for (const w of observedWarnings(result))
+    for (const w of observedWarnings(result, 'cli'))
       logger.warning(`${w.registry}: ${w.cause.title} Fix: ${w.cause.fix}`);
+    for (const r of recoveries(result, 'cli'))
+      logger.warning(`recovered: ${r.title} Fix: ${r.fix}`);
     if (result.ok) return 0;
     if (result.cause === 'cancelled')
       return fail(errorMessage(result.error), signalExitCode(cancel?.received()));
     fail(errorMessage(result.error), 1);
-    for (const { cause, blobs } of failureCauses(result)) {
+    for (const { cause, blobs } of failureCauses(result, 'cli')) {
       const hit = blobs.length ? ` (${blobs.length} blob${blobs.length === 1 ? '' : 's'})` : '';
       io.stderr(`  probable cause${hit}: ${cause.title}\n  fix: ${cause.fix}\n`);
     }
@@ -141,7 +146,7 @@ function jsonOf(result: PushResult): Record<string, unknown> {
   for (const [name, value] of Object.entries(outputsOf(result)))
     json[name] = /^[[{]/.test(value) || /^\d+$/.test(value) ? JSON.parse(value) : value;
   if (result.error) json.error = result.error.message;
-  const causes = failureCauses(result);
+  const causes = failureCauses(result, 'cli');
   if (causes.length)
     json.causes = causes.map((g) => ({
       id: g.cause.id,
@@ -167,15 +172,27 @@ async function runDiagnose(
     io.stderr(`${logger.masker.mask('oci-push: diagnose cancelled')}\n`);
     return signalExitCode(cancel.received());
   }
-  const failed = findings.filter((f) => f.ok === false);
+  const failed = blocking(findings);
   for (const id of new Set(failed.map((f) => f.cause ?? 'unknown'))) {
-    const cause = causeOf(id);
+    const cause = causeOf(id, {}, 'cli');
     io.stderr(`probable cause: ${cause.title}\nfix: ${cause.fix}\n`);
   }
+  // Exit 0 when a push with the defaults would get through, saying what it would work around.
+  const workarounds = findings.filter((f) => f.workaround && f.ok === false);
+  const around = [...new Set(workarounds.map((f) => f.cause ?? 'unknown'))];
+  if (!failed.length)
+    io.stderr(
+      `a push with the defaults would succeed${around.length ? `, working around ${around.length === 1 ? 'this' : 'these'}:` : '.'}\n`,
+    );
+  for (const id of around)
+    io.stderr(
+      `  worked around: ${causeOf(id, {}, 'cli').title}\n    ${workaroundOf(id, 'cli') ?? ''}\n`,
+    );
   if (args.json) {
     const json = findings.map((f) => ({
       ...f,
-      ...(f.cause ? { cause: causeOf(f.cause) } : {}),
+      ...(f.cause ? { cause: causeOf(f.cause, {}, 'cli') } : {}),
+      ...(f.workaround && f.cause ? { workaround: workaroundOf(f.cause, 'cli') } : {}),
     }));
     io.stdout(
       `${logger.masker.mask(JSON.stringify({ ok: !failed.length, findings: json }, null, 2))}\n`,

@@ -157,14 +157,16 @@ export function parseArgs(argv: string[]): ParsedArgs {
     const m = /^--([a-z][a-z0-9-]*)(?:=(.*))?$/s.exec(arg);
     if (!m) {
       if (arg.startsWith('-') && arg !== '-')
-        throw new UsageError(`unknown flag ${JSON.stringify(arg)}`);
+        throw new UsageError(
+          `unknown flag ${JSON.stringify(arg)}${suggestion(arg.replace(/^-+/, '').split('=')[0] ?? '')}`,
+        );
       positional.push(arg);
       continue;
     }
     // `--annotation`, as buildx spells it, is `--annotations` given once more.
     const name = m[1] === 'annotation' ? Input.annotations : (m[1] as string);
     const spec = SPECS.get(name);
-    if (!spec) throw new UsageError(`unknown flag --${name}`);
+    if (!spec) throw new UsageError(`unknown flag --${name}${suggestion(name)}`);
     let value = m[2];
     if (value === undefined) {
       if (!spec.value) {
@@ -227,6 +229,37 @@ export function parseArgs(argv: string[]): ParsedArgs {
     version: flag(CLI_FLAGS.version),
     passwordStdin: flag(CLI_FLAGS.passwordStdin),
   };
+}
+
+/** Edits between two short words: insertions, deletions and substitutions. */
+function distance(a: string, b: string): number {
+  let row = Array.from({ length: b.length + 1 }, (_, i) => i);
+  for (let i = 1; i <= a.length; i++) {
+    const next = [i];
+    for (let j = 1; j <= b.length; j++)
+      next[j] = Math.min(
+        (row[j] as number) + 1,
+        (next[j - 1] as number) + 1,
+        (row[j - 1] as number) + (a[i - 1] === b[j - 1] ? 0 : 1),
+      );
+    row = next;
+  }
+  return row[b.length] as number;
+}
+
+/** ` (did you mean --tags?)` for a near miss: a typo, a missing plural, a prefix of one flag. */
+function suggestion(name: string): string {
+  const lower = name.toLowerCase();
+  const names = FLAGS.map((f) => f.name as string);
+  // `--retry` for `--retries`: a stem the word was bent from.
+  const stem = lower.length >= 5 ? lower.slice(0, -1) : lower;
+  const prefixed = names.filter((n) => stem.length >= 3 && n.startsWith(stem));
+  const close = names
+    .map((n) => ({ n, d: distance(lower, n) }))
+    .filter(({ n, d }) => d <= (n.length > 6 ? 2 : 1))
+    .sort((a, b) => a.d - b.d);
+  const best = prefixed.length === 1 ? prefixed[0] : close[0]?.n;
+  return best ? ` (did you mean --${best}?)` : '';
 }
 
 function optionLines(): string[] {

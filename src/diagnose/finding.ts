@@ -9,4 +9,14 @@ export interface Finding {
   ok: boolean | undefined;
   detail: string;
   cause?: CauseId;
+  /**
+   * Failed here, but a push with the defaults gets past it (a body cap that chunks go under, http
+   * Locations kept on https): said, and not counted as a failure of the registry.
+   */
+  workaround?: boolean;
+}
+
+/** The findings that would stop a push with the defaults. */
+export function blocking(findings: readonly Finding[]): Finding[] {
+  return findings.filter((f) => f.ok === false && !f.workaround);
 }

@@ -1,6 +1,7 @@
 import type { PushSettings } from '../config/settings.js';
 import { CorruptBlobError } from '../oci/blob-reader.js';
 import type { LoadedImage } from '../oci/image.js';
+import { shortDigest } from '../oci/digest.js';
 import { type ImageNode, manifestsBottomUp, platformsOf } from '../oci/image.js';
 import { readRegularFile } from '../oci/read-file.js';
 import { type PutManifest, RepositoryClient } from '../registry/client.js';
@@ -123,8 +124,14 @@ export async function pushImage(
         .find((b) => b.error instanceof CorruptBlobError);
       if (corrupt?.error) throw corrupt.error;
       const n = result.failedBlobs.length;
+      // A few digests name it; the failed-blobs output holds every one, so a line stays readable.
+      const named = result.failedBlobs.slice(0, 3);
+      const list =
+        n <= 3
+          ? named.join(', ')
+          : `${named.map(shortDigest).join(', ')} and ${n - 3} more (the failed-blobs output lists them all)`;
       throw new BlobsFailedError(
-        `${n} blob${n === 1 ? '' : 's'} failed, so no manifest was pushed: ${result.failedBlobs.join(', ')}`,
+        `${n} blob${n === 1 ? '' : 's'} failed, so no manifest was pushed: ${list}`,
       );
     }
 

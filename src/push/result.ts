@@ -6,7 +6,7 @@ import type { BlobOutcome } from '../transfer/outcome.js';
 
 export type { BlobHow, BlobOutcome, BlobState } from '../transfer/outcome.js';
 
-export type Phase = 'validate' | 'auth' | 'blobs' | 'manifests' | 'tags' | 'referrers';
+export type Phase = 'validate' | 'connect' | 'auth' | 'blobs' | 'manifests' | 'tags' | 'referrers';
 
 export interface TargetResult {
   registry: string;

@@ -1,5 +1,6 @@
 import type { PushSettings } from '../config/settings.js';
 import { classifyError } from '../registry/failure.js';
+import { RegistryError } from '../registry/errors.js';
 import { type BaseTransport, DEFAULT_DEADLINES, createBaseTransport } from '../registry/http.js';
 import type { PingResult } from '../registry/ping.js';
 import type { Registry } from '../registry/registry.js';
@@ -94,7 +95,8 @@ export async function runPush(
   } catch (thrown) {
     // A failure the rules already decided on carries its decision: keep the registry's error.
     const error = thrown instanceof UploadFailed ? thrown.original : thrown;
-    result.phase = session.phase;
+    // No connection was made at all: that is where it stopped, not at the credentials.
+    result.phase = session.phase === 'auth' && neverConnected(error) ? 'connect' : session.phase;
     result.error = error instanceof Error ? error : new Error(String(error));
     if (thrown instanceof UploadFailed && !session.cancelled) {
       result.cause = thrown.decision.cause;
@@ -114,6 +116,11 @@ export async function runPush(
     result.durationMs = clock.now() - started;
   }
   return result;
+}
+
+/** A first request that got no answer at all: refused, unresolved, timed out, or not TLS. */
+function neverConnected(error: unknown): boolean {
+  return error instanceof RegistryError && error.op === 'ping' && error.status === undefined;
 }
 
 /** What a cancelled run leaves behind, in one line: what was uploaded and what was tagged. */

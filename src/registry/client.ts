@@ -80,8 +80,11 @@ export class RepositoryClient {
     }
     // Upload Locations on another host (an origin's internal address leaking through a proxy):
     // the profile keeps it, so a failure to reach it is named for what it is.
-    if (!isSameHost(resolved.url, this.registry.apiHost))
+    if (!isSameHost(resolved.url, this.registry.apiHost)) {
       this.registry.profile.locationHost ??= resolved.url.host;
+      if (this.registry.profile.locationsOnOwnHost)
+        return onOwnHost(resolved.url, this.registry.baseUrl);
+    }
     return resolved.url;
   }
 
@@ -354,4 +357,9 @@ export class RepositoryClient {
     if (res.status !== 200) throw errorFromResponse(req, res, `checking manifest ${reference}`);
     return res.headers['docker-content-digest'] ?? '';
   }
+}
+
+/** A Location's path and query on the registry's own origin. */
+export function onOwnHost(location: URL, base: URL): URL {
+  return new URL(`${location.pathname}${location.search}`, base);
 }

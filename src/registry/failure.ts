@@ -41,6 +41,7 @@ export type Action =
   | 'plain-upload'
   | 'lag'
   | 'reupload'
+  | 'own-host'
   | 'fail-blob'
   | 'fail-push';
 
@@ -140,6 +141,8 @@ export interface Situation {
   blobKnown?: boolean;
   /** The request went to an upload Location on another host than the registry's. */
   foreignLocation?: boolean;
+  /** The request went to a foreign Location's path on the registry's own host. */
+  onOwnHost?: boolean;
   /** How old the upload session is, and how long the host keeps sessions, when known. */
   sessionAgeMs?: number;
   sessionLifetimeMs?: number;
@@ -276,7 +279,7 @@ function network(f: Failure, s: Situation): Decision {
       code,
     )
   )
-    return { action: 'fail-push', cause: 'location-unreachable' };
+    return { action: 'own-host', cause: 'location-unreachable' };
   if (code === 'ENOTFOUND') return { action: 'fail-push', cause: 'dns-failure' };
   if (code === 'EAI_AGAIN') return { action: 'retry', cause: 'dns-failure', quick: true };
   if (code === 'ECONNREFUSED' || code === 'EHOSTUNREACH' || code === 'ENETUNREACH')
@@ -370,6 +373,8 @@ function answered(f: Failure, s: Situation): Decision {
 
   const sessionGone =
     UPLOAD_OPS.has(f.op) && (has('BLOB_UPLOAD_UNKNOWN', 'BLOB_UPLOAD_INVALID') || status === 404);
+  // The foreign Location's path on the registry's own host is not a session there either.
+  if (sessionGone && s.onOwnHost) return { action: 'fail-push', cause: 'location-unreachable' };
   // A session as old as the host's sessions live expired: not lost, and no sign of replicas.
   if (sessionGone && (s.sessionAgeMs ?? 0) >= (s.sessionLifetimeMs ?? Infinity))
     return { action: 'restart', cause: 'session-expired' };

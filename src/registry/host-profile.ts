@@ -17,6 +17,11 @@ export class HostProfile {
   chunkWorked?: number;
   /** The other host that upload Locations name, when they name one (host:port). */
   locationHost?: string;
+  /**
+   * That host could not be reached, so its Locations' paths go to the registry's own host (a proxy
+   * that leaks the origin's address usually serves the same paths itself); set once, never undone.
+   */
+  locationsOnOwnHost?: boolean;
   /** Upload sessions are gone this long after they open: learned from one lost after progress. */
   sessionLifetimeMs?: number;
 

@@ -46,14 +46,29 @@ export async function ping(options: PingOptions): Promise<PingResult> {
   if (httpFirst) {
     // Loopback registries mostly speak plain http: asking that first saves a TLS handshake. A TLS
     // port answers 400 or drops the connection, and https follows.
+    let refused: unknown;
     const plain = await withRetry(
       options.send,
       { retries: 0, clock },
       logger,
     )({ method: 'GET', op: 'ping', url: new URL(`http://${apiHost}/v2/`), noRetry: true }).catch(
-      () => undefined,
+      (error: unknown) => {
+        refused = error;
+        return undefined;
+      },
     );
-    if (plain && (plain.status === 200 || plain.status === 401)) {
+    // Nothing listens on the port yet: https would dial the same port and fail the same way, so
+    // the tries again (a service still starting) are over http, and a failure says it as tried.
+    if (refused && classifyError(refused, {}, 'ping').cause === 'connection-refused') {
+      const late = await get('http', options.retries).catch((error: unknown) => {
+        throw explained(error, apiHost);
+      });
+      // A TLS port that came up meanwhile answers plain http with an error: https follows.
+      if (late.status === 200 || late.status === 401) {
+        res = late;
+        baseUrl = new URL(`http://${apiHost}`);
+      }
+    } else if (plain && (plain.status === 200 || plain.status === 401)) {
       res = plain;
       baseUrl = new URL(`http://${apiHost}`);
     }

@@ -25,6 +25,8 @@ export interface RegistryOptions {
 /** Things seen on the wire that explain a failure later: the summary turns these into causes. */
 export interface RegistryObservations {
   locationDowngraded: boolean;
+  /** Upload Locations named this unreachable host, and their paths were used on the registry's own. */
+  locationMovedFrom?: string;
   unauthorizedMidPush: number;
 }
 

@@ -1,4 +1,5 @@
 import type { CauseId } from '../registry/failure.js';
+import { CHUNK_FLOOR } from '../transfer/policy.js';
 import { formatSize } from '../util/format.js';
 
 export type { CauseId } from '../registry/failure.js';
@@ -15,6 +16,10 @@ export interface Cause {
 export interface CauseFacts {
   /** The body size refused at the smallest chunk. */
   refusedBytes?: number;
+  /** The size of the request body a proxy refused as too large. */
+  bodyBytes?: number;
+  /** The host an upload Location named that the runner could not reach (already escaped text). */
+  locationHost?: string;
 }
 
 /**
@@ -30,17 +35,17 @@ export const CAUSES: Record<CauseId, Omit<Cause, 'id'>> = {
   'cloudflare-body-limit': {
     title:
       "Cloudflare refused the request body as too large (413): Cloudflare's plan limits request bodies to 100 MB (Free and Pro), 200 MB (Business) or 500 MB (Enterprise).",
-    fix: 'Use `upload-mode: auto` (the default) or `chunked`, with a `chunk-size` below the plan limit, such as the default 50MiB.',
+    fix: 'Use {{upload-mode: auto}} (the default) or {{upload-mode: chunked}}, with a {{chunk-size}} below the plan limit, such as the default 50MiB.',
   },
   'nginx-body-limit': {
     title:
       'nginx refused the request body as too large (413): its `client_max_body_size` is smaller than the blob.',
-    fix: 'Raise `client_max_body_size` on the proxy (`client_max_body_size 0;` disables the check), or use `upload-mode: auto` (the default) so oci-push sends smaller chunks.',
+    fix: 'Raise `client_max_body_size` on the proxy (`client_max_body_size 0;` disables the check), or use {{upload-mode: auto}} (the default) so oci-push sends smaller chunks.',
   },
   'proxy-body-limit': {
     title:
       'Something between the runner and the registry refused the request body as too large (413, or 416 "too large").',
-    fix: "Raise the proxy's body size limit, or use `upload-mode: auto` (the default) so oci-push sends smaller chunks.",
+    fix: "Raise the proxy's body size limit, or use {{upload-mode: auto}} (the default) so oci-push sends smaller chunks.",
   },
   'body-limit-at-floor': {
     title:
@@ -50,7 +55,7 @@ export const CAUSES: Record<CauseId, Omit<Cause, 'id'>> = {
   'chunk-window': {
     title:
       'The registry refused the chunk size (too small or too large for its window), and no size it accepts fits.',
-    fix: 'Set `chunk-size` within the limits the registry documents, or use `upload-mode: monolithic`.',
+    fix: 'Set {{chunk-size}} within the limits the registry documents, or use {{upload-mode: monolithic}}.',
   },
   'vanished-after-ack': {
     title:
@@ -70,7 +75,7 @@ export const CAUSES: Record<CauseId, Omit<Cause, 'id'>> = {
   'session-expired': {
     title:
       'Upload sessions expired before the blob was sent: the registry drops a session a fixed time after it opens, and this upload takes longer.',
-    fix: "Raise the registry's upload session lifetime (distribution: `storage.maintenance.uploadpurging`), or send faster: a larger `chunk-size`, or `upload-mode: monolithic`.",
+    fix: "Raise the registry's upload session lifetime (distribution: `storage.maintenance.uploadpurging`), or send faster: a larger {{chunk-size}}, or {{upload-mode: monolithic}}.",
   },
   'no-shared-secret': {
     title:
@@ -90,11 +95,11 @@ export const CAUSES: Record<CauseId, Omit<Cause, 'id'>> = {
   credentials: {
     title:
       'The registry refused the credentials at the start (401 or 403): they are wrong, or they lack push permission on the repository.',
-    fix: 'Check `username` and `password` (or the docker login that wrote them), and that the token or account may push to this repository.',
+    fix: 'Check {{username}} and {{password}} (or the docker login that wrote them), and that the token or account may push to this repository.',
   },
   'no-credentials': {
     title: 'The registry asks for credentials (401), and none were found for it.',
-    fix: 'Set `username` and `password`, or log in before this step (docker/login-action, `docker login`, `podman login`); the Docker config and podman auth.json are read.',
+    fix: 'Set {{username}} and {{password}}, or log in before this step (docker/login-action, `docker login`, `podman login`); the Docker config and podman auth.json are read.',
   },
   'permission-denied': {
     title:
@@ -104,7 +109,7 @@ export const CAUSES: Record<CauseId, Omit<Cause, 'id'>> = {
   'proxy-timeout': {
     title:
       'A proxy timed out waiting for the registry (522 or 524): one request took longer than the proxy allows (Cloudflare waits 100 s).',
-    fix: "Use `upload-mode: auto` or `chunked` with a smaller `chunk-size` so each request finishes in time, or raise the proxy's timeout.",
+    fix: "Use {{upload-mode: auto}} or {{upload-mode: chunked}} with a smaller {{chunk-size}} so each request finishes in time, or raise the proxy's timeout.",
   },
   'storage-error': {
     title:
@@ -114,7 +119,7 @@ export const CAUSES: Record<CauseId, Omit<Cause, 'id'>> = {
   'rate-limited': {
     title:
       'The registry kept answering 429 Too Many Requests: the rate limit did not recover in time.',
-    fix: 'Wait for the limit to reset, push fewer blobs at once (`concurrency`), or authenticate to get a higher limit.',
+    fix: 'Wait for the limit to reset, push fewer blobs at once ({{concurrency}}), or authenticate to get a higher limit.',
   },
   'read-only': {
     title:
@@ -123,7 +128,7 @@ export const CAUSES: Record<CauseId, Omit<Cause, 'id'>> = {
   },
   'repository-unknown': {
     title: 'The registry does not know the repository (NAME_UNKNOWN or NAME_INVALID).',
-    fix: 'Check the repository name in `tags`; some registries need the repository (or project) created before the first push.',
+    fix: 'Check the repository name in {{tags}}; some registries need the repository (or project) created before the first push.',
   },
   'manifest-refused': {
     title:
@@ -137,38 +142,38 @@ export const CAUSES: Record<CauseId, Omit<Cause, 'id'>> = {
   'tls-untrusted': {
     title:
       "The registry's TLS certificate is signed by a certificate authority the runner does not trust.",
-    fix: 'Set `ca-file` (or NODE_EXTRA_CA_CERTS) to the CA that signed it, or `insecure: true` for a test registry.',
+    fix: 'Set {{ca-file}} (or NODE_EXTRA_CA_CERTS) to the CA that signed it, or {{insecure: true}} for a test registry.',
   },
   'tls-self-signed': {
     title: "The registry's TLS certificate is self-signed.",
-    fix: 'Set `ca-file` to that certificate (or the CA that issued it), or `insecure: true` for a test registry.',
+    fix: 'Set {{ca-file}} to that certificate (or the CA that issued it), or {{insecure: true}} for a test registry.',
   },
   'tls-name-mismatch': {
-    title: "The registry's TLS certificate is for a different host name than the one in `tags`.",
-    fix: 'Use the host name the certificate names in `tags`, or reissue the certificate with this name in its subjectAltName.',
+    title: "The registry's TLS certificate is for a different host name than the one in {{tags}}.",
+    fix: 'Use the host name the certificate names in {{tags}}, or reissue the certificate with this name in its subjectAltName.',
   },
   'http-over-https': {
     title:
       'The registry speaks plain http, but oci-push reached it over https (the TLS handshake got an http answer).',
-    fix: 'This registry speaks http: set `insecure: true` (CLI: `--insecure`), or put TLS in front of it.',
+    fix: 'This registry speaks http: set {{insecure: true}}, or put TLS in front of it.',
   },
   'connection-refused': {
     title: 'Nothing accepted the connection: no registry is listening at that host and port.',
-    fix: 'Check the host and port in `tags`; if the registry is a service container, make sure it has started (a health check) before this step.',
+    fix: 'Check the host and port in {{tags}}; if the registry is a service container, make sure it has started (a health check) before this step.',
   },
   'dns-failure': {
     title: 'The registry host name does not resolve (DNS lookup failed).',
-    fix: 'Check the host name in `tags` for a typo, and that the runner can resolve it (a private DNS zone is not visible from GitHub-hosted runners).',
+    fix: 'Check the host name in {{tags}} for a typo, and that the runner can resolve it (a private DNS zone is not visible from GitHub-hosted runners).',
   },
   'connect-timeout': {
     title:
       'Connecting to the registry timed out: a firewall drops the traffic, or the host is down.',
-    fix: 'Check that the runner can reach the host and port in `tags` (firewall rules, security groups, a proxy via HTTPS_PROXY).',
+    fix: 'Check that the runner can reach the host and port in {{tags}} (firewall rules, security groups, a proxy via HTTPS_PROXY).',
   },
   'connection-reset': {
     title:
       'The connection kept breaking while the request body was being sent: a proxy or load balancer between the runner and the registry cuts long or large requests.',
-    fix: "Use `upload-mode: auto` (the default) or `chunked` with a smaller `chunk-size`, and check the proxy's body size and idle timeout settings.",
+    fix: "Use {{upload-mode: auto}} (the default) or {{upload-mode: chunked}} with a smaller {{chunk-size}}, and check the proxy's body size and idle timeout settings.",
   },
   'connection-dropped': {
     title:
@@ -178,7 +183,7 @@ export const CAUSES: Record<CauseId, Omit<Cause, 'id'>> = {
   'registry-stalled': {
     title:
       'The registry (or a proxy in front of it) stopped answering: requests got no answer within their deadline, again and again.',
-    fix: "Check the registry's health, load and log at the time of the push, and any proxy in front of it; on a slow path, raise `request-timeout`.",
+    fix: "Check the registry's health, load and log at the time of the push, and any proxy in front of it; on a slow path, raise {{request-timeout}}.",
   },
   'location-unreachable': {
     title:
@@ -198,7 +203,7 @@ export const CAUSES: Record<CauseId, Omit<Cause, 'id'>> = {
   'realm-insecure': {
     title:
       'The token service (the realm in WWW-Authenticate) is on plain http while the registry is reached over https: oci-push does not send credentials there.',
-    fix: 'Serve the token service over https, or set `insecure: true` to allow a plain-http realm (a test registry only).',
+    fix: 'Serve the token service over https, or set {{insecure: true}} to allow a plain-http realm (a test registry only).',
   },
   'realm-invalid': {
     title:
@@ -225,19 +230,172 @@ export const CAUSES: Record<CauseId, Omit<Cause, 'id'>> = {
   },
   unknown: {
     title: 'No known cause matches what the registry answered.',
-    fix: "Read the registry's answer above and its log; rerun with `--verbose` (CLI) or step debug logging to see every request.",
+    fix: "Read the registry's answer above and its log; rerun with [[step debug logging (the `ACTIONS_STEP_DEBUG` secret)||`--verbose`]] to see every request.",
   },
 };
 
-/** The cause text for an id, with the facts it names filled in. */
-export function causeOf(id: CauseId, facts: CauseFacts = {}): Cause {
-  const text = CAUSES[id];
-  if (id === 'body-limit-at-floor' && facts.refusedBytes !== undefined) {
+/** Who reads a text: fixes name the action's inputs, or the CLI's flags. */
+export type Shell = 'action' | 'cli';
+
+/**
+ * Settings in cause texts are written `{{name}}` or `{{name: value}}` and shown in the syntax of
+ * the shell that runs (`upload-mode: auto` in a workflow, `--upload-mode auto` on a command line);
+ * `[[action text||cli text]]` differs whole.
+ */
+export function inShell(text: string, shell: Shell): string {
+  return text
+    .replace(/\[\[(.*?)\|\|(.*?)\]\]/g, (_, action: string, cli: string) =>
+      shell === 'cli' ? cli : action,
+    )
+    .replace(/\{\{([a-z-]+)(?:: ([^}]+))?\}\}/g, (_, name: string, value?: string) => {
+      if (shell === 'action') return `\`${value === undefined ? name : `${name}: ${value}`}\``;
+      if (name === 'tags') return 'the target reference';
+      if (value === undefined || value === 'true') return `\`--${name}\``;
+      return `\`--${name} ${value}\``;
+    });
+}
+
+/** Cloudflare's request body limits by plan, smallest first. */
+const CLOUDFLARE_PLANS = [
+  { bytes: 100e6, plans: 'Free and Pro', size: '100 MB' },
+  { bytes: 200e6, plans: 'Business', size: '200 MB' },
+  { bytes: 500e6, plans: 'Enterprise', size: '500 MB' },
+];
+
+/** The 413 texts with the size that was refused, and Cloudflare's plan limits only where they fit it. */
+function bodyLimitText(id: CauseId, bytes: number): Omit<Cause, 'id'> | undefined {
+  const size = formatSize(bytes);
+  // A cap below the smallest chunk oci-push sends is past what chunks can fix.
+  if (bytes <= CHUNK_FLOOR && id !== 'cloudflare-body-limit')
     return {
-      id,
+      title: `The path to the registry refused a request body of ${size} as too large (413): that is below the smallest chunk oci-push sends (${formatSize(CHUNK_FLOOR)}).`,
+      fix: CAUSES['body-limit-at-floor'].fix,
+    };
+  const below = `a {{chunk-size}} below ${size}`;
+  if (id === 'cloudflare-body-limit') {
+    const over = CLOUDFLARE_PLANS.filter((p) => bytes > p.bytes);
+    const plans = over.length
+      ? ` That is over the limit of Cloudflare's ${over.map((p) => `${p.plans} (${p.size})`).join(', ')} plan${over.length > 1 ? 's' : ''}.`
+      : ` That is below every Cloudflare plan's limit (100 MB at least): a rule on the zone (WAF, a Worker) or a proxy behind Cloudflare sets a smaller one.`;
+    return {
+      title: `Cloudflare refused a request body of ${size} as too large (413).${plans}`,
+      fix: `Use {{upload-mode: auto}} (the default) or {{upload-mode: chunked}}, with ${below}.`,
+    };
+  }
+  if (id === 'nginx-body-limit')
+    return {
+      title: `nginx refused a request body of ${size} as too large (413): its \`client_max_body_size\` is smaller.`,
+      fix: `Raise \`client_max_body_size\` on the proxy (\`client_max_body_size 0;\` disables the check), or use {{upload-mode: auto}} (the default) with ${below}.`,
+    };
+  if (id === 'proxy-body-limit')
+    return {
+      title: `Something between the runner and the registry refused a request body of ${size} as too large (413, or 416 "too large").`,
+      fix: `Raise the proxy's body size limit, or use {{upload-mode: auto}} (the default) with ${below}.`,
+    };
+  return undefined;
+}
+
+/** The cause text for an id, with the facts it names filled in, in the syntax of the shell that runs. */
+export function causeOf(id: CauseId, facts: CauseFacts = {}, shell: Shell = 'action'): Cause {
+  let text = CAUSES[id];
+  if (id === 'body-limit-at-floor' && facts.refusedBytes !== undefined) {
+    text = {
       ...text,
       title: `The path to the registry refused the request body as too large even for chunks of ${formatSize(facts.refusedBytes)}, the smallest oci-push sends: no chunk size can get through.`,
     };
   }
-  return { id, ...text };
+  if (facts.bodyBytes !== undefined) text = bodyLimitText(id, facts.bodyBytes) ?? text;
+  if (id === 'location-unreachable' && facts.locationHost) {
+    text = {
+      ...text,
+      title: `The registry answered, but its upload Locations name another host, \`${facts.locationHost}\`, which the runner cannot reach: a proxy in front of the registry passes the origin's internal address through.`,
+    };
+  }
+  return { id, title: inShell(text.title, shell), fix: inShell(text.fix, shell) };
+}
+
+/** What a push worked around and got past: it succeeded, but the registry or the path is not well. */
+export type RecoveryKind = 'reuploaded' | 'replica-lag' | 'chunked' | 'sessions-lost' | 'retries';
+
+export interface RecoveryFacts {
+  /** Blobs it happened to. */
+  blobs: number;
+  /** How often: uploads again, HEADs asked again, sessions, requests tried again. */
+  times: number;
+  /** The largest body refused, and the chunk size that then went through. */
+  refusedBytes?: number;
+  chunkBytes?: number;
+}
+
+export interface Recovery {
+  kind: RecoveryKind;
+  facts: RecoveryFacts;
+  title: string;
+  fix: string;
+}
+
+function count(n: number, one: string, many = `${one}s`): string {
+  return `${n} ${n === 1 ? one : many}`;
+}
+
+/**
+ * A chunk size that went through, as a `chunk-size` value that also goes through: whole MiB,
+ * rounded down. Undefined below 1 MiB, the smallest `chunk-size` accepted.
+ */
+function sizeSetting(bytes: number): string | undefined {
+  const mib = Math.floor(bytes / (1 << 20));
+  return mib >= 1 ? `${mib}MiB` : undefined;
+}
+
+const RECOVERIES: Record<RecoveryKind, (f: RecoveryFacts) => { title: string; fix: string }> = {
+  reuploaded: (f) => ({
+    title: `The registry acknowledged ${count(f.blobs, 'blob')} (201) and then answered 404 to HEAD; oci-push uploaded ${f.blobs === 1 ? 'it' : 'them'} again (${count(f.times, 'time')}). Its replicas do not share storage, or its storage is eventually consistent: a push that meets this twice for one blob fails.`,
+    fix: CAUSES['vanished-after-ack'].fix,
+  }),
+  'replica-lag': (f) => ({
+    title: `${count(f.blobs, 'blob')} answered 404 right after the upload and ${f.blobs === 1 ? 'was' : 'were'} there when asked again (${count(f.times, 'HEAD')} repeated): the registry serves reads after writes with a delay, which clients that do not wait (a pull right after the push) fail on.`,
+    fix: "Route a push's requests to one replica (sticky sessions), or enable the storage's read-after-write consistency.",
+  }),
+  chunked: (f) => ({
+    title: `The path to the registry refused ${count(f.blobs, 'request body', 'request bodies')}${f.refusedBytes ? ` of up to ${formatSize(f.refusedBytes)}` : ''} as too large; oci-push sent ${f.blobs === 1 ? 'it' : 'them'} in chunks${f.chunkBytes ? ` of ${formatSize(f.chunkBytes)}` : ''}, which went through.`,
+    fix:
+      f.chunkBytes && sizeSetting(f.chunkBytes)
+        ? `Set {{upload-mode: chunked}} and {{chunk-size: ${sizeSetting(f.chunkBytes)}}} to skip the refused attempts next time, or raise the proxy's body size limit.`
+        : "Raise the proxy's body size limit; or set {{upload-mode: chunked}} to skip the refused single bodies (chunks are then made smaller at the first refused one, as this push did).",
+  }),
+  'sessions-lost': (f) => ({
+    title: `The registry lost ${count(f.times, 'upload session')} (404 or BLOB_UPLOAD_UNKNOWN on the session URL) for ${count(f.blobs, 'blob')}; oci-push started new ones.`,
+    fix: CAUSES['no-shared-secret'].fix,
+  }),
+  retries: (f) => ({
+    title: `${count(f.times, 'request')} for ${count(f.blobs, 'blob')} failed on the way (a network error, 5xx or 429) and went through when tried again.`,
+    fix: 'Check the health and log of the registry and any proxy in front of it; each try again costs time and comes out of {{retries}}.',
+  }),
+};
+
+/** A recovery's text with its facts, in the syntax of the shell that runs. */
+export function recoveryOf(
+  kind: RecoveryKind,
+  facts: RecoveryFacts,
+  shell: Shell = 'action',
+): Recovery {
+  const text = RECOVERIES[kind](facts);
+  return { kind, facts, title: inShell(text.title, shell), fix: inShell(text.fix, shell) };
+}
+
+/** What a push with the defaults does about a problem `diagnose` found, where it gets past it. */
+const WORKAROUNDS: Partial<Record<CauseId, string>> = {
+  'cloudflare-body-limit':
+    'a push with the default {{upload-mode: auto}} sends such bodies again in chunks, which went through: one refused request per blob first (set {{upload-mode: chunked}} to skip it)',
+  'nginx-body-limit':
+    'a push with the default {{upload-mode: auto}} sends such bodies again in chunks, which went through: one refused request per blob first (set {{upload-mode: chunked}} to skip it)',
+  'proxy-body-limit':
+    'a push with the default {{upload-mode: auto}} sends such bodies again in chunks, which went through: one refused request per blob first (set {{upload-mode: chunked}} to skip it)',
+  'location-downgrade':
+    'oci-push keeps https for http Locations, so a push gets through; other clients may not',
+};
+
+export function workaroundOf(id: CauseId, shell: Shell = 'action'): string | undefined {
+  const text = WORKAROUNDS[id];
+  return text === undefined ? undefined : inShell(text, shell);
 }

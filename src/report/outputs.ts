@@ -1,4 +1,5 @@
 import type { PushResult } from '../push/result.js';
+import { recoveryCounts } from './failure-model.js';
 
 export const Output = {
   digest: 'digest',
@@ -9,6 +10,7 @@ export const Output = {
   failedBlobs: 'failed-blobs',
   referrersTags: 'referrers-tags',
   tagsElsewhere: 'tags-elsewhere',
+  recoveries: 'recoveries',
 } as const;
 
 export type OutputName = (typeof Output)[keyof typeof Output];
@@ -25,5 +27,6 @@ export function outputsOf(result: PushResult | undefined): Record<OutputName, st
     [Output.failedBlobs]: JSON.stringify(result?.failedBlobs ?? []),
     [Output.referrersTags]: JSON.stringify(result?.referrers ?? []),
     [Output.tagsElsewhere]: JSON.stringify(result?.elsewhere ?? []),
+    [Output.recoveries]: JSON.stringify(recoveryCounts(result)),
   };
 }

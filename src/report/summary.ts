@@ -7,13 +7,21 @@ import type { BlobOutcome, PushResult, TargetResult } from '../push/result.js';
 import { RegistryError } from '../registry/errors.js';
 import { REFUSED_ANSWERS } from '../registry/failure.js';
 import { formatDuration, formatSize } from '../util/format.js';
-import { type Cause, causeOf } from './causes.js';
-import { blobCause, failureCauses, observedWarnings } from './failure-model.js';
+import { type Cause, type Shell, causeOf, workaroundOf } from './causes.js';
+import {
+  type CauseGroup,
+  type FailedBlob,
+  failureCauses,
+  observedWarnings,
+  recoveries,
+} from './failure-model.js';
 
 import { code, details, escapeMarkdown, table } from './markdown.js';
 
 export interface SummaryExtras {
   findings?: Finding[];
+  /** Whose syntax the fixes are in: the action's inputs (the default) or the CLI's flags. */
+  shell?: Shell;
 }
 
 function how(outcome: BlobOutcome): string {
@@ -53,9 +61,12 @@ function role(index: number): string {
   return index === 0 ? 'config' : `layer ${index}`;
 }
 
+/** Rows of one manifest's blob table; the rest are counted in one row. */
+const TABLE_ROWS = 25;
+
 /** The state first, so GitHub's narrow summary column never cuts it off. */
 function blobRows(node: ManifestNode, target: TargetResult): string[][] {
-  return node.blobs.map((blob, i) => {
+  const rows = node.blobs.slice(0, TABLE_ROWS).map((blob, i) => {
     const outcome = target.blobs.get(blob.digest);
     return [
       stateCell(outcome),
@@ -66,6 +77,19 @@ function blobRows(node: ManifestNode, target: TargetResult): string[][] {
       outcome ? formatDuration(outcome.durationMs) : '—',
     ];
   });
+  const rest = node.blobs.slice(TABLE_ROWS);
+  if (rest.length) {
+    const failed = rest.filter((b) => target.blobs.get(b.digest)?.state === 'failed').length;
+    rows.push([
+      failed ? `${failed} ❌` : '',
+      `${plural(rest.length, 'more layer')}`,
+      '',
+      formatSize(rest.reduce((n, b) => n + b.size, 0)),
+      '',
+      '',
+    ]);
+  }
+  return rows;
 }
 
 /** What the registry last said about a blob: status, error codes and messages, and who said it. */
@@ -100,14 +124,15 @@ export function lastAnswer(errors: readonly RegistryError[], fallback?: Error): 
  * URL become "this blob" and the step the URL was for.
  */
 export function triedLine(line: string, digest: string): string {
+  // URLs first: a digest replaced inside one would leave half a URL ("the blob blob").
   return line
+    .replace(/(?:https?:\/\/)\S*\/blobs\/uploads\/\S*/g, 'the upload session')
+    .replace(/(?:https?:\/\/)\S*\/blobs\/\S*/g, 'the blob')
+    .replace(/(?:https?:\/\/)\S*\/manifests\/(\S+)/g, 'manifest $1')
     .split(`blob ${digest}`)
     .join('this blob')
     .split(digest)
-    .join('this blob')
-    .replace(/(?:https?:\/\/)\S*\/blobs\/uploads\/\S*/g, 'the upload session')
-    .replace(/(?:https?:\/\/)\S*\/blobs\/\S*/g, 'the blob')
-    .replace(/(?:https?:\/\/)\S*\/manifests\/(\S+)/g, 'manifest $1');
+    .join('this blob');
 }
 
 /** Cause texts are this project's own constant markdown, so they are not escaped. */
@@ -120,8 +145,7 @@ function plural(n: number, word: string, many = `${word}s`): string {
 }
 
 /** The causes first, grouped: what a person needs to act on, before any detail. */
-function causesSection(result: PushResult): string[] {
-  const groups = failureCauses(result);
+function causesSection(result: PushResult, groups: CauseGroup[]): string[] {
   if (!groups.length) return [];
   const out = ['### Why it failed', ''];
   for (const g of groups) {
@@ -134,37 +158,84 @@ function causesSection(result: PushResult): string[] {
   return out;
 }
 
-function failedBlobSection(result: PushResult, target: TargetResult): string[] {
+/** Each cause shows this many blobs in detail; the rest are rows of one collapsed table. */
+const DETAILED_PER_CAUSE = 3;
+/** And at most this many in all, whatever the number of causes. */
+const DETAILED_IN_ALL = 12;
+/** Rows of the collapsed table; the `failed-blobs` output has every digest. */
+const COLLAPSED_ROWS = 200;
+
+/** Where a blob sits in the image: `linux/amd64 manifest sha256:…, layer 2 of 3`. */
+function whereInImage(result: PushResult, digest: string): string[] {
   const image = result.image;
-  const failed = [...target.blobs.values()].filter((b) => b.state === 'failed');
-  if (!image || !failed.length) return [];
-  const out: string[] = [];
-  const nodes = manifests(image.root);
+  if (!image) return [];
   const isIndex = image.root.kind === 'index';
-  for (const blob of failed) {
-    const where = nodes.flatMap((node) =>
-      node.blobs
-        .map((b, i) =>
-          b.digest === blob.digest
-            ? `${escapeMarkdown(manifestName(node, isIndex))} manifest ${code(shortDigest(node.descriptor.digest))}, ${role(i)} of ${node.blobs.length - 1}`
-            : undefined,
-        )
-        .filter((x): x is string => x !== undefined),
-    );
-    const cause = blobCause(blob);
-    out.push(`#### ❌ ${code(blob.digest)}`, '');
+  return manifests(image.root).flatMap((node) =>
+    node.blobs
+      .map((b, i) =>
+        b.digest === digest
+          ? `${escapeMarkdown(manifestName(node, isIndex))} manifest ${code(shortDigest(node.descriptor.digest))}, ${role(i)} of ${node.blobs.length - 1}`
+          : undefined,
+      )
+      .filter((x): x is string => x !== undefined),
+  );
+}
+
+function blobDetail(result: PushResult, failed: FailedBlob): string[] {
+  const { blob } = failed;
+  const out: string[] = [`#### ❌ ${code(blob.digest)}`, ''];
+  out.push(
+    `- **Where:** ${code(`${failed.registry}/${failed.repository}`)}: ${whereInImage(result, blob.digest).join('; ') || 'image'}`,
+  );
+  out.push(`- **Size:** ${formatSize(blob.size)} (${escapeMarkdown(blob.mediaType)})`);
+  out.push(`- **Registry answered:** ${lastAnswer(blob.errors, blob.error)}`);
+  if (blob.tried.length) {
+    out.push(`- **Tried** (${plural(blob.attempts, 'upload session')}):`);
+    for (const line of blob.tried.slice(-8))
+      out.push(`  - ${escapeMarkdown(triedLine(line, blob.digest))}`);
+    if (blob.tried.length > 8) out.push(`  - … and ${blob.tried.length - 8} earlier`);
+  }
+  out.push(...renderCause(failed.cause), '');
+  return out;
+}
+
+/**
+ * The failed blobs by cause: a few in detail, which is what a person reads to act, and the rest as
+ * short rows in one collapsed table, so a thousand failures still make a page that loads.
+ */
+function failedBlobsSection(result: PushResult, groups: CauseGroup[]): string[] {
+  const failing = groups.filter((g) => g.failures.length);
+  if (!failing.length) return [];
+  const out = ['### Failed blobs', ''];
+  let detailed = 0;
+  const rest: { failed: FailedBlob; cause: Cause }[] = [];
+  for (const group of failing) {
+    if (failing.length > 1)
+      out.push(`**${plural(group.failures.length, 'blob')}:** ${group.cause.title}`, '');
+    group.failures.forEach((failed, i) => {
+      if (i < DETAILED_PER_CAUSE && detailed < DETAILED_IN_ALL) {
+        detailed++;
+        out.push(...blobDetail(result, failed));
+      } else rest.push({ failed, cause: group.cause });
+    });
+  }
+  if (rest.length) {
+    const rows = rest
+      .slice(0, COLLAPSED_ROWS)
+      .map(({ failed, cause }) => [
+        code(shortDigest(failed.blob.digest)),
+        code(`${failed.registry}/${failed.repository}`),
+        formatSize(failed.blob.size),
+        code(cause.id),
+      ]);
+    const more =
+      rest.length > COLLAPSED_ROWS ? [`… and ${rest.length - COLLAPSED_ROWS} more.`, ''] : [];
     out.push(
-      `- **Where:** ${code(`${target.registry}/${target.repository}`)}: ${where.join('; ') || 'image'}`,
+      ...details(
+        `${plural(rest.length, 'more failed blob')} (the failed-blobs output lists every digest)`,
+        [table(['blob', 'where', 'size', 'cause'], rows), '', ...more],
+      ),
     );
-    out.push(`- **Size:** ${formatSize(blob.size)} (${escapeMarkdown(blob.mediaType)})`);
-    out.push(`- **Registry answered:** ${lastAnswer(blob.errors, blob.error)}`);
-    if (blob.tried.length) {
-      out.push(`- **Tried** (${plural(blob.attempts, 'upload session')}):`);
-      for (const line of blob.tried.slice(-8))
-        out.push(`  - ${escapeMarkdown(triedLine(line, blob.digest))}`);
-      if (blob.tried.length > 8) out.push(`  - … and ${blob.tried.length - 8} earlier`);
-    }
-    out.push(...renderCause(cause), '');
   }
   return out;
 }
@@ -310,21 +381,49 @@ function blobTables(result: PushResult): string[] {
   return ['### Blobs', '', ...body];
 }
 
+/** What the push got past: it succeeded, but the registry or the path is not well. */
+function recoveredSection(result: PushResult, shell: Shell): string[] {
+  const found = recoveries(result, shell);
+  if (!found.length) return [];
+  const out = [
+    '### Recovered',
+    '',
+    `oci-push got past ${found.length === 1 ? 'this' : 'these'} on the way${result.ok ? ': the push is complete and verified' : ''}. Other clients, and a later push, may not:`,
+    '',
+  ];
+  for (const r of found) out.push(`- ${r.title}`, `  **Fix:** ${r.fix}`);
+  return [...out, ''];
+}
+
+/** Up to this many blobs, the summary ends with every full digest; the outputs have them all. */
+const FULL_DIGESTS_UP_TO = 20;
+
 /** Renders the step summary as GitHub-flavoured markdown. Every foreign string is escaped. */
 export function renderSummary(result: PushResult, extras: SummaryExtras = {}): string {
+  const shell = extras.shell ?? 'action';
   const out: string[] = [];
+  const groups = failureCauses(result, shell);
   const digest = result.digest ? ` ${code(shortDigest(result.digest))}` : '';
   out.push(`## ${result.ok ? `✅ oci-push: pushed${digest}` : '❌ oci-push: push failed'}`, '');
-  if (!result.ok) out.push(...causesSection(result));
+  if (!result.ok) out.push(...causesSection(result, groups));
 
-  if (result.digest) out.push(`**Digest:** ${code(result.digest)}  `);
+  if (result.digest) {
+    // A failed push's digest is what would have been pushed: say plainly that nothing points at it.
+    const state = result.ok
+      ? ''
+      : result.refs.length
+        ? ` (pushed to ${result.refs.length} of ${result.targetRefs.length} targets)`
+        : ' — **not pushed**: no tag or manifest points at it';
+    out.push(`**Digest:** ${code(result.digest)}${state}  `);
+  }
   const source = result.image?.source ?? result.source;
   if (source) out.push(`**Source:** ${escapeMarkdown(source)}`);
   out.push('');
   out.push(...madeSection(result));
   out.push(...targetsSection(result));
+  out.push(...recoveredSection(result, shell));
 
-  const warnings = observedWarnings(result);
+  const warnings = observedWarnings(result, shell);
   if (warnings.length) {
     out.push('### Warnings', '');
     for (const w of warnings)
@@ -344,7 +443,7 @@ export function renderSummary(result: PushResult, extras: SummaryExtras = {}): s
       out.push(`- **Stopped at:** ${escapeMarkdown(result.phase ?? 'push')}`);
       if (result.error instanceof RegistryError)
         out.push(`- **Registry answered:** ${lastAnswer([result.error])}`);
-      if (result.phase === 'validate') out.push(`- **Fix:** ${causeOf('input').fix}`);
+      if (result.phase === 'validate') out.push(`- **Fix:** ${causeOf('input', {}, shell).fix}`);
       out.push('');
     }
     if (failedCount) {
@@ -365,14 +464,11 @@ export function renderSummary(result: PushResult, extras: SummaryExtras = {}): s
   const foreign = result.image?.foreign ?? [];
   if (foreign.length)
     out.push(
-      `**Not pushed:** ${foreign.length} non-distributable layer${foreign.length === 1 ? '' : 's'} (${foreign.map((f) => code(f.digest)).join(', ')}): registries do not store them; pulls fetch them from their ${code('urls')}.`,
+      `**Not pushed:** ${foreign.length} non-distributable layer${foreign.length === 1 ? '' : 's'} (${foreign.map((f) => code(shortDigest(f.digest))).join(', ')}): registries do not store them; pulls fetch them from their ${code('urls')}.`,
       '',
     );
 
-  if (failedCount) {
-    out.push('### Failed blobs', '');
-    for (const target of result.targets) out.push(...failedBlobSection(result, target));
-  }
+  out.push(...failedBlobsSection(result, groups));
 
   if (extras.findings?.length) {
     out.push('### Diagnosis', '');
@@ -381,7 +477,13 @@ export function renderSummary(result: PushResult, extras: SummaryExtras = {}): s
         ['check', 'result', 'detail'],
         extras.findings.map((f) => [
           escapeMarkdown(f.check),
-          f.ok === undefined ? '— not probed' : f.ok ? '✅' : '❌',
+          f.ok === undefined
+            ? '— not probed'
+            : f.ok
+              ? '✅'
+              : f.workaround
+                ? '⚠️ worked around'
+                : '❌',
           escapeMarkdown(f.detail),
         ]),
       ),
@@ -389,13 +491,18 @@ export function renderSummary(result: PushResult, extras: SummaryExtras = {}): s
     out.push('');
     const causes = new Map<string, Cause>();
     for (const f of extras.findings)
-      if (f.ok === false && f.cause) causes.set(f.cause, causeOf(f.cause));
+      if (f.ok === false && f.cause && !f.workaround)
+        causes.set(f.cause, causeOf(f.cause, {}, shell));
     for (const c of causes.values()) out.push(...renderCause(c), '');
+    const around = new Set(
+      extras.findings.filter((f) => f.ok === false && f.workaround && f.cause).map((f) => f.cause!),
+    );
+    for (const id of around) out.push(`- **Worked around:** ${workaroundOf(id, shell) ?? ''}`, '');
   }
 
   out.push(...blobTables(result));
   const image = result.image;
-  if (image && image.blobs.size)
+  if (image && image.blobs.size && image.blobs.size <= FULL_DIGESTS_UP_TO)
     out.push(
       ...details(
         'Full digests',

@@ -34,6 +34,15 @@ export interface Attempts {
   lagHeads: number;
   /** Uploads again after the registry lost an acknowledged blob. */
   reuploads: number;
+  /** HEADs asked again before a verification that then found the blob: replica lag waited out. */
+  lagTotal: number;
+  /** Requests sent again (retries and resumes) that were charged to the budget, in all. */
+  retried: number;
+  /** The single-body upload was refused and the blob went on in chunks. */
+  switchedToChunks: boolean;
+  /** The largest body the path refused as too large, and the chunk size that last went through. */
+  refusedBody?: number;
+  chunkWentThrough?: number;
   /** Tries again of the same request (retry or quick retry) since the last step that succeeded. */
   retries: number;
   /** The current session resumed at an offset the registry reported. */
@@ -60,6 +69,9 @@ export function newAttempts(policy: Pick<TransferPolicy, 'retries'>): Attempts {
     shrinks: 0,
     lagHeads: 0,
     reuploads: 0,
+    lagTotal: 0,
+    retried: 0,
+    switchedToChunks: false,
     retries: 0,
     resumed: false,
     fileChecked: false,

@@ -90,6 +90,15 @@ export async function pushBlob(
   outcome.durationMs = clock.now() - started;
   outcome.attempts = attempts.sessions;
   outcome.chunks = attempts.chunks;
+  outcome.recovered = {
+    reuploads: attempts.reuploads,
+    lagHeads: attempts.lagTotal,
+    lostSessions: attempts.lostSessions,
+    retries: attempts.retried,
+    ...(attempts.switchedToChunks && attempts.method === 'chunked'
+      ? { refusedBytes: attempts.refusedBody, chunkBytes: attempts.chunkWentThrough }
+      : {}),
+  };
   if (end.name === 'never-started') return undefined;
   if (end.name === 'done') {
     outcome.how = end.how;
@@ -104,6 +113,7 @@ export async function pushBlob(
   outcome.cause = decision.cause;
   outcome.stopsPush = decision.action === 'fail-push';
   outcome.refusedBytes = attempts.refusedBytes;
+  outcome.bodyBytes = attempts.refusedBody;
   if (error instanceof RegistryError && !outcome.errors.includes(error)) outcome.errors.push(error);
   if (!outcome.tried.some((line) => line.endsWith(errorMessage(error))))
     outcome.tried.push(errorMessage(error));

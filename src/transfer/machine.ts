@@ -1,5 +1,5 @@
 import type { BlobFile } from '../oci/image.js';
-import type { RepositoryClient, UploadStart } from '../registry/client.js';
+import { type RepositoryClient, type UploadStart, onOwnHost } from '../registry/client.js';
 import { RegistryError } from '../registry/errors.js';
 import {
   type CauseId,
@@ -229,6 +229,7 @@ async function send(ctx: MachineContext, state: Active): Promise<State> {
         { onProgress: ctx.onProgress && ((n) => ctx.onProgress!(base + n)) },
       );
       a.chunks++;
+      a.chunkWentThrough = state.size;
       if (length === state.size) client.registry.profile.chunkWentThrough(state.size);
       // The upload moved forward: failures before it say nothing about the next ones.
       a.budget.refill();
@@ -259,6 +260,9 @@ async function send(ctx: MachineContext, state: Active): Promise<State> {
       return state.then;
     case 'verify':
       await verify(ctx, 'verify');
+      // Only the HEADs asked again before a verification that found the blob were replica lag;
+      // those before a re-upload were the registry losing it.
+      a.lagTotal += a.lagHeads;
       return { name: 'done', how: a.method };
   }
 }
@@ -339,6 +343,14 @@ function chunkOf(ctx: MachineContext, state: Active): number {
   return ctx.client.registry.profile.chunkSize(ctx.policy.chunkSize);
 }
 
+/** Causes that say a request body was refused as too large. */
+const BODY_REFUSED = new Set<CauseId>([
+  'cloudflare-body-limit',
+  'nginx-body-limit',
+  'proxy-body-limit',
+  'body-limit-at-floor',
+]);
+
 /** The failure rules decide; the transition below only carries the decision out. */
 function failed(ctx: MachineContext, state: Active, error: unknown): State {
   const { policy, blob, attempts: a, outcome } = ctx;
@@ -357,6 +369,10 @@ function failed(ctx: MachineContext, state: Active, error: unknown): State {
       growsLeft: MAX_GROWS - a.grows,
       foreignLocation:
         'session' in state && !isSameHost(state.session.location, ctx.client.registry.apiHost),
+      onOwnHost:
+        ctx.client.registry.profile.locationsOnOwnHost &&
+        'session' in state &&
+        isSameHost(state.session.location, ctx.client.registry.apiHost),
       sessionAgeMs: 'session' in state ? ctx.clock.now() - state.session.openedAt : undefined,
       sessionLifetimeMs: ctx.client.registry.profile.sessionLifetimeMs,
     }),
@@ -366,6 +382,15 @@ function failed(ctx: MachineContext, state: Active, error: unknown): State {
   if (decision.cause === 'lost-session' && state.name === 'patch' && state.offset > 0)
     ctx.client.registry.profile.sessionLostAt(ctx.clock.now() - state.session.openedAt);
   a.decision = decision;
+  if (
+    BODY_REFUSED.has(decision.cause) ||
+    decision.action === 'chunk' ||
+    decision.action === 'shrink'
+  ) {
+    const body =
+      state.name === 'put' ? blob.size : state.name === 'patch' ? chunkOf(ctx, state) : 0;
+    if (body) a.refusedBody = Math.max(a.refusedBody ?? 0, body);
+  }
   if (LANE[state.name] === 'upload' && error instanceof RegistryError)
     record(outcome, `${a.method} upload: ${error.message}`, error);
   return transition(ctx, state, decision, error);
@@ -399,6 +424,7 @@ function transition(ctx: MachineContext, state: Active, decision: Decision, erro
   switch (decision.action) {
     case 'retry': {
       if (!charge()) return fail({ ...decision, action: 'fail-blob' });
+      a.retried++;
       const ms = waitFor(decision, a.retries++, clock, headersOf(error));
       const what = error instanceof RegistryError ? `${error.method} ${error.url}` : state.name;
       const why =
@@ -412,6 +438,7 @@ function transition(ctx: MachineContext, state: Active, decision: Decision, erro
     }
     case 'resume': {
       if (state.name !== 'patch' || !charge()) return fail({ ...decision, action: 'fail-blob' });
+      a.retried++;
       const ms = waitFor(decision, a.retries++, clock, headersOf(error));
       const sent = state.offset + Math.min(state.size, blob.size - state.offset);
       logger.info(`${blob.digest}: ${message}; asking the registry where the upload stands`);
@@ -440,6 +467,7 @@ function transition(ctx: MachineContext, state: Active, decision: Decision, erro
       // One switch per blob, and never charged: the path said what it takes.
       profile.monolithicRefused(blob.size);
       a.method = 'chunked';
+      a.switchedToChunks = true;
       logger.info(
         `${blob.digest}: the single-body upload failed (${message}); switching to chunks`,
       );
@@ -492,6 +520,24 @@ function transition(ctx: MachineContext, state: Active, decision: Decision, erro
       a.lagHeads = 0;
       logger.info(`${blob.digest}: acknowledged but ${message}; uploading it again`);
       return { name: 'open' };
+    }
+    case 'own-host': {
+      // Never charged, and once per session (its Location is then the registry's own): the Location
+      // named a host the runner cannot reach, and the same path on the registry's own host is
+      // tried (a proxy leaking its origin's address usually serves it). If that is no session
+      // either, the rules end the push with this host named.
+      if (!('session' in state)) return fail({ ...decision, action: 'fail-push' });
+      const registry = ctx.client.registry;
+      const from = state.session.location.host;
+      registry.profile.locationsOnOwnHost = true;
+      if (!registry.observations.locationMovedFrom) {
+        registry.observations.locationMovedFrom = from;
+        logger.warning(
+          `${registry.name}: upload Locations name ${from}, which cannot be reached (${message}); sending them to ${registry.apiHost} instead`,
+        );
+      }
+      const location = onOwnHost(state.session.location, registry.baseUrl);
+      return { ...state, session: { ...state.session, location } } as State;
     }
     case 'fail-blob':
     case 'fail-push':

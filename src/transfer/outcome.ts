@@ -24,10 +24,29 @@ export interface BlobOutcome {
   cause?: CauseId;
   /** The chunk size the path refused last, when it refused even the smallest one. */
   refusedBytes?: number;
+  /** The size of the request body a proxy refused as too large, when one was. */
+  bodyBytes?: number;
+  /** What this blob got past on its way in, for the "Recovered" report. */
+  recovered: Recovered;
   /** The registry acknowledged the upload and then answered 404 to HEAD. */
   vanishedAfterAck: boolean;
   /** The failure rules said no other blob can succeed either (a read-only registry, a 401). */
   stopsPush?: boolean;
+}
+
+/** What a blob got past: zero everywhere for a blob that went in at the first try. */
+export interface Recovered {
+  /** Uploads again after the registry lost the acknowledged blob. */
+  reuploads: number;
+  /** HEADs asked again while a replica caught up. */
+  lagHeads: number;
+  /** Upload sessions the registry lost. */
+  lostSessions: number;
+  /** Requests sent again after a network error, 5xx or 429. */
+  retries: number;
+  /** The single body was refused as too large and chunks of `chunkBytes` went through. */
+  refusedBytes?: number;
+  chunkBytes?: number;
 }
 
 export function newBlobOutcome(blob: {
@@ -45,6 +64,7 @@ export function newBlobOutcome(blob: {
     state: 'failed',
     tried: [],
     errors: [],
+    recovered: { reuploads: 0, lagHeads: 0, lostSessions: 0, retries: 0 },
     vanishedAfterAck: false,
   };
 }

@@ -63,6 +63,13 @@ describe('the action as the runner runs it', () => {
       'failed-blobs': '[]',
       'referrers-tags': '[]',
       'tags-elsewhere': '[]',
+      recoveries: JSON.stringify({
+        reuploaded: 0,
+        'replica-lag': 0,
+        chunked: 0,
+        'sessions-lost': 0,
+        retries: 0,
+      }),
     });
     expect(res.stdout).toContain(`::add-mask::${PASSWORD}`);
     // The runner hides registered values; everything but the registration itself must lack them.

@@ -2,7 +2,6 @@ import { mkdtemp, readdir, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { CAUSES } from '../../src/report/causes.js';
 import { runAction } from '../support/actions-runner.js';
 import { type FaultProxy, startFaultProxy } from '../support/fault-proxy.js';
 import { makeLayout } from '../support/layouts.js';
@@ -77,7 +76,9 @@ describe('oci-push diagnose', () => {
     });
     try {
       const res = await runCli(['diagnose', `${midCap.host}/diag/midcap`, '--max-probe']);
-      expect(res.code).toBe(1);
+      // Chunks went through, so a push with the defaults gets past the cap: said, and exit 0.
+      expect(res.code).toBe(0);
+      expect(res.stderr).toContain('a push with the defaults would succeed');
       expect(res.stderr).toMatch(/ok {3}1 MiB \+ 1 byte, monolithic/);
       expect(res.stderr).toMatch(
         /FAIL 100 MB \+ 1 byte, monolithic \(Cloudflare Free\/Pro limit\): .*413/,
@@ -87,12 +88,28 @@ describe('oci-push diagnose', () => {
     }
   });
 
-  it('finds a body-size cap and says what it is and how to fix it', async () => {
-    const res = await runCli(['diagnose', `${capped.host}/diag/capped`]);
-    expect(res.code).toBe(1);
+  it('finds a body-size cap, says what it is, and exits 0 because a push with the defaults gets past it', async () => {
+    const res = await runCli(['diagnose', `${capped.host}/diag/capped`, '--json']);
+    expect(res.code, res.stderr).toBe(0);
     expect(res.stderr).toMatch(/FAIL 1 MiB \+ 1 byte, monolithic \(body size limit\): .*413/);
     expect(res.stderr).toMatch(/ok {3}1 MiB \+ 1 byte, chunked/);
-    expect(res.stderr).toContain(CAUSES['cloudflare-body-limit'].title);
+    expect(res.stderr).toContain('a push with the defaults would succeed, working around this:');
+    expect(res.stderr).toContain('Cloudflare refused the request body as too large (413)');
+    expect(res.stderr).toContain('`--upload-mode chunked`');
+    const json = JSON.parse(res.stdout) as { ok: boolean; findings: { workaround?: string }[] };
+    expect(json.ok).toBe(true);
+    expect(json.findings.some((f) => f.workaround)).toBe(true);
+  });
+
+  it('exits 1 when a push with the defaults would fail too', async () => {
+    const floor = await startFaultProxy(registry, { bodyCap: { bytes: 1024, style: 'nginx' } });
+    try {
+      const res = await runCli(['diagnose', `${floor.host}/diag/floor`]);
+      expect(res.code).toBe(1);
+      expect(res.stderr).not.toContain('would succeed');
+    } finally {
+      await floor.stop();
+    }
   });
 
   it('reports an unreachable registry in well under its 30 s bound', async () => {
@@ -117,7 +134,10 @@ describe('the action with diagnose: on-failure', () => {
     expect(run.code).toBe(1);
     expect(run.stdout).toContain('::group::Diagnose the registry');
     expect(run.summary).toContain('### Diagnosis');
-    expect(run.summary).toMatch(/\| 1 MiB \+ 1 byte, monolithic \(body size limit\) \| ❌ \|/);
+    expect(run.summary).toMatch(
+      /\| 1 MiB \+ 1 byte, monolithic \(body size limit\) \| ⚠️ worked around \|/,
+    );
+    expect(run.summary).toContain('**Worked around:** a push with the default `upload-mode: auto`');
     expect(run.summary).toMatch(/\| 1 MiB \+ 1 byte, chunked \| ✅ \|/);
   });
 });

@@ -3,7 +3,7 @@ import { mkdir, mkdtemp, readFile, readdir, rm, writeFile } from 'node:fs/promis
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { CAUSES } from '../../src/report/causes.js';
+import { causeOf } from '../../src/report/causes.js';
 import { runAction } from '../support/actions-runner.js';
 import { type FaultProxy, startFaultProxy } from '../support/fault-proxy.js';
 import { OCI_INDEX, makeLayout, sha256 } from '../support/layouts.js';
@@ -202,7 +202,7 @@ describe('layers with urls', () => {
       });
       expect(run.code, run.stdout).toBe(0);
       expect(run.summary).toContain('**Not pushed:** 1 non-distributable layer');
-      expect(run.summary).toContain(layer);
+      expect(run.summary).toContain(layer.slice(0, 19));
     } finally {
       await allowing.stop();
     }
@@ -213,8 +213,8 @@ describe('layers with urls', () => {
       diagnose: 'never',
     });
     expect(refused.code).toBe(1);
-    expect(refused.summary).toContain(CAUSES['manifest-refused'].title);
-    expect(refused.summary).not.toContain(CAUSES['vanished-after-ack'].title);
+    expect(refused.summary).toContain(causeOf('manifest-refused').title);
+    expect(refused.summary).not.toContain(causeOf('vanished-after-ack').title);
   });
 });
 

@@ -75,9 +75,9 @@ describe('upload Locations on a host the runner cannot reach', () => {
     await registry?.stop();
   });
 
-  it('names that host and the proxy fix, not the host in tags', async () => {
+  it('names that host and the proxy fix, not the host in tags, when its path is no session on the registry either', async () => {
     const port = await freePort();
-    q = await startFaultProxy(registry, { uploadsVia: `http://127.0.0.2:${port}` });
+    q = await startFaultProxy(registry, { uploadsVia: `http://127.0.0.2:${port}/internal` });
     const run = await runAction(work, {
       layout,
       tags: `${q.host}/edge/location:1`,

@@ -81,9 +81,16 @@ const rows: [string, Failure, Situation, Action, CauseId][] = [
     'chunk-window',
   ],
   [
-    'an upload Location on a host the runner cannot reach',
+    'an upload Location on a host the runner cannot reach: its path on the own host next',
     f({ op: 'patch', networkCode: 'ECONNREFUSED' }),
     { ...budget, foreignLocation: true },
+    'own-host',
+    'location-unreachable',
+  ],
+  [
+    "that path is no session on the registry's own host either",
+    f({ op: 'put-blob', status: 404 }),
+    { ...budget, onOwnHost: true },
     'fail-push',
     'location-unreachable',
   ],

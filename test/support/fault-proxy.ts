@@ -55,6 +55,8 @@ export interface FaultConfig {
   headLag?: number;
   /** After a commit answers 201, delete the blob upstream: every time ('never-stays') for these digests. */
   neverStays?: string[];
+  /** The same, once per digest: the registry loses the first upload and keeps the second. */
+  lostOnce?: string[];
   /** On the first manifest PUT, delete these blobs upstream first (the seed report's `unknown blob`). */
   deleteBeforeManifest?: string[];
   /** Rewrite Location headers: relative, or pointing at a stale session on the first POST. */
@@ -488,7 +490,11 @@ export async function startFaultProxy(
       const committed =
         method === 'PUT' && up.statusCode === 201 ? url.searchParams.get('digest') : null;
       if (committed && config.headLag) lag.set(committed, config.headLag);
-      if (committed && config.neverStays?.includes(committed)) {
+      const loseNow =
+        committed &&
+        (config.neverStays?.includes(committed) ||
+          (config.lostOnce?.includes(committed) && !deleted.includes(committed)));
+      if (committed && loseNow) {
         const repo = /^\/v2\/(.+)\/blobs\/uploads\//.exec(url.pathname)?.[1];
         up.resume();
         await new Promise((r) => up.on('end', r));

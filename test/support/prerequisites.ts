@@ -4,10 +4,10 @@ import { REQUIRED } from '../../scripts/test-packages.mjs';
 
 export { REQUIRED };
 
-export function missingPackages(): string[] {
+export function missingPackages(required: Record<string, string> = REQUIRED): string[] {
   return [
     ...new Set(
-      Object.entries(REQUIRED)
+      Object.entries(required)
         .filter(([bin]) => !existsSync(bin))
         .map(([, pkg]) => pkg),
     ),
@@ -18,8 +18,8 @@ export function missingPackages(): string[] {
  * Installs what is missing when running as root (a fresh CI machine); otherwise fails with the exact
  * command to run. Tests never skip for a missing tool.
  */
-export function ensurePrerequisites(): void {
-  let missing = missingPackages();
+export function ensurePrerequisites(required: Record<string, string> = REQUIRED): void {
+  let missing = missingPackages(required);
   if (!missing.length) return;
   const isRoot = process.getuid?.() === 0;
   if (isRoot) {
@@ -34,7 +34,7 @@ export function ensurePrerequisites(): void {
     } catch {
       // Reported below with the exact list.
     }
-    missing = missingPackages();
+    missing = missingPackages(required);
   }
   if (missing.length) {
     throw new Error(

@@ -1,2 +1,0 @@
-import { createRequire as __ociPushCreateRequire } from 'node:module'; const require = __ociPushCreateRequire(import.meta.url);
-import{a,b,c,d}from"./chunk-KPYGXXFU.js";import"./chunk-MBY5LJTC.js";import"./chunk-M2Y5FTJN.js";import"./chunk-BZSVHKF5.js";import"./chunk-LOSWYYCV.js";import"./chunk-CDNS7XPM.js";export{a as DIAGNOSE_TIMEOUT_MS,c as LARGE_PROBE_BYTES,b as MEDIUM_PROBE_BYTES,d as diagnose};
