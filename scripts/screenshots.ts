@@ -24,17 +24,21 @@ interface Case {
   layout: LayoutSpec;
   proxy: (layers: string[]) => FaultConfig;
   inputs?: Record<string, string>;
+  /** The window's height: about the page's own, so the picture has no blank half. */
+  height: number;
 }
 
 const CASES: Case[] = [
   {
     name: 'clean-push',
+    height: 720,
     title: 'A clean push',
     layout: { seed: 'shot-clean', layers: 3, layerSize: 512 * 1024 },
     proxy: () => ({}),
   },
   {
     name: 'two-platform-index',
+    height: 820,
     title: 'A two-platform index',
     layout: {
       seed: 'shot-index',
@@ -49,6 +53,7 @@ const CASES: Case[] = [
   },
   {
     name: 'body-limit-monolithic',
+    height: 1100,
     title: 'A 1 MiB body cap (nginx) with upload-mode: monolithic',
     layout: { seed: 'shot-413', layers: 2, layerSize: 1536 * 1024 },
     proxy: () => ({ bodyCap: { bytes: MiB, style: 'nginx' } }),
@@ -56,12 +61,14 @@ const CASES: Case[] = [
   },
   {
     name: 'recovered-lost-blob',
+    height: 600,
     title: 'A blob the registry lost after acknowledging it, uploaded again',
     layout: { seed: 'shot-lost', layers: 2, layerSize: 512 * 1024 },
     proxy: (blobs) => ({ lostOnce: [blobs[1]!] }),
   },
   {
     name: 'hundred-failures',
+    height: 1100,
     title: '100 layers, every body refused',
     layout: { seed: 'shot-100', layers: 100, layerSize: 4096 },
     proxy: () => ({ bodyCap: { bytes: 1, style: 'nginx' } }),
@@ -98,7 +105,9 @@ try {
         diagnose: 'never',
         ...c.inputs,
       });
-      const summary = run.summary.replaceAll(proxy.host, 'registry.example.com');
+      const summary = run.summary
+        .replaceAll(proxy.host, 'registry.example.com')
+        .replaceAll(layout, './layout');
       const page = renderGfm(summary);
       const html = `<!doctype html><meta charset="utf-8"><style>${CSS}</style><div class="caption">${c.title} — job summary as oci-push writes it</div>${page.html}`;
       const htmlFile = join(work, `${c.name}.html`);
@@ -113,7 +122,7 @@ try {
           '--disable-gpu',
           '--hide-scrollbars',
           `--screenshot=${png}`,
-          '--window-size=944,1100',
+          `--window-size=944,${c.height}`,
           `file://${htmlFile}`,
         ],
         { stdio: 'ignore' },

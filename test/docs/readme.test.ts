@@ -1,4 +1,4 @@
-import { readFileSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { parse } from 'yaml';
@@ -83,7 +83,14 @@ describe('README examples', () => {
     'example %i: ghcr.io needs packages: write and a lowercase repository; job outputs are used',
     (_i, s) => {
       if (/ghcr\.io\//.test(s.text)) {
-        expect(s.text).toMatch(/permissions:\s*\n\s*packages: write/);
+        // Setting permissions drops every one not named: a build that checks out or builds
+        // from the repository needs contents: read beside packages: write.
+        const permissions = (s.doc as { permissions?: Record<string, string> }).permissions;
+        if (permissions) {
+          expect(permissions.packages).toBe('write');
+          if (/actions\/checkout|build-push-action/.test(s.text))
+            expect(permissions.contents).toBe('read');
+        } else expect(s.text).toMatch(/permissions:\s*\n\s*packages: write/);
         expect(s.text).not.toContain('ghcr.io/${{ github.repository }}');
       }
       for (const { name, job } of jobsOf(s.doc))
@@ -124,5 +131,13 @@ describe('action.yml', () => {
     expect(meta.description.length).toBeLessThanOrEqual(125);
     expect(meta.inputs.layout!.description).toContain('index-from');
     expect(meta.inputs.image!.description).toContain('index-from');
+  });
+});
+
+describe('README pictures', () => {
+  it('shows summaries rendered from real pushes, and each picture exists', () => {
+    const images = [...readme.matchAll(/<img src="([^"]+)"/g)].map((m) => m[1] as string);
+    expect(images.length).toBeGreaterThanOrEqual(2);
+    for (const image of images) expect(existsSync(join(ROOT, image)), image).toBe(true);
   });
 });
