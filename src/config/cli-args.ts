@@ -61,6 +61,11 @@ export const FLAGS: readonly FlagSpec[] = [
   { name: Input.engine, value: 'ENGINE', help: 'auto, docker or podman, for --image' },
   { name: Input.compression, value: 'C', help: 'gzip or none, for docker-archive layers' },
   {
+    name: Input.maxImageSize,
+    value: 'SIZE',
+    help: 'the most an archive or stdin may expand to in the temp folder (default: its free space less 256 MiB)',
+  },
+  {
     name: Input.username,
     value: 'USER',
     help: 'registry user (with --password or --password-stdin)',

@@ -4,6 +4,7 @@ export const Input = {
   image: 'image',
   engine: 'engine',
   compression: 'compression',
+  maxImageSize: 'max-image-size',
   tags: 'tags',
   username: 'username',
   password: 'password',

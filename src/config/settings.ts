@@ -30,6 +30,8 @@ export interface PushSettings extends ConnectionSettings {
   pushByDigest: boolean;
   engine: Engine;
   compression: Compression;
+  /** The most an archive or stdin may expand to in the temp folder, when set (`max-image-size`). */
+  maxImageSize?: number;
   tags: ImageReference[];
   transfer: { mode: UploadMode; chunkSize: number; retries: number; concurrency: number };
   /** How long a request may wait for its answer (see `request-timeout`), in ms. */
@@ -190,6 +192,12 @@ export async function readPushSettings(
       `input ${Input.chunkSize}: expected a size from 1MiB to 5GiB such as 50MiB or 100MB, got ${JSON.stringify(chunkText)}`,
     );
   }
+  const maxText = value(Input.maxImageSize);
+  const maxImageSize = maxText ? parseSize(maxText) : undefined;
+  if (maxText && (maxImageSize === undefined || maxImageSize < 1))
+    throw new UsageError(
+      `input ${Input.maxImageSize}: expected a size such as 10GiB or 500MB, got ${JSON.stringify(maxText)}`,
+    );
   const diagnose = oneOf(Input.diagnose, value(Input.diagnose), DIAGNOSE_WHEN);
   const transfer = {
     mode,
@@ -207,6 +215,7 @@ export async function readPushSettings(
     pushByDigest,
     engine,
     compression,
+    maxImageSize,
     tags,
     transfer,
     requestTimeoutMs,

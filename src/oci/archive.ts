@@ -1,9 +1,11 @@
 import { createReadStream, createWriteStream } from 'node:fs';
 import { copyFile, lstat, mkdir, open, realpath, stat, statfs } from 'node:fs/promises';
 import { dirname, join, posix, sep } from 'node:path';
-import type { Readable } from 'node:stream';
+import { Readable } from 'node:stream';
 import { createGunzip } from 'node:zlib';
 import { extract as tarExtract } from 'tar-stream';
+import { TarBoundary, sniffArchive } from './tar-boundary.js';
+import { CancelledError } from '../util/cancel.js';
 import { InputError } from '../util/errors.js';
 import { formatSize } from '../util/format.js';
 
@@ -38,24 +40,47 @@ export const MAX_GZIP_RATIO = 50;
 /** Free space left in the temp folder's file system whatever the archive needs. */
 export const FREE_SPACE_MARGIN = 256 << 20;
 
-/** The most an archive may write while extracted: a ratio of its size, and the free space. */
-async function extractionCeiling(
-  archive: string,
-  dest: string,
-  gzipped: boolean,
-): Promise<{ bytes: number; why: string }> {
-  const size = (await stat(archive)).size;
+export interface ExtractOptions {
+  /** A cancelled run stops reading at once. */
+  signal?: AbortSignal;
+  /** The most the archive may write, when a person set one (`max-image-size`). */
+  maxBytes?: number;
+}
+
+interface Ceiling {
+  bytes: number;
+  why: string;
+}
+
+/** The free space of the temp folder's file system, less a margin for everything else. */
+async function freeSpace(dest: string): Promise<number> {
   const fs = await statfs(dest).catch(() => undefined);
-  const free = fs ? Math.max(0, fs.bavail * fs.bsize - FREE_SPACE_MARGIN) : Infinity;
-  // A plain tar holds its entries' bytes itself; links are the only way it grows.
-  const ratio = gzipped ? MAX_GZIP_RATIO : 4;
-  const byRatio = Math.max(64 << 20, size * ratio);
-  return byRatio <= free
-    ? { bytes: byRatio, why: `${ratio} times its own size` }
-    : {
-        bytes: free,
-        why: `the free space of the temp folder, less ${formatSize(FREE_SPACE_MARGIN)}`,
-      };
+  return fs ? Math.max(0, fs.bavail * fs.bsize - FREE_SPACE_MARGIN) : Infinity;
+}
+
+/** The smallest of the limits that apply: the one a person set, a ratio of the size, the free space. */
+async function extractionCeiling(
+  dest: string,
+  options: ExtractOptions,
+  archive?: { size: number; gzipped: boolean },
+): Promise<Ceiling> {
+  const limits: Ceiling[] = [
+    {
+      bytes: await freeSpace(dest),
+      why: `the free space of the temp folder, less ${formatSize(FREE_SPACE_MARGIN)}`,
+    },
+  ];
+  if (options.maxBytes !== undefined)
+    limits.push({ bytes: options.maxBytes, why: 'max-image-size' });
+  if (archive) {
+    // A plain tar holds its entries' bytes itself; links are the only way it grows.
+    const ratio = archive.gzipped ? MAX_GZIP_RATIO : 4;
+    limits.push({
+      bytes: Math.max(64 << 20, archive.size * ratio),
+      why: `${ratio} times its own size`,
+    });
+  }
+  return limits.reduce((a, b) => (b.bytes < a.bytes ? b : a));
 }
 
 /**
@@ -125,10 +150,95 @@ export function resolveInArchive(
  * leave `dest` (absolute paths, `..`, links that point out, even through a chain, writes through a
  * link) is refused, and nothing is created outside `dest`.
  */
-export async function extractArchive(archive: string, dest: string): Promise<void> {
+export async function extractArchive(
+  archive: string,
+  dest: string,
+  options: ExtractOptions = {},
+): Promise<void> {
   const root = await realpath(dest);
   const gzipped = await isGzip(archive);
-  const ceiling = await extractionCeiling(archive, root, gzipped);
+  const ceiling = await extractionCeiling(root, options, {
+    size: (await stat(archive)).size,
+    gzipped,
+  });
+  const source: Readable = createReadStream(archive, { highWaterMark: 1 << 20 });
+  await extractFrom(source, archive, root, gzipped, ceiling, options.signal);
+}
+
+/** The first bytes a format is told from: a tar header's block. */
+const SNIFF_BYTES = 512;
+
+/**
+ * Extracts an archive read as a stream (stdin, a named pipe) as it arrives: nothing is spooled
+ * first, so each entry is written once. The format is told from the first bytes and anything that
+ * is neither gzip nor tar is refused at once; a tar ends at its end-of-archive marker, whatever
+ * follows; the bytes written are bounded by the free space of the temp folder (and
+ * `max-image-size`).
+ */
+export async function extractStream(
+  input: AsyncIterable<Buffer>,
+  shownAs: string,
+  dest: string,
+  options: ExtractOptions = {},
+): Promise<void> {
+  const root = await realpath(dest);
+  const iterator = input[Symbol.asyncIterator]();
+  const head: Buffer[] = [];
+  let have = 0;
+  let done = false;
+  while (have < SNIFF_BYTES) {
+    if (options.signal?.aborted) throw new CancelledError(`cancelled while reading ${shownAs}`);
+    const next = await iterator.next();
+    if (next.done) {
+      done = true;
+      break;
+    }
+    head.push(next.value);
+    have += next.value.length;
+  }
+  const first = Buffer.concat(head);
+  const format = sniffArchive(first);
+  const stop = (): void => void iterator.return?.();
+  if (!first.length) throw new InputError(`${shownAs}: empty; no archive was written to it`);
+  if (format === 'empty-tar') {
+    stop();
+    throw new InputError(
+      `${shownAs}: an empty tar archive (it starts with the end-of-archive marker: zeros, not an image)`,
+    );
+  }
+  if (format === 'unknown') {
+    stop();
+    throw new InputError(
+      `${shownAs}: not a tar or gzip archive (its first bytes are neither a tar header nor gzip's magic)`,
+    );
+  }
+  async function* rest(): AsyncGenerator<Buffer> {
+    try {
+      yield first;
+      if (done) return;
+      for (;;) {
+        const next = await iterator.next();
+        if (next.done) return;
+        yield next.value;
+      }
+    } finally {
+      // Stopped early (the end-of-archive marker, an error, a cancel): the input is let go too.
+      if (!done) stop();
+    }
+  }
+  const source = Readable.from(rest(), { objectMode: false });
+  const ceiling = await extractionCeiling(root, options);
+  await extractFrom(source, shownAs, root, format === 'gzip', ceiling, options.signal);
+}
+
+async function extractFrom(
+  source: Readable,
+  archive: string,
+  root: string,
+  gzipped: boolean,
+  ceiling: Ceiling,
+  signal: AbortSignal | undefined,
+): Promise<void> {
   let written = 0;
   const spend = (bytes: number): void => {
     written += bytes;
@@ -137,11 +247,18 @@ export async function extractArchive(archive: string, dest: string): Promise<voi
         `${archive}: expands to more than ${formatSize(ceiling.bytes)} (${ceiling.why}); refused before filling the disk`,
       );
   };
-  const source: Readable = createReadStream(archive, { highWaterMark: 1 << 20 });
   const extractor = tarExtract();
-  const input = gzipped ? source.pipe(createGunzip()) : source;
-  input.on('error', (error) => extractor.destroy(error));
-  input.pipe(extractor);
+  const unzipped = gzipped ? source.pipe(createGunzip()) : source;
+  // The tar ends at its end-of-archive marker: the source is not read past it.
+  const bounded = unzipped.pipe(new TarBoundary(() => source.destroy()));
+  for (const stream of new Set([source, unzipped, bounded]))
+    stream.on('error', (error) => extractor.destroy(error));
+  bounded.pipe(extractor);
+  const onAbort = (): void => {
+    source.destroy();
+    extractor.destroy(new CancelledError(`cancelled while extracting ${archive}`));
+  };
+  signal?.addEventListener('abort', onAbort, { once: true });
   // A truncated archive fails the extractor while an entry is half written; that entry's stream
   // would wait for data forever unless it is failed too.
   let current: { destroy(error?: Error): void } | undefined;
@@ -224,11 +341,13 @@ export async function extractArchive(archive: string, dest: string): Promise<voi
     }
   } catch (error) {
     source.destroy();
+    if (signal?.aborted) throw new CancelledError(`cancelled while extracting ${archive}`);
     if (error instanceof InputError) throw error;
     const message = (extractorError ?? (error as Error)).message || String(error);
     throw new InputError(`${archive}: not a readable tar archive (${message})`);
+  } finally {
+    signal?.removeEventListener('abort', onAbort);
   }
-
   // Every entry is out: materialise links as copies of what they name, resolved through the
   // archive's links (a chain included), never through anything on disk.
   const copyOf = async (

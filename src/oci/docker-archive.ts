@@ -4,6 +4,7 @@ import { copyFile, link, mkdir, realpath, rename, rm, stat, writeFile } from 'no
 import { join, relative } from 'node:path';
 import { Gzip } from 'fflate';
 import * as z from './schema.js';
+import { CancelledError } from '../util/cancel.js';
 import { InputError } from '../util/errors.js';
 import { isGzip } from './archive.js';
 import { digestOf } from './digest.js';
@@ -40,7 +41,11 @@ async function insidePath(root: string, rel: string, label: string): Promise<str
  * version, unlike the native zlib, whose output can change with the CPU's instruction set.
  * Streams, hashing while writing, so a 2 GiB layer costs a few MiB of memory.
  */
-async function gzipFile(source: string, dest: string): Promise<{ digest: string; size: number }> {
+async function gzipFile(
+  source: string,
+  dest: string,
+  signal?: AbortSignal,
+): Promise<{ digest: string; size: number }> {
   const hash = createHash('sha256');
   let size = 0;
   const out = createWriteStream(dest);
@@ -56,6 +61,11 @@ async function gzipFile(source: string, dest: string): Promise<{ digest: string;
     }
   };
   for await (const chunk of createReadStream(source, { highWaterMark: 1 << 20 })) {
+    // Checked per MiB: compressing a large layer is the longest step a cancel can meet here.
+    if (signal?.aborted) {
+      out.destroy();
+      throw new CancelledError('cancelled while converting the docker-archive');
+    }
     gzip.push(chunk as Buffer);
     await flush();
   }
@@ -68,10 +78,14 @@ async function gzipFile(source: string, dest: string): Promise<{ digest: string;
   return { digest: `sha256:${hash.digest('hex')}`, size };
 }
 
-async function hashFile(path: string): Promise<{ digest: string; size: number }> {
+async function hashFile(
+  path: string,
+  signal?: AbortSignal,
+): Promise<{ digest: string; size: number }> {
   const hash = createHash('sha256');
   let size = 0;
   for await (const chunk of createReadStream(path, { highWaterMark: 1 << 20 })) {
+    if (signal?.aborted) throw new CancelledError('cancelled while converting the docker-archive');
     hash.update(chunk as Buffer);
     size += (chunk as Buffer).length;
   }
@@ -112,6 +126,7 @@ export async function convertDockerArchive(
   ref: string | undefined,
   compression: Compression,
   label: string,
+  signal?: AbortSignal,
 ): Promise<void> {
   const manifestFile = join(root, 'manifest.json');
   let parsed: unknown;
@@ -161,12 +176,12 @@ export async function convertDockerArchive(
     const layerPath = await insidePath(root, layerRel, label);
     const staged = join(dest, `.oci-push-layer-${i}`);
     if (compression === 'gzip' && !(await isGzip(layerPath))) {
-      const { digest, size } = await gzipFile(layerPath, staged);
+      const { digest, size } = await gzipFile(layerPath, staged, signal);
       await store(staged, digest);
       layers.push({ mediaType: MediaType.ociLayerGzip, digest, size });
     } else {
       // Already compressed, or kept uncompressed: the layer file itself is the blob.
-      const { digest, size } = await hashFile(layerPath);
+      const { digest, size } = await hashFile(layerPath, signal);
       await place(layerPath, digest);
       const gzipped = await isGzip(layerPath);
       layers.push({

@@ -1,28 +1,68 @@
+import { spawn } from 'node:child_process';
 import { join } from 'node:path';
-import { getExecOutput } from '@actions/exec';
+import { CancelledError } from '../util/cancel.js';
 import { InputError } from '../util/errors.js';
 import type { Logger } from '../util/logger.js';
 
 export type Engine = 'auto' | 'docker' | 'podman';
 
-async function answers(command: string, args: string[]): Promise<boolean> {
-  try {
-    const { exitCode } = await getExecOutput(command, args, {
-      silent: true,
-      ignoreReturnCode: true,
+interface Ran {
+  exitCode: number;
+  stdout: string;
+  stderr: string;
+}
+
+/** The last 64 KiB an engine says are enough to quote its error; more is never kept. */
+const KEEP = 64 << 10;
+
+/**
+ * Runs a program to its end, its output kept (bounded). A cancelled run kills it (SIGTERM) and
+ * rejects at once with CancelledError; a program that cannot start rejects with its error.
+ */
+function runProgram(command: string, args: string[], signal?: AbortSignal): Promise<Ran> {
+  return new Promise((resolve, reject) => {
+    if (signal?.aborted) return reject(new CancelledError(`cancelled before ${command} ran`));
+    const child = spawn(command, args, { stdio: ['ignore', 'pipe', 'pipe'] });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.on('data', (d: Buffer) => (stdout = (stdout + d.toString()).slice(-KEEP)));
+    child.stderr.on('data', (d: Buffer) => (stderr = (stderr + d.toString()).slice(-KEEP)));
+    const onAbort = (): void => {
+      child.kill('SIGTERM');
+      reject(new CancelledError(`cancelled while exporting with ${command}`));
+    };
+    signal?.addEventListener('abort', onAbort, { once: true });
+    child.on('error', (error) => {
+      signal?.removeEventListener('abort', onAbort);
+      reject(error);
     });
+    child.on('close', (code) => {
+      signal?.removeEventListener('abort', onAbort);
+      resolve({ exitCode: code ?? 1, stdout, stderr });
+    });
+  });
+}
+
+async function answers(command: string, args: string[], signal?: AbortSignal): Promise<boolean> {
+  try {
+    const { exitCode } = await runProgram(command, args, signal);
     return exitCode === 0;
-  } catch {
-    // Not installed: exec throws when the program cannot be found.
+  } catch (error) {
+    if (error instanceof CancelledError) throw error;
+    // Not installed: spawn fails when the program cannot be found.
     return false;
   }
 }
 
 /** `auto` means docker when its daemon answers `docker info`, else podman. */
-export async function resolveEngine(engine: Engine, image: string): Promise<'docker' | 'podman'> {
+export async function resolveEngine(
+  engine: Engine,
+  image: string,
+  signal?: AbortSignal,
+): Promise<'docker' | 'podman'> {
   if (engine !== 'auto') return engine;
-  if (await answers('docker', ['info'])) return 'docker';
-  if (await answers('podman', ['--version'])) return 'podman';
+  if (await answers('docker', ['info'], signal)) return 'docker';
+  if (await answers('podman', ['--version'], signal)) return 'podman';
   throw new InputError(
     `image ${image}: neither docker (no daemon answers docker info) nor podman is available to export it`,
   );
@@ -37,8 +77,9 @@ export async function exportImage(
   engine: Engine,
   dir: string,
   logger: Logger,
+  signal?: AbortSignal,
 ): Promise<string> {
-  const chosen = await resolveEngine(engine, image);
+  const chosen = await resolveEngine(engine, image, signal);
   const archive = join(dir, 'image.tar');
   const args =
     chosen === 'docker'
@@ -47,8 +88,9 @@ export async function exportImage(
   logger.info(`exporting ${image} with ${chosen} ${args.join(' ')}`);
   let result;
   try {
-    result = await getExecOutput(chosen, args, { silent: true, ignoreReturnCode: true });
+    result = await runProgram(chosen, args, signal);
   } catch (error) {
+    if (error instanceof CancelledError) throw error;
     throw new InputError(`image ${image}: ${chosen} could not run (${(error as Error).message})`);
   }
   if (result.exitCode !== 0) {

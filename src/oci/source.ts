@@ -1,6 +1,4 @@
-import { createWriteStream } from 'node:fs';
 import { mkdtemp, rm, stat } from 'node:fs/promises';
-import { pipeline } from 'node:stream/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { CancelledError, trackTemp, untrackTemp } from '../util/cancel.js';
@@ -57,6 +55,8 @@ export interface SourceOptions {
   logger: Logger;
   /** A cancelled run stops reading the image. */
   signal?: AbortSignal;
+  /** The most an archive or a pipe may expand to in the temp folder, when a person set one. */
+  maxImageSize?: number;
 }
 
 /**
@@ -81,7 +81,9 @@ async function openFolder(
     const dest = await scratch();
     // Loaded on demand: most pushes never meet a docker-archive.
     const { convertDockerArchive } = await import('./docker-archive.js');
-    await convertDockerArchive(dir, dest, ref, options.compression, shownAs).catch(rename);
+    await convertDockerArchive(dir, dest, ref, options.compression, shownAs, options.signal).catch(
+      rename,
+    );
     const image = await loadLayout({ dir: dest, signal: options.signal }).catch(rename);
     return {
       ...image,
@@ -110,7 +112,13 @@ export async function openImageSource(options: SourceOptions): Promise<LoadedIma
     let shownAs: string;
     if (options.image) {
       const { exportImage } = await import('./engine-export.js');
-      path = await exportImage(options.image, options.engine, await scratch(), options.logger);
+      path = await exportImage(
+        options.image,
+        options.engine,
+        await scratch(),
+        options.logger,
+        options.signal,
+      );
       shownAs = `image ${options.image}`;
     } else {
       ({ path, ref } = await parseLayoutSpec(options.layout ?? ''));
@@ -119,18 +127,23 @@ export async function openImageSource(options: SourceOptions): Promise<LoadedIma
     let image: LoadedImage;
     const info = await stat(path);
     if (info.isFIFO() || info.isSocket()) {
-      // A pipe (`--layout /dev/stdin`, a process substitution) cannot be read twice or sought in:
-      // spool it to the temp folder first.
-      const spooled = join(await scratch(), 'archive');
+      // A pipe (`--layout /dev/stdin`, a process substitution) is read once, as it arrives:
+      // extracted as a stream, never spooled first.
       // A socket cannot be opened by name; when it is this process's stdin, read that.
       const stdin = info.isSocket() && STDIN_NAMES.has(path);
       if (info.isSocket() && !stdin) throw new InputError(`${shownAs}: a socket, not an archive`);
-      await pipeline(
+      const extracted = await scratch();
+      const { extractStream } = await import('./archive.js');
+      await extractStream(
         stdin ? process.stdin : readFifo(path, shownAs, options.signal),
-        createWriteStream(spooled),
-        { signal: options.signal },
+        shownAs,
+        extracted,
+        { signal: options.signal, maxBytes: options.maxImageSize },
       );
-      path = spooled;
+      image = await openFolder(extracted, ref, options, shownAs, scratch);
+      if (!image.source.startsWith('docker-archive'))
+        image = { ...image, source: `oci archive ${shownAs}${ref ? `:${ref}` : ''}` };
+      return { ...image, cleanup };
     } else if (!info.isFile() && !info.isDirectory()) {
       throw new InputError(`${shownAs}: not a file, a folder or a pipe`);
     }
@@ -139,7 +152,10 @@ export async function openImageSource(options: SourceOptions): Promise<LoadedIma
     } else {
       const extracted = await scratch();
       const { extractArchive } = await import('./archive.js');
-      await extractArchive(path, extracted).catch((error: unknown) => {
+      await extractArchive(path, extracted, {
+        signal: options.signal,
+        maxBytes: options.maxImageSize,
+      }).catch((error: unknown) => {
         if (error instanceof InputError)
           throw new InputError(error.message.split(path).join(shownAs));
         throw error;

@@ -6,6 +6,24 @@ const digest = z
   .check(z.refine(isDigest, { message: 'not a valid sha256 or sha512 digest' }));
 const annotations = z.optional(z.record(z.string(), z.string()));
 
+/**
+ * RFC 6838's restricted names: `type/subtype`, each 1 to 127 of letters, digits and
+ * `!#$&^_.+-`, starting with a letter or digit; parameters as `; name=value` without spaces,
+ * quotes or controls. Nothing else reaches a registry, a log or a summary as a media type.
+ */
+const RESTRICTED_NAME = '[A-Za-z0-9][A-Za-z0-9!#$&^_.+-]{0,126}';
+export const MEDIA_TYPE = new RegExp(
+  `^${RESTRICTED_NAME}/${RESTRICTED_NAME}(?:;${RESTRICTED_NAME}=[A-Za-z0-9!#$&^_.+-]{1,127})*$`,
+);
+export function isMediaType(text: string): boolean {
+  return MEDIA_TYPE.test(text);
+}
+const mediaType = z.string().check(
+  z.refine(isMediaType, {
+    message: 'not a media type (RFC 6838: type/subtype, no spaces or control characters)',
+  }),
+);
+
 export const platformSchema = z.object({
   architecture: z.string(),
   os: z.string(),
@@ -15,19 +33,19 @@ export const platformSchema = z.object({
 });
 
 export const descriptorSchema = z.object({
-  mediaType: z.string(),
+  mediaType,
   digest,
   size: z.int().check(z.nonnegative()),
   urls: z.optional(z.array(z.string())),
   annotations,
   platform: z.optional(platformSchema),
-  artifactType: z.optional(z.string()),
+  artifactType: z.optional(mediaType),
 });
 
 export const manifestSchema = z.object({
   schemaVersion: z.literal(2),
-  mediaType: z.optional(z.string()),
-  artifactType: z.optional(z.string()),
+  mediaType: z.optional(mediaType),
+  artifactType: z.optional(mediaType),
   config: descriptorSchema,
   layers: z.array(descriptorSchema),
   subject: z.optional(descriptorSchema),
@@ -36,8 +54,8 @@ export const manifestSchema = z.object({
 
 export const indexSchema = z.object({
   schemaVersion: z.literal(2),
-  mediaType: z.optional(z.string()),
-  artifactType: z.optional(z.string()),
+  mediaType: z.optional(mediaType),
+  artifactType: z.optional(mediaType),
   manifests: z.array(descriptorSchema),
   subject: z.optional(descriptorSchema),
   annotations,

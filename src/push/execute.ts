@@ -27,20 +27,14 @@ export function failedBeforePush(
  * index), then clean up. Never throws: a failure is a result that says where and why.
  */
 export async function executePush(settings: PushSettings, deps: PushDeps): Promise<PushResult> {
-  const { logger } = deps;
   const started = Date.now();
   if (settings.indexFrom.length) {
     const { pushIndex } = await import('./push-index.js');
     return pushIndex(settings, deps);
   }
   const base = deps.base ?? transportFor(settings, deps.signal);
-  const early = pingEarly(
-    settings.tags.map((t) => t.apiHost),
-    settings,
-    { logger, clock: deps.clock ?? realClock, base },
-  );
   try {
-    return await validateAndPush(settings, { ...deps, base, early }, started);
+    return await validateAndPush(settings, { ...deps, base }, started);
   } finally {
     // Only what this run opened; an early ping still waiting ends here too.
     if (!deps.base) await base.destroy().catch(() => undefined);
@@ -61,6 +55,7 @@ async function validateAndPush(
         image: settings.image,
         engine: settings.engine,
         compression: settings.compression,
+        maxImageSize: settings.maxImageSize,
         logger,
         signal: deps.signal,
       });
@@ -72,8 +67,15 @@ async function validateAndPush(
   } catch (error) {
     return failedBeforePush(settings.tags, error, started);
   }
+  // Asked once the image is valid, never before: input that is refused sends no request at all.
+  // The answer overlaps the platform reads and the plan before the first check.
+  const early = pingEarly(
+    settings.tags.map((t) => t.apiHost),
+    settings,
+    { logger, clock: deps.clock ?? realClock, base: deps.base! },
+  );
   try {
-    return await pushImage(image, settings, deps);
+    return await pushImage(image, settings, { ...deps, early });
   } finally {
     await image.cleanup();
   }

@@ -107,7 +107,8 @@ export function failureCauses(result: PushResult, shell: Shell = 'action'): Caus
       groups.set(key, group);
     }
   }
-  if (!groups.size && result.phase !== 'validate') {
+  // Input refused before the push is the input's own line; a cancel then is still a cause.
+  if (!groups.size && (result.phase !== 'validate' || result.cause === 'cancelled')) {
     const cause = pushCause(result, shell);
     const answer = result.error instanceof RegistryError ? shortAnswer(result.error) : undefined;
     groups.set(cause.id, { cause, blobs: [], failures: [], answer });

@@ -443,7 +443,8 @@ export function renderSummary(result: PushResult, extras: SummaryExtras = {}): s
       out.push(`- **Stopped at:** ${escapeMarkdown(result.phase ?? 'push')}`);
       if (result.error instanceof RegistryError)
         out.push(`- **Registry answered:** ${lastAnswer([result.error])}`);
-      if (result.phase === 'validate') out.push(`- **Fix:** ${causeOf('input', {}, shell).fix}`);
+      if (result.phase === 'validate' && result.cause !== 'cancelled')
+        out.push(`- **Fix:** ${causeOf('input', {}, shell).fix}`);
       out.push('');
     }
     if (failedCount) {

@@ -1,2 +1,0 @@
-import { createRequire as __ociPushCreateRequire } from 'node:module'; const require = __ociPushCreateRequire(import.meta.url);
-import{a,b,c,d}from"./chunk-FWX327IN.js";import"./chunk-B4Q56BZS.js";import"./chunk-ITFNKWIC.js";import"./chunk-BZSVHKF5.js";import"./chunk-LOSWYYCV.js";import"./chunk-CDNS7XPM.js";export{a as DIAGNOSE_TIMEOUT_MS,c as LARGE_PROBE_BYTES,b as MEDIUM_PROBE_BYTES,d as diagnose};
