@@ -7,6 +7,7 @@ export const REQUIRED = {
   '/usr/sbin/nginx': 'nginx-light',
   '/usr/bin/openssl': 'openssl',
   '/usr/bin/podman': 'podman',
+  '/usr/sbin/squid': 'squid',
 };
 
 /** What `npm run screenshots` needs besides: a browser that renders the summaries headless. */

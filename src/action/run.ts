@@ -5,6 +5,7 @@ import type { Finding } from '../diagnose/finding.js';
 import { executePush, failedBeforePush } from '../push/execute.js';
 import type { PushResult } from '../push/result.js';
 import { outputsOf } from '../report/outputs.js';
+import { proxySecrets } from '../registry/proxy.js';
 import { failureCauses, observedWarnings, recoveries } from '../report/failure-model.js';
 import { shortDigest } from '../oci/digest.js';
 import { renderSummary } from '../report/summary.js';
@@ -118,6 +119,8 @@ async function runAction(signal: AbortSignal): Promise<void> {
   try {
     for (const secret of [core.getInput(Input.password), core.getInput(Input.githubToken)])
       if (secret) logger.secret(secret);
+    // A proxy password in HTTPS_PROXY is a secret too, in every form it can be written.
+    for (const secret of proxySecrets(process.env)) logger.secret(secret);
     settings = await readPushSettings((name) => core.getInput(name));
     result = await executePush(settings, { logger, signal });
     if (!result.ok) {

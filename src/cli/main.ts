@@ -10,6 +10,7 @@ import { executePush } from '../push/execute.js';
 import type { PushResult } from '../push/result.js';
 import { causeOf, workaroundOf } from '../report/causes.js';
 import { outputsOf } from '../report/outputs.js';
+import { proxySecrets } from '../registry/proxy.js';
 import { failureCauses, observedWarnings, recoveries } from '../report/failure-model.js';
 import { renderSummary } from '../report/summary.js';
 import { signalExitCode } from '../util/cancel.js';
@@ -56,6 +57,7 @@ export async function main(
   // A password on the command line is a secret before anything is parsed: a usage error about
   // another flag must not print it either.
   for (const value of passwordsIn(argv)) logger.secret(value);
+  for (const value of proxySecrets(env)) logger.secret(value);
   const wantsJson = argv.includes('--json');
   const fail = (message: string, code: number): number => {
     io.stderr(`${logger.masker.mask(`oci-push: ${oneLine(message)}`)}\n`);

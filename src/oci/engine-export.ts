@@ -64,7 +64,7 @@ export async function resolveEngine(
   if (await answers('docker', ['info'], signal)) return 'docker';
   if (await answers('podman', ['--version'], signal)) return 'podman';
   throw new InputError(
-    `image ${image}: neither docker (no daemon answers docker info) nor podman is available to export it`,
+    `image ${image}: neither docker (no daemon answers docker info) nor podman is available to export it${process.platform === 'darwin' ? ' (macOS runners have no docker engine: build to an OCI layout with buildx and use layout)' : ''}`,
   );
 }
 

@@ -37,12 +37,17 @@ const exists = async (path: string): Promise<boolean> =>
  * folder whose name holds a colon still works; otherwise the shortest existing prefix is the path,
  * so a REF may hold colons itself (`image.tar:localhost/app:1`).
  */
-export async function parseLayoutSpec(spec: string): Promise<{ path: string; ref?: string }> {
-  if (await exists(spec)) return { path: spec };
-  for (let colon = spec.indexOf(':'); colon > 0; colon = spec.indexOf(':', colon + 1)) {
+export async function parseLayoutSpec(
+  spec: string,
+  isThere: (path: string) => Promise<boolean> = exists,
+): Promise<{ path: string; ref?: string }> {
+  if (await isThere(spec)) return { path: spec };
+  // A Windows drive letter (`C:\…`, `D:/…`) is part of the path, never a REF separator.
+  const start = /^[a-zA-Z]:[\\/]/.test(spec) ? 2 : 0;
+  for (let colon = spec.indexOf(':', start); colon > 0; colon = spec.indexOf(':', colon + 1)) {
     const path = spec.slice(0, colon);
     const ref = spec.slice(colon + 1);
-    if (ref && (await exists(path))) return { path, ref };
+    if (ref && (await isThere(path))) return { path, ref };
   }
   throw new InputError(`layout ${spec}: no such file or directory`);
 }

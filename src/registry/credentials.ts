@@ -106,6 +106,14 @@ function fromEntry(entry: AuthEntry, source: string, logger: Logger): Credential
   return undefined;
 }
 
+/**
+ * The program a helper name stands for. On Windows it is an .exe (`docker-credential-wincred.exe`,
+ * `docker-credential-desktop.exe`), named so: spawn without a shell finds nothing else there.
+ */
+export function helperProgram(name: string, platform: NodeJS.Platform = process.platform): string {
+  return `docker-credential-${name}${platform === 'win32' ? '.exe' : ''}`;
+}
+
 /** Runs `docker-credential-NAME get`, the protocol docker uses for credsStore and credHelpers. */
 export async function runCredentialHelper(
   name: string,
@@ -113,7 +121,7 @@ export async function runCredentialHelper(
   env: NodeJS.ProcessEnv,
   logger: Logger,
 ): Promise<Credentials | undefined> {
-  const program = `docker-credential-${name}`;
+  const program = helperProgram(name);
   const result = await new Promise<{
     code: number | null;
     stdout: string;
@@ -163,10 +171,22 @@ export function dockerConfigPath(env: NodeJS.ProcessEnv, home: string): string {
   return join(env.DOCKER_CONFIG || join(home, '.docker'), 'config.json');
 }
 
-export function podmanAuthPath(env: NodeJS.ProcessEnv): string | undefined {
-  if (env.REGISTRY_AUTH_FILE) return env.REGISTRY_AUTH_FILE;
-  if (env.XDG_RUNTIME_DIR) return join(env.XDG_RUNTIME_DIR, 'containers', 'auth.json');
-  return undefined;
+/**
+ * Where podman (and skopeo, buildah) keep credentials, first found first: REGISTRY_AUTH_FILE; on
+ * Linux the runtime folder (`$XDG_RUNTIME_DIR/containers/auth.json`); everywhere the config folder
+ * (`$XDG_CONFIG_HOME` or `~/.config`, `containers/auth.json`), which is where macOS and Windows keep
+ * it, and where Linux falls back to.
+ */
+export function podmanAuthPaths(
+  env: NodeJS.ProcessEnv,
+  home: string,
+  pathJoin: (...parts: string[]) => string = join,
+): string[] {
+  if (env.REGISTRY_AUTH_FILE) return [env.REGISTRY_AUTH_FILE];
+  const paths: string[] = [];
+  if (env.XDG_RUNTIME_DIR) paths.push(pathJoin(env.XDG_RUNTIME_DIR, 'containers', 'auth.json'));
+  paths.push(pathJoin(env.XDG_CONFIG_HOME || pathJoin(home, '.config'), 'containers', 'auth.json'));
+  return paths;
 }
 
 /**
@@ -179,6 +199,7 @@ export async function lookupCredentials(
   sources: CredentialSources,
 ): Promise<Credentials | undefined> {
   const { env, logger } = sources;
+  // HOME first (a runner or a test may set it); Windows has USERPROFILE, which homedir() reads.
   const home = sources.home ?? env.HOME ?? homedir();
   const dockerPath = dockerConfigPath(env, home);
   const docker = await readConfig(dockerPath);
@@ -193,12 +214,14 @@ export async function lookupCredentials(
     const found = entry && fromEntry(entry, dockerPath, logger);
     if (found) return found;
   }
-  const podmanPath = podmanAuthPath(env);
-  if (podmanPath) {
+  for (const podmanPath of podmanAuthPaths(env, home)) {
     const podman = await readConfig(podmanPath);
-    const entry = findEntry(podman?.auths, registry, repository);
+    if (!podman) continue;
+    const entry = findEntry(podman.auths, registry, repository);
     const found = entry && fromEntry(entry, podmanPath, logger);
     if (found) return found;
+    // The first file that exists is podman's, as podman reads it: later ones are not consulted.
+    break;
   }
   return undefined;
 }

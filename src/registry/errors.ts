@@ -25,6 +25,8 @@ export interface RegistryErrorInit {
   bodyIncomplete?: boolean;
   /** A short phrase saying what the request was for, shown before the details. */
   context?: string;
+  /** The proxy the request went through (scheme, host and port, no credentials), when one did. */
+  proxy?: string;
   cause?: unknown;
 }
 
@@ -43,6 +45,7 @@ export class RegistryError extends Error {
   readonly bodySnippet?: string;
   readonly networkCode?: string;
   readonly bodyIncomplete: boolean;
+  readonly proxy?: string;
 
   constructor(init: RegistryErrorInit) {
     const url = displayUrl(init.url);
@@ -58,6 +61,7 @@ export class RegistryError extends Error {
     this.bodySnippet = init.bodySnippet;
     this.networkCode = init.networkCode;
     this.bodyIncomplete = init.bodyIncomplete ?? false;
+    this.proxy = init.proxy;
   }
 
   hasCode(...codes: string[]): boolean {

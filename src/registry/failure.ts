@@ -80,6 +80,9 @@ export type CauseId =
   | 'connection-dropped'
   | 'registry-stalled'
   | 'location-unreachable'
+  | 'proxy-auth'
+  | 'proxy-refused'
+  | 'proxy-unreachable'
   | 'redirect-loop'
   | 'redirect-scheme'
   | 'realm-insecure'
@@ -105,6 +108,8 @@ export interface Failure {
   /** Who answered: the `server` header, or the server an HTML error page names. */
   server?: string;
   cfRay: boolean;
+  /** The request went through this proxy (HTTPS_PROXY or HTTP_PROXY). */
+  proxy?: string;
 }
 
 /** What was already tried for this request or blob: the same failure can mean "again" or "stop". */
@@ -266,6 +271,12 @@ function network(f: Failure, s: Situation): Decision {
   const refused = REFUSED_ANSWERS[code];
   if (refused)
     return { action: code.startsWith('REALM') ? 'fail-push' : give(f.op), cause: refused };
+  // The proxy itself answered the CONNECT, or could not be reached: never the registry's fault.
+  const tunnel = /^PROXY_(\d{3})$/.exec(code);
+  if (tunnel)
+    return { action: 'fail-push', cause: tunnel[1] === '407' ? 'proxy-auth' : 'proxy-refused' };
+  if (f.proxy && /^(ECONNREFUSED|ENOTFOUND|EAI_AGAIN|EHOSTUNREACH|ENETUNREACH)$/.test(code))
+    return { action: 'fail-push', cause: 'proxy-unreachable' };
   if (TLS_SELF_SIGNED.test(code)) return { action: 'fail-push', cause: 'tls-self-signed' };
   if (TLS_NAME.test(code)) return { action: 'fail-push', cause: 'tls-name-mismatch' };
   if (TLS_UNTRUSTED.test(code)) return { action: 'fail-push', cause: 'tls-untrusted' };
@@ -311,6 +322,8 @@ function answered(f: Failure, s: Situation): Decision {
   const status = f.status as number;
   const has = (...codes: string[]): boolean => f.codes.some((c) => codes.includes(c));
   const onManifest = f.op === 'manifest';
+  // A 407 comes from a proxy, never from a registry (an http registry behind HTTP_PROXY).
+  if (status === 407) return { action: 'fail-push', cause: 'proxy-auth' };
 
   // After a commit (or a mount) the blob must read back as sent. A 404 is asked again while
   // replicas may lag; then the registry lost it, and it is uploaded again.
@@ -447,6 +460,7 @@ export function failureOf(error: RegistryError, op?: Op): Failure {
           ? 'nginx'
           : undefined),
     cfRay: Boolean(error.headers['cf-ray']),
+    proxy: error.proxy,
   };
 }
 

@@ -2,7 +2,14 @@ import { setMaxListeners } from 'node:events';
 import { readFileSync } from 'node:fs';
 import type { Readable } from 'node:stream';
 import { rootCertificates } from 'node:tls';
-import { type Dispatcher, EnvHttpProxyAgent } from './undici.js';
+import { Agent, type Dispatcher, ProxyAgent } from './undici.js';
+import {
+  type ProxySettings,
+  proxyCredentials,
+  proxyFor,
+  proxySettingsFrom,
+  proxyShown,
+} from './proxy.js';
 import { InputError } from '../util/errors.js';
 import { RegistryError } from './errors.js';
 import { canonicalHost } from './reference.js';
@@ -38,6 +45,8 @@ export interface HttpResponse {
   headers: Record<string, string>;
   body: Buffer;
   url: URL;
+  /** The proxy the request went through (scheme, host and port), when one did. */
+  proxy?: string;
 }
 
 export type Transport = (request: HttpRequest) => Promise<HttpResponse>;
@@ -76,6 +85,8 @@ export interface BaseTransportOptions {
   signal?: AbortSignal;
   /** Extra CA certificates (PEM) trusted on top of Node's. */
   ca?: string;
+  /** Proxies; from HTTPS_PROXY, HTTP_PROXY and NO_PROXY when not given. */
+  proxies?: ProxySettings;
 }
 
 export interface BaseTransport {
@@ -160,18 +171,41 @@ export function createBaseTransport(options: BaseTransportOptions = {}): BaseTra
   };
   // Every request in flight listens on the run's signal; dozens at once are expected, not a leak.
   if (options.signal) setMaxListeners(0, options.signal);
-  const strict = new EnvHttpProxyAgent({
-    ...common,
-    connect: options.ca ? { ca: trustedWith(options.ca) } : {},
-  });
-  let lax: Dispatcher | undefined;
+  // One TLS setting for every connection to a registry, direct or through a proxy's tunnel: the
+  // extra CA (with the system's and NODE_EXTRA_CA_CERTS), or none checked for `insecure` hosts.
+  const strictTls = options.ca ? { ca: trustedWith(options.ca) } : {};
+  const laxTls = { rejectUnauthorized: false };
+  const proxies = options.proxies ?? proxySettingsFrom(process.env);
+  const dispatchers = new Map<string, Dispatcher>();
   const insecure = new Set([...(options.insecureHosts ?? [])].map(canonicalHost));
-  const dispatcherFor = (url: URL): Dispatcher => {
-    if (url.protocol === 'https:' && insecure.has(canonicalHost(url.host))) {
-      lax ??= new EnvHttpProxyAgent({ ...common, connect: { rejectUnauthorized: false } });
-      return lax;
+  const dispatcherFor = (url: URL): { dispatcher: Dispatcher; proxy?: string } => {
+    const lax = url.protocol === 'https:' && insecure.has(canonicalHost(url.host));
+    const tls = lax ? laxTls : strictTls;
+    const proxy = proxyFor(url, proxies);
+    // https goes through a CONNECT tunnel; http as absolute-URI requests to the proxy.
+    const key = `${lax ? 'lax' : 'strict'} ${proxy?.href ?? 'direct'} ${proxy ? url.protocol : ''}`;
+    let dispatcher = dispatchers.get(key);
+    if (!dispatcher) {
+      if (proxy) {
+        const credentials = proxyCredentials(proxy);
+        const uri = new URL(proxyShown(proxy));
+        dispatcher = new ProxyAgent({
+          ...common,
+          uri: uri.href,
+          // Sent to the proxy only (Proxy-Authorization), on the CONNECT or the absolute-URI request.
+          ...(credentials
+            ? {
+                token: `Basic ${Buffer.from(`${credentials.user}:${credentials.password}`).toString('base64')}`,
+              }
+            : {}),
+          requestTls: tls,
+          proxyTls: strictTls,
+          proxyTunnel: url.protocol === 'https:',
+        });
+      } else dispatcher = new Agent({ ...common, connect: tls });
+      dispatchers.set(key, dispatcher);
     }
-    return strict;
+    return { dispatcher, proxy: proxy ? proxyShown(proxy) : undefined };
   };
 
   const send: Transport = async (req) => {
@@ -211,8 +245,9 @@ export function createBaseTransport(options: BaseTransportOptions = {}): BaseTra
       ? AbortSignal.any([options.signal, deadline.signal])
       : deadline.signal;
     const headers = { ...req.headers };
+    const { dispatcher, proxy } = dispatcherFor(req.url);
     try {
-      const res = await dispatcherFor(req.url).request({
+      const res = await dispatcher.request({
         origin: req.url.origin,
         path: req.url.pathname + req.url.search,
         method: req.method as Dispatcher.HttpMethod,
@@ -235,16 +270,21 @@ export function createBaseTransport(options: BaseTransportOptions = {}): BaseTra
         headers: flattenHeaders(res.headers),
         body: responseBody,
         url: req.url,
+        proxy,
       };
     } catch (error) {
       // A problem with our own data (a corrupt local blob) is not the network's: pass it on as it is.
       if (error instanceof InputError) throw error;
       const err = error as NodeJS.ErrnoException & { cause?: NodeJS.ErrnoException };
+      // undici says a refused CONNECT in its message only: `Proxy response (407) !== 200 …`.
+      const tunnel = proxy && /Proxy response \((\d{3})\)/.exec(err.message ?? '');
       const networkCode = options.signal?.aborted
         ? 'CANCELLED'
         : expired
           ? 'DEADLINE'
-          : (err.code ?? err.cause?.code ?? 'NETWORK_ERROR');
+          : tunnel
+            ? `PROXY_${tunnel[1]}`
+            : (err.code ?? err.cause?.code ?? 'NETWORK_ERROR');
       // Bytes handed to the socket may still be in its buffers; from here, a failure before any
       // response to a request with a body is a failure while sending it.
       throw new RegistryError({
@@ -254,6 +294,7 @@ export function createBaseTransport(options: BaseTransportOptions = {}): BaseTra
         networkCode,
         cause: error,
         bodyIncomplete: !bodyDone && req.body !== undefined && sent > 0,
+        proxy,
         ...(expired && !options.signal?.aborted
           ? { context: `the registry stopped answering: ${expired}` }
           : {}),
@@ -267,10 +308,10 @@ export function createBaseTransport(options: BaseTransportOptions = {}): BaseTra
   return {
     send,
     close: async () => {
-      await Promise.all([strict.close(), lax?.close()]);
+      await Promise.all([...dispatchers.values()].map((d) => d.close()));
     },
     destroy: async () => {
-      await Promise.all([strict.destroy(), lax?.destroy()]);
+      await Promise.all([...dispatchers.values()].map((d) => d.destroy()));
     },
   };
 }
@@ -297,6 +338,8 @@ export function errorFromResponse(
   ];
   const headers: Record<string, string> = {};
   for (const name of keep) if (res.headers[name]) headers[name] = res.headers[name] as string;
+  if (res.headers['proxy-authenticate'])
+    headers['proxy-authenticate'] = res.headers['proxy-authenticate'];
   const text = res.body.toString('utf8');
   let codes: RegistryError['codes'] = [];
   try {
@@ -320,5 +363,6 @@ export function errorFromResponse(
     headers,
     bodySnippet: codes.length ? undefined : text.slice(0, 2048),
     context,
+    proxy: res.proxy,
   });
 }

@@ -90,9 +90,11 @@ export async function ping(options: PingOptions): Promise<PingResult> {
   if (res.status !== 200) {
     const req = { method: 'GET', op: 'ping' as const, url: new URL('/v2/', baseUrl) };
     const why =
-      res.status >= 500
-        ? `${apiHost} is unavailable`
-        : `${apiHost} does not answer as an OCI registry`;
+      res.status === 407
+        ? `the proxy at ${res.proxy ?? 'HTTP_PROXY'} asked for credentials before it would connect to ${apiHost} (407)`
+        : res.status >= 500
+          ? `${apiHost} is unavailable`
+          : `${apiHost} does not answer as an OCI registry`;
     throw errorFromResponse(req, res, why);
   }
   return { baseUrl };
@@ -102,7 +104,7 @@ export async function ping(options: PingOptions): Promise<PingResult> {
  * What a connection failure at the first request was, said in the first line people read: facts
  * only. The probable cause and its fix come from causes.ts, on the lines after it.
  */
-const CONNECT_CONTEXT: Partial<Record<string, (host: string) => string>> = {
+const CONNECT_CONTEXT: Partial<Record<string, (host: string, proxy: string) => string>> = {
   'tls-untrusted': (h) => `the certificate of ${h} is not trusted`,
   'tls-self-signed': (h) => `the certificate of ${h} is not trusted (self-signed)`,
   'tls-name-mismatch': (h) => `the certificate of ${h} is for another host name`,
@@ -110,11 +112,18 @@ const CONNECT_CONTEXT: Partial<Record<string, (host: string) => string>> = {
   'connection-refused': (h) => `nothing accepted a connection at ${h}`,
   'dns-failure': (h) => `the host name of ${h} does not resolve`,
   'connect-timeout': (h) => `connecting to ${h} timed out`,
+  'proxy-auth': (h, p) =>
+    `the proxy at ${p} asked for credentials before it would connect to ${h} (407)`,
+  'proxy-refused': (h, p) => `the proxy at ${p} refused to connect to ${h}`,
+  'proxy-unreachable': (_h, p) => `the proxy at ${p} cannot be reached`,
 };
 
 function explained(error: unknown, host: string): unknown {
   if (!(error instanceof RegistryError) || error.status !== undefined) return error;
-  const context = CONNECT_CONTEXT[classifyError(error, {}, 'ping').cause]?.(host);
+  const context = CONNECT_CONTEXT[classifyError(error, {}, 'ping').cause]?.(
+    host,
+    error.proxy ?? 'HTTPS_PROXY',
+  );
   if (!context) return error;
   return new RegistryError({
     method: error.method,
@@ -123,5 +132,6 @@ function explained(error: unknown, host: string): unknown {
     networkCode: error.networkCode,
     cause: error.cause,
     context,
+    proxy: error.proxy,
   });
 }

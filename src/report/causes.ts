@@ -20,6 +20,8 @@ export interface CauseFacts {
   bodyBytes?: number;
   /** The host an upload Location named that the runner could not reach (already escaped text). */
   locationHost?: string;
+  /** The proxy a request went through: scheme, host and port (no credentials). */
+  proxy?: string;
 }
 
 /**
@@ -190,6 +192,21 @@ export const CAUSES: Record<CauseId, Omit<Cause, 'id'>> = {
       "The registry answered, but its upload Locations name another host, which the runner cannot reach: a proxy in front of the registry passes the origin's internal address through.",
     fix: "Make the proxy pass `Host` and `X-Forwarded-Proto` (and `X-Forwarded-Host`) to the registry, or set the registry's `http.host` to the URL clients use.",
   },
+  'proxy-auth': {
+    title:
+      'The proxy (HTTPS_PROXY or HTTP_PROXY) asked for credentials (407 Proxy Authentication Required): none were given, or it refused them. The registry was never reached.',
+    fix: 'Put the proxy credentials in the proxy URL, percent-encoded: `HTTPS_PROXY=http://USER:PASSWORD@proxy.example.com:3128` (oci-push sends them to the proxy only, and masks them).',
+  },
+  'proxy-refused': {
+    title:
+      'The proxy (HTTPS_PROXY or HTTP_PROXY) refused to open a connection to the registry: its rules deny that host or port (403), or it could not reach the registry itself (502, 503). The registry was never reached.',
+    fix: "Ask for the registry's host and port to be allowed through the proxy (squid: `http_access` and the CONNECT port list), or list the registry in NO_PROXY if the runner reaches it directly.",
+  },
+  'proxy-unreachable': {
+    title:
+      'The proxy named in HTTPS_PROXY or HTTP_PROXY cannot be reached: nothing accepts a connection there, or its name does not resolve.',
+    fix: 'Check HTTPS_PROXY and HTTP_PROXY on the runner (host and port), or list the registry in NO_PROXY if it is reached directly.',
+  },
   'redirect-loop': {
     title:
       'The registry redirects blob reads in a loop (or through more than 5 redirects): no answer says whether the blob is there.',
@@ -309,6 +326,17 @@ export function causeOf(id: CauseId, facts: CauseFacts = {}, shell: Shell = 'act
     text = {
       ...text,
       title: `The registry answered, but its upload Locations name another host, \`${facts.locationHost}\`, which the runner cannot reach: a proxy in front of the registry passes the origin's internal address through.`,
+    };
+  }
+  if (facts.proxy && id.startsWith('proxy-')) {
+    // Named as the runner's settings name it; the text is scheme, host and port, from a URL parser.
+    const named = facts.proxy.replace(/[^a-z0-9.:/[\]-]/gi, '');
+    text = {
+      ...text,
+      title: text.title.replace(
+        /^The proxy(?: named in HTTPS_PROXY or HTTP_PROXY| \(HTTPS_PROXY or HTTP_PROXY\))/,
+        `The proxy at \`${named}\``,
+      ),
     };
   }
   return { id, title: inShell(text.title, shell), fix: inShell(text.fix, shell) };

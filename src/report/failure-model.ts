@@ -36,6 +36,7 @@ export function blobCause(
     {
       refusedBytes: blob.refusedBytes,
       bodyBytes: blob.bodyBytes,
+      proxy: blob.errors[blob.errors.length - 1]?.proxy,
       locationHost: id === 'location-unreachable' ? (moved ?? locationHostOf(blob)) : undefined,
     },
     shell,
@@ -44,7 +45,8 @@ export function blobCause(
 
 /** The probable cause of a push that stopped outside the blobs. */
 export function pushCause(result: PushResult, shell: Shell = 'action'): Cause {
-  return causeOf(result.cause ?? 'unknown', {}, shell);
+  const proxy = result.error instanceof RegistryError ? result.error.proxy : undefined;
+  return causeOf(result.cause ?? 'unknown', { proxy }, shell);
 }
 
 /** One failed blob where it failed: for the tables and the detail sections. */

@@ -8,7 +8,7 @@ import { type FaultProxy, startFaultProxy } from '../support/fault-proxy.js';
 import { makeLayout } from '../support/layouts.js';
 import { listTags } from '../support/oci.js';
 import { type RunningRegistry, startRegistry } from '../support/registry.js';
-import { CLI, ROOT, run } from '../support/run.js';
+import { CLI, NODE, ROOT, run } from '../support/run.js';
 
 // Real signals, as a person's Ctrl-C or the runner cancelling a job (SIGINT, then SIGTERM) send them.
 let registry: RunningRegistry;
@@ -62,7 +62,7 @@ describe('cancellation', () => {
     const summary = join(work, 'cli-summary.md');
     slow.log.length = 0;
     const child = spawn(
-      process.execPath,
+      NODE,
       [CLI, '--layout', archive, '--tags', `${slow.host}/cancel/cli:1`, '--summary-file', summary],
       { env: { PATH: process.env.PATH, HOME: work, RUNNER_TEMP: temp }, cwd: ROOT },
     );
@@ -99,7 +99,7 @@ describe('cancellation', () => {
     env.INPUT_LAYOUT = archive;
     env.INPUT_TAGS = `${slow.host}/cancel/action:1`;
     slow.log.length = 0;
-    const child = spawn(process.execPath, [join(ROOT, action.runs.main)], { env, cwd: ROOT });
+    const child = spawn(NODE, [join(ROOT, action.runs.main)], { env, cwd: ROOT });
     const done = await cancelMidUpload(child, 'SIGTERM');
     expect(done.code).toBe(143);
     expect(done.ms).toBeLessThan(5_000);

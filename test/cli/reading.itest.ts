@@ -5,7 +5,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type FaultProxy, startFaultProxy } from '../support/fault-proxy.js';
 import { makeLayout } from '../support/layouts.js';
 import { type RunningRegistry, startRegistry } from '../support/registry.js';
-import { CLI, run, runCli } from '../support/run.js';
+import { CLI, NODE, run, runCli } from '../support/run.js';
 
 // What a person reads from the CLI, run as they run it: dist/cli.js, in a pipe and on a terminal.
 let registry: RunningRegistry;
@@ -130,7 +130,7 @@ describe('the CLI', () => {
       'script',
       [
         '-qec',
-        `"${process.execPath}" "${CLI}" --layout "${big}" --tags ${slow.host}/reading/tty:1 2>&1`,
+        `"${NODE}" "${CLI}" --layout "${big}" --tags ${slow.host}/reading/tty:1 2>&1`,
         '/dev/null',
       ],
       { env: { ...env, TERM: 'xterm' } },

@@ -10,7 +10,7 @@ import { pack } from 'tar-stream';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { OCI_INDEX, makeLayout } from '../support/layouts.js';
 import { type RunningRegistry, startRegistry } from '../support/registry.js';
-import { CLI, run, runCli } from '../support/run.js';
+import { CLI, NODE, run, runCli } from '../support/run.js';
 
 // Hostile inputs meet a bound: a graph walked once per distinct document, a pipe that cannot hold
 // a thread, an archive that cannot fill the disk.
@@ -66,7 +66,7 @@ describe('a named pipe with no writer', () => {
     const fifo = join(work, 'image.fifo');
     expect((await run('mkfifo', [fifo])).code).toBe(0);
     const child = spawn(
-      process.execPath,
+      NODE,
       [CLI, '--layout', fifo, '--tags', `${registry.host}/bounded/fifo:1`],
       {
         env: { PATH: process.env.PATH, HOME: work, RUNNER_TEMP: temp },

@@ -8,7 +8,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { readActionYaml } from '../support/actions-runner.js';
 import { makeLayout } from '../support/layouts.js';
 import { type RunningRegistry, startRegistry } from '../support/registry.js';
-import { CLI, ROOT, run, skopeoPull } from '../support/run.js';
+import { CLI, NODE, ROOT, run, skopeoPull } from '../support/run.js';
 
 // Stdin and pipes are read as streams: told apart from their first bytes, extracted as they
 // arrive, ended at the tar's end-of-archive marker, and stopped by a signal in every phase.
@@ -67,7 +67,7 @@ interface Ended {
 function cliThroughShell(feed: string, args: string[], temp: string): ChildProcess {
   return spawn(
     'sh',
-    ['-c', `${feed} | "${process.execPath}" "${CLI}" ${args.map((a) => `'${a}'`).join(' ')}`],
+    ['-c', `${feed} | "${NODE}" "${CLI}" ${args.map((a) => `'${a}'`).join(' ')}`],
     { env: { PATH: process.env.PATH, HOME: work, RUNNER_TEMP: temp, TMPDIR: temp }, cwd: ROOT },
   );
 }
@@ -185,7 +185,7 @@ describe('SIGTERM in every phase ends the run within 2 s, exit 143, temp removed
     const summary = join(work, 'stdin-summary.md');
     // The first 10 KiB arrive, then the writer stalls: the run is extracting from stdin.
     const child = spawn(
-      process.execPath,
+      NODE,
       [CLI, 'push', '/dev/stdin', `${registry.host}/s/slow:1`, '--summary-file', summary],
       {
         env: { PATH: process.env.PATH, HOME: work, RUNNER_TEMP: temp },
@@ -208,7 +208,7 @@ describe('SIGTERM in every phase ends the run within 2 s, exit 143, temp removed
 
   it('converting a docker-archive', async () => {
     const temp = await newTemp();
-    const child = spawn(process.execPath, [CLI, 'push', legacy, `${registry.host}/s/legacy:1`], {
+    const child = spawn(NODE, [CLI, 'push', legacy, `${registry.host}/s/legacy:1`], {
       env: { PATH: process.env.PATH, HOME: work, RUNNER_TEMP: temp },
       cwd: ROOT,
     });
@@ -247,7 +247,7 @@ describe('SIGTERM in every phase ends the run within 2 s, exit 143, temp removed
     // The legacy archive's 160 MiB layer is extracted first: long enough to cancel in the middle.
     env.INPUT_LAYOUT = legacy;
     env.INPUT_TAGS = `${registry.host}/s/extract:1`;
-    const child = spawn(process.execPath, [join(ROOT, action.runs.main)], { env, cwd: ROOT });
+    const child = spawn(NODE, [join(ROOT, action.runs.main)], { env, cwd: ROOT });
     const extracting = async (): Promise<boolean> => {
       for (const dir of await readdir(temp).catch(() => []))
         if (existsSync(join(temp, dir, 'layer0'))) return true;
@@ -274,7 +274,7 @@ describe('media types', () => {
     const { startFaultProxy } = await import('../support/fault-proxy.js');
     const p = await startFaultProxy(registry, {});
     try {
-      const res = await run(process.execPath, [CLI, 'push', layout, `${p.host}/s/media:1`]);
+      const res = await run(NODE, [CLI, 'push', layout, `${p.host}/s/media:1`]);
       expect(res.code).toBe(1);
       expect(errorLines(res.stderr)).toHaveLength(1);
       expect(errorLines(res.stderr)[0]).toMatch(

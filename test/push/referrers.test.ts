@@ -32,7 +32,13 @@ function fakeRegistry(moveOnce?: ImageNode) {
   let stored: Buffer | undefined;
   let pending = moveOnce;
   const index = (manifests: unknown[]): Buffer =>
-    Buffer.from(JSON.stringify({ schemaVersion: 2, mediaType: 'x', manifests }));
+    Buffer.from(
+      JSON.stringify({
+        schemaVersion: 2,
+        mediaType: 'application/vnd.oci.image.index.v1+json',
+        manifests,
+      }),
+    );
   const client = {
     getManifest: async () => {
       if (!stored)

@@ -9,7 +9,7 @@ import { type FaultProxy, startFaultProxy } from '../support/fault-proxy.js';
 import { OCI_INDEX, makeLayout, sha256 } from '../support/layouts.js';
 import { listTags } from '../support/oci.js';
 import { type RunningRegistry, startRegistry } from '../support/registry.js';
-import { CLI, run, runCli } from '../support/run.js';
+import { CLI, NODE, run, runCli } from '../support/run.js';
 
 // What the outputs and the summary say must be what happened, whatever order things failed in.
 let registry: RunningRegistry;
@@ -299,7 +299,7 @@ describe('files that are not regular files', () => {
         '-c',
         `cat "$0" | "$1" "$2" --layout /dev/stdin --tags "$3" --json`,
         tarFile,
-        process.execPath,
+        NODE,
         CLI,
         `${registry.host}/results/piped:1`,
       ],

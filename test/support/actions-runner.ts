@@ -1,7 +1,7 @@
 import { readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { parse } from 'yaml';
-import { ROOT, type RunResult, run } from './run.js';
+import { NODE, ROOT, type RunResult, run } from './run.js';
 
 interface ActionYaml {
   runs: { using: string; main: string };
@@ -59,7 +59,7 @@ export async function runAction(
     const value = inputs[name] ?? spec.default;
     if (value !== undefined) env[`INPUT_${name.replace(/ /g, '_').toUpperCase()}`] = value;
   }
-  const result = await run(process.execPath, [join(ROOT, action.runs.main)], { env });
+  const result = await run(NODE, [join(ROOT, action.runs.main)], { env });
   return {
     ...result,
     outputs: parseOutputFile(await readFile(outputFile, 'utf8')),

@@ -3,6 +3,11 @@ import { resolve } from 'node:path';
 
 export const ROOT = resolve(import.meta.dirname, '..', '..');
 export const CLI = resolve(ROOT, 'dist', 'cli.js');
+/**
+ * The node that runs the action and the CLI in tests: this one, or the action's own runtime when
+ * OCI_PUSH_TEST_NODE names it (.ci/run runs the suite again on the pinned Node 24).
+ */
+export const NODE = process.env.OCI_PUSH_TEST_NODE || process.execPath;
 
 export interface RunResult {
   code: number | null;
@@ -38,7 +43,7 @@ export function runCli(
   args: string[],
   options: { env?: NodeJS.ProcessEnv; input?: string } = {},
 ): Promise<RunResult> {
-  return run(process.execPath, [CLI, ...args], options);
+  return run(NODE, [CLI, ...args], options);
 }
 
 /** Pulls an image back with skopeo into an OCI layout; the reference client's view of what we pushed. */

@@ -2,6 +2,7 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { runAction } from '../support/actions-runner.js';
 import { type BuiltImage, makeLayout } from '../support/layouts.js';
 import { layoutContents, listTags } from '../support/oci.js';
 import { type RunningNginx, startNginx } from '../support/nginx.js';
@@ -53,5 +54,18 @@ describe('through real nginx with client_max_body_size 1m', () => {
     const contents = await layoutContents(dest);
     expect(contents.top).toBe(image.digest);
     for (const d of image.blobs) expect(contents.blobs).toContain(d);
+  });
+
+  it('the action as the runner runs it falls back the same way, says what it recovered, and pulls back', async () => {
+    const ref = `${nginx.host}/capped/action:1`;
+    const run = await runAction(work, { layout, tags: ref, diagnose: 'never' });
+    expect(run.code, run.stdout).toBe(0);
+    expect(run.outputs.digest).toBe(image.digest);
+    expect(JSON.parse(run.outputs.recoveries!).chunked).toBeGreaterThan(0);
+    const pulled = await skopeoPull(
+      `${registry.host}/capped/action:1`,
+      join(work, 'pulled-action'),
+    );
+    expect(pulled.code, pulled.stderr).toBe(0);
   });
 });

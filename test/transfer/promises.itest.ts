@@ -9,7 +9,7 @@ import { makeLayout } from '../support/layouts.js';
 import { listTags } from '../support/oci.js';
 import { freePort } from '../support/ports.js';
 import { type RunningRegistry, startRegistry } from '../support/registry.js';
-import { CLI, runCli } from '../support/run.js';
+import { CLI, NODE, runCli } from '../support/run.js';
 
 // Every promise the docs make, at its edge: retries 0, a registry that stops answering, a cancel.
 let registry: RunningRegistry;
@@ -119,7 +119,7 @@ describe('diagnose against a registry that answers /v2/ and then nothing', () =>
 
   it('and within 2 s of a SIGTERM, exit 143', async () => {
     const p = await proxy(silent);
-    const child = spawn(process.execPath, [CLI, 'diagnose', `${p.host}/p/diag:2`], {
+    const child = spawn(NODE, [CLI, 'diagnose', `${p.host}/p/diag:2`], {
       env: env(),
       stdio: ['ignore', 'pipe', 'pipe'],
     });
