@@ -57,6 +57,12 @@ export const FLAGS: readonly FlagSpec[] = [
     help: 'an annotation for the index --index-from creates; repeat (--annotation too)',
     repeatable: true,
   },
+  {
+    name: Input.mountFrom,
+    value: 'REPO|REF',
+    help: 'a repository or image on the target registry that holds the base layers; repeat',
+    repeatable: true,
+  },
   { name: Input.pushByDigest, help: 'push without tags (the tags name repositories only)' },
   { name: Input.engine, value: 'ENGINE', help: 'auto, docker or podman, for --image' },
   { name: Input.compression, value: 'C', help: 'gzip or none, for docker-archive layers' },

@@ -20,6 +20,7 @@ export const Input = {
   githubToken: 'github-token',
   pushByDigest: 'push-by-digest',
   indexFrom: 'index-from',
+  mountFrom: 'mount-from',
   annotations: 'annotations',
 } as const;
 

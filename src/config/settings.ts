@@ -27,6 +27,8 @@ export interface PushSettings extends ConnectionSettings {
   image?: string;
   /** Manifests already in the registry (digests or references) to assemble into an index. */
   indexFrom: string[];
+  /** Repositories or references on the target's registry that may hold the image's blobs. */
+  mountFrom: string[];
   pushByDigest: boolean;
   engine: Engine;
   compression: Compression;
@@ -167,6 +169,7 @@ export async function readPushSettings(
   const layout = value(Input.layout) || undefined;
   const image = value(Input.image) || undefined;
   const indexFrom = splitList(get(Input.indexFrom));
+  const mountFrom = splitList(get(Input.mountFrom));
   if ([layout, image, indexFrom.length ? 'index' : undefined].filter(Boolean).length !== 1) {
     throw new UsageError(
       `exactly one of the inputs ${Input.layout} (an OCI layout folder or archive), ${Input.image} (a local image in docker or podman) and ${Input.indexFrom} (manifests to assemble into an index) is required`,
@@ -212,6 +215,7 @@ export async function readPushSettings(
     layout,
     image,
     indexFrom,
+    mountFrom,
     pushByDigest,
     engine,
     compression,

@@ -258,7 +258,9 @@ async function extractFrom(
     source.destroy();
     extractor.destroy(new CancelledError(`cancelled while extracting ${archive}`));
   };
-  signal?.addEventListener('abort', onAbort, { once: true });
+  // A signal that came before the listener: nothing would ever call it.
+  if (signal?.aborted) onAbort();
+  else signal?.addEventListener('abort', onAbort, { once: true });
   // A truncated archive fails the extractor while an entry is half written; that entry's stream
   // would wait for data forever unless it is failed too.
   let current: { destroy(error?: Error): void } | undefined;

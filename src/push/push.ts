@@ -8,6 +8,7 @@ import { type PutManifest, RepositoryClient } from '../registry/client.js';
 import type { CauseId } from '../registry/failure.js';
 import type { BlobContext } from '../transfer/blob.js';
 import { pushBlob } from '../transfer/blob.js';
+import { mountCandidates, planMounts } from './mount-sources.js';
 import {
   BlobsFailedError,
   type ManifestContext,
@@ -55,11 +56,16 @@ export async function pushImage(
     session.phase = 'auth';
     result.targets = targets.map((t): TargetResult => ({ ...t, blobs: new Map() }));
     const contexts = new Map<TargetResult, ManifestContext>();
+    const candidates = await mountCandidates(image, settings.mountFrom);
     let stopped: CauseId | undefined;
     await logger.group('Authenticate', async () => {
       for (const target of result.targets) {
         const registry = await session.connect(target);
         const mountFrom = mountSourceFor(result.targets, target);
+        // The base image's blobs, where the registry has them: mounted, never uploaded again.
+        const plan = candidates.length
+          ? await planMounts(candidates, target, registry, image, logger)
+          : undefined;
         // Only the target's own scope: a token service that refuses the mount source's scope
         // (Docker Hub: 400 "invalid repository name") must not stop the push; the mount asks for it.
         await registry.authorize(target.repository);
@@ -72,6 +78,9 @@ export async function pushImage(
           clock,
           logger,
           mountFrom,
+          // Known sources first (the base holds the base layers); then another target, which
+          // holds every blob; then a source whose blobs are not known.
+          mountFor: (digest) => plan?.known.get(digest) ?? mountFrom ?? plan?.anyBlob[0],
           image,
           blobs: target.blobs,
           stopped: () => stopped ?? (session.cancelled ? 'cancelled' : undefined),
@@ -105,7 +114,11 @@ export async function pushImage(
             // A failure no other blob can get past (read-only, refused credentials) ends the phase.
             if (outcome.stopsPush) stopped ??= outcome.cause ?? 'unknown';
             const what =
-              outcome.state === 'failed' ? `FAILED: ${outcome.error?.message}` : outcome.how;
+              outcome.state === 'failed'
+                ? `FAILED: ${outcome.error?.message}`
+                : outcome.mountedFrom
+                  ? `mounted from ${outcome.mountedFrom}`
+                  : outcome.how;
             // The log grows with what failed, not with the number of targets: after the first
             // few repositories a blob that went well is a debug line, and one line counts them.
             const say = outcome.state === 'failed' || !quiet ? logger.info : logger.debug;

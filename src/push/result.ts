@@ -50,6 +50,8 @@ export interface PushResult {
   blobsSkipped: number;
   blobsMounted: number;
   bytesUploaded: number;
+  /** The bytes of the blobs mounted from another repository: not sent. */
+  bytesMounted: number;
   durationMs: number;
 }
 
@@ -59,6 +61,7 @@ export function tally(result: PushResult): void {
   let skipped = 0;
   let mounted = 0;
   let bytes = 0;
+  let mountedBytes = 0;
   const failed = new Set<string>();
   for (const target of result.targets) {
     for (const blob of target.blobs.values()) {
@@ -69,6 +72,7 @@ export function tally(result: PushResult): void {
       } else if (blob.how === 'mounted') {
         mounted++;
         skipped++;
+        mountedBytes += blob.size;
       } else skipped++;
     }
   }
@@ -76,6 +80,7 @@ export function tally(result: PushResult): void {
   result.blobsSkipped = skipped;
   result.blobsMounted = mounted;
   result.bytesUploaded = bytes;
+  result.bytesMounted = mountedBytes;
   result.failedBlobs = [...failed];
 }
 
@@ -93,6 +98,7 @@ export function emptyResult(tags: ImageReference[], extra: Partial<PushResult> =
     blobsSkipped: 0,
     blobsMounted: 0,
     bytesUploaded: 0,
+    bytesMounted: 0,
     durationMs: 0,
     ...extra,
   };

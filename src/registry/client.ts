@@ -4,6 +4,7 @@ import {
   type HttpResponse,
   errorFromResponse,
 } from './http.js';
+import { repositoryScope } from './auth.js';
 import { RegistryError } from './errors.js';
 import { resolveLocation } from './location.js';
 import { isSameHost } from './reference.js';
@@ -50,8 +51,13 @@ export class RepositoryClient {
     readonly registry: Registry,
     readonly repository: string,
     extraScopes: string[] = [],
+    /** `pull` for a repository only read (a mount source): its token need not allow pushing. */
+    access: 'pull,push' | 'pull' = 'pull,push',
   ) {
-    this.scopes = registry.scopesFor(repository, extraScopes);
+    this.scopes =
+      access === 'pull'
+        ? [repositoryScope(repository, 'pull')]
+        : registry.scopesFor(repository, extraScopes);
   }
 
   private url(path: string): URL {

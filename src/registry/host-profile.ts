@@ -22,6 +22,8 @@ export class HostProfile {
    * that leaks the origin's address usually serves the same paths itself); set once, never undone.
    */
   locationsOnOwnHost?: boolean;
+  /** Mount sources this registry (or its token service) refused: not asked again in this push. */
+  readonly mountsRefusedFrom = new Set<string>();
   /** Upload sessions are gone this long after they open: learned from one lost after progress. */
   sessionLifetimeMs?: number;
 

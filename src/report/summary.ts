@@ -29,7 +29,7 @@ function how(outcome: BlobOutcome): string {
     case 'present':
       return 'already present';
     case 'mounted':
-      return 'mounted';
+      return outcome.mountedFrom ? `mounted from ${code(outcome.mountedFrom)}` : 'mounted';
     case 'monolithic':
       return 'monolithic';
     case 'chunked':
@@ -460,7 +460,7 @@ export function renderSummary(result: PushResult, extras: SummaryExtras = {}): s
     }
   }
 
-  const counts = `${result.blobsUploaded} uploaded (${formatSize(result.bytesUploaded)}), ${result.blobsSkipped} already in place${result.blobsMounted ? ` (${result.blobsMounted} mounted)` : ''}, ${failedCount} failed, in ${formatDuration(result.durationMs)}`;
+  const counts = `${result.blobsUploaded} uploaded (${formatSize(result.bytesUploaded)}), ${result.blobsSkipped} already in place${result.blobsMounted ? ` (${result.blobsMounted} mounted: ${formatSize(result.bytesMounted)} not sent)` : ''}, ${failedCount} failed, in ${formatDuration(result.durationMs)}`;
   out.push(`**Blobs:** ${counts}`, '');
   const foreign = result.image?.foreign ?? [];
   if (foreign.length)

@@ -21,6 +21,8 @@ export interface BlobContext {
   logger: Logger;
   /** Another repository on the same registry that already holds the image's blobs. */
   mountFrom?: string;
+  /** The repository to mount one blob from, when a source is known for it (its base image). */
+  mountFor?: (digest: string) => string | undefined;
   /** The cause, once a blob failed in a way no other blob can get past (or the run was cancelled). */
   stopped?: () => CauseId | undefined;
   /** Says that this blob failed in a way no other blob can get past. */
@@ -64,6 +66,7 @@ export async function pushBlob(
   }
   const progress = blobProgress(blob.digest, blob.size, ctx.logger, clock);
   const start: State = options.force ? { name: 'open' } : { name: 'check' };
+  const mountFrom = options.force ? undefined : (ctx.mountFor?.(blob.digest) ?? ctx.mountFrom);
   let end;
   try {
     end = await runBlob(
@@ -72,7 +75,7 @@ export async function pushBlob(
         blob,
         attempts,
         outcome,
-        mountFrom: options.force ? undefined : ctx.mountFrom,
+        mountFrom,
         uploads: options.uploads ?? unlimited,
         checks: options.checks ?? unlimited,
         onProgress: progress && ((n: number) => progress.update(n)),
@@ -103,6 +106,7 @@ export async function pushBlob(
   if (end.name === 'done') {
     outcome.how = end.how;
     outcome.state = end.how === 'present' || end.how === 'mounted' ? 'skipped' : 'pushed';
+    if (end.how === 'mounted') outcome.mountedFrom = mountFrom;
     if (outcome.state === 'pushed') progress?.done();
     return outcome;
   }

@@ -191,7 +191,9 @@ async function send(ctx: MachineContext, state: Active): Promise<State> {
       const stat = await client.statBlob(blob.digest, 'exists');
       if (stat.exists && (stat.size === undefined || stat.size === blob.size))
         return { name: 'done', how: 'present' };
-      return ctx.mountFrom ? { name: 'mount' } : { name: 'open' };
+      // A source the registry refused once (no pull access there) is not asked again.
+      const refused = ctx.mountFrom && client.registry.profile.mountsRefusedFrom.has(ctx.mountFrom);
+      return ctx.mountFrom && !refused ? { name: 'mount' } : { name: 'open' };
     }
     case 'mount': {
       const start = await client.startUpload({ digest: blob.digest, from: ctx.mountFrom! });
@@ -496,8 +498,20 @@ function transition(ctx: MachineContext, state: Active, decision: Decision, erro
       );
       return leave(state, { name: 'open' });
     }
-    case 'plain-upload':
+    case 'plain-upload': {
       if (ctx.mountOnly) return fail({ action: 'fail-push', cause: 'input' });
+      const refusedFrom = ctx.client.registry.profile.mountsRefusedFrom;
+      if (
+        decision.cause === 'permission-denied' &&
+        ctx.mountFrom &&
+        !refusedFrom.has(ctx.mountFrom)
+      ) {
+        // Said once per source, never a failure: the blobs are uploaded instead.
+        refusedFrom.add(ctx.mountFrom);
+        logger.warning(
+          `${ctx.client.registry.name}: mounting from ${ctx.mountFrom} was refused (${message}); blobs are uploaded instead`,
+        );
+      }
       record(
         outcome,
         state.name === 'mount-verify'
@@ -505,6 +519,7 @@ function transition(ctx: MachineContext, state: Active, decision: Decision, erro
           : `mount from ${ctx.mountFrom} refused (${message}); uploading instead`,
       );
       return { name: 'open' };
+    }
     case 'lag':
       a.lagHeads++;
       return { name: 'wait', ms: backoffDelay(a.lagHeads - 1, clock), then: { name: 'verify' } };

@@ -10,6 +10,8 @@ export interface BlobOutcome {
   size: number;
   mediaType: string;
   how?: BlobHow;
+  /** The repository the blob was mounted from, when it was. */
+  mountedFrom?: string;
   chunks: number;
   /** Upload sessions started for this blob, across re-uploads. */
   attempts: number;

@@ -60,6 +60,7 @@ describe('the action as the runner runs it', () => {
       'blobs-uploaded': '3',
       'blobs-skipped': '0',
       'bytes-uploaded': String(await blobBytes(dir, image.blobs)),
+      'bytes-mounted': '0',
       'failed-blobs': '[]',
       'referrers-tags': '[]',
       'tags-elsewhere': '[]',

@@ -36,16 +36,22 @@ describe('proxies from the environment', () => {
   it.each([
     ['HTTP_PROXY', 'HTTPS_PROXY'],
     ['http_proxy', 'https_proxy'],
-  ])('goes through %s / %s', async (httpVar, httpsVar) => {
-    const before = proxy.seen.length;
-    const res = await runCli(['--layout', layout, '--tags', `${registry.host}/proxied/r${++n}:1`], {
-      env: { ...baseEnv(), [httpVar]: proxy.url, [httpsVar]: proxy.url },
-    });
-    expect(res.code, res.stderr).toBe(0);
-    const used = proxy.seen.slice(before);
-    expect(used.length).toBeGreaterThan(0);
-    expect(used.every((line) => line.includes(registry.host))).toBe(true);
-  });
+  ])(
+    'a loopback registry is reached directly even with %s / %s set (as Go decides)',
+    async (httpVar, httpsVar) => {
+      // A service container on localhost is local: sending it to a corporate proxy would fail there.
+      // Proxied registries are tested by name through squid (corporate-proxy.itest.ts).
+      const before = proxy.seen.length;
+      const res = await runCli(
+        ['--layout', layout, '--tags', `${registry.host}/proxied/r${++n}:1`],
+        {
+          env: { ...baseEnv(), [httpVar]: proxy.url, [httpsVar]: proxy.url },
+        },
+      );
+      expect(res.code, res.stderr).toBe(0);
+      expect(proxy.seen.slice(before)).toEqual([]);
+    },
+  );
 
   it.each(['NO_PROXY', 'no_proxy'])('bypasses the proxy for hosts in %s', async (noProxyVar) => {
     const before = proxy.seen.length;

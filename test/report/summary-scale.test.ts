@@ -56,6 +56,7 @@ function failedPush(n: number): PushResult {
     blobsSkipped: 0,
     blobsMounted: 0,
     bytesUploaded: 0,
+    bytesMounted: 0,
     durationMs: 1000,
   };
 }
