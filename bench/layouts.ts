@@ -2,7 +2,7 @@
 // into bench/.data and reused.
 import { createCipheriv, createHash } from 'node:crypto';
 import { createWriteStream, existsSync } from 'node:fs';
-import { mkdir, rename, writeFile } from 'node:fs/promises';
+import { link, mkdir, readFile, rename, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { ROOT } from '../test/support/run.js';
 
@@ -94,6 +94,45 @@ export async function layout(
     const m = await manifest(dir, name, layers, layerSize);
     top = { mediaType: m.mediaType, digest: m.digest, size: m.size };
   }
+  await writeFile(join(dir, 'index.json'), JSON.stringify({ schemaVersion: 2, manifests: [top] }));
+  return dir;
+}
+
+/**
+ * An image built FROM another (cached in bench/.data): the base layout's layers, then its own
+ * `ownSize` layer; the base itself is pushed to another repository before each measurement.
+ */
+export async function derivedLayout(base: string, name: string, ownSize: number): Promise<string> {
+  const dir = join(DATA, name);
+  if (existsSync(join(dir, 'index.json'))) return dir;
+  await mkdir(join(dir, 'blobs', 'sha256'), { recursive: true });
+  await writeFile(join(dir, 'oci-layout'), JSON.stringify({ imageLayoutVersion: '1.0.0' }));
+  const baseIndex = JSON.parse(await readFile(join(base, 'index.json'), 'utf8'));
+  const baseManifest = JSON.parse(
+    await readFile(join(base, 'blobs', 'sha256', baseIndex.manifests[0].digest.slice(7)), 'utf8'),
+  );
+  for (const layer of baseManifest.layers as { digest: string }[])
+    await link(
+      join(base, 'blobs', 'sha256', layer.digest.slice(7)),
+      join(dir, 'blobs', 'sha256', layer.digest.slice(7)),
+    ).catch(() => undefined);
+  const own = await randomBlob(dir, `${name}/own`, ownSize);
+  const layers = [
+    ...baseManifest.layers,
+    { mediaType: 'application/vnd.oci.image.layer.v1.tar+gzip', ...own },
+  ];
+  const config = await jsonBlob(dir, {
+    architecture: 'amd64',
+    os: 'linux',
+    rootfs: { type: 'layers', diff_ids: layers.map((l: { digest: string }) => l.digest) },
+  });
+  const doc = {
+    schemaVersion: 2,
+    mediaType: 'application/vnd.oci.image.manifest.v1+json',
+    config: { mediaType: 'application/vnd.oci.image.config.v1+json', ...config },
+    layers,
+  };
+  const top = { mediaType: doc.mediaType, ...(await jsonBlob(dir, doc)) };
   await writeFile(join(dir, 'index.json'), JSON.stringify({ schemaVersion: 2, manifests: [top] }));
   return dir;
 }

@@ -15,10 +15,10 @@ import { ROOT } from '../test/support/run.js';
 import { type DelayProxy, startDelayProxy } from './delay-proxy.js';
 import { INPUT_DEFAULTS, Input } from '../src/config/inputs.js';
 import { SHARES_PER_PLACE, SMALL_BLOB, uploadShares } from '../src/transfer/policy.js';
-import { DATA, MiB, layout } from './layouts.js';
+import { DATA, MiB, derivedLayout, layout } from './layouts.js';
 
 const RUNS = Number(process.env.BENCH_RUNS ?? 5);
-const ONLY = process.env.BENCH_ONLY as 'wan' | 'loopback' | undefined;
+const ONLY = process.env.BENCH_ONLY as 'wan' | 'loopback' | 'derived' | undefined;
 const CLI = join(ROOT, 'dist', 'cli.js');
 /**
  * Where registries keep their storage: memory. The registry's disk is not the client's (a real one
@@ -287,6 +287,44 @@ async function wanCases(bytesMs: (blobSize: number) => number): Promise<WanCase[
 
 // ---------- main ----------
 
+/**
+ * An image built FROM a base already in the registry (3 × 64 MiB in `base/app`, pushed before each
+ * measurement): oci-push told where the base is (`mount-from`), skopeo with an empty blob cache (a
+ * fresh runner's), and the floor: oci-push re-pushing the same image, every blob present.
+ */
+async function derivedCases(): Promise<{ derived: CaseResult; floor: CaseResult; lines: string[] }> {
+  const base = await layout('4x64MiB', 4, 64 * MiB);
+  const image = await derivedLayout(base, 'derived-4x64MiB+16MiB', 16 * MiB);
+  const pushBase = async (host: string): Promise<void> => {
+    const r = await ociPush()(host, base, 'base/app');
+    if (!r.ok) throw new Error(`the base could not be pushed: ${r.note}`);
+  };
+  const derived = await measure(
+    'derived image: 4 × 64 MiB base in another repository, 1 × 16 MiB of its own',
+    image,
+    { 'oci-push': ociPush(['--mount-from', 'base/app:1']), skopeo },
+    { prepare: pushBase },
+  );
+  const floor = await measure(
+    're-push of the same derived image (every blob present)',
+    image,
+    { 'oci-push': ociPush() },
+    { prepare: pushBase, warmup: true },
+  );
+  const ratio = med(derived, 'oci-push') / med(floor, 'oci-push');
+  const lines = [
+    '<!-- derived:start -->',
+    '## Derived image (mounting from the base)',
+    '',
+    ...table([derived, floor]),
+    '',
+    `oci-push pushing the derived image takes **${ratio.toFixed(2)}×** its re-push floor (target ≤ 1.3×); skopeo, with no blob cache, uploads the base again. Reproduce this section alone: \`BENCH_ONLY=derived npm run bench\`.`,
+    '<!-- derived:end -->',
+    '',
+  ];
+  return { derived, floor, lines };
+}
+
 async function main(): Promise<void> {
   ensurePrerequisites();
   if (!existsSync('/usr/bin/time'))
@@ -302,6 +340,21 @@ async function main(): Promise<void> {
   const l40 = await layout('40x1MiB', 40, MiB);
   const lIndex = await layout('index-2x2x16MiB', 2, 16 * MiB, 2);
 
+  if (ONLY === 'derived') {
+    // This section alone, written into results.md in place of the one there.
+    const { lines } = await derivedCases();
+    const file = join(ROOT, 'bench', 'results.md');
+    const current = await readFile(file, 'utf8');
+    const start = current.indexOf('<!-- derived:start -->');
+    const end = current.indexOf('<!-- derived:end -->');
+    const next =
+      start >= 0 && end > start
+        ? `${current.slice(0, start)}${lines.join('\n')}${current.slice(end + '<!-- derived:end -->\n'.length)}`
+        : `${current.trimEnd()}\n\n${lines.join('\n')}`;
+    await writeFile(file, next);
+    process.stderr.write(`${lines.join('\n')}\n`);
+    return;
+  }
   const cases: CaseResult[] = [];
   let fresh: CaseResult | undefined;
   let many: CaseResult | undefined;
@@ -500,6 +553,7 @@ async function main(): Promise<void> {
     ...table(onDisk),
     '',
   );
+  lines.push(...(await derivedCases()).lines);
   lines.push('## Targets', '', '| target | measured | met |', '| --- | --- | --- |');
   for (const [what, value, limit, unit] of targets) {
     const shown = Number.isFinite(value)

@@ -16,7 +16,7 @@ try {
     const what = result.ok
       ? c.fails
         ? `fails as it must (${c.fails})`
-        : 'pushed, pulled back intact, re-push uploads 0'
+        : 'pushed, pulled back intact, base mounted (or uploaded where refused), re-push uploads 0'
       : `FAILED: ${result.problem}`;
     console.log(`| ${c.name} | ${what} | ${result.seconds.toFixed(1)} | ${c.source} |`);
   }

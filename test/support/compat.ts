@@ -3,7 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { type CauseId, causeOf } from '../../src/report/causes.js';
 import { type FaultProxy, type ProxyLogEntry, startFaultProxy } from './fault-proxy.js';
-import { type BuiltImage, makeLayout } from './layouts.js';
+import { type BuiltImage, makeDerivedLayout, makeLayout } from './layouts.js';
 import { type RunningNginx, startNginx } from './nginx.js';
 import { basic, layoutContents, listTags } from './oci.js';
 import { PROFILES, type ProfileName, makeProfile } from './profiles.js';
@@ -22,6 +22,9 @@ export interface CompatWorld {
   work: string;
   layout: string;
   image: BuiltImage;
+  /** An image built FROM `image`: its layers and one of its own. */
+  derivedLayout: string;
+  derived: BuiltImage;
   plain: RunningRegistry;
   /** distribution with the `redirect` middleware and htpasswd, its storage host on 127.0.0.2. */
   redirected: RunningRegistry;
@@ -47,6 +50,9 @@ export async function startWorld(): Promise<CompatWorld> {
     layers: 3,
     layerSize: 5 * MiB + 100_000,
   });
+  // An image built FROM that one, for the mounts from a base (`mount-from`).
+  const derivedLayout = join(work, 'derived');
+  const derived = await makeDerivedLayout(derivedLayout, layout, image, 'compat-derived');
   const storageDir = join(work, 'redirect-storage');
   await mkdir(storageDir, { recursive: true });
   const storage = await startStorageHost(storageDir);
@@ -78,6 +84,8 @@ export async function startWorld(): Promise<CompatWorld> {
     work,
     layout,
     image,
+    derivedLayout,
+    derived,
     plain: plain!,
     redirected: redirected!,
     storage,
@@ -345,10 +353,49 @@ export async function runCase(world: CompatWorld, c: CompatCase): Promise<Compat
       if (!contents.blobs.has(d)) return fail(`the image pulled from ${name} lacks ${d}`);
   }
   const summary = await readFile(summaryFile, 'utf8');
-  const mounted = /\| mounted \|/.test(summary);
+  const mounted = /\| mounted( from [^|]*)? \|/.test(summary);
   if (c.mount === 'uploaded' && mounted) return fail('a refused mount still shows as mounted');
   if (c.mount !== 'uploaded' && !mounted) return fail('the second repository mounted nothing');
   if (c.exercised && log && !c.exercised(log)) return fail('the profile quirk never happened');
+  // An image built FROM the one just pushed, told where its base is: the base's layers are
+  // mounted, or uploaded where the registry refuses mounts, and it pulls back intact either way.
+  const derivedSummary = join(world.work, `summary-${counter}-d.md`);
+  const derived = await runCli(
+    [
+      '--layout',
+      world.derivedLayout,
+      '--tags',
+      `${host}/${repo}-d:1`,
+      '--mount-from',
+      `${repo}:1`,
+      '--json',
+      '--diagnose',
+      'never',
+      '--summary-file',
+      derivedSummary,
+      ...creds,
+      ...(c.flags ?? []),
+    ],
+    { env, input: auth ? PASSWORD : undefined },
+  );
+  if (derived.code !== 0)
+    return fail(
+      `derived push exit ${derived.code}: ${derived.stderr.split('\n').slice(-4).join(' ')}`,
+    );
+  const fromBase = (await readFile(derivedSummary, 'utf8')).includes(`mounted from \`${repo}\``);
+  if (c.mount === 'uploaded' && fromBase)
+    return fail('a refused base mount still shows as mounted');
+  if (c.mount !== 'uploaded' && !fromBase)
+    return fail('the derived image mounted nothing from its base');
+  const pulledDerived = await skopeoPull(
+    `${upstream.host}/${repo}-d:1`,
+    join(world.work, `pulled-${counter}-d`),
+    auth ? `${USER}:${PASSWORD}` : undefined,
+  );
+  if (pulledDerived.code !== 0) return fail(`skopeo ${repo}-d: ${pulledDerived.stderr.trim()}`);
+  const derivedContents = await layoutContents(join(world.work, `pulled-${counter}-d`));
+  if (derivedContents.top !== world.derived.digest)
+    return fail('the derived image pulled back differs');
   const again = await runCli(
     [
       ...args.filter((a) => a !== summaryFile && a !== '--summary-file'),

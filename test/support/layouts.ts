@@ -1,5 +1,5 @@
 import { createCipheriv, createHash } from 'node:crypto';
-import { mkdir, writeFile } from 'node:fs/promises';
+import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { gzipSync } from 'node:zlib';
 import { pack } from 'tar-stream';
@@ -164,4 +164,46 @@ export class LayoutWriter {
 export async function makeLayout(dir: string, spec: LayoutSpec): Promise<BuiltImage> {
   const writer = await new LayoutWriter(dir).init();
   return writer.image(spec);
+}
+
+/**
+ * An image built FROM the one in `baseDir`: the base's layers, then one layer of its own (`ownSize`
+ * bytes), with `annotations` on its manifest. Returns what it holds.
+ */
+export async function makeDerivedLayout(
+  dir: string,
+  baseDir: string,
+  base: BuiltImage,
+  seed: string,
+  ownSize = 200 * 1024,
+  annotations?: Record<string, string>,
+): Promise<BuiltImage & { ownLayer: string }> {
+  const w = await new LayoutWriter(dir).init();
+  const baseManifest = JSON.parse(
+    await readFile(join(baseDir, 'blobs', 'sha256', base.digest.slice(7)), 'utf8'),
+  ) as { layers: { mediaType: string; digest: string; size: number }[] };
+  for (const layer of baseManifest.layers)
+    await w.blob(await readFile(join(baseDir, 'blobs', 'sha256', layer.digest.slice(7))));
+  const own = await w.blob(gzipSync(seededBytes(`${seed}/own`, ownSize), { level: 1 }));
+  const config = await w.blob(
+    JSON.stringify({ architecture: 'amd64', os: 'linux', config: { Labels: { seed } } }),
+  );
+  const manifest = {
+    schemaVersion: 2,
+    mediaType: OCI_MANIFEST,
+    config: { mediaType: OCI_CONFIG, ...config },
+    layers: [...baseManifest.layers, { mediaType: OCI_LAYER, ...own }],
+    ...(annotations ? { annotations } : {}),
+  };
+  const written = await w.blob(JSON.stringify(manifest));
+  w.entries.push({ mediaType: OCI_MANIFEST, ...written });
+  await w.writeIndex();
+  const blobs = [config.digest, ...manifest.layers.map((l) => l.digest)];
+  return {
+    ...written,
+    mediaType: OCI_MANIFEST,
+    blobs,
+    manifests: [written.digest],
+    ownLayer: own.digest,
+  };
 }
