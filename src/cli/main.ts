@@ -6,7 +6,6 @@ import { type ParsedArgs, USAGE, parseArgs } from '../config/cli-args.js';
 import { Input, type InputName } from '../config/inputs.js';
 import { readDiagnoseSettings, readPushSettings } from '../config/settings.js';
 import { type Finding, blocking } from '../diagnose/finding.js';
-import { executePush } from '../push/execute.js';
 import type { PushResult } from '../push/result.js';
 import { causeOf, workaroundOf } from '../report/causes.js';
 import { outputsOf } from '../report/outputs.js';
@@ -97,6 +96,8 @@ export async function main(
     // Checked before anything is pushed: a summary that cannot be written must not fail a push
     // that already happened.
     if (args.summaryFile) await checkWritableFolder(args.summaryFile);
+    // Loaded only for a push: --version, --help and usage errors never load the HTTP stack.
+    const { executePush } = await import('../push/execute.js');
     const result = await executePush(settings, { logger, signal: cancel?.signal });
     let findings: Finding[] | undefined;
     if (!result.ok && settings.diagnose === 'on-failure') {

@@ -1,2 +1,0 @@
-import { createRequire as __ociPushCreateRequire } from 'node:module'; const require = __ociPushCreateRequire(import.meta.url);
-import{a,b,c,d}from"./chunk-Q3AC7W3Z.js";import"./chunk-NZIISBU5.js";import"./chunk-H5MZMGOR.js";import"./chunk-HFXH6MJ5.js";import"./chunk-LOSWYYCV.js";import"./chunk-X4T4DFML.js";export{a as DIAGNOSE_TIMEOUT_MS,c as LARGE_PROBE_BYTES,b as MEDIUM_PROBE_BYTES,d as diagnose};
