@@ -292,7 +292,11 @@ async function wanCases(bytesMs: (blobSize: number) => number): Promise<WanCase[
  * measurement): oci-push told where the base is (`mount-from`), skopeo with an empty blob cache (a
  * fresh runner's), and the floor: oci-push re-pushing the same image, every blob present.
  */
-async function derivedCases(): Promise<{ derived: CaseResult; floor: CaseResult; lines: string[] }> {
+async function derivedCases(): Promise<{
+  derived: CaseResult;
+  floor: CaseResult;
+  lines: string[];
+}> {
   const base = await layout('4x64MiB', 4, 64 * MiB);
   const image = await derivedLayout(base, 'derived-4x64MiB+16MiB', 16 * MiB);
   const pushBase = async (host: string): Promise<void> => {

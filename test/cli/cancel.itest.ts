@@ -3,7 +3,7 @@ import { mkdtemp, readFile, readdir, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { parseOutputFile, readActionYaml } from '../support/actions-runner.js';
+import { parseOutputFile, prepareAction } from '../support/actions-runner.js';
 import { type FaultProxy, startFaultProxy } from '../support/fault-proxy.js';
 import { makeLayout } from '../support/layouts.js';
 import { listTags } from '../support/oci.js';
@@ -79,27 +79,13 @@ describe('cancellation', () => {
 
   it('the action on SIGTERM: outputs and summary written, temp files removed, exits 143', async () => {
     const temp = await mkdtemp(join(work, 'tmp-'));
-    const outputFile = join(work, 'action-output');
-    const summaryFile = join(work, 'action-summary');
-    await Promise.all(
-      [outputFile, summaryFile].map((f) =>
-        import('node:fs/promises').then((fs) => fs.writeFile(f, '')),
-      ),
+    const { main, env, outputFile, summaryFile } = await prepareAction(
+      work,
+      { layout: archive, tags: `${slow.host}/cancel/action:1` },
+      { RUNNER_TEMP: temp, HOME: work },
     );
-    const action = await readActionYaml();
-    const env: NodeJS.ProcessEnv = {
-      PATH: process.env.PATH,
-      HOME: work,
-      RUNNER_TEMP: temp,
-      GITHUB_OUTPUT: outputFile,
-      GITHUB_STEP_SUMMARY: summaryFile,
-    };
-    for (const [name, spec] of Object.entries(action.inputs))
-      if (spec.default !== undefined) env[`INPUT_${name.toUpperCase()}`] = spec.default;
-    env.INPUT_LAYOUT = archive;
-    env.INPUT_TAGS = `${slow.host}/cancel/action:1`;
     slow.log.length = 0;
-    const child = spawn(NODE, [join(ROOT, action.runs.main)], { env, cwd: ROOT });
+    const child = spawn(NODE, [main], { env, cwd: ROOT });
     const done = await cancelMidUpload(child, 'SIGTERM');
     expect(done.code).toBe(143);
     expect(done.ms).toBeLessThan(5_000);

@@ -5,7 +5,7 @@ import { mkdir, mkdtemp, readFile, readdir, rm, writeFile } from 'node:fs/promis
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { readActionYaml } from '../support/actions-runner.js';
+import { prepareAction } from '../support/actions-runner.js';
 import { makeLayout } from '../support/layouts.js';
 import { type RunningRegistry, startRegistry } from '../support/registry.js';
 import { CLI, NODE, ROOT, run, skopeoPull } from '../support/run.js';
@@ -230,24 +230,13 @@ describe('SIGTERM in every phase ends the run within 2 s, exit 143, temp removed
 
   it('extracting an archive, in the action as the runner runs it', async () => {
     const temp = await newTemp();
-    const outputFile = join(work, 'extract-output');
-    const summaryFile = join(work, 'extract-summary');
-    await writeFile(outputFile, '');
-    await writeFile(summaryFile, '');
-    const action = await readActionYaml();
-    const env: NodeJS.ProcessEnv = {
-      PATH: process.env.PATH,
-      HOME: work,
-      RUNNER_TEMP: temp,
-      GITHUB_OUTPUT: outputFile,
-      GITHUB_STEP_SUMMARY: summaryFile,
-    };
-    for (const [name, spec] of Object.entries(action.inputs))
-      if (spec.default !== undefined) env[`INPUT_${name.toUpperCase()}`] = spec.default;
     // The legacy archive's 160 MiB layer is extracted first: long enough to cancel in the middle.
-    env.INPUT_LAYOUT = legacy;
-    env.INPUT_TAGS = `${registry.host}/s/extract:1`;
-    const child = spawn(NODE, [join(ROOT, action.runs.main)], { env, cwd: ROOT });
+    const { main, env, summaryFile } = await prepareAction(
+      work,
+      { layout: legacy, tags: `${registry.host}/s/extract:1` },
+      { RUNNER_TEMP: temp, HOME: work },
+    );
+    const child = spawn(NODE, [main], { env, cwd: ROOT });
     const extracting = async (): Promise<boolean> => {
       for (const dir of await readdir(temp).catch(() => []))
         if (existsSync(join(temp, dir, 'layer0'))) return true;

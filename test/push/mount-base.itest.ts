@@ -1,19 +1,16 @@
 import { readFile, mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { gzipSync } from 'node:zlib';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { runAction } from '../support/actions-runner.js';
 import { type FaultProxy, type ProxyLogEntry, startFaultProxy } from '../support/fault-proxy.js';
 import {
   type BuiltImage,
   LayoutWriter,
-  OCI_CONFIG,
   OCI_INDEX,
-  OCI_LAYER,
   OCI_MANIFEST,
+  makeDerivedLayout,
   makeLayout,
-  seededBytes,
 } from '../support/layouts.js';
 import { type RunningRegistry, startRegistry } from '../support/registry.js';
 import { runCli, skopeoPull } from '../support/run.js';
@@ -60,21 +57,9 @@ async function derived(
   how: { annotations?: Record<string, string>; provenance?: string[] } = {},
 ): Promise<Derived> {
   const dir = join(work, name);
+  const image = await makeDerivedLayout(dir, baseDir, base, name, 300 * 1024, how.annotations);
+  const written = { digest: image.digest, size: image.size };
   const w = await new LayoutWriter(dir).init();
-  for (const layer of baseLayers)
-    await w.blob(await readFile(join(baseDir, 'blobs', 'sha256', layer.digest.slice(7))));
-  const own = await w.blob(gzipSync(seededBytes(`${name}/own`, 300 * 1024)));
-  const config = await w.blob(
-    JSON.stringify({ architecture: 'amd64', os: 'linux', config: { Labels: { name } } }),
-  );
-  const manifest = {
-    schemaVersion: 2,
-    mediaType: OCI_MANIFEST,
-    config: { mediaType: OCI_CONFIG, ...config },
-    layers: [...baseLayers, { mediaType: OCI_LAYER, ...own }],
-    ...(how.annotations ? { annotations: how.annotations } : {}),
-  };
-  const written = await w.blob(JSON.stringify(manifest));
   let top = { mediaType: OCI_MANIFEST, ...written };
   if (how.provenance) {
     // As buildx writes `type=oci` with provenance: an index holding the image and its attestation.
@@ -132,7 +117,7 @@ async function derived(
   }
   w.entries.push(top);
   await w.writeIndex();
-  return { dir, digest: top.digest, ownLayer: own.digest, config: config.digest };
+  return { dir, digest: top.digest, ownLayer: image.ownLayer, config: image.blobs[0]! };
 }
 
 /** Blob bodies sent through the proxy since `from`: PUTs with a digest and PATCHes. */

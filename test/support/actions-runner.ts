@@ -32,16 +32,24 @@ export function parseOutputFile(text: string): Record<string, string> {
   return outputs;
 }
 
+/** The runner's interface to the action, prepared: its env and the files it writes to. */
+export interface ActionInvocation {
+  main: string;
+  env: NodeJS.ProcessEnv;
+  outputFile: string;
+  summaryFile: string;
+}
+
 /**
- * Runs the action's entry the way the runner does: `node <main>` from action.yml, every input as
- * INPUT_<NAME> (upper-cased, spaces to underscores, hyphens kept) with action.yml's defaults filled
- * in, and GITHUB_OUTPUT / GITHUB_STEP_SUMMARY files.
+ * Prepares the action as the runner starts it: every input as INPUT_<NAME> (upper-cased, spaces to
+ * underscores, hyphens kept) with action.yml's defaults filled in, and empty GITHUB_OUTPUT and
+ * GITHUB_STEP_SUMMARY files.
  */
-export async function runAction(
+export async function prepareAction(
   dir: string,
   inputs: Record<string, string>,
   extraEnv: NodeJS.ProcessEnv = {},
-): Promise<ActionRun> {
+): Promise<ActionInvocation> {
   const action = await readActionYaml();
   const outputFile = join(dir, `output-${Date.now()}-${Math.random()}`);
   const summaryFile = join(dir, `summary-${Date.now()}-${Math.random()}`);
@@ -59,7 +67,17 @@ export async function runAction(
     const value = inputs[name] ?? spec.default;
     if (value !== undefined) env[`INPUT_${name.replace(/ /g, '_').toUpperCase()}`] = value;
   }
-  const result = await run(NODE, [join(ROOT, action.runs.main)], { env });
+  return { main: join(ROOT, action.runs.main), env, outputFile, summaryFile };
+}
+
+/** Runs the action's entry the way the runner does (`node <main>` from action.yml) to its end. */
+export async function runAction(
+  dir: string,
+  inputs: Record<string, string>,
+  extraEnv: NodeJS.ProcessEnv = {},
+): Promise<ActionRun> {
+  const { main, env, outputFile, summaryFile } = await prepareAction(dir, inputs, extraEnv);
+  const result = await run(NODE, [main], { env });
   return {
     ...result,
     outputs: parseOutputFile(await readFile(outputFile, 'utf8')),

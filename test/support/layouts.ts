@@ -177,7 +177,7 @@ export async function makeDerivedLayout(
   seed: string,
   ownSize = 200 * 1024,
   annotations?: Record<string, string>,
-): Promise<BuiltImage & { ownLayer: string }> {
+): Promise<BuiltImage & { ownLayer: string; size: number }> {
   const w = await new LayoutWriter(dir).init();
   const baseManifest = JSON.parse(
     await readFile(join(baseDir, 'blobs', 'sha256', base.digest.slice(7)), 'utf8'),
