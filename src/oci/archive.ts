@@ -108,6 +108,18 @@ async function writeEntry(
   if (failed) throw failed;
 }
 
+/**
+ * Whether a file of an archive can be part of an image, so it is worth writing: what sits at the
+ * top (oci-layout, index.json, manifest.json, repositories, a legacy config or podman's layer
+ * tars), the blobs of a layout, and a legacy docker-archive's `ID/layer.tar`, `ID/json` and
+ * `ID/VERSION`. Anything else is read past, never written.
+ */
+function isImagePart(parts: string[]): boolean {
+  if (parts.length === 1) return true;
+  if (parts[0] === 'blobs') return parts.length === 3;
+  return parts.length === 2 && ['layer.tar', 'json', 'VERSION'].includes(parts[1] as string);
+}
+
 /** Links resolved within an archive before any gives up: as the kernel's 40. */
 const MAX_LINK_HOPS = 40;
 
@@ -305,6 +317,12 @@ async function extractFrom(
           break;
         case 'file':
         case 'contiguous-file': {
+          // Checked first, so a hostile name is refused even where it would have been skipped.
+          checkParents(header.name, parts);
+          if (!isImagePart(parts)) {
+            entry.resume();
+            break;
+          }
           const target = await prepare(header.name, parts);
           if (symlinks.has(parts.join('/'))) refuse(header.name, 'would overwrite a link');
           await writeEntry(entry, target, spend);

@@ -179,6 +179,28 @@ describe('stdin that is an image', () => {
   });
 });
 
+describe('only what an image needs is written', () => {
+  it('files that cannot be part of the image are read past, never written: they do not count against max-image-size', async () => {
+    const dir = join(work, 'with-junk');
+    await mkdir(join(dir, 'docs', 'deep'), { recursive: true });
+    expect((await run('tar', ['-xf', tarFile, '-C', dir])).code).toBe(0);
+    await writeFile(join(dir, 'docs', 'deep', 'notes.bin'), randomBytes(3 << 20));
+    const junkTar = join(work, 'with-junk.tar');
+    expect((await run('tar', ['-cf', junkTar, '-C', dir, '.'])).code).toBe(0);
+    const temp = await newTemp();
+    const done = await ended(
+      cliThroughShell(
+        `cat ${junkTar}`,
+        ['push', '/dev/stdin', `${registry.host}/s/junk:1`, '--max-image-size', '2MiB'],
+        temp,
+      ),
+    );
+    expect(done.code, done.stderr).toBe(0);
+    const pulled = await skopeoPull(`${registry.host}/s/junk:1`, join(work, 'pull-junk'));
+    expect(pulled.code, pulled.stderr).toBe(0);
+  });
+});
+
 describe('SIGTERM in every phase ends the run within 2 s, exit 143, temp removed', () => {
   it('reading stdin (a writer that is slow to send the rest)', async () => {
     const temp = await newTemp();
