@@ -501,11 +501,9 @@ function transition(ctx: MachineContext, state: Active, decision: Decision, erro
     case 'plain-upload': {
       if (ctx.mountOnly) return fail({ action: 'fail-push', cause: 'input' });
       const refusedFrom = ctx.client.registry.profile.mountsRefusedFrom;
-      if (
-        decision.cause === 'permission-denied' &&
-        ctx.mountFrom &&
-        !refusedFrom.has(ctx.mountFrom)
-      ) {
+      // The mount itself was refused (no pull access, another project, a token service refusing
+      // the source's scope): not a 202, which only says the source lacks this blob.
+      if (state.name === 'mount' && ctx.mountFrom && !refusedFrom.has(ctx.mountFrom)) {
         // Said once per source, never a failure: the blobs are uploaded instead.
         refusedFrom.add(ctx.mountFrom);
         logger.warning(

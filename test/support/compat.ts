@@ -207,6 +207,9 @@ const PROFILE_SOURCES: Record<ProfileName, string> = {
 /** Profiles that refuse a mount (401, a refused scope) or answer it with 202: the blobs are uploaded. */
 const MOUNT_REFUSED: ProfileName[] = ['docker-hub', 'harbor', 'ecr'];
 
+/** Profiles that refuse the mount itself (not a 202): one warning per source. */
+const REFUSES_MOUNTS: ProfileName[] = ['docker-hub', 'harbor'];
+
 /** Profiles whose quirks show only in chunks: pushed again with `upload-mode: chunked`. */
 const CHUNKED_TOO: ProfileName[] = [
   'ghcr',
@@ -383,6 +386,11 @@ export async function runCase(world: CompatWorld, c: CompatCase): Promise<Compat
       `derived push exit ${derived.code}: ${derived.stderr.split('\n').slice(-4).join(' ')}`,
     );
   const fromBase = (await readFile(derivedSummary, 'utf8')).includes(`mounted from \`${repo}\``);
+  // A refused source is said once, whatever the number of blobs; a 202 (ECR) is no refusal.
+  const refusals = derived.stderr.match(/mounting from \S+ was refused/g)?.length ?? 0;
+  const expected = REFUSES_MOUNTS.some((p) => c.name.startsWith(p)) ? 1 : 0;
+  if (refusals !== expected)
+    return fail(`${refusals} refused-mount warnings, expected ${expected}`);
   if (c.mount === 'uploaded' && fromBase)
     return fail('a refused base mount still shows as mounted');
   if (c.mount !== 'uploaded' && !fromBase)
