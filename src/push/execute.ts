@@ -60,7 +60,7 @@ async function validateAndPush(
         signal: deps.signal,
       });
       logger.info(
-        `${loaded.source}: ${loaded.root.descriptor.digest}, ${loaded.blobs.size} blobs present with the right sizes (their contents are checked against their digests as they upload)`,
+        `${loaded.source}: ${loaded.root.descriptor.digest}, ${loaded.blobs.size} blobs present with the right sizes (the registry checks each upload against its digest; a refused one is hashed here to say why)`,
       );
       return loaded;
     });

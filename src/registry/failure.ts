@@ -47,6 +47,7 @@ export type Action =
 
 export type CauseId =
   | 'corrupt-layout'
+  | 'bytes-changed'
   | 'cloudflare-body-limit'
   | 'nginx-body-limit'
   | 'proxy-body-limit'
@@ -142,6 +143,8 @@ export interface Situation {
   lostSessions?: number;
   /** This session resumed at an offset the registry reported. */
   resumed?: boolean;
+  /** The local file was hashed after the registry refused its digest, and matches it. */
+  fileIntact?: boolean;
   /** For a manifest PUT that names a missing blob: whether it is one this push uploaded. */
   blobKnown?: boolean;
   /** The request went to an upload Location on another host than the registry's. */
@@ -336,10 +339,15 @@ function answered(f: Failure, s: Situation): Decision {
       return { action: 'reupload', cause: mismatch ? 'verify-mismatch' : 'vanished-after-ack' };
   }
 
-  // The file was checked before its chunks, so after a resume a wrong digest means the registry's
-  // Range was misread (Quay and Gitea report it off by one): start again from byte 0.
-  if (has('DIGEST_INVALID') && f.op === 'commit' && s.resumed)
-    return { action: 'restart', cause: 'lost-session' };
+  // Uploads do not hash as they send: a refused digest has the local file hashed first (a corrupt
+  // one is said as such before these rules). A file that matches means the bytes went wrong on the
+  // way: after a resume, the registry's Range was misread (Quay and Gitea report it off by one);
+  // otherwise something between changed them. Either way, start again from byte 0.
+  if (has('DIGEST_INVALID') && s.fileIntact && (f.op === 'commit' || f.op === 'put-blob'))
+    return {
+      action: 'restart',
+      cause: f.op === 'commit' && s.resumed ? 'lost-session' : 'bytes-changed',
+    };
   if (has('DIGEST_INVALID')) return { action: 'fail-blob', cause: 'corrupt-layout' };
   if (has('NAME_UNKNOWN', 'NAME_INVALID'))
     return { action: 'fail-push', cause: 'repository-unknown' };

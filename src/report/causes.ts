@@ -31,8 +31,13 @@ export interface CauseFacts {
 export const CAUSES: Record<CauseId, Omit<Cause, 'id'>> = {
   'corrupt-layout': {
     title:
-      'The bytes of the blob do not match its digest (DIGEST_INVALID, or the local file hashes differently): the local layout is corrupt, or the file changed during the push.',
+      'The bytes of the blob do not match its digest: the registry refused them (DIGEST_INVALID) and the local file hashes differently, so the local layout is corrupt, or the file changed during the push.',
     fix: 'Export or build the image again, and make sure nothing writes to the layout while it is pushed.',
+  },
+  'bytes-changed': {
+    title:
+      'The registry refused the bytes it received (DIGEST_INVALID), though the local file hashes to its digest: they changed on the way (a proxy or middlebox that alters request bodies) or the registry stored them wrong.',
+    fix: 'oci-push sends the blob again within {{retries}}; if it keeps failing, push without the proxy in between, or ask the registry operator to check its storage.',
   },
   'cloudflare-body-limit': {
     title:

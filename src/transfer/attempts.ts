@@ -47,7 +47,7 @@ export interface Attempts {
   retries: number;
   /** The current session resumed at an offset the registry reported. */
   resumed: boolean;
-  /** The file was hashed against its digest (before a chunked upload's first PATCH). */
+  /** The file was hashed after the registry refused its digest, and matched it. */
   fileChecked: boolean;
   /** The chunk size refused last, for a path that refused even the smallest one. */
   refusedBytes?: number;
@@ -92,6 +92,7 @@ export function situation(
     lostSessions: attempts.lostSessions,
     attempt: attempts.retries,
     resumed: attempts.resumed,
+    fileIntact: attempts.fileChecked,
     lagLeft: policy.verifyLagRetries - attempts.lagHeads,
     reuploadsLeft: policy.reuploads - attempts.reuploads,
     ...extra,

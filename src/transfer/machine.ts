@@ -16,7 +16,7 @@ import { InputError, errorMessage } from '../util/errors.js';
 import { formatSize } from '../util/format.js';
 import type { Logger } from '../util/logger.js';
 import { type Attempts, MAX_GROWS, situation } from './attempts.js';
-import { checkFileDigest, fileRange, hashedFileBody } from './body.js';
+import { checkFileDigest, fileBody, fileRange } from './body.js';
 import type { BlobHow, BlobOutcome } from './outcome.js';
 import { CHUNK_FLOOR, type TransferPolicy, uploadShares } from './policy.js';
 
@@ -180,8 +180,27 @@ async function step(ctx: MachineContext, state: Active): Promise<State> {
     if (state.name !== 'cancel') ctx.attempts.retries = 0;
     return next;
   } catch (error) {
-    return failed(ctx, state, error);
+    return failed(ctx, state, await explained(ctx, state, error));
   }
+}
+
+/**
+ * The bytes are not hashed as they go out: the registry checks them against the digest. When it
+ * refuses them (DIGEST_INVALID), the local file is hashed once, so the rules can tell a corrupt
+ * layout (said as such, naming the file) from bytes changed on the way.
+ */
+async function explained(ctx: MachineContext, state: Active, error: unknown): Promise<unknown> {
+  const refused =
+    error instanceof RegistryError && error.codes.some((c) => c.code === 'DIGEST_INVALID');
+  if (!refused || ctx.attempts.fileChecked || (state.name !== 'put' && state.name !== 'commit'))
+    return error;
+  try {
+    await checkFileDigest(ctx.blob);
+  } catch (corrupt) {
+    return corrupt;
+  }
+  ctx.attempts.fileChecked = true;
+  return error;
 }
 
 async function send(ctx: MachineContext, state: Active): Promise<State> {
@@ -211,16 +230,12 @@ async function send(ctx: MachineContext, state: Active): Promise<State> {
       return begin(ctx, start);
     }
     case 'put':
-      await client.putBlob(state.session.location, blob.digest, blob.size, hashedFileBody(blob), {
+      await client.putBlob(state.session.location, blob.digest, blob.size, fileBody(blob), {
         onProgress: ctx.onProgress,
       });
       a.chunks = 1;
       return { name: 'verify' };
     case 'patch': {
-      // Chunks can be resent after a resume, so their bytes cannot be hashed in one pass: the file
-      // is checked before the first chunk instead.
-      if (!a.fileChecked) await checkFileDigest(blob);
-      a.fileChecked = true;
       const length = Math.min(state.size, blob.size - state.offset);
       const base = state.offset;
       const location = await client.patchChunk(

@@ -325,11 +325,18 @@ const rows: [string, Failure, Situation, Action, CauseId][] = [
 
   // Answers: the content and the repository.
   [
-    'DIGEST_INVALID',
+    'DIGEST_INVALID, the local file not hashed or corrupt',
     f({ op: 'put-blob', status: 400, codes: ['DIGEST_INVALID'] }),
     auto,
     'fail-blob',
     'corrupt-layout',
+  ],
+  [
+    'DIGEST_INVALID, the local file intact: the bytes changed on the way',
+    f({ op: 'put-blob', status: 400, codes: ['DIGEST_INVALID'] }),
+    { ...auto, fileIntact: true },
+    'restart',
+    'bytes-changed',
   ],
   [
     'NAME_UNKNOWN',
@@ -536,11 +543,18 @@ const rows: [string, Failure, Situation, Action, CauseId][] = [
     'no-shared-secret',
   ],
   [
-    'DIGEST_INVALID at the commit after a resume (a misread Range)',
+    'DIGEST_INVALID at the commit after a resume (a misread Range), the local file intact',
     f({ op: 'commit', status: 400, codes: ['DIGEST_INVALID'] }),
-    { ...chunking, resumed: true },
+    { ...chunking, resumed: true, fileIntact: true },
     'restart',
     'lost-session',
+  ],
+  [
+    'DIGEST_INVALID at the commit after a resume, the local file corrupt',
+    f({ op: 'commit', status: 400, codes: ['DIGEST_INVALID'] }),
+    { ...chunking, resumed: true },
+    'fail-blob',
+    'corrupt-layout',
   ],
   [
     '401 at the start, no credentials found',

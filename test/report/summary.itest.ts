@@ -190,9 +190,9 @@ describe('the summary names the failing blob, what the registry said, and the pr
     );
   });
 
-  it('DIGEST_INVALID', async () => {
+  it('DIGEST_INVALID for bytes changed on the way (the local file hashes right)', async () => {
     const run = await act(await proxy({ corruptBodies: true }));
-    expectBlobCause(run, layer(), 'HTTP 400', 'corrupt-layout');
+    expectBlobCause(run, layer(), 'HTTP 400', 'bytes-changed');
     expect(run.summary).toContain('`DIGEST_INVALID`');
   });
 

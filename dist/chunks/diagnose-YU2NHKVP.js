@@ -1,2 +1,0 @@
-import { createRequire as __ociPushCreateRequire } from 'node:module'; const require = __ociPushCreateRequire(import.meta.url);
-import{a,b,c,d}from"./chunk-V53HP3RT.js";import"./chunk-I6W5BWKI.js";import"./chunk-24MXPJIS.js";import"./chunk-CVCULUBT.js";import"./chunk-VMW2KWVY.js";import"./chunk-LOQC5GDT.js";import"./chunk-LOSWYYCV.js";import"./chunk-X4T4DFML.js";export{a as DIAGNOSE_TIMEOUT_MS,c as LARGE_PROBE_BYTES,b as MEDIUM_PROBE_BYTES,d as diagnose};

@@ -1,2 +1,0 @@
-import { createRequire as __ociPushCreateRequire } from 'node:module'; const require = __ociPushCreateRequire(import.meta.url);
-import{a,b}from"./chunk-VCCMMHO3.js";import"./chunk-PGHNQOVO.js";import"./chunk-I6W5BWKI.js";import"./chunk-24MXPJIS.js";import"./chunk-CVCULUBT.js";import"./chunk-VMW2KWVY.js";import"./chunk-LOQC5GDT.js";import"./chunk-LOSWYYCV.js";import"./chunk-X4T4DFML.js";export{b as executePush,a as failedBeforePush};
