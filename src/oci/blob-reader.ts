@@ -1,7 +1,7 @@
 import { createHash } from 'node:crypto';
 import { open } from 'node:fs/promises';
 import { InputError } from '../util/errors.js';
-import type { DigestAlgorithm, FileDigest } from './digest.js';
+import { blobName, type DigestAlgorithm, type FileDigest } from './digest.js';
 
 /** Large reads keep syscalls and event-loop turns per megabyte low when streaming a blob. */
 const READ_BUFFER = 512 << 10;
@@ -10,8 +10,6 @@ const READ_BUFFER = 512 << 10;
 export class CorruptBlobError extends InputError {
   override name = 'CorruptBlobError';
 }
-
-const relBlob = (digest: string): string => `blobs/${digest.replace(':', '/')}`;
 
 /**
  * Reads `length` bytes of a file from `start`. Every piece is a buffer of its own that nothing
@@ -77,7 +75,7 @@ export async function checkFileDigest(blob: {
   const { digest, size } = await digestFile(blob.path, algorithmOf(blob.digest));
   if (digest !== blob.digest || size !== blob.size)
     throw new CorruptBlobError(
-      `${relBlob(blob.digest)}: content does not match its digest (it hashes to ${digest}, ${size} bytes)`,
+      `${blobName(blob.digest)}: content does not match its digest (it hashes to ${digest}, ${size} bytes)`,
     );
 }
 
@@ -87,5 +85,5 @@ export function fileBody(blob: {
   size: number;
   digest: string;
 }): () => AsyncIterable<Buffer> {
-  return () => readPieces(blob.path, 0, blob.size, relBlob(blob.digest));
+  return () => readPieces(blob.path, 0, blob.size, blobName(blob.digest));
 }

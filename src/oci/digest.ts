@@ -41,3 +41,9 @@ export function shortDigest(digest: string): string {
   const parsed = parseDigest(digest);
   return parsed ? `${parsed.algorithm}:${parsed.hex.slice(0, 12)}` : digest;
 }
+
+/** Where a blob lives in an OCI layout, as messages name it (the digest itself if malformed). */
+export function blobName(digest: string): string {
+  const parsed = parseDigest(digest);
+  return parsed ? `blobs/${parsed.algorithm}/${parsed.hex}` : digest;
+}

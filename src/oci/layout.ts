@@ -2,7 +2,7 @@ import { lstat, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { CancelledError } from '../util/cancel.js';
 import { InputError } from '../util/errors.js';
-import { digestOf, parseDigest } from './digest.js';
+import { blobName, digestOf, parseDigest } from './digest.js';
 import { type BlobFile, type ImageNode, type LoadedImage, isNonDistributable } from './image.js';
 import { manifestKind } from './media-types.js';
 import { MAX_DOCUMENT_BYTES, readRegularFile } from './read-file.js';
@@ -51,17 +51,12 @@ function parseJson<T>(text: string, label: string, schema: Schema<T>): T {
   return result.data;
 }
 
-function relBlob(digest: string): string {
-  const parsed = parseDigest(digest);
-  return parsed ? `blobs/${parsed.algorithm}/${parsed.hex}` : digest;
-}
-
 async function statBlob(dir: string, desc: Descriptor, where: string): Promise<string> {
   const path = blobPath(dir, desc.digest);
   const info = await stat(path).catch(() => undefined);
   if (!info || !info.isFile()) {
     throw new InputError(
-      `${where}: blob ${desc.digest} is missing (expected ${relBlob(desc.digest)})`,
+      `${where}: blob ${desc.digest} is missing (expected ${blobName(desc.digest)})`,
     );
   }
   if (info.size !== desc.size) {
@@ -79,12 +74,12 @@ async function readDocument(dir: string, desc: Descriptor, where: string): Promi
     );
   }
   const path = await statBlob(dir, desc, where);
-  const raw = await readRegularFile(path, relBlob(desc.digest));
+  const raw = await readRegularFile(path, blobName(desc.digest));
   const parsed = parseDigest(desc.digest)!;
   const actual = digestOf(raw, parsed.algorithm);
   if (actual !== desc.digest) {
     throw new InputError(
-      `${relBlob(desc.digest)}: content does not match its digest (it hashes to ${actual})`,
+      `${blobName(desc.digest)}: content does not match its digest (it hashes to ${actual})`,
     );
   }
   return raw;
@@ -158,7 +153,7 @@ export async function loadLayout(selection: LayoutSelection): Promise<LoadedImag
       throw new InputError(
         `${where}: the image holds more than ${MAX_MANIFESTS} distinct manifests and indexes`,
       );
-    const file = relBlob(desc.digest);
+    const file = blobName(desc.digest);
     const kind = manifestKind(desc.mediaType);
     if (!kind) {
       throw new InputError(
