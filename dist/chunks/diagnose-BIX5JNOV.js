@@ -1,2 +1,0 @@
-import { createRequire as __ociPushCreateRequire } from 'node:module'; const require = __ociPushCreateRequire(import.meta.url);
-import{a,b,c,d}from"./chunk-XPMQQST2.js";import"./chunk-D5DA2ARV.js";import"./chunk-RDWPBYSP.js";import"./chunk-76Y2NQ6R.js";import"./chunk-VMW2KWVY.js";import"./chunk-V4C2XTDY.js";import"./chunk-LOSWYYCV.js";import"./chunk-X4T4DFML.js";export{a as DIAGNOSE_TIMEOUT_MS,c as LARGE_PROBE_BYTES,b as MEDIUM_PROBE_BYTES,d as diagnose};
