@@ -11,30 +11,63 @@ export class CorruptBlobError extends InputError {
   override name = 'CorruptBlobError';
 }
 
+/** Spare read buffers: enough for every upload place's pieces in flight, never more. */
+const MAX_SPARE = 16;
+const spare: Buffer[] = [];
+
 /**
- * Reads `length` bytes of a file from `start`. Every piece is a buffer of its own that nothing
- * writes again, so a socket may hold on to it as long as it likes: no reuse to get wrong. A file
- * that ends before `length` is refused, naming `what`.
+ * How many more pieces the consumer must ask for before a piece's buffer is read into again.
+ * undici asks for the next piece of a body only once the socket has drained every piece before it
+ * (or has died): one ask would do, the second is margin. test/oci/blob-reader-reuse.itest.ts sends
+ * many bodies at once through slow sockets and resets mid-body, and shows a lag of 0 failing.
+ */
+export const REUSE_LAG = 2;
+
+/**
+ * Reads `length` bytes of a file from `start`, in pieces. A piece stays as it is until the
+ * consumer has asked for REUSE_LAG more: a consumer that keeps pieces longer (collects them)
+ * must copy them. A file that ends before `length` is refused, naming `what`. `lag` is REUSE_LAG
+ * except in the test that shows what a smaller one breaks.
  */
 export async function* readPieces(
   path: string,
   start: number,
   length: number,
   what = path,
+  lag = REUSE_LAG,
 ): AsyncGenerator<Buffer> {
   const file = await open(path, 'r');
+  // Buffers lent out, oldest first, with the ask at which each was lent.
+  const lent: { buffer: Buffer; ask: number }[] = [];
+  let asks = 0;
+  const giveBack = (): void => {
+    while (lent.length && asks - lent[0]!.ask >= lag) {
+      const { buffer } = lent.shift()!;
+      if (spare.length < MAX_SPARE) spare.push(buffer);
+    }
+  };
   try {
     for (let done = 0; done < length;) {
-      const buffer = Buffer.allocUnsafeSlow(Math.min(READ_BUFFER, length - done));
-      const { bytesRead } = await file.read(buffer, 0, buffer.length, start + done);
+      giveBack();
+      const want = Math.min(READ_BUFFER, length - done);
+      const buffer =
+        want === READ_BUFFER
+          ? (spare.pop() ?? Buffer.allocUnsafeSlow(READ_BUFFER))
+          : Buffer.allocUnsafeSlow(want);
+      const { bytesRead } = await file.read(buffer, 0, want, start + done);
       if (bytesRead === 0)
         throw new CorruptBlobError(
           `${what}: the file ends at byte ${start + done}, before the ${start + length} bytes its descriptor says`,
         );
       done += bytesRead;
+      if (buffer.length === READ_BUFFER) lent.push({ buffer, ask: asks });
+      giveBack();
       yield bytesRead === buffer.length ? buffer : buffer.subarray(0, bytesRead);
+      asks++;
     }
   } finally {
+    // Pieces still lent when the body ends or stops early may sit in a socket's queue: they are
+    // left to the garbage collector, never reused.
     await file.close();
   }
 }

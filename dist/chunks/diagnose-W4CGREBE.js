@@ -1,2 +1,0 @@
-import { createRequire as __ociPushCreateRequire } from 'node:module'; const require = __ociPushCreateRequire(import.meta.url);
-import{a,b,c,d}from"./chunk-YW6VXQAG.js";import"./chunk-VOKJH5NV.js";import"./chunk-DB3C7YMM.js";import"./chunk-BKOESKEX.js";import"./chunk-VMW2KWVY.js";import"./chunk-GUUXJZED.js";import"./chunk-LOSWYYCV.js";import"./chunk-X4T4DFML.js";export{a as DIAGNOSE_TIMEOUT_MS,c as LARGE_PROBE_BYTES,b as MEDIUM_PROBE_BYTES,d as diagnose};

@@ -1,2 +1,0 @@
-import { createRequire as __ociPushCreateRequire } from 'node:module'; const require = __ociPushCreateRequire(import.meta.url);
-import{a,b}from"./chunk-EKDU6DRL.js";import"./chunk-A5WLZM6S.js";import"./chunk-VOKJH5NV.js";import"./chunk-DB3C7YMM.js";import"./chunk-BKOESKEX.js";import"./chunk-VMW2KWVY.js";import"./chunk-GUUXJZED.js";import"./chunk-LOSWYYCV.js";import"./chunk-X4T4DFML.js";export{b as executePush,a as failedBeforePush};
