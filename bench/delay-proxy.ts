@@ -66,6 +66,10 @@ export async function startDelayProxy(
         entry.status = answer.statusCode ?? 0;
         const headers = { ...answer.headers };
         // Hop-by-hop: the upstream leg's `connection: close` must not close the client's connection.
+        // But say `keep-alive` only where the registry did: Node's server adds it to every answer,
+        // and undici keeps a connection after a HEAD only when it is said (distribution never says
+        // it, so against the real registry every HEAD costs a new connection; so it must here).
+        if (!/keep-alive/i.test(String(headers.connection ?? ''))) res.removeHeader('connection');
         delete headers.connection;
         delete headers['keep-alive'];
         // Locations the registry writes name itself; the client must come back through the proxy.

@@ -257,7 +257,9 @@ export function createBaseTransport(options: BaseTransportOptions = {}): BaseTra
         signal,
         // undici closes the connection after every HEAD, in case a server sends a body with it.
         // Registries do not, and a new connection per existence check costs a round trip (more
-        // with TLS) on a distant registry; llhttp reads a HEAD answer as having no body anyway.
+        // with TLS) on a distant registry. undici keeps it only when the answer also says
+        // `Connection: keep-alive`: proxies in front of registries mostly do, distribution's own
+        // Go server does not (there every HEAD still costs a new connection).
         ...(req.method === 'HEAD' ? { reset: false } : {}),
       });
       bodyDone = true;
