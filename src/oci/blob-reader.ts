@@ -37,18 +37,18 @@ export async function* readPieces(
   lag = REUSE_LAG,
 ): AsyncGenerator<Buffer> {
   const file = await open(path, 'r');
-  // Buffers lent out, oldest first, with the ask at which each was lent.
-  const lent: { buffer: Buffer; ask: number }[] = [];
-  let asks = 0;
-  const giveBack = (): void => {
-    while (lent.length && asks - lent[0]!.ask >= lag) {
-      const { buffer } = lent.shift()!;
+  // Full-size buffers lent out, oldest first: one per piece yielded, so the one `lag` places back
+  // is the one the consumer has asked for `lag` more pieces since.
+  const lent: Buffer[] = [];
+  const keepLent = (keep: number): void => {
+    while (lent.length > Math.max(keep, 0)) {
+      const buffer = lent.shift()!;
       if (spare.length < MAX_SPARE) spare.push(buffer);
     }
   };
   try {
     for (let done = 0; done < length;) {
-      giveBack();
+      keepLent(lag - 1);
       const want = Math.min(READ_BUFFER, length - done);
       const buffer =
         want === READ_BUFFER
@@ -60,10 +60,10 @@ export async function* readPieces(
           `${what}: the file ends at byte ${start + done}, before the ${start + length} bytes its descriptor says`,
         );
       done += bytesRead;
-      if (buffer.length === READ_BUFFER) lent.push({ buffer, ask: asks });
-      giveBack();
+      if (buffer.length === READ_BUFFER) lent.push(buffer);
+      // Only a lag of 0 (the test's broken reader) gives back the piece about to be yielded.
+      keepLent(lag);
       yield bytesRead === buffer.length ? buffer : buffer.subarray(0, bytesRead);
-      asks++;
     }
   } finally {
     // Pieces still lent when the body ends or stops early may sit in a socket's queue: they are

@@ -1,2 +1,0 @@
-import { createRequire as __ociPushCreateRequire } from 'node:module'; const require = __ociPushCreateRequire(import.meta.url);
-import{a,b,c,d}from"./chunk-FIMQ7SGB.js";import"./chunk-UQUEG3CL.js";import"./chunk-M7G47MDT.js";import"./chunk-VXTGBA63.js";import"./chunk-VMW2KWVY.js";import"./chunk-AZ7XDS4H.js";import"./chunk-LOSWYYCV.js";import"./chunk-X4T4DFML.js";export{a as DIAGNOSE_TIMEOUT_MS,c as LARGE_PROBE_BYTES,b as MEDIUM_PROBE_BYTES,d as diagnose};

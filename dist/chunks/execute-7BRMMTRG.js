@@ -1,2 +1,0 @@
-import { createRequire as __ociPushCreateRequire } from 'node:module'; const require = __ociPushCreateRequire(import.meta.url);
-import{a,b}from"./chunk-WQTX6TZW.js";import"./chunk-H77FBXID.js";import"./chunk-UQUEG3CL.js";import"./chunk-M7G47MDT.js";import"./chunk-VXTGBA63.js";import"./chunk-VMW2KWVY.js";import"./chunk-AZ7XDS4H.js";import"./chunk-LOSWYYCV.js";import"./chunk-X4T4DFML.js";export{b as executePush,a as failedBeforePush};
