@@ -37,6 +37,10 @@ function safeEntryPath(archive: string, name: string): string {
  * ratio leaves room for those.
  */
 export const MAX_GZIP_RATIO = 50;
+/** The most entries an archive may have: an image's hold a few per layer and blob. */
+export const MAX_ARCHIVE_ENTRIES = 100_000;
+/** What each entry counts against the ceiling besides its bytes: its header, as in the archive. */
+export const ENTRY_BYTES = 512;
 /** Free space left in the temp folder's file system whatever the archive needs. */
 export const FREE_SPACE_MARGIN = 256 << 20;
 
@@ -304,15 +308,23 @@ async function extractFrom(
     return target;
   };
 
+  let entries = 0;
   try {
     for await (const entry of extractor) {
       current = entry;
       const { header } = entry;
+      if (++entries > MAX_ARCHIVE_ENTRIES)
+        throw new InputError(
+          `${archive}: more than ${MAX_ARCHIVE_ENTRIES} entries; an image archive holds a few per layer`,
+        );
+      // Every entry counts, whatever its size or kind: folders and empty files fill a disk too.
+      spend(ENTRY_BYTES);
       const rel = safeEntryPath(archive, header.name);
       const parts = rel ? rel.split(sep) : [];
       switch (header.type) {
         case 'directory':
-          if (parts.length) await mkdir(await prepare(header.name, parts), { recursive: true });
+          // Never made here: a file's own folders are, so empty ones cost nothing.
+          checkParents(header.name, parts);
           entry.resume();
           break;
         case 'file':

@@ -40,10 +40,33 @@ function entrySize(header: Buffer): number {
   return text ? parseInt(text, 8) : 0;
 }
 
+/** The `size` record of a pax extended header's data (`NN size=VALUE\n` records), if any. */
+export function paxSize(data: Buffer): number | undefined {
+  let size: number | undefined;
+  let at = 0;
+  while (at < data.length) {
+    const space = data.indexOf(0x20, at);
+    if (space < 0) break;
+    const length = Number(data.subarray(at, space).toString('latin1'));
+    if (!Number.isSafeInteger(length) || length <= space - at) break;
+    const record = data.subarray(space + 1, at + length - 1).toString('utf8');
+    const eq = record.indexOf('=');
+    if (eq > 0 && record.slice(0, eq) === 'size' && /^\d+$/.test(record.slice(eq + 1)))
+      size = Number(record.slice(eq + 1));
+    at += length;
+  }
+  return size;
+}
+
+/** The most of a pax header's data read for its records: real ones hold a few names and times. */
+const MAX_PAX_BYTES = 1 << 20;
+
 /**
  * Passes a tar stream through up to its end-of-archive marker (two zero blocks where a header is
  * due) and ends there, so a stream that goes on after it (zeros from /dev/zero, trailing junk) is
- * never read to its end. `onEnd` tells the reader to stop the source.
+ * never read to its end. `onEnd` tells the reader to stop the source. An entry's size is read as
+ * the extractor reads it: a pax `size` record (from its own extended header, over a global one)
+ * wins over the ustar field, which is 0 or wrong for entries of 8 GiB and more.
  */
 export class TarBoundary extends Transform {
   private pending = Buffer.alloc(0);
@@ -51,6 +74,12 @@ export class TarBoundary extends Transform {
   private data = 0;
   private zeros = 0;
   private ended = false;
+  /** A pax header's data being read: its kind, its unpadded bytes left, and what came. */
+  private pax?: { global: boolean; left: number; chunks: Buffer[] };
+  private globalSize?: number;
+  /** The size the next entry's own pax header gave; undefined without one. */
+  private nextSize?: number;
+  private hasLocalPax = false;
 
   constructor(private readonly onEnd: () => void) {
     super();
@@ -63,9 +92,11 @@ export class TarBoundary extends Transform {
     for (;;) {
       if (this.data > 0) {
         const take = Math.min(this.data, buf.length - out);
+        this.collect(buf.subarray(out, out + take));
         out += take;
         this.data -= take;
         if (this.data > 0) break;
+        this.endPax();
       }
       if (buf.length - out < BLOCK) break;
       const header = buf.subarray(out, out + BLOCK);
@@ -81,13 +112,46 @@ export class TarBoundary extends Transform {
         continue;
       }
       this.zeros = 0;
-      const size = entrySize(header);
-      this.data = Math.ceil(size / BLOCK) * BLOCK;
+      this.data = Math.ceil(this.sizeOf(header) / BLOCK) * BLOCK;
     }
     if (out) this.push(buf.subarray(0, out));
     buf = buf.subarray(out);
     this.pending = Buffer.from(buf);
     done();
+  }
+
+  /** The data size that follows `header`, starting to read a pax header's records where it is one. */
+  private sizeOf(header: Buffer): number {
+    const type = String.fromCharCode(header[156] as number);
+    const size = entrySize(header);
+    if (type === 'x' || type === 'g') {
+      this.pax = { global: type === 'g', left: size, chunks: [] };
+      if (!size) this.endPax();
+      return size;
+    }
+    const pax = this.hasLocalPax ? (this.nextSize ?? this.globalSize) : undefined;
+    this.hasLocalPax = false;
+    this.nextSize = undefined;
+    return pax ?? size;
+  }
+
+  private collect(bytes: Buffer): void {
+    if (!this.pax) return;
+    const kept = bytes.subarray(0, Math.min(bytes.length, this.pax.left));
+    this.pax.left -= kept.length;
+    if (this.pax.chunks.reduce((n, c) => n + c.length, 0) < MAX_PAX_BYTES)
+      this.pax.chunks.push(Buffer.from(kept));
+  }
+
+  private endPax(): void {
+    if (!this.pax) return;
+    const size = paxSize(Buffer.concat(this.pax.chunks));
+    if (this.pax.global) this.globalSize = size ?? this.globalSize;
+    else {
+      this.hasLocalPax = true;
+      this.nextSize = size;
+    }
+    this.pax = undefined;
   }
 
   override _flush(done: TransformCallback): void {

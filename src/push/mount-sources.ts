@@ -137,6 +137,8 @@ export interface MountPlan {
   anyBlob: string[];
   /** What each source was, for the summary: `team/base` → `base image`. */
   kinds: Map<string, SourceKind>;
+  /** The repositories read (pull only) to plan the mounts, for the summary. */
+  read: string[];
 }
 
 const ACCEPT = [
@@ -146,41 +148,87 @@ const ACCEPT = [
   'application/vnd.docker.distribution.manifest.v2+json',
 ];
 
+/**
+ * What a layout can make a push read, whatever it names: a layout controls its annotations and its
+ * provenance, so its sources are bounded in count, and so are the manifests read to plan mounts.
+ */
+export const MOUNT_LIMITS = { sources: 50, manifestReads: 200, depth: 3, childrenPerIndex: 8 };
+
+/**
+ * The reading shared by a push's targets: each distinct manifest is read once, and the limits hold
+ * for the whole push. Sources that cannot be read are said in one warning at the end.
+ */
+export interface MountReading {
+  reads: number;
+  cache: Map<string, Promise<unknown>>;
+  sources: Set<string>;
+  limitSaid: boolean;
+  unreadable: string[];
+}
+
+export function mountReading(): MountReading {
+  return { reads: 0, cache: new Map(), sources: new Set(), limitSaid: false, unreadable: [] };
+}
+
+class MountLimitReached extends Error {}
+
 /** The config and layer digests of a manifest, or of the index's children for the image's platforms. */
 async function blobsOf(
   client: RepositoryClient,
+  reading: MountReading,
   reference: string,
   platforms: Set<string>,
+  depth = 1,
 ): Promise<string[]> {
-  const read = async (ref: string): Promise<unknown> =>
-    JSON.parse((await client.getManifest(ref, ACCEPT)).raw.toString('utf8'));
-  const doc = await read(reference);
+  const doc = await readManifest(client, reading, reference);
   const index = indexSchema.safeParse(doc);
   if (index.success) {
+    if (depth >= MOUNT_LIMITS.depth) return [];
     const children = index.data.manifests
       .filter((m) => !platforms.size || platforms.has(formatPlatform(m.platform) ?? ''))
-      .slice(0, 8);
+      .slice(0, MOUNT_LIMITS.childrenPerIndex);
     const out: string[] = [];
-    for (const child of children) out.push(...(await blobsOf(client, child.digest, new Set())));
+    for (const child of children)
+      out.push(...(await blobsOf(client, reading, child.digest, new Set(), depth + 1)));
     return out;
   }
   const manifest = manifestSchema.parse(doc);
   return [manifest.config.digest, ...manifest.layers.map((l) => l.digest)];
 }
 
+/** One manifest document, read once per push and counted against the limit. */
+function readManifest(
+  client: RepositoryClient,
+  reading: MountReading,
+  reference: string,
+): Promise<unknown> {
+  const key = `${client.registry.apiHost}/${client.repository}@${reference}`;
+  let doc = reading.cache.get(key);
+  if (!doc) {
+    if (reading.reads >= MOUNT_LIMITS.manifestReads) throw new MountLimitReached();
+    reading.reads++;
+    doc = client
+      .getManifest(reference, ACCEPT)
+      .then((m) => JSON.parse(m.raw.toString('utf8')) as unknown);
+    reading.cache.set(key, doc);
+  }
+  return doc;
+}
+
 /**
- * Finds, for one target, which of its blobs each source on the same registry holds: one manifest
- * read per source (two for an index), with pull scope on it only. A source that cannot be read is
- * said once, and its blobs are uploaded; never a failure.
+ * Finds, for one target, which of its blobs each source on the same registry holds: each distinct
+ * manifest read once, with pull scope on exactly that source. A source that cannot be read is said
+ * (grouped, by sayUnreadable), and its blobs are uploaded; never a failure.
  */
 export async function planMounts(
   candidates: Candidate[],
   target: { registry: string; repository: string },
   registry: Registry,
   image: LoadedImage,
+  reading: MountReading,
   logger: Logger,
 ): Promise<MountPlan> {
-  const plan: MountPlan = { known: new Map(), anyBlob: [], kinds: new Map() };
+  const plan: MountPlan = { known: new Map(), anyBlob: [], kinds: new Map(), read: [] };
   const platforms = new Set(
     manifestsBottomUp(image.root)
       .filter((n): n is ManifestNode => n.kind === 'manifest')
@@ -190,6 +238,12 @@ export async function planMounts(
   for (const candidate of candidates) {
     const ref = onRegistry(candidate, target);
     if (!ref || ref.repository === target.repository) continue;
+    const key = `${registry.apiHost}/${ref.repository}`;
+    if (!reading.sources.has(key) && reading.sources.size >= MOUNT_LIMITS.sources) {
+      sayLimit(reading, target, logger);
+      break;
+    }
+    reading.sources.add(key);
     plan.kinds.set(ref.repository, candidate.kind);
     const reference = ref.digest ?? ref.tag;
     if (
@@ -201,14 +255,42 @@ export async function planMounts(
     }
     // Pull scope only: the account may not push there, and need not.
     const client = new RepositoryClient(registry, ref.repository, [], 'pull');
+    if (!plan.read.includes(ref.repository)) plan.read.push(ref.repository);
     try {
-      for (const digest of await blobsOf(client, reference, platforms))
+      for (const digest of await blobsOf(client, reading, reference, platforms))
         if (!plan.known.has(digest)) plan.known.set(digest, ref.repository);
     } catch (error) {
-      logger.warning(
-        `${target.registry}: the ${candidate.kind} ${oneLine(candidate.text)} could not be read (${errorMessage(error)}); its blobs are uploaded instead`,
+      if (error instanceof MountLimitReached) {
+        sayLimit(reading, target, logger);
+        break;
+      }
+      reading.unreadable.push(
+        `${candidate.kind} ${oneLine(candidate.text)} (${errorMessage(error)})`,
       );
     }
   }
+  if (plan.read.length)
+    logger.info(
+      `${target.registry}/${target.repository}: read ${plan.read.join(', ')} (pull only) for blobs to mount`,
+    );
   return plan;
+}
+
+function sayLimit(reading: MountReading, target: { registry: string }, logger: Logger): void {
+  if (reading.limitSaid) return;
+  reading.limitSaid = true;
+  logger.warning(
+    `${target.registry}: the layout names more mount sources than are read (at most ${MOUNT_LIMITS.sources} sources and ${MOUNT_LIMITS.manifestReads} manifest reads); the blobs of the rest are uploaded instead`,
+  );
+}
+
+/** One warning for every source that could not be read: their blobs are uploaded instead. */
+export function sayUnreadable(reading: MountReading, logger: Logger): void {
+  const n = reading.unreadable.length;
+  if (!n) return;
+  const shown = reading.unreadable.slice(0, 3).join('; ');
+  const more = n > 3 ? `; and ${n - 3} more` : '';
+  logger.warning(
+    `${n === 1 ? 'a mount source' : `${n} mount sources`} could not be read, so their blobs are uploaded instead: ${shown}${more}`,
+  );
 }

@@ -8,13 +8,14 @@ import { type PutManifest, RepositoryClient } from '../registry/client.js';
 import type { CauseId } from '../registry/failure.js';
 import type { BlobContext } from '../transfer/blob.js';
 import { pushBlob } from '../transfer/blob.js';
-import { mountCandidates, planMounts } from './mount-sources.js';
+import { mountCandidates, mountReading, planMounts, sayUnreadable } from './mount-sources.js';
 import {
   BlobsFailedError,
   type ManifestContext,
   confirmTag,
   putManifest,
 } from '../transfer/manifest.js';
+import { localProof } from '../transfer/local-proof.js';
 import { SHARES_PER_PLACE, transferPolicy } from '../transfer/policy.js';
 import { limiter } from '../util/concurrency.js';
 import { InputError } from '../util/errors.js';
@@ -57,6 +58,8 @@ export async function pushImage(
     result.targets = targets.map((t): TargetResult => ({ ...t, blobs: new Map() }));
     const contexts = new Map<TargetResult, ManifestContext>();
     const candidates = await mountCandidates(image, settings.mountFrom);
+    const proof = localProof();
+    const reading = mountReading();
     let stopped: CauseId | undefined;
     await logger.group('Authenticate', async () => {
       for (const target of result.targets) {
@@ -64,8 +67,9 @@ export async function pushImage(
         const mountFrom = mountSourceFor(result.targets, target);
         // The base image's blobs, where the registry has them: mounted, never uploaded again.
         const plan = candidates.length
-          ? await planMounts(candidates, target, registry, image, logger)
+          ? await planMounts(candidates, target, registry, image, reading, logger)
           : undefined;
+        target.sourcesRead = plan?.read ?? [];
         // Only the target's own scope: a token service that refuses the mount source's scope
         // (Docker Hub: 400 "invalid repository name") must not stop the push; the mount asks for it.
         await registry.authorize(target.repository);
@@ -86,8 +90,10 @@ export async function pushImage(
           stopped: () => stopped ?? (session.cancelled ? 'cancelled' : undefined),
           stop: (cause) => (stopped ??= cause),
           records: new Map(),
+          proof,
         });
       }
+      sayUnreadable(reading, logger);
     });
 
     session.phase = 'blobs';

@@ -18,6 +18,8 @@ export interface TargetResult {
   observations?: RegistryObservations;
   /** The repository the blobs were mounted from, when one was used. */
   mountedFrom?: string;
+  /** Other repositories whose manifests were read (pull only) to plan mounts. */
+  sourcesRead?: string[];
 }
 
 export interface PushResult {

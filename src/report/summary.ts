@@ -313,6 +313,23 @@ function targetsSection(result: PushResult): string[] {
   return out;
 }
 
+/** Other repositories this push read from (pull only), as `host/repository`. */
+function repositoriesRead(result: PushResult): string[] {
+  const out = new Set<string>();
+  for (const target of result.targets) {
+    const own = new Set(result.targets.map((t) => `${t.registry}/${t.repository}`));
+    const from = [
+      ...(target.sourcesRead ?? []),
+      ...[...target.blobs.values()].flatMap((b) => (b.mountedFrom ? [b.mountedFrom] : [])),
+    ];
+    for (const repository of from) {
+      const name = `${target.registry}/${repository}`;
+      if (!own.has(name)) out.add(name);
+    }
+  }
+  return [...out];
+}
+
 /** One repository's blob outcomes in a few words: `3 mounted`, `2 uploaded, 1 failed`. */
 function outcomeWords(target: TargetResult): string {
   const counts = new Map<string, number>();
@@ -462,6 +479,12 @@ export function renderSummary(result: PushResult, extras: SummaryExtras = {}): s
 
   const counts = `${result.blobsUploaded} uploaded (${formatSize(result.bytesUploaded)}), ${result.blobsSkipped} already in place${result.blobsMounted ? ` (${result.blobsMounted} mounted: ${formatSize(result.bytesMounted)} not sent)` : ''}, ${failedCount} failed, in ${formatDuration(result.durationMs)}`;
   out.push(`**Blobs:** ${counts}`, '');
+  const read = repositoriesRead(result);
+  if (read.length)
+    out.push(
+      `**Read from:** ${read.map((r) => code(r)).join(', ')} (pull only: to find or mount blobs this image's layout holds, each file hashed before its mount)`,
+      '',
+    );
   const foreign = result.image?.foreign ?? [];
   if (foreign.length)
     out.push(

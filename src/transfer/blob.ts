@@ -8,6 +8,7 @@ import { errorMessage } from '../util/errors.js';
 import type { Logger } from '../util/logger.js';
 import { type Attempts, UploadFailed, newAttempts } from './attempts.js';
 import { type State, runBlob } from './machine.js';
+import type { LocalProof } from './local-proof.js';
 import { type BlobOutcome, newBlobOutcome } from './outcome.js';
 import type { TransferPolicy } from './policy.js';
 import { blobProgress } from './progress.js';
@@ -31,6 +32,8 @@ export interface BlobContext {
   records?: Map<string, Attempts>;
   /** No local files: blobs are mounted from `mountFrom` or fail (index-from's copies). */
   mountOnly?: boolean;
+  /** Whether each local file holds its blob, asked before a mount; shared by a run's targets. */
+  proof?: LocalProof;
 }
 
 export interface BlobOptions {

@@ -17,6 +17,7 @@ import { formatSize } from '../util/format.js';
 import type { Logger } from '../util/logger.js';
 import { type Attempts, MAX_GROWS, situation } from './attempts.js';
 import { checkFileDigest, fileBody, fileRange } from './body.js';
+import type { LocalProof } from './local-proof.js';
 import type { BlobHow, BlobOutcome } from './outcome.js';
 import { CHUNK_FLOOR, type TransferPolicy, uploadShares } from './policy.js';
 
@@ -95,6 +96,8 @@ export interface MachineContext {
   mountFrom?: string;
   /** No local file: a blob that cannot be mounted fails (index-from's copies). */
   mountOnly?: boolean;
+  /** Whether the local file holds the blob, asked before any mount (hashed here when absent). */
+  proof?: LocalProof;
   uploads: Limiter;
   checks: Limiter;
   onProgress?: (bytes: number) => void;
@@ -212,9 +215,13 @@ async function send(ctx: MachineContext, state: Active): Promise<State> {
         return { name: 'done', how: 'present' };
       // A source the registry refused once (no pull access there) is not asked again.
       const refused = ctx.mountFrom && client.registry.profile.mountsRefusedFrom.has(ctx.mountFrom);
-      return ctx.mountFrom && !refused ? { name: 'mount' } : { name: 'open' };
+      if (!ctx.mountFrom || refused) return { name: 'open' };
+      if (!ctx.mountOnly) ctx.proof?.begin(blob);
+      return { name: 'mount' };
     }
     case 'mount': {
+      // Never mount bytes the layout does not hold: the file must hash to the digest first.
+      if (!ctx.mountOnly) await (ctx.proof ? ctx.proof.proven(blob) : checkFileDigest(blob));
       const start = await client.startUpload({ digest: blob.digest, from: ctx.mountFrom! });
       if (start.mounted) return { name: 'mount-verify' };
       if (ctx.mountOnly) throw notMountable(ctx, start.location);
@@ -280,6 +287,7 @@ async function send(ctx: MachineContext, state: Active): Promise<State> {
       // Only the HEADs asked again before a verification that found the blob were replica lag;
       // those before a re-upload were the registry losing it.
       a.lagTotal += a.lagHeads;
+      ctx.proof?.accepted(blob.digest);
       return { name: 'done', how: a.method };
   }
 }

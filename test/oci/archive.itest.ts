@@ -7,6 +7,8 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { makeLayout } from '../support/layouts.js';
 import { listTags } from '../support/oci.js';
 import { type RunningRegistry, startRegistry } from '../support/registry.js';
+import { runAction } from '../support/actions-runner.js';
+import { filesOf, paxTar, ustarHeader } from '../support/pax.js';
 import { run, runCli } from '../support/run.js';
 
 type Entry = {
@@ -216,5 +218,55 @@ describe('hostile and broken archives', () => {
     const { res, repo } = await pushArchive(await tarOf(entries));
     expect(res.code, res.stderr).toBe(0);
     expect(await listTags(registry.url, repo)).toEqual(['1']);
+  });
+});
+
+describe('what an archive costs', () => {
+  it('a pax archive with sizes only in pax records pushes, in the CLI and the action', async () => {
+    const layout = join(work, 'pax-layout');
+    await makeLayout(layout, { seed: 'pax', layers: 2, layerSize: 40 * 1024 });
+    const bytes = paxTar(await filesOf(layout));
+    const file = join(work, 'pax.tar');
+    await writeFile(file, bytes);
+    // GNU tar reads it so: every file at its pax size.
+    const listed = await run('tar', ['-tvf', file]);
+    expect(listed.code, listed.stderr).toBe(0);
+    const largest = (await filesOf(layout)).sort((a, b) => b.data.length - a.data.length)[0]!;
+    expect(listed.stdout).toMatch(new RegExp(` ${largest.data.length} .* ${largest.name}\n`));
+    const { res, repo } = await pushArchive(bytes);
+    expect(res.code, res.stderr).toBe(0);
+    expect(await listTags(registry.url, repo)).toEqual(['1']);
+    const action = await runAction(work, {
+      layout: file,
+      tags: `${registry.host}/hostile/pax-action:1`,
+      diagnose: 'never',
+    });
+    expect(action.code, action.stdout).toBe(0);
+    expect(await listTags(registry.url, 'hostile/pax-action')).toEqual(['1']);
+  });
+
+  it('folders, empty files and hard links count against max-image-size', async () => {
+    const entries: Buffer[] = [];
+    for (let i = 0; i < 1000; i++) entries.push(ustarHeader(`d${i}/`, 0, '5'));
+    for (let i = 0; i < 600; i++) entries.push(ustarHeader(`e${i}`, 0, '0'));
+    for (let i = 0; i < 600; i++) entries.push(ustarHeader(`h${i}`, 0, '1', 'e0'));
+    const file = join(work, 'many-empty.tar');
+    await writeFile(file, Buffer.concat([...entries, Buffer.alloc(1024)]));
+    temp = await mkdtemp(join(work, 'tmp-'));
+    const res = await runCli(
+      ['push', file, `${registry.host}/hostile/empty:1`, '--max-image-size', '1MiB'],
+      { env: { ...process.env, TMPDIR: temp, RUNNER_TEMP: temp } },
+    );
+    expect(res.code).toBe(1);
+    expect(res.stderr).toMatch(
+      /many-empty\.tar: expands to more than 1(\.0)? MiB \(max-image-size\)/,
+    );
+    expect(await readdir(temp)).toEqual([]);
+  });
+
+  it('an archive of more than 100,000 entries is refused, naming the limit', async () => {
+    const header = ustarHeader('d/', 0, '5');
+    const bytes = Buffer.concat([...Array<Buffer>(100_001).fill(header), Buffer.alloc(1024)]);
+    await expectRefused(bytes, /a\d+\.tar: more than 100000 entries/);
   });
 });

@@ -1,7 +1,8 @@
 import { Readable } from 'node:stream';
 import { text } from 'node:stream/consumers';
 import { describe, expect, it } from 'vitest';
-import { TarBoundary, isTarHeader, sniffArchive } from '../../src/oci/tar-boundary.js';
+import { TarBoundary, isTarHeader, paxSize, sniffArchive } from '../../src/oci/tar-boundary.js';
+import { paxTar } from '../support/pax.js';
 import { isMediaType } from '../../src/oci/types.js';
 
 /** A ustar header for a file of `size` bytes, with its checksum. */
@@ -82,5 +83,31 @@ describe('media types (RFC 6838)', () => {
       '',
     ])
       expect(isMediaType(bad), JSON.stringify(bad)).toBe(false);
+  });
+});
+
+describe('pax sizes', () => {
+  it('reads the size record of a pax header, over a global one', () => {
+    expect(paxSize(Buffer.from('13 size=1500\n20 path=blobs/a/b\n'))).toBe(1500);
+    expect(paxSize(Buffer.from('20 path=blobs/a/b\n'))).toBeUndefined();
+    expect(paxSize(Buffer.from('garbage'))).toBeUndefined();
+  });
+
+  it('an entry whose size is only in its pax header is passed whole, at any chunking', async () => {
+    const data = 'z'.repeat(1500);
+    const archive = paxTar([
+      { name: 'index.json', data: Buffer.from('{}') },
+      { name: 'blobs/sha256/aa', data: Buffer.from(data) },
+    ]);
+    const withTail = Buffer.concat([archive, Buffer.alloc(8192), Buffer.from('junk')]);
+    for (const size of [1, 100, 512, 4096]) {
+      let stopped = false;
+      const chunks: Buffer[] = [];
+      for (let i = 0; i < withTail.length; i += size) chunks.push(withTail.subarray(i, i + size));
+      const out = Readable.from(chunks).pipe(new TarBoundary(() => (stopped = true)));
+      const passed = Buffer.from(await text(out), 'latin1');
+      expect(passed.length, `chunks of ${size}`).toBe(archive.length);
+      expect(stopped).toBe(true);
+    }
   });
 });

@@ -14,6 +14,7 @@ import {
 } from '../support/layouts.js';
 import { type RunningRegistry, startRegistry } from '../support/registry.js';
 import { runCli, skopeoPull } from '../support/run.js';
+import { storeIndexTree } from '../support/seed-storage.js';
 
 // An image built FROM a base that is already in the registry sends only its own layers: the base's
 // are mounted from the repository the base came from.
@@ -210,5 +211,77 @@ describe('mounting from the base image', () => {
     const res = await runCli(['push', image.dir, `${proxy.host}/team/elsewhere:1`]);
     expect(res.code, res.stderr).toBe(0);
     expect(res.stderr).not.toMatch(/mounted from/);
+  });
+});
+
+/** Manifest reads through the proxy since `from`, outside the target's own repository. */
+function manifestReads(log: ProxyLogEntry[], target: string): number {
+  return log.filter(
+    (e) =>
+      e.method === 'GET' && /\/manifests\//.test(e.path) && !e.path.startsWith(`/v2/${target}/`),
+  ).length;
+}
+
+function warnings(text: string): string[] {
+  return text.split('\n').filter((l) => /^::warning|^warning:/i.test(l));
+}
+
+// A layout controls its annotations and provenance: whatever it names, planning mounts costs at
+// most 50 sources and 200 manifest reads, each distinct manifest once, and one warning at most for
+// the limit and one for the sources that could not be read.
+describe('the work a layout can demand while planning mounts', () => {
+  it('a base that is an index nested 4 levels deep, 8 wide: read to a fixed depth only', async () => {
+    const tree = await storeIndexTree(registry.storage, 'deep/base', '1', 8, 4);
+    expect(tree.documents).toBe(4681);
+    const image = await derived('deep', {
+      annotations: { 'org.opencontainers.image.base.name': `${proxy.host}/deep/base:1` },
+    });
+    const from = proxy.log.length;
+    const run = await runAction(work, {
+      layout: image.dir,
+      tags: `${proxy.host}/team/deep:1`,
+      diagnose: 'never',
+    });
+    expect(run.code, run.stdout).toBe(0);
+    // The root, its 8 children and their 64: the depth ends there.
+    expect(manifestReads(proxy.log.slice(from), 'team/deep')).toBe(73);
+  });
+
+  it('mount sources that would take more than 200 reads: 200 at most, one warning', async () => {
+    const names = ['w', 'x', 'y', 'z'];
+    for (const name of names) await storeIndexTree(registry.storage, `wide/${name}`, '1', 8, 3);
+    const image = await derived('wide');
+    const from = proxy.log.length;
+    const res = await runCli([
+      'push',
+      image.dir,
+      `${proxy.host}/team/wide:1`,
+      ...names.flatMap((n) => ['--mount-from', `wide/${n}:1`]),
+    ]);
+    expect(res.code, res.stderr).toBe(0);
+    expect(manifestReads(proxy.log.slice(from), 'team/wide')).toBe(200);
+    const said = warnings(res.stderr);
+    expect(said.filter((l) => /more mount sources than are read/.test(l))).toHaveLength(1);
+    await pulledBack(`${registry.host}/team/wide:1`);
+  });
+
+  it('provenance naming 2,000 images: at most 50 sources read, their failures in one warning', async () => {
+    const materials = Array.from(
+      { length: 2000 },
+      (_, i) => `pkg:docker/${proxy.host}/gone${i % 80}/img@v${i}?platform=linux%2Famd64`,
+    );
+    const image = await derived('provenance-storm', { provenance: materials });
+    const from = proxy.log.length;
+    const run = await runAction(work, {
+      layout: image.dir,
+      tags: `${proxy.host}/team/storm:1`,
+      diagnose: 'never',
+    });
+    expect(run.code, run.stdout).toBe(0);
+    expect(manifestReads(proxy.log.slice(from), 'team/storm')).toBeLessThanOrEqual(50);
+    const said = warnings(run.stdout);
+    expect(said.length).toBeLessThanOrEqual(2);
+    expect(said.some((l) => /50 mount sources could not be read/.test(l))).toBe(true);
+    expect(run.stdout.length).toBeLessThan(64 * 1024);
   });
 });

@@ -1,2 +1,0 @@
-import { createRequire as __ociPushCreateRequire } from 'node:module'; const require = __ociPushCreateRequire(import.meta.url);
-import{a,b}from"./chunk-LBBSJ4YI.js";import"./chunk-AX3JPMS3.js";import"./chunk-2AKXD7NV.js";import"./chunk-LZ73L6RP.js";import"./chunk-TVQYXLES.js";import"./chunk-VMW2KWVY.js";import"./chunk-UST4V5JQ.js";import"./chunk-LOSWYYCV.js";import"./chunk-X4T4DFML.js";export{b as executePush,a as failedBeforePush};
