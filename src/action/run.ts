@@ -4,6 +4,7 @@ import { type PushSettings, readPushSettings } from '../config/settings.js';
 import type { Finding } from '../diagnose/finding.js';
 import { executePush, failedBeforePush } from '../push/execute.js';
 import type { PushResult } from '../push/result.js';
+import { checkedOutputs } from '../report/output-format.js';
 import { outputsOf } from '../report/outputs.js';
 import { proxySecrets } from '../registry/proxy.js';
 import { failureCauses, observedWarnings, recoveries } from '../report/failure-model.js';
@@ -139,8 +140,11 @@ async function runAction(signal: AbortSignal): Promise<void> {
     // Bad input still gets a summary that says what was wrong.
     result ??= failedBeforePush(settings?.tags ?? [], error);
   }
-  for (const [name, value] of Object.entries(outputsOf(result)))
+  const outputs = checkedOutputs(outputsOf(result));
+  for (const [name, value] of Object.entries(outputs.values))
     core.setOutput(name, logger.masker.mask(value));
+  for (const name of outputs.refused)
+    core.warning(`output ${name} was left empty: its value did not have the documented format`);
   if (result && settings?.summary !== false) {
     try {
       await writeSummary(result, findings, logger.masker);

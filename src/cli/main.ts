@@ -8,6 +8,7 @@ import { readDiagnoseSettings, readPushSettings } from '../config/settings.js';
 import { type Finding, blocking } from '../diagnose/finding.js';
 import type { PushResult } from '../push/result.js';
 import { causeOf, workaroundOf } from '../report/causes.js';
+import { checkedOutputs } from '../report/output-format.js';
 import { outputsOf } from '../report/outputs.js';
 import { proxySecrets } from '../registry/proxy.js';
 import { failureCauses, observedWarnings, recoveries } from '../report/failure-model.js';
@@ -146,7 +147,7 @@ function passwordsIn(argv: string[]): string[] {
 /** The outputs as JSON, with numbers and lists as such, and the causes of a failure. */
 function jsonOf(result: PushResult): Record<string, unknown> {
   const json: Record<string, unknown> = { ok: result.ok };
-  for (const [name, value] of Object.entries(outputsOf(result)))
+  for (const [name, value] of Object.entries(checkedOutputs(outputsOf(result)).values))
     json[name] = /^[[{]/.test(value) || /^\d+$/.test(value) ? JSON.parse(value) : value;
   if (result.error) json.error = result.error.message;
   const causes = failureCauses(result, 'cli');

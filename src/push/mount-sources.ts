@@ -255,10 +255,10 @@ export async function planMounts(
     }
     // Pull scope only: the account may not push there, and need not.
     const client = new RepositoryClient(registry, ref.repository, [], 'pull');
-    if (!plan.read.includes(ref.repository)) plan.read.push(ref.repository);
     try {
       for (const digest of await blobsOf(client, reading, reference, platforms))
         if (!plan.known.has(digest)) plan.known.set(digest, ref.repository);
+      if (!plan.read.includes(ref.repository)) plan.read.push(ref.repository);
     } catch (error) {
       if (error instanceof MountLimitReached) {
         sayLimit(reading, target, logger);

@@ -242,12 +242,15 @@ export function withAuth(next: Transport, auth: Authenticator, onRefresh?: () =>
     if (first.status !== 401) return first;
     const hadChallenge = auth.challenge !== undefined;
     const refreshed = auth.invalidate(scopes, first.headers['www-authenticate']);
-    if (hadChallenge) onRefresh?.();
     if (
       !auth.challenge ||
       (!hadChallenge && auth.challenge.scheme === 'basic' && !auth.hasCredentials)
     )
       return first;
-    return send(refreshed);
+    const second = await send(refreshed);
+    // A token that expired is one a fresh token replaces; a 401 again is a refusal (a mount's
+    // source the account may not read), which the failure rules name.
+    if (hadChallenge && second.status !== 401) onRefresh?.();
+    return second;
   };
 }

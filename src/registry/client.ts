@@ -5,6 +5,7 @@ import {
   errorFromResponse,
 } from './http.js';
 import { repositoryScope } from './auth.js';
+import { isDigest } from '../oci/digest.js';
 import { RegistryError } from './errors.js';
 import { resolveLocation } from './location.js';
 import { isSameHost } from './reference.js';
@@ -116,7 +117,7 @@ export class RepositoryClient {
         exists: true,
         status: res.status,
         size: final?.status === 200 ? headerNumber(final.headers['content-length']) : undefined,
-        digest: res.headers['docker-content-digest'],
+        digest: servedDigest(req, res),
       };
     }
     if (res.status !== 200) throw errorFromResponse(req, res, `checking blob ${digest}`);
@@ -124,7 +125,7 @@ export class RepositoryClient {
       exists: true,
       status: 200,
       size: headerNumber(res.headers['content-length']),
-      digest: res.headers['docker-content-digest'],
+      digest: servedDigest(req, res),
     };
   }
 
@@ -316,7 +317,7 @@ export class RepositoryClient {
     const res = await this.send(req);
     if (res.status !== 200) throw errorFromResponse(req, res, `reading manifest ${reference}`);
     const mediaType = (res.headers['content-type'] ?? '').split(';')[0]!.trim();
-    return { raw: res.body, mediaType, digest: res.headers['docker-content-digest'] };
+    return { raw: res.body, mediaType, digest: servedDigest(req, res) };
   }
 
   /** GET a small blob (an image config) whole, following a redirect to the registry's storage. */
@@ -342,7 +343,7 @@ export class RepositoryClient {
     if (res.status !== 201 && res.status !== 200)
       throw errorFromResponse(req, res, `pushing manifest ${reference}`);
     return {
-      digest: res.headers['docker-content-digest'],
+      digest: servedDigest(req, res),
       subject: res.headers['oci-subject'],
     };
   }
@@ -361,8 +362,25 @@ export class RepositoryClient {
     const res = await this.send(req);
     if (res.status === 404) return undefined;
     if (res.status !== 200) throw errorFromResponse(req, res, `checking manifest ${reference}`);
-    return res.headers['docker-content-digest'] ?? '';
+    return servedDigest(req, res) ?? '';
   }
+}
+
+/**
+ * The Docker-Content-Digest a registry sent, once it has the digest grammar: the value reaches
+ * outputs, the summary and later steps' shells, so anything else is refused as an answer of its
+ * own, never echoed.
+ */
+function servedDigest(req: HttpRequest, res: HttpResponse): string | undefined {
+  const value = res.headers['docker-content-digest'];
+  if (!value || isDigest(value)) return value || undefined;
+  throw new RegistryError({
+    method: req.method,
+    op: req.op,
+    url: req.url,
+    networkCode: 'INVALID_DIGEST',
+    context: `the registry sent an invalid digest (${value.length} characters, not algorithm:hex) in Docker-Content-Digest`,
+  });
 }
 
 /** A Location's path and query on the registry's own origin. */

@@ -90,6 +90,8 @@ export type CauseId =
   | 'realm-invalid'
   | 'manifest-dropped'
   | 'manifest-digest-mismatch'
+  | 'invalid-digest'
+  | 'mount-refused'
   | 'input'
   | 'cancelled'
   | 'unknown';
@@ -265,6 +267,7 @@ export const REFUSED_ANSWERS: Readonly<Record<string, CauseId>> = {
   REDIRECT_SCHEME: 'redirect-scheme',
   TAG_NOT_SERVED: 'manifest-dropped',
   DIGEST_MISMATCH: 'manifest-digest-mismatch',
+  INVALID_DIGEST: 'invalid-digest',
 };
 
 /** A network failure with no answer from the registry. */
@@ -358,7 +361,7 @@ function answered(f: Failure, s: Situation): Decision {
       : { action: 'reupload', cause: 'vanished-after-ack' };
 
   if (status === 401 || status === 403) {
-    if (f.op === 'mount') return { action: 'plain-upload', cause: 'permission-denied' };
+    if (f.op === 'mount') return { action: 'plain-upload', cause: 'mount-refused' };
     if (/read.?only/i.test(f.text)) return { action: 'fail-push', cause: 'read-only' };
     if (!s.authorized && s.anonymous) return { action: 'fail-push', cause: 'no-credentials' };
     if (/insufficient_scope/.test(f.wwwAuthenticate ?? '') || status === 403)
@@ -368,7 +371,7 @@ function answered(f: Failure, s: Situation): Decision {
     return { action: 'fail-push', cause: s.authorized ? 'token-lifetime' : 'credentials' };
   }
   if (f.op === 'mount' && (status === 400 || status === 404 || status === 405))
-    return { action: 'plain-upload', cause: 'unknown' };
+    return { action: 'plain-upload', cause: 'mount-refused' };
 
   if (status === 405 && !onManifest && f.op !== 'ping')
     return { action: 'fail-push', cause: 'read-only' };

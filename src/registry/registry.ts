@@ -28,6 +28,8 @@ export interface RegistryObservations {
   /** Upload Locations named this unreachable host, and their paths were used on the registry's own. */
   locationMovedFrom?: string;
   unauthorizedMidPush: number;
+  /** Repositories the registry would not mount from (no pull access there, or mounts refused). */
+  mountsRefusedFrom: string[];
 }
 
 /**
@@ -44,6 +46,7 @@ export class Registry {
   readonly observations: RegistryObservations = {
     locationDowngraded: false,
     unauthorizedMidPush: 0,
+    mountsRefusedFrom: [],
   };
   private authorizedOnce = false;
 

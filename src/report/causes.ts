@@ -242,6 +242,16 @@ export const CAUSES: Record<CauseId, Omit<Cause, 'id'>> = {
       'The registry serves the tag with another digest than the manifest pushed: it rewrote the manifest, or another push set the same tag at the same time.',
     fix: 'Check whether another job pushes the same tag at once, or a proxy rewrites manifests; the summary names the digest the tag points at now.',
   },
+  'invalid-digest': {
+    title:
+      'The registry sent an invalid digest: its Docker-Content-Digest header is not algorithm:hex, so oci-push cannot tell what it stored, and passes none of it on.',
+    fix: 'Check what answers for the registry (a proxy or gateway that rewrites headers, a registry that is not OCI-compliant); nothing was tagged on its word.',
+  },
+  'mount-refused': {
+    title:
+      'The registry refused to mount a blob from another repository (no pull access there, another project, or mounts across repositories turned off); the blob was uploaded instead.',
+    fix: 'Nothing is needed: the blob was uploaded. To save the upload, give the credentials pull access to the source repository, or name one they can read with {{mount-from}}.',
+  },
   input: {
     title: 'The input was refused before anything was sent to the registry.',
     fix: 'Correct the input named above; no blob, manifest or tag was sent to the registry.',

@@ -215,6 +215,14 @@ export function observedWarnings(result: PushResult, shell: Shell = 'action'): O
         cause: causeOf('location-unreachable', { locationHost: host }, shell),
       });
     }
+    if (o.mountsRefusedFrom.length) {
+      const from = o.mountsRefusedFrom.map((r) => r.replace(/[^a-z0-9._/-]/g, '')).join(', ');
+      out.push({
+        registry: target.registry,
+        seen: `the registry refused to mount blobs from ${from}; oci-push uploaded them instead.`,
+        cause: causeOf('mount-refused', {}, shell),
+      });
+    }
     if (o.unauthorizedMidPush > 0) {
       out.push({
         registry: target.registry,

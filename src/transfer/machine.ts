@@ -529,6 +529,7 @@ function transition(ctx: MachineContext, state: Active, decision: Decision, erro
       if (state.name === 'mount' && ctx.mountFrom && !refusedFrom.has(ctx.mountFrom)) {
         // Said once per source, never a failure: the blobs are uploaded instead.
         refusedFrom.add(ctx.mountFrom);
+        ctx.client.registry.observations.mountsRefusedFrom.push(ctx.mountFrom);
         logger.warning(
           `${ctx.client.registry.name}: mounting from ${ctx.mountFrom} was refused (${message}); blobs are uploaded instead`,
         );

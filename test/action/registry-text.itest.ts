@@ -1,3 +1,4 @@
+import { existsSync } from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -8,7 +9,7 @@ import { HOSTILE_TEXTS, renderGfm } from '../support/gfm.js';
 import { makeLayout } from '../support/layouts.js';
 import { basic, listTags } from '../support/oci.js';
 import { type RunningRegistry, startRegistry } from '../support/registry.js';
-import { runCli } from '../support/run.js';
+import { run as run_, runCli } from '../support/run.js';
 
 // Everything a registry sends is hostile until checked: no line of it may become a workflow command.
 let registry: RunningRegistry;
@@ -118,6 +119,34 @@ describe('registry text in the job summary', () => {
     // The annotations are one line each and bounded.
     for (const line of commands(run.stdout).filter((l) => l.startsWith('::error')))
       expect(line.length).toBeLessThan(2500);
+  });
+});
+
+describe('digests a registry sends', () => {
+  const HOSTILE_DIGEST = `sha256:${'1'.repeat(64)}$(touch\${IFS}marker)`;
+
+  it('a tag read back with a digest that runs in the next step: named, never an output', async () => {
+    const p = await proxy({ servedDigestHeader: HOSTILE_DIGEST });
+    const run = await runAction(work, { layout, tags: `${p.host}/text/digest:1`, retries: '0' });
+    expect(run.code).toBe(1);
+    expect(run.outputs['tags-elsewhere']).toBe('[]');
+    expect(run.outputs.digest).toBe('');
+    expect(run.summary).toMatch(/sent an invalid digest/);
+    for (const text of [run.stdout, run.summary, JSON.stringify(run.outputs)])
+      expect(text).not.toContain('$(touch');
+    // The step a user writes after it, as the runner would run it: no marker.
+    const step = `echo "moved: ${run.outputs['tags-elsewhere']}"`;
+    const shell = await run_('bash', ['-c', step], { cwd: work });
+    expect(shell.code).toBe(0);
+    expect(existsSync(join(work, 'marker'))).toBe(false);
+  });
+
+  it('the CLI refuses it the same way, and never prints it', async () => {
+    const p = await proxy({ servedDigestHeader: HOSTILE_DIGEST });
+    const res = await runCli(['push', layout, `${p.host}/text/digest-cli:1`, '--retries', '0']);
+    expect(res.code).toBe(1);
+    expect(res.stderr).toMatch(/invalid digest/);
+    expect(res.stdout + res.stderr).not.toContain('$(touch');
   });
 });
 

@@ -17,10 +17,16 @@ let base: BuiltImage;
 let baseLayers: string[];
 const USER = 'deputy';
 const PASSWORD = 'pw-borrowed-1';
+/** An account the token service gives nothing in private/ (Harbor: not a member of that project). */
+const OUTSIDER = 'outsider';
 
 beforeAll(async () => {
   work = await mkdtemp(join(tmpdir(), 'oci-push-borrowed-'));
-  reg = await startTokenRegistry(work, { [USER]: PASSWORD });
+  reg = await startTokenRegistry(
+    work,
+    { [USER]: PASSWORD, [OUTSIDER]: PASSWORD },
+    { grants: (user, repository) => user !== OUTSIDER || !repository.startsWith('private/') },
+  );
   base = await makeLayout(join(work, 'base'), {
     seed: 'private-base',
     layers: 2,
@@ -127,5 +133,39 @@ describe('a layout that names a base it does not hold', () => {
     expect(Number(run.outputs['bytes-mounted'])).toBeGreaterThan(0);
     expect(run.summary).toContain(`**Read from:** \`${reg.registry.host}/private/base\``);
     expect(await served('public/genuine', baseLayers[0]!)).toBe(true);
+  });
+
+  it('a mount the registry refuses with 401 (as Harbor does) is named as such, never as a token that expired', async () => {
+    const dir = join(work, 'outsider');
+    await makeDerivedLayout(dir, join(work, 'base'), base, 'outsider', 32 * 1024);
+    const run = await runAction(work, {
+      layout: dir,
+      tags: `${reg.registry.host}/public/outsider:v1`,
+      'mount-from': 'private/base',
+      username: OUTSIDER,
+      password: PASSWORD,
+      diagnose: 'never',
+    });
+    expect(run.code, run.stdout).toBe(0);
+    expect(run.outputs['bytes-mounted']).toBe('0');
+    expect(run.summary).toMatch(/refused to mount blobs from private\/base/);
+    expect(run.summary).toMatch(/refused to mount a blob from another repository/);
+    expect(run.summary).not.toMatch(/token|lifetime/i);
+    const cli = await runCli(
+      [
+        'push',
+        dir,
+        `${reg.registry.host}/public/outsider2:v1`,
+        '--mount-from',
+        'private/base',
+        '--username',
+        OUTSIDER,
+        '--password-stdin',
+      ],
+      { input: PASSWORD },
+    );
+    expect(cli.code, cli.stderr).toBe(0);
+    expect(cli.stderr).toMatch(/mounting from private\/base was refused/);
+    expect(cli.stderr).not.toMatch(/token|lifetime/i);
   });
 });

@@ -403,16 +403,29 @@ const rows: [string, Failure, Situation, Action, CauseId][] = [
     f({ op: 'mount', status: 401 }),
     { ...budget, authorized: true },
     'plain-upload',
-    'permission-denied',
+    'mount-refused',
   ],
   [
     'mount refused with 400 (old Quay)',
     f({ op: 'mount', status: 400 }),
     budget,
     'plain-upload',
-    'unknown',
+    'mount-refused',
   ],
-  ['mount refused with 404', f({ op: 'mount', status: 404 }), budget, 'plain-upload', 'unknown'],
+  [
+    'mount refused with 404',
+    f({ op: 'mount', status: 404 }),
+    budget,
+    'plain-upload',
+    'mount-refused',
+  ],
+  [
+    'a registry that sends an invalid digest: refused, never retried',
+    f({ op: 'verify', networkCode: 'INVALID_DIGEST' }),
+    budget,
+    'fail-blob',
+    'invalid-digest',
+  ],
 
   // Read-only and manifest refusals.
   [

@@ -87,6 +87,8 @@ export interface FaultConfig {
   dropTagPuts?: boolean;
   /** Answer every manifest PUT with this Docker-Content-Digest (it is stored as sent). */
   manifestDigestHeader?: string;
+  /** Answer every manifest HEAD and GET with this Docker-Content-Digest (a tag read back). */
+  servedDigestHeader?: string;
   /** Upload sessions expire this long after their first PATCH: 404 BLOB_UPLOAD_UNKNOWN after. */
   sessionLifetimeMs?: number;
   /** Read the request, then never answer: for these methods on paths matching `path`. */
@@ -443,6 +445,12 @@ export async function startFaultProxy(
         Object.assign(outHeaders, config.manifestHeaders);
       if (isManifestPut && config.manifestDigestHeader)
         outHeaders['docker-content-digest'] = config.manifestDigestHeader;
+      if (
+        config.servedDigestHeader &&
+        (method === 'HEAD' || method === 'GET') &&
+        /\/manifests\//.test(url.pathname)
+      )
+        outHeaders['docker-content-digest'] = config.servedDigestHeader;
       let status = up.statusCode ?? 502;
       if (profile) {
         const loc = typeof outHeaders.location === 'string' ? outHeaders.location : undefined;

@@ -14,7 +14,10 @@ export interface TokenRegistry {
 export async function startTokenRegistry(
   dir: string,
   users: Record<string, string>,
-  options: { refuseMountScopes?: boolean } = {},
+  options: {
+    refuseMountScopes?: boolean;
+    grants?: (user: string | undefined, repository: string) => boolean;
+  } = {},
 ): Promise<TokenRegistry> {
   const cert = makeSelfSigned(dir, `issuer-${Object.keys(users).join('-')}-${Date.now()}`);
   const tokens = await startTokenServer({
@@ -23,6 +26,7 @@ export async function startTokenRegistry(
     issuer: 'iss',
     ...cert,
     refuseMountScopes: options.refuseMountScopes,
+    grants: options.grants,
   });
   const registry = await startRegistry({
     token: { realm: tokens.realm, service: TOKEN_SERVICE, issuer: 'iss', certFile: cert.certFile },

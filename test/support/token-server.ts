@@ -13,6 +13,8 @@ export interface TokenServerOptions {
   ttlSeconds?: number;
   /** Docker Hub refuses a token whose scopes name a repository it will not grant: 400. */
   refuseMountScopes?: boolean;
+  /** Whether `user` gets any access to `repository` (default: all): a refused scope is left out of the token, as Harbor leaves a project the account is not in. */
+  grants?: (user: string | undefined, repository: string) => boolean;
   /** Listen on this loopback address instead of 127.0.0.1 (a realm on another host). */
   address?: string;
 }
@@ -63,11 +65,13 @@ export async function startTokenServer(options: TokenServerOptions): Promise<Tok
       return;
     }
     const access = authorized
-      ? scopes.map((s) => {
-          const [type, ...middle] = s.split(':');
-          const actions = middle.pop() ?? '';
-          return { type, name: middle.join(':'), actions: actions.split(',') };
-        })
+      ? scopes
+          .map((s) => {
+            const [type, ...middle] = s.split(':');
+            const actions = middle.pop() ?? '';
+            return { type, name: middle.join(':'), actions: actions.split(',') };
+          })
+          .filter((a) => options.grants?.(user, a.name) ?? true)
       : [];
     const now = Math.floor(Date.now() / 1000);
     const ttl = options.ttlSeconds ?? 300;
