@@ -127,7 +127,7 @@ async function runAction(signal: AbortSignal): Promise<void> {
     if (!result.ok) {
       failure = errorMessage(result.error);
       const { diagnoseAfterFailure } = await import('../diagnose/after-failure.js');
-      findings = await diagnoseAfterFailure(settings, result, { logger }).catch(
+      findings = await diagnoseAfterFailure(settings, result, { logger, signal }).catch(
         (error: unknown) => {
           core.warning(logger.masker.mask(`the diagnosis could not run: ${errorMessage(error)}`));
           return undefined;

@@ -103,7 +103,10 @@ export async function main(
     let findings: Finding[] | undefined;
     if (!result.ok && settings.diagnose === 'on-failure') {
       const { diagnoseAfterFailure } = await import('../diagnose/after-failure.js');
-      findings = await diagnoseAfterFailure(settings, result, { logger }).catch(() => undefined);
+      findings = await diagnoseAfterFailure(settings, result, {
+        logger,
+        signal: cancel?.signal,
+      }).catch(() => undefined);
     }
     if (args.summaryFile && settings.summary)
       await writeFile(

@@ -1,23 +1,34 @@
 import type { PushSettings } from '../config/settings.js';
 import type { PushResult } from '../push/result.js';
+import type { CauseId } from '../registry/failure.js';
 import { type DiagnoseDeps, diagnose } from './diagnose.js';
 import type { Finding } from './finding.js';
 
+/** The proxy stood between the runner and the registry: every probe would fail the same way. */
+const NEVER_REACHED = new Set<CauseId>([
+  'proxy-tunnel',
+  'proxy-auth',
+  'proxy-refused',
+  'proxy-unreachable',
+]);
+
 /**
  * After a failed push, probes the registry that failed (the first target with failed blobs, else the
- * first tag). Nothing is probed when the input was bad: the registry was never the problem then.
+ * first tag). Nothing is probed when the input was bad, or a proxy kept the registry out of reach:
+ * the registry was never the problem then. A cancel ends the probe at once.
  */
 export async function diagnoseAfterFailure(
   settings: PushSettings,
   result: PushResult,
-  deps: Pick<DiagnoseDeps, 'logger' | 'env' | 'clock' | 'base'>,
+  deps: Pick<DiagnoseDeps, 'logger' | 'env' | 'clock' | 'base' | 'signal'>,
 ): Promise<Finding[] | undefined> {
   if (
     result.ok ||
     settings.diagnose === 'never' ||
     result.phase === 'validate' ||
     result.cause === 'cancelled' ||
-    result.cause === 'input'
+    result.cause === 'input' ||
+    (result.cause !== undefined && NEVER_REACHED.has(result.cause))
   )
     return undefined;
   const failing = result.targets.find((t) =>

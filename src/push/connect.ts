@@ -13,8 +13,11 @@ export interface ConnectDeps {
   env: NodeJS.ProcessEnv;
   base: BaseTransport;
   /** `GET /v2/` answers asked for early, by API host; one that failed is asked again here. */
-  early?: Map<string, Promise<PingResult | undefined>>;
+  early?: Map<string, Promise<EarlyPing>>;
 }
+
+/** An early `GET /v2/`: what it taught, or how it failed (its one try counts against the budget). */
+export type EarlyPing = { pinged: PingResult } | { failed: unknown };
 
 /**
  * Asks each registry's `GET /v2/` before the image is read, so the round trip (and the connection's
@@ -25,12 +28,15 @@ export function pingEarly(
   apiHosts: string[],
   settings: Pick<ConnectionSettings, 'insecure'>,
   deps: Pick<ConnectDeps, 'logger' | 'clock' | 'base'>,
-): Map<string, Promise<PingResult | undefined>> {
-  const early = new Map<string, Promise<PingResult | undefined>>();
+): Map<string, Promise<EarlyPing>> {
+  const early = new Map<string, Promise<EarlyPing>>();
   for (const apiHost of new Set(apiHosts))
     early.set(
       apiHost,
-      pingHost(apiHost, settings, 0, deps).catch(() => undefined),
+      pingHost(apiHost, settings, 0, deps).then(
+        (pinged) => ({ pinged }),
+        (failed: unknown) => ({ failed }),
+      ),
     );
   return early;
 }
@@ -70,9 +76,7 @@ export async function connectRegistry(
     env: deps.env,
     logger,
   });
-  const pinged =
-    (await deps.early?.get(target.apiHost)) ??
-    (await pingHost(target.apiHost, settings, retries, deps));
+  const pinged = await pingOnce(target.apiHost, settings, retries, deps);
   const registry = new Registry({
     name: target.registry,
     apiHost: target.apiHost,
@@ -92,4 +96,21 @@ export async function connectRegistry(
     logger.warning(`${target.registry} is reached over plain http (insecure: true)`);
   }
   return registry;
+}
+
+/**
+ * The registry's `GET /v2/` answer: the early one, or asked again with what is left of the budget.
+ * The early try was the first of `retries + 1`, so `retries: 0` asks once in all.
+ */
+async function pingOnce(
+  apiHost: string,
+  settings: Pick<ConnectionSettings, 'insecure'>,
+  retries: number,
+  deps: ConnectDeps,
+): Promise<PingResult> {
+  const early = await deps.early?.get(apiHost);
+  if (!early) return pingHost(apiHost, settings, retries, deps);
+  if ('pinged' in early) return early.pinged;
+  if (retries === 0) throw early.failed;
+  return pingHost(apiHost, settings, retries - 1, deps);
 }

@@ -2,7 +2,7 @@ import type { PushSettings } from '../config/settings.js';
 import { classifyError } from '../registry/failure.js';
 import { RegistryError } from '../registry/errors.js';
 import { type BaseTransport, DEFAULT_DEADLINES, createBaseTransport } from '../registry/http.js';
-import type { PingResult } from '../registry/ping.js';
+import type { EarlyPing } from './connect.js';
 import type { Registry } from '../registry/registry.js';
 import { BlobsFailedError } from '../transfer/manifest.js';
 import { UploadFailed } from '../transfer/attempts.js';
@@ -21,7 +21,7 @@ export interface PushDeps {
   /** Aborts the push: requests in flight stop, sleeps end, nothing more is tagged. */
   signal?: AbortSignal;
   /** `GET /v2/` answers asked for while the image was read (`pingEarly`), by API host. */
-  early?: Map<string, Promise<PingResult | undefined>>;
+  early?: Map<string, Promise<EarlyPing>>;
 }
 
 /** What every phase of a push shares: the transport, the connected registries, and where it is. */

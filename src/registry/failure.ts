@@ -84,6 +84,7 @@ export type CauseId =
   | 'proxy-auth'
   | 'proxy-refused'
   | 'proxy-unreachable'
+  | 'proxy-tunnel'
   | 'redirect-loop'
   | 'redirect-scheme'
   | 'realm-insecure'
@@ -277,6 +278,10 @@ function network(f: Failure, s: Situation): Decision {
   const refused = REFUSED_ANSWERS[code];
   if (refused)
     return { action: code.startsWith('REALM') ? 'fail-push' : give(f.op), cause: refused };
+  // The proxy took the connection and then closed it, stalled, or spoke something else: a tunnel
+  // that may open next time, charged to the budget like any request.
+  if (/^PROXY_(CLOSED|STALLED|GARBAGE)$/.test(code))
+    return { action: 'retry', cause: 'proxy-tunnel' };
   // The proxy itself answered the CONNECT, or could not be reached: never the registry's fault.
   const tunnel = /^PROXY_(\d{3})$/.exec(code);
   if (tunnel)

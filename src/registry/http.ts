@@ -13,6 +13,7 @@ import {
 import { InputError } from '../util/errors.js';
 import { RegistryError } from './errors.js';
 import { canonicalHost } from './reference.js';
+import { tunnelConnector } from './tunnel.js';
 import { formatDuration } from '../util/format.js';
 import type { Op } from './failure.js';
 
@@ -176,6 +177,36 @@ export function createBaseTransport(options: BaseTransportOptions = {}): BaseTra
   const strictTls = options.ca ? { ca: trustedWith(options.ca) } : {};
   const laxTls = { rejectUnauthorized: false };
   const proxies = options.proxies ?? proxySettingsFrom(process.env);
+  // A connection, tunnel and TLS included, has the request's deadline; a little less, so that a
+  // proxy or host that stalls before any request is sent is named, not taken for a stalled registry.
+  const connectMs = Math.max(1, deadlines.requestMs - Math.min(250, deadlines.requestMs / 10));
+  const viaProxy = (proxy: URL, url: URL, tls: object): Dispatcher => {
+    const credentials = proxyCredentials(proxy);
+    // Sent to the proxy only (Proxy-Authorization), on the CONNECT or the absolute-URI request.
+    const authorization = credentials
+      ? `Basic ${Buffer.from(`${credentials.user}:${credentials.password}`).toString('base64')}`
+      : undefined;
+    // https goes through a CONNECT tunnel of our own connector (its deadline, its failures said
+    // once); http as absolute-URI requests to the proxy, which fail like any request.
+    if (url.protocol === 'https:')
+      return new Agent({
+        ...common,
+        connect: tunnelConnector({
+          proxy,
+          authorization,
+          proxyTls: strictTls,
+          registryTls: tls,
+          timeoutMs: connectMs,
+        }),
+      });
+    return new ProxyAgent({
+      ...common,
+      uri: new URL(proxyShown(proxy)).href,
+      ...(authorization ? { token: authorization } : {}),
+      proxyTls: { ...strictTls, timeout: connectMs },
+      proxyTunnel: false,
+    });
+  };
   const dispatchers = new Map<string, Dispatcher>();
   const insecure = new Set([...(options.insecureHosts ?? [])].map(canonicalHost));
   const dispatcherFor = (url: URL): { dispatcher: Dispatcher; proxy?: string } => {
@@ -186,23 +217,9 @@ export function createBaseTransport(options: BaseTransportOptions = {}): BaseTra
     const key = `${lax ? 'lax' : 'strict'} ${proxy?.href ?? 'direct'} ${proxy ? url.protocol : ''}`;
     let dispatcher = dispatchers.get(key);
     if (!dispatcher) {
-      if (proxy) {
-        const credentials = proxyCredentials(proxy);
-        const uri = new URL(proxyShown(proxy));
-        dispatcher = new ProxyAgent({
-          ...common,
-          uri: uri.href,
-          // Sent to the proxy only (Proxy-Authorization), on the CONNECT or the absolute-URI request.
-          ...(credentials
-            ? {
-                token: `Basic ${Buffer.from(`${credentials.user}:${credentials.password}`).toString('base64')}`,
-              }
-            : {}),
-          requestTls: tls,
-          proxyTls: strictTls,
-          proxyTunnel: url.protocol === 'https:',
-        });
-      } else dispatcher = new Agent({ ...common, connect: tls });
+      dispatcher = proxy
+        ? viaProxy(proxy, url, tls)
+        : new Agent({ ...common, connect: { ...tls, timeout: connectMs } });
       dispatchers.set(key, dispatcher);
     }
     return { dispatcher, proxy: proxy ? proxyShown(proxy) : undefined };

@@ -68,6 +68,10 @@ export async function ping(options: PingOptions): Promise<PingResult> {
         res = late;
         baseUrl = new URL(`http://${apiHost}`);
       }
+    } else if (refused instanceof RegistryError && refused.networkCode === 'DEADLINE') {
+      // A TLS port answers plain http at once (an error or a close): one that takes the request
+      // and never answers is not waiting for a handshake, and https would wait the same again.
+      throw explained(refused, apiHost);
     } else if (plain && (plain.status === 200 || plain.status === 401)) {
       res = plain;
       baseUrl = new URL(`http://${apiHost}`);
@@ -116,6 +120,7 @@ const CONNECT_CONTEXT: Partial<Record<string, (host: string, proxy: string) => s
     `the proxy at ${p} asked for credentials before it would connect to ${h} (407)`,
   'proxy-refused': (h, p) => `the proxy at ${p} refused to connect to ${h}`,
   'proxy-unreachable': (_h, p) => `the proxy at ${p} cannot be reached`,
+  'proxy-tunnel': (h, p) => `the proxy at ${p} did not open a tunnel to ${h}`,
 };
 
 function explained(error: unknown, host: string): unknown {

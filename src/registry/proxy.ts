@@ -14,9 +14,9 @@ export interface ProxySettings {
 
 type NoProxyRule =
   | { kind: 'all' }
-  | { kind: 'ip'; ip: string; port?: string }
+  | { kind: 'ip'; ip: bigint; v6: boolean; port?: string }
   | { kind: 'cidr'; base: bigint; bits: number; v6: boolean }
-  | { kind: 'name'; name: string; subdomainsOnly: boolean; port?: string };
+  | { kind: 'domain'; suffix: string; matchHost: boolean; port?: string };
 
 function envValue(env: NodeJS.ProcessEnv, name: string): string | undefined {
   return env[name.toUpperCase()] || env[name.toLowerCase()] || undefined;
@@ -39,97 +39,140 @@ function parseProxyUrl(name: string, text: string): URL {
   return url;
 }
 
-function ipToBigInt(ip: string): { value: bigint; v6: boolean } {
+/** An IP as a number; an IPv4-mapped IPv6 address as the IPv4 one (Go's net.IP.Equal agrees). */
+function ipValue(ip: string): { value: bigint; v6: boolean } {
+  const mapped = /^::ffff:(\d+\.\d+\.\d+\.\d+)$/i.exec(ip);
+  if (mapped) return ipValue(mapped[1]!);
   if (isIP(ip) === 4)
     return {
       value: ip.split('.').reduce((n, part) => (n << 8n) + BigInt(Number(part)), 0n),
       v6: false,
     };
-  // Expand :: and read eight 16-bit groups.
-  const [head = '', tail = ''] = ip.split('::');
+  // Expand :: and read eight 16-bit groups (a trailing dotted quad as two).
+  const dotted = /(\d+\.\d+\.\d+\.\d+)$/.exec(ip);
+  const text = dotted
+    ? ip.replace(
+        dotted[1]!,
+        (() => {
+          const v = ipValue(dotted[1]!).value;
+          return `${(v >> 16n).toString(16)}:${(v & 0xffffn).toString(16)}`;
+        })(),
+      )
+    : ip;
+  const [head = '', tail = ''] = text.split('::');
   const h = head ? head.split(':') : [];
   const t = tail ? tail.split(':') : [];
-  const groups = ip.includes('::') ? [...h, ...Array(8 - h.length - t.length).fill('0'), ...t] : h;
+  const groups = text.includes('::')
+    ? [...h, ...Array(8 - h.length - t.length).fill('0'), ...t]
+    : h;
   return {
     value: groups.reduce((n, g) => (n << 16n) + BigInt(parseInt(g || '0', 16)), 0n),
     v6: true,
   };
 }
 
-function parseRule(entry: string): NoProxyRule | undefined {
+/** Go's net.SplitHostPort: `[v6]:port` or exactly one colon; undefined where Go errs. */
+function splitHostPort(text: string): { host: string; port: string } | undefined {
+  if (text.startsWith('[')) {
+    const m = /^\[([^\]]*)\]:([^:]*)$/.exec(text);
+    return m ? { host: m[1]!, port: m[2]! } : undefined;
+  }
+  const colon = text.indexOf(':');
+  if (colon < 0 || text.indexOf(':', colon + 1) >= 0) return undefined;
+  return { host: text.slice(0, colon), port: text.slice(colon + 1) };
+}
+
+/**
+ * One NO_PROXY entry, read as Go's httpproxy reads it (golang.org/x/net/http/httpproxy, which
+ * docker, containerd and skopeo use): `*`, a CIDR, an IP with an optional port, or a domain with an
+ * optional port that matches itself and its subdomains (`.domain` and `*.domain`: subdomains only).
+ * Nothing else is normalised: a trailing dot stays, and so a name with one matches only itself.
+ */
+function parseRule(entry: string): NoProxyRule | undefined | 'all' {
   const text = entry.trim().toLowerCase();
   if (!text) return undefined;
-  if (text === '*') return { kind: 'all' };
+  if (text === '*') return 'all';
   const cidr = /^(.+)\/(\d{1,3})$/.exec(text);
   if (cidr && isIP(cidr[1]!)) {
-    const { value, v6 } = ipToBigInt(cidr[1]!);
-    return { kind: 'cidr', base: value, bits: Number(cidr[2]), v6 };
+    const { value, v6 } = ipValue(cidr[1]!);
+    const bits = Number(cidr[2]);
+    if (bits <= (v6 ? 128 : 32)) return { kind: 'cidr', base: value, bits, v6 };
   }
-  const bracketed = /^\[([^\]]+)\](?::(\d+))?$/.exec(text);
-  if (bracketed) return { kind: 'ip', ip: bracketed[1]!, port: bracketed[2] };
-  if (isIP(text)) return { kind: 'ip', ip: text };
-  const withPort = /^(.+):(\d+)$/.exec(text);
-  const host = withPort ? withPort[1]! : text;
-  if (isIP(host)) return { kind: 'ip', ip: host, port: withPort?.[2] };
-  const name = host.replace(/^\*\./, '.').replace(/\.$/, '');
+  const split = splitHostPort(text);
+  if (split && !split.host) return undefined;
+  const host = split?.host ?? text;
+  if (isIP(host)) {
+    const { value, v6 } = ipValue(host);
+    return { kind: 'ip', ip: value, v6, port: split?.port || undefined };
+  }
+  const suffix = host.startsWith('*.') ? host.slice(1) : host;
+  const matchHost = !suffix.startsWith('.');
   return {
-    kind: 'name',
-    name: name.replace(/^\./, ''),
-    subdomainsOnly: name.startsWith('.'),
-    port: withPort?.[2],
+    kind: 'domain',
+    suffix: matchHost ? `.${suffix}` : suffix,
+    matchHost,
+    port: split?.port || undefined,
   };
 }
 
 export function proxySettingsFrom(env: NodeJS.ProcessEnv): ProxySettings {
   const https = envValue(env, 'https_proxy');
   const http = envValue(env, 'http_proxy');
+  const rules: NoProxyRule[] = [];
+  // Go splits on commas only: `a.com b.com` is one entry (that matches no host), as docker reads it.
+  for (const entry of (envValue(env, 'no_proxy') ?? '').split(',')) {
+    const rule = parseRule(entry);
+    if (rule === 'all') {
+      rules.splice(0, rules.length, { kind: 'all' });
+      break;
+    }
+    if (rule) rules.push(rule);
+  }
   return {
     https: https ? parseProxyUrl('HTTPS_PROXY', https) : undefined,
     http: http ? parseProxyUrl('HTTP_PROXY', http) : undefined,
-    noProxy: (envValue(env, 'no_proxy') ?? '')
-      .split(/[\s,]+/)
-      .map(parseRule)
-      .filter((r): r is NoProxyRule => r !== undefined),
+    noProxy: rules,
   };
 }
 
 const defaultPort = (url: URL): string => url.port || (url.protocol === 'https:' ? '443' : '80');
 
-function inCidr(ip: string, rule: Extract<NoProxyRule, { kind: 'cidr' }>): boolean {
-  const { value, v6 } = ipToBigInt(ip);
-  if (v6 !== rule.v6) return false;
-  const width = v6 ? 128 : 32;
-  if (rule.bits > width) return false;
-  const shift = BigInt(width - rule.bits);
-  return value >> shift === rule.base >> shift;
+function inCidr(
+  ip: { value: bigint; v6: boolean },
+  rule: Extract<NoProxyRule, { kind: 'cidr' }>,
+): boolean {
+  if (ip.v6 !== rule.v6) return false;
+  const shift = BigInt((rule.v6 ? 128 : 32) - rule.bits);
+  return ip.value >> shift === rule.base >> shift;
 }
 
 function bypasses(url: URL, rule: NoProxyRule): boolean {
-  const host = url.hostname
-    .replace(/^\[|\]$/g, '')
-    .toLowerCase()
-    .replace(/\.$/, '');
+  const host = url.hostname.replace(/^\[|\]$/g, '').toLowerCase();
   const port = defaultPort(url);
+  const ip = isIP(host) ? ipValue(host) : undefined;
   switch (rule.kind) {
     case 'all':
       return true;
     case 'ip':
-      return isIP(host) > 0 && host === rule.ip && (!rule.port || rule.port === port);
+      return (
+        !!ip && ip.value === rule.ip && ip.v6 === rule.v6 && (!rule.port || rule.port === port)
+      );
     case 'cidr':
-      return isIP(host) > 0 && inCidr(host, rule);
-    case 'name':
-      if (rule.port && rule.port !== port) return false;
-      if (host === rule.name) return !rule.subdomainsOnly;
-      return host.endsWith(`.${rule.name}`);
+      return !!ip && inCidr(ip, rule);
+    case 'domain':
+      if (!host.endsWith(rule.suffix) && !(rule.matchHost && host === rule.suffix.slice(1)))
+        return false;
+      return !rule.port || rule.port === port;
   }
 }
 
-/** Loopback never goes through a proxy (as Go decides): a service container on localhost is local. */
+/** Loopback never goes through a proxy, as Go decides: `localhost` and loopback addresses only. */
 function isLoopbackHost(hostname: string): boolean {
   const host = hostname.replace(/^\[|\]$/g, '').toLowerCase();
-  return (
-    host === 'localhost' || host.endsWith('.localhost') || /^127\./.test(host) || host === '::1'
-  );
+  if (host === 'localhost') return true;
+  if (!isIP(host)) return false;
+  const { value, v6 } = ipValue(host);
+  return v6 ? value === 1n : value >> 24n === 127n;
 }
 
 /** The proxy a request to `url` goes through, or undefined for a direct connection. */
@@ -158,25 +201,47 @@ export function proxyCredentials(proxy: URL): { user: string; password: string }
   return { user: decode(proxy.username), password: decode(proxy.password) };
 }
 
-/** Every secret in the proxy settings of this environment, as written and decoded: to be masked. */
+/** Every secret in the proxy settings of this environment, in every form it can be shown: to be masked. */
 export function proxySecrets(env: NodeJS.ProcessEnv): string[] {
   const out = new Set<string>();
   for (const name of ['https_proxy', 'http_proxy']) {
     const text = envValue(env, name);
-    if (!text) continue;
-    const m = /^(?:[a-z][a-z0-9+.-]*:\/\/)?([^/@]*)@/i.exec(text);
-    const userinfo = m?.[1];
-    if (!userinfo) continue;
-    const [, password = ''] = /^[^:]*:(.*)$/.exec(userinfo) ?? [];
-    for (const value of [password, userinfo]) {
-      if (!value) continue;
-      out.add(value);
-      try {
-        out.add(decodeURIComponent(value));
-      } catch {
-        // Not percent-encoded: the raw form is masked already.
-      }
-    }
+    if (text) for (const value of secretForms(text)) if (value) out.add(value);
   }
   return [...out];
+}
+
+const decoded = (s: string): string => {
+  try {
+    return decodeURIComponent(s);
+  } catch {
+    return s;
+  }
+};
+
+/**
+ * A proxy URL's password and user:password as written, percent-decoded, percent-encoded as a URL
+ * parser writes them, and as the Basic token sent to the proxy. The user information ends at the
+ * last `@` before the host, as Go and the WHATWG parser read it, so an unencoded `@` or `:` in a
+ * password is part of it.
+ */
+function secretForms(text: string): string[] {
+  const authority = text.replace(/^[a-z][a-z0-9+.-]*:\/\//i, '').split(/[/?#]/)[0] ?? '';
+  const at = authority.lastIndexOf('@');
+  if (at < 0) return [];
+  const userinfo = authority.slice(0, at);
+  const colon = userinfo.indexOf(':');
+  const user = colon >= 0 ? userinfo.slice(0, colon) : userinfo;
+  const password = colon >= 0 ? userinfo.slice(colon + 1) : '';
+  if (!password) return [];
+  const plain = decoded(password);
+  const parsed = (() => {
+    try {
+      return new URL(`http://${authority}`).password;
+    } catch {
+      return '';
+    }
+  })();
+  const token = Buffer.from(`${decoded(user)}:${plain}`).toString('base64');
+  return [password, plain, encodeURIComponent(plain), parsed, userinfo, decoded(userinfo), token];
 }

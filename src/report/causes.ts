@@ -212,6 +212,11 @@ export const CAUSES: Record<CauseId, Omit<Cause, 'id'>> = {
       'The proxy named in HTTPS_PROXY or HTTP_PROXY cannot be reached: nothing accepts a connection there, or its name does not resolve.',
     fix: 'Check HTTPS_PROXY and HTTP_PROXY on the runner (host and port), or list the registry in NO_PROXY if it is reached directly.',
   },
+  'proxy-tunnel': {
+    title:
+      'The proxy (HTTPS_PROXY) took the connection but did not open a tunnel to the registry: it closed it, stalled, or answered something that is not HTTP. The registry was never reached.',
+    fix: "Check the proxy's log and whether its upstream can reach the registry (a proxy whose upstream is down often just closes); check HTTPS_PROXY names an HTTP proxy, or list the registry in NO_PROXY if the runner reaches it directly.",
+  },
   'redirect-loop': {
     title:
       'The registry redirects blob reads in a loop (or through more than 5 redirects): no answer says whether the blob is there.',

@@ -99,4 +99,40 @@ describe('cancellation', () => {
     expect(await readdir(temp)).toEqual([]);
     expect(await listTags(registry.url, 'cancel/action')).toEqual([]);
   });
+
+  it("the action on SIGTERM during the diagnosis after a failure: the failed push's outputs and summary", async () => {
+    // The push's single bodies are refused, so it fails at once; the probe's chunks are never
+    // answered, so the diagnosis after it is still running when the job is cancelled.
+    const p = await startFaultProxy(registry, {
+      failWhen: [{ method: 'PUT', path: /\/blobs\/uploads\/.+/, status: 500 }],
+      neverAnswer: { methods: ['PATCH'], path: /\/blobs\/uploads\// },
+    });
+    try {
+      const layout = join(work, 'small');
+      await makeLayout(layout, { seed: 'cancel-diagnose', layers: 1, layerSize: 4096 });
+      const { main, env, outputFile, summaryFile } = await prepareAction(
+        work,
+        { layout, tags: `${p.host}/cancel/diagnose:1`, retries: '0', 'upload-mode': 'monolithic' },
+        { HOME: work },
+      );
+      const child = spawn(NODE, [main], { env, cwd: ROOT });
+      let stdout = '';
+      child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
+      const exited = new Promise<number | null>((r) => child.on('close', (code) => r(code)));
+      const deadline = Date.now() + 20_000;
+      while (!p.log.some((e) => e.method === 'PATCH') && Date.now() < deadline)
+        await new Promise((r) => setTimeout(r, 50));
+      expect(stdout).toMatch(/Diagnose the registry/);
+      const sent = Date.now();
+      child.kill('SIGTERM');
+      const code = await exited;
+      expect(Date.now() - sent).toBeLessThan(2_000);
+      expect(code).toBe(143);
+      const outputs = parseOutputFile(await readFile(outputFile, 'utf8'));
+      expect(JSON.parse(outputs['failed-blobs']!)).not.toEqual([]);
+      expect(await readFile(summaryFile, 'utf8')).toMatch(/push failed/);
+    } finally {
+      await p.stop();
+    }
+  });
 });

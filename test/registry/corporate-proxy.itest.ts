@@ -100,6 +100,38 @@ describe('a TLS registry with a private CA, through a CONNECT proxy', () => {
     await pulledBack('corp/auth', tlsRegistry.port);
   });
 
+  it('a password written with an unencoded @ and : is masked in every form, action and CLI', async () => {
+    const password = 'wr0ng:pa@ss';
+    const url = `http://${PROXY_USER}:${password}@127.0.0.1:${locked.port}`;
+    const forms = [
+      password,
+      encodeURIComponent(password),
+      Buffer.from(`${PROXY_USER}:${password}`).toString('base64'),
+    ];
+    const run = await runAction(
+      work,
+      { layout, tags: tlsRef('corp/at-sign'), 'ca-file': caFile, diagnose: 'never' },
+      proxyEnv(url),
+    );
+    expect(run.code).toBe(1);
+    // The runner reads a command's data with %25, %0D and %0A decoded.
+    const masks = [...run.stdout.matchAll(/^::add-mask::(.*)$/gm)].map((m) =>
+      m[1]!.replace(/%0D/g, '\r').replace(/%0A/g, '\n').replace(/%25/g, '%'),
+    );
+    for (const form of forms) {
+      expect(visible(run)).not.toContain(form);
+      expect(masks).toContain(form);
+    }
+    const cli = await runCli(
+      ['push', layout, tlsRef('corp/at-sign-cli'), '--ca-file', caFile, '--verbose'],
+      {
+        env: { PATH: process.env.PATH, HOME: work, ...proxyEnv(url) },
+      },
+    );
+    expect(cli.code).toBe(1);
+    for (const form of forms) expect(cli.stdout + cli.stderr).not.toContain(form);
+  });
+
   it('a 407 fails within 5 s naming the proxy, in the action and the CLI', async () => {
     const started = Date.now();
     const run = await runAction(

@@ -1,2 +1,0 @@
-import { createRequire as __ociPushCreateRequire } from 'node:module'; const require = __ociPushCreateRequire(import.meta.url);
-import{a,b}from"./chunk-62ZSASC6.js";import"./chunk-234OTN6L.js";import"./chunk-PETKZQN5.js";import"./chunk-PWT4MB22.js";import"./chunk-CJGF4TL7.js";import"./chunk-VMW2KWVY.js";import"./chunk-UST4V5JQ.js";import"./chunk-LOSWYYCV.js";import"./chunk-X4T4DFML.js";export{b as executePush,a as failedBeforePush};
