@@ -130,7 +130,8 @@ export async function main(
       const hit = blobs.length ? ` (${blobs.length} blob${blobs.length === 1 ? '' : 's'})` : '';
       io.stderr(`  probable cause${hit}: ${cause.title}\n  fix: ${cause.fix}\n`);
     }
-    return 1;
+    // A signal during the diagnosis after it: the failure is said, and the exit says the signal.
+    return cancel?.received() ? signalExitCode(cancel.received()) : 1;
   } catch (error) {
     if (error instanceof UsageError) return usage(error);
     return fail(errorMessage(error), 1);

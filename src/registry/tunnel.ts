@@ -82,7 +82,18 @@ export function tunnelConnector(options: TunnelOptions): buildConnector.connecto
         ),
       options.timeoutMs,
     );
-    socket.on('error', (error: NodeJS.ErrnoException) => finish(error));
+    // Refused or unresolvable: the proxy cannot be reached, said as such. A reset once it took
+    // the connection is the tunnel failing, like a close.
+    socket.on('error', (error: NodeJS.ErrnoException) =>
+      finish(
+        error.code === 'ECONNRESET' || error.code === 'EPIPE'
+          ? new TunnelError(
+              'closed',
+              `the proxy reset the connection before a tunnel to ${target} was open`,
+            )
+          : error,
+      ),
+    );
     socket.once('close', () =>
       finish(
         new TunnelError(

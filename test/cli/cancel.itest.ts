@@ -100,39 +100,77 @@ describe('cancellation', () => {
     expect(await listTags(registry.url, 'cancel/action')).toEqual([]);
   });
 
-  it("the action on SIGTERM during the diagnosis after a failure: the failed push's outputs and summary", async () => {
+  describe('SIGTERM during the diagnosis after a failure', () => {
     // The push's single bodies are refused, so it fails at once; the probe's chunks are never
     // answered, so the diagnosis after it is still running when the job is cancelled.
-    const p = await startFaultProxy(registry, {
-      failWhen: [{ method: 'PUT', path: /\/blobs\/uploads\/.+/, status: 500 }],
-      neverAnswer: { methods: ['PATCH'], path: /\/blobs\/uploads\// },
-    });
-    try {
-      const layout = join(work, 'small');
+    let p: FaultProxy;
+    let layout: string;
+    beforeAll(async () => {
+      p = await startFaultProxy(registry, {
+        failWhen: [{ method: 'PUT', path: /\/blobs\/uploads\/.+/, status: 500 }],
+        neverAnswer: { methods: ['PATCH'], path: /\/blobs\/uploads\// },
+      });
+      layout = join(work, 'small');
       await makeLayout(layout, { seed: 'cancel-diagnose', layers: 1, layerSize: 4096 });
+    });
+    afterAll(() => p?.stop());
+
+    /** Sends SIGTERM once the probe's PATCH is in flight; the exit code and how long it took. */
+    async function termDuringProbe(
+      child: ChildProcess,
+    ): Promise<{ code: number | null; ms: number; out: string }> {
+      let out = '';
+      child.stdout?.on('data', (d: Buffer) => (out += d.toString()));
+      child.stderr?.on('data', (d: Buffer) => (out += d.toString()));
+      const exited = new Promise<number | null>((r) => child.on('close', (code) => r(code)));
+      const from = p.log.length;
+      const deadline = Date.now() + 20_000;
+      while (!p.log.slice(from).some((e) => e.method === 'PATCH') && Date.now() < deadline)
+        await new Promise((r) => setTimeout(r, 50));
+      expect(out).toMatch(/Diagnose the registry/);
+      const sent = Date.now();
+      child.kill('SIGTERM');
+      const code = await exited;
+      return { code, ms: Date.now() - sent, out };
+    }
+
+    it("the action: the failed push's outputs and summary, exit 143 within 2 s", async () => {
       const { main, env, outputFile, summaryFile } = await prepareAction(
         work,
         { layout, tags: `${p.host}/cancel/diagnose:1`, retries: '0', 'upload-mode': 'monolithic' },
         { HOME: work },
       );
-      const child = spawn(NODE, [main], { env, cwd: ROOT });
-      let stdout = '';
-      child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
-      const exited = new Promise<number | null>((r) => child.on('close', (code) => r(code)));
-      const deadline = Date.now() + 20_000;
-      while (!p.log.some((e) => e.method === 'PATCH') && Date.now() < deadline)
-        await new Promise((r) => setTimeout(r, 50));
-      expect(stdout).toMatch(/Diagnose the registry/);
-      const sent = Date.now();
-      child.kill('SIGTERM');
-      const code = await exited;
-      expect(Date.now() - sent).toBeLessThan(2_000);
-      expect(code).toBe(143);
+      const done = await termDuringProbe(spawn(NODE, [main], { env, cwd: ROOT }));
+      expect(done.ms).toBeLessThan(2_000);
+      expect(done.code).toBe(143);
       const outputs = parseOutputFile(await readFile(outputFile, 'utf8'));
       expect(JSON.parse(outputs['failed-blobs']!)).not.toEqual([]);
       expect(await readFile(summaryFile, 'utf8')).toMatch(/push failed/);
-    } finally {
-      await p.stop();
-    }
+    });
+
+    it('the CLI: the failure said and the summary file written, exit 143 within 2 s', async () => {
+      const summary = join(work, 'diagnose-summary.md');
+      const child = spawn(
+        NODE,
+        [
+          CLI,
+          'push',
+          layout,
+          `${p.host}/cancel/diagnose-cli:1`,
+          '--retries',
+          '0',
+          '--upload-mode',
+          'monolithic',
+          '--summary-file',
+          summary,
+        ],
+        { env: { PATH: process.env.PATH, HOME: work }, cwd: ROOT },
+      );
+      const done = await termDuringProbe(child);
+      expect(done.ms).toBeLessThan(2_000);
+      expect(done.code).toBe(143);
+      expect(done.out).toMatch(/blob.* failed/);
+      expect(await readFile(summary, 'utf8')).toMatch(/push failed/);
+    });
   });
 });

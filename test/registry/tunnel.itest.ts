@@ -27,6 +27,7 @@ const TIMEOUT = '2s';
 describe('a proxy that does not open the tunnel', () => {
   it.each<[HostileMode]>([
     ['close'],
+    ['reset'],
     ['close-after-connect'],
     ['stall'],
     ['garbage'],
@@ -93,7 +94,7 @@ describe('a proxy that does not open the tunnel', () => {
 });
 
 describe('a host that takes connections and then closes or never answers', () => {
-  it.each<[HostileMode]>([['close'], ['stall']])(
+  it.each<[HostileMode]>([['close'], ['reset'], ['stall']])(
     '%s: retries 0 ends within its bound',
     async (mode) => {
       const host = await startHostileServer(mode, '127.0.0.2');

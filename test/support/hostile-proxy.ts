@@ -1,11 +1,11 @@
 import { type AddressInfo, type Server, type Socket, createServer } from 'node:net';
 
 /**
- * What a broken forward proxy (or a host that takes connections) does: close at once, answer the
- * CONNECT and then close, never answer, or answer something that is not HTTP.
+ * What a broken forward proxy (or a host that takes connections) does: close or reset at once,
+ * answer the CONNECT and then close, never answer, or answer something that is not HTTP.
  */
 export type HostileMode =
-  'close' | 'close-after-connect' | 'stall' | 'stall-after-connect' | 'garbage';
+  'close' | 'reset' | 'close-after-connect' | 'stall' | 'stall-after-connect' | 'garbage';
 
 export interface HostileServer {
   url: string;
@@ -27,7 +27,11 @@ export async function startHostileServer(
     sockets.add(socket);
     socket.on('close', () => sockets.delete(socket));
     socket.on('error', () => undefined);
-    if (mode === 'close') return void socket.destroy();
+    if (mode === 'close' || mode === 'reset') {
+      if (mode === 'reset') socket.resetAndDestroy();
+      else socket.destroy();
+      return;
+    }
     let head = '';
     socket.on('data', (chunk: Buffer) => {
       head += chunk.toString('latin1');

@@ -1,2 +1,0 @@
-import { createRequire as __ociPushCreateRequire } from 'node:module'; const require = __ociPushCreateRequire(import.meta.url);
-import{a,b}from"./chunk-3EXZGUO5.js";import"./chunk-W7MHPH5G.js";import"./chunk-RTVBNBML.js";import"./chunk-LDM2BYK5.js";import"./chunk-UBRTKIGD.js";import"./chunk-VMW2KWVY.js";import"./chunk-UST4V5JQ.js";import"./chunk-LOSWYYCV.js";import"./chunk-X4T4DFML.js";export{b as executePush,a as failedBeforePush};
