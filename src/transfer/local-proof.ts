@@ -10,7 +10,7 @@ import { type Limiter, limiter } from '../util/concurrency.js';
  * the file too (the registry checked our bytes against the digest).
  */
 export interface LocalProof {
-  /** Starts hashing early (off the critical path); the mount awaits `proven`. */
+  /** Starts hashing once the target is known to lack the blob; the mount awaits `proven`. */
   begin(blob: BlobFile): void;
   /** Resolves once the file matches its digest; rejects with CorruptBlobError when it does not. */
   proven(blob: BlobFile): Promise<void>;
