@@ -74,6 +74,11 @@ export class RepositoryClient {
     return this.registry.send({ scopes: this.scopes, ...req });
   }
 
+  /** A blob step's request: sent once, since its machine decides what happens after a failure. */
+  private async sendOnce(req: HttpRequest): Promise<HttpResponse> {
+    return this.registry.sendOnce({ scopes: this.scopes, ...req });
+  }
+
   private location(res: HttpResponse, req: HttpRequest): URL {
     const header = res.headers.location;
     if (!header) throw errorFromResponse(req, res, 'the registry gave no Location for the upload');
@@ -107,9 +112,8 @@ export class RepositoryClient {
       method: 'HEAD',
       op,
       url: this.url(`blobs/${digest}`),
-      noRetry: true,
     };
-    const res = await this.send(req);
+    const res = await this.sendOnce(req);
     if (res.status === 404) return { exists: false, status: 404 };
     if (isRedirect(res)) {
       const final = await this.follow(req, res);
@@ -170,7 +174,7 @@ export class RepositoryClient {
         );
       seen.add(url.href);
       try {
-        current = await this.send({ ...req, url, noRetry: true });
+        current = await this.sendOnce({ ...req, url });
       } catch {
         // A storage host that cannot be reached says nothing about the blob.
         return undefined;
@@ -191,12 +195,11 @@ export class RepositoryClient {
       op: mount ? 'mount' : 'open',
       url,
       headers: { 'content-length': '0' },
-      noRetry: true,
       // Only a mount asks for pull on its source: a registry that refuses that scope still takes
       // a plain upload with a token for the target alone.
       ...(mount ? { scopes: this.registry.scopesFor(this.repository, [mount.from]) } : {}),
     };
-    const res = await this.send(req);
+    const res = await this.sendOnce(req);
     if (mount && res.status === 201) return { mounted: true };
     if (res.status !== 202) throw errorFromResponse(req, res, 'starting an upload');
     return {
@@ -223,11 +226,10 @@ export class RepositoryClient {
       url,
       headers: { 'content-type': 'application/octet-stream', 'content-length': String(size) },
       body,
-      noRetry: true,
       onProgress: options.onProgress,
       answerBytes: size,
     };
-    const res = await this.send(req);
+    const res = await this.sendOnce(req);
     // 201 by the spec; older Quay answered 202, and a commit is a commit.
     if (res.status < 200 || res.status > 204)
       throw errorFromResponse(req, res, `uploading blob ${digest}`);
@@ -251,11 +253,10 @@ export class RepositoryClient {
         'content-range': `${start}-${start + length - 1}`,
       },
       body,
-      noRetry: true,
       onProgress: options.onProgress,
       answerBytes: length,
     };
-    const res = await this.send(req);
+    const res = await this.sendOnce(req);
     if (res.status !== 202 && res.status !== 201 && res.status !== 204)
       throw errorFromResponse(req, res, `uploading bytes ${start}-${start + length - 1}`);
     return res.headers.location ? this.location(res, req) : location;
@@ -271,18 +272,17 @@ export class RepositoryClient {
       op: 'commit',
       url,
       headers: { 'content-length': '0' },
-      noRetry: true,
       answerBytes: size,
     };
-    const res = await this.send(req);
+    const res = await this.sendOnce(req);
     if (res.status < 200 || res.status > 204)
       throw errorFromResponse(req, res, `committing blob ${digest}`);
   }
 
   /** GET the session: how many bytes it holds (the end of `Range`, exclusive) and where to continue. */
   async uploadStatus(location: URL): Promise<{ location: URL; offset: number }> {
-    const req: HttpRequest = { method: 'GET', op: 'status', url: location, noRetry: true };
-    const res = await this.send(req);
+    const req: HttpRequest = { method: 'GET', op: 'status', url: location };
+    const res = await this.sendOnce(req);
     if (res.status !== 204 && res.status !== 202 && res.status !== 200) {
       throw errorFromResponse(req, res, 'asking where the upload stands');
     }
@@ -297,7 +297,7 @@ export class RepositoryClient {
   /** Cancels a session; failures are ignored because the registry expires sessions anyway. */
   async cancelUpload(location: URL): Promise<void> {
     try {
-      await this.send({ method: 'DELETE', op: 'cancel', url: location, noRetry: true });
+      await this.sendOnce({ method: 'DELETE', op: 'cancel', url: location });
     } catch {
       // Best effort only.
     }

@@ -29,8 +29,6 @@ export interface HttpRequest {
   scopes?: string[];
   /** What the request is for; the failure rules read it. */
   op?: Op;
-  /** The caller recovers on its own (a resume, a new session): the transport never resends this. */
-  noRetry?: boolean;
   /** Called with the running count of body bytes handed to the socket. */
   onProgress?: (bytesSent: number) => void;
   /**

@@ -47,16 +47,13 @@ export async function ping(options: PingOptions): Promise<PingResult> {
     // Loopback registries mostly speak plain http: asking that first saves a TLS handshake. A TLS
     // port answers 400 or drops the connection, and https follows.
     let refused: unknown;
-    const plain = await withRetry(
-      options.send,
-      { retries: 0, clock },
-      logger,
-    )({ method: 'GET', op: 'ping', url: new URL(`http://${apiHost}/v2/`), noRetry: true }).catch(
-      (error: unknown) => {
+    // Asked once, never again: its failure only says which scheme to ask next.
+    const plain = await options
+      .send({ method: 'GET', op: 'ping', url: new URL(`http://${apiHost}/v2/`) })
+      .catch((error: unknown) => {
         refused = error;
         return undefined;
-      },
-    );
+      });
     // Nothing listens on the port yet: https would dial the same port and fail the same way, so
     // the tries again (a service still starting) are over http, and a failure says it as tried.
     if (refused && classifyError(refused, {}, 'ping').cause === 'connection-refused') {

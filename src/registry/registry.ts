@@ -41,7 +41,10 @@ export class Registry {
   readonly apiHost: string;
   readonly baseUrl: URL;
   readonly auth: Authenticator;
+  /** Every request outside a blob's machine: logging → retry → auth → base. */
   readonly send: Transport;
+  /** A blob step's request, without the retry layer: its machine tries again, charged to its budget. */
+  readonly sendOnce: Transport;
   readonly profile = new HostProfile();
   readonly observations: RegistryObservations = {
     locationDowngraded: false,
@@ -66,14 +69,9 @@ export class Registry {
       registryProtocol: this.baseUrl.protocol,
     });
     // Retry sits outside auth so that every try carries a current token.
-    this.send = withLogging(
-      withRetry(
-        withAuth(options.base.send, this.auth, () => this.noteRefresh()),
-        policy,
-        options.logger,
-      ),
-      options.logger,
-    );
+    const authed = withAuth(options.base.send, this.auth, () => this.noteRefresh());
+    this.send = withLogging(withRetry(authed, policy, options.logger), options.logger);
+    this.sendOnce = withLogging(authed, options.logger);
   }
 
   /** The credentials were accepted at the start: a 401 from now on is a token that expired. */

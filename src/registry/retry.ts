@@ -72,7 +72,7 @@ export function withRetry(next: Transport, policy: RetryPolicy, logger: Logger):
       }
       if ('res' in outcome && outcome.res.status < 400) return outcome.res;
       const error = asError(req, outcome);
-      if (req.noRetry || !(error instanceof RegistryError)) return settle(outcome);
+      if (!(error instanceof RegistryError)) return settle(outcome);
       const decision = classify(failureOf(error, op), {
         budgetLeft: budget.left,
         attempt: retry,

@@ -1,2 +1,0 @@
-import { createRequire as __ociPushCreateRequire } from 'node:module'; const require = __ociPushCreateRequire(import.meta.url);
-import{a,b}from"./chunk-WFCNOTUR.js";import"./chunk-2KIOBT2E.js";import"./chunk-QGNASQPU.js";import"./chunk-RIDU5IJS.js";import"./chunk-UBRTKIGD.js";import"./chunk-VMW2KWVY.js";import"./chunk-UST4V5JQ.js";import"./chunk-LOSWYYCV.js";import"./chunk-X4T4DFML.js";export{b as executePush,a as failedBeforePush};
