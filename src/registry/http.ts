@@ -1,19 +1,10 @@
 import { setMaxListeners } from 'node:events';
-import { readFileSync } from 'node:fs';
 import type { Readable } from 'node:stream';
-import { rootCertificates } from 'node:tls';
-import { Agent, type Dispatcher, ProxyAgent } from './undici.js';
-import {
-  type ProxySettings,
-  proxyCredentials,
-  proxyFor,
-  proxySettingsFrom,
-  proxyShown,
-} from './proxy.js';
+import type { Dispatcher } from './undici.js';
+import type { ProxySettings } from './proxy.js';
+import { createDispatchers } from './dispatchers.js';
 import { InputError } from '../util/errors.js';
 import { RegistryError } from './errors.js';
-import { canonicalHost } from './reference.js';
-import { tunnelConnector } from './tunnel.js';
 import { formatDuration } from '../util/format.js';
 import type { Op } from './failure.js';
 
@@ -143,194 +134,142 @@ async function readCapped(body: Dispatcher.ResponseData['body'], max: number): P
 }
 
 /**
- * Node's roots plus NODE_EXTRA_CA_CERTS plus `extra`: passing `ca` to TLS replaces the default list,
- * so an extra CA must come with the ones already trusted.
+ * One request's deadline, re-armed as the request moves on (writing, waiting, reading): `expired`
+ * says which stage ran out. No deadline outlives its request.
  */
-export function trustedWith(extra: string): string[] {
-  const fromEnv = process.env.NODE_EXTRA_CA_CERTS;
-  let envCerts: string[] = [];
-  if (fromEnv) {
-    try {
-      envCerts = [readFileSync(fromEnv, 'utf8')];
-    } catch {
-      // Node itself warns about an unreadable NODE_EXTRA_CA_CERTS at startup.
-    }
+class RequestDeadline {
+  readonly controller = new AbortController();
+  expired?: string;
+  private timer?: NodeJS.Timeout;
+  private finished = false;
+
+  arm(ms: number, what: string): void {
+    clearTimeout(this.timer);
+    // undici may still pull the body after an early answer: no deadline outlives the request.
+    if (this.finished) return;
+    this.timer = setTimeout(() => {
+      this.expired = `${what} within ${formatDuration(ms)}`;
+      this.controller.abort();
+    }, ms);
   }
-  return [...rootCertificates, ...envCerts, extra];
+
+  finish(): void {
+    this.finished = true;
+    clearTimeout(this.timer);
+  }
+}
+
+const STALLED_BODY = 'the body could not be sent (the connection stalled)';
+
+/** The request's body, counted as it goes out, each write re-arming the deadline. */
+function countedBody(
+  req: HttpRequest,
+  deadline: RequestDeadline,
+  deadlines: Deadlines,
+  onSent: (bytes: number) => void,
+): AsyncIterable<Buffer> | undefined {
+  const answerBytes = req.answerBytes ?? 0;
+  if (!req.body) {
+    deadline.arm(answerDeadline(deadlines, answerBytes), 'no answer');
+    return undefined;
+  }
+  deadline.arm(deadlines.requestMs, STALLED_BODY);
+  return countBytes(
+    req.body(),
+    (n) => {
+      onSent(n);
+      deadline.arm(deadlines.requestMs, STALLED_BODY);
+      req.onProgress?.(n);
+    },
+    () => deadline.arm(answerDeadline(deadlines, answerBytes), 'no answer after the body was sent'),
+  );
+}
+
+/** What a failed exchange was, as the failure rules read it: no answer came. */
+function wireFailure(
+  error: unknown,
+  req: HttpRequest,
+  how: { proxy?: string; expired?: string; cancelled: boolean; bodyIncomplete: boolean },
+): RegistryError {
+  const err = error as NodeJS.ErrnoException & { cause?: NodeJS.ErrnoException };
+  const networkCode = how.cancelled
+    ? 'CANCELLED'
+    : how.expired
+      ? 'DEADLINE'
+      : (err.code ?? err.cause?.code ?? 'NETWORK_ERROR');
+  return new RegistryError({
+    method: req.method,
+    op: req.op,
+    url: req.url,
+    networkCode,
+    cause: error,
+    bodyIncomplete: how.bodyIncomplete,
+    proxy: how.proxy,
+    ...(how.expired && !how.cancelled
+      ? { context: `the registry stopped answering: ${how.expired}` }
+      : {}),
+  });
 }
 
 /** The bottom layer: one undici request, no retries, no auth. Proxies come from HTTPS_PROXY/NO_PROXY. */
 export function createBaseTransport(options: BaseTransportOptions = {}): BaseTransport {
   const deadlines = options.deadlines ?? DEFAULT_DEADLINES;
-  // The deadlines below end every request; undici's own timers are only a backstop.
-  const common = {
-    headersTimeout: 0,
-    bodyTimeout: 0,
-    keepAliveTimeout: 30_000,
-  };
   // Every request in flight listens on the run's signal; dozens at once are expected, not a leak.
   if (options.signal) setMaxListeners(0, options.signal);
-  // One TLS setting for every connection to a registry, direct or through a proxy's tunnel: the
-  // extra CA (with the system's and NODE_EXTRA_CA_CERTS), or none checked for `insecure` hosts.
-  const strictTls = options.ca ? { ca: trustedWith(options.ca) } : {};
-  const laxTls = { rejectUnauthorized: false };
-  const proxies = options.proxies ?? proxySettingsFrom(process.env);
-  // A connection, tunnel and TLS included, has the request's deadline; a little less, so that a
-  // proxy or host that stalls before any request is sent is named, not taken for a stalled registry.
-  const connectMs = Math.max(1, deadlines.requestMs - Math.min(250, deadlines.requestMs / 10));
-  const viaProxy = (proxy: URL, url: URL, tls: object): Dispatcher => {
-    const credentials = proxyCredentials(proxy);
-    // Sent to the proxy only (Proxy-Authorization), on the CONNECT or the absolute-URI request.
-    const authorization = credentials
-      ? `Basic ${Buffer.from(`${credentials.user}:${credentials.password}`).toString('base64')}`
-      : undefined;
-    // https goes through a CONNECT tunnel of our own connector (its deadline, its failures said
-    // once); http as absolute-URI requests to the proxy, which fail like any request.
-    if (url.protocol === 'https:')
-      return new Agent({
-        ...common,
-        connect: tunnelConnector({
-          proxy,
-          authorization,
-          proxyTls: strictTls,
-          registryTls: tls,
-          timeoutMs: connectMs,
-        }),
-      });
-    return new ProxyAgent({
-      ...common,
-      uri: new URL(proxyShown(proxy)).href,
-      ...(authorization ? { token: authorization } : {}),
-      proxyTls: { ...strictTls, timeout: connectMs },
-      proxyTunnel: false,
-    });
-  };
-  const dispatchers = new Map<string, Dispatcher>();
-  const insecure = new Set([...(options.insecureHosts ?? [])].map(canonicalHost));
-  const dispatcherFor = (url: URL): { dispatcher: Dispatcher; proxy?: string } => {
-    const lax = url.protocol === 'https:' && insecure.has(canonicalHost(url.host));
-    const tls = lax ? laxTls : strictTls;
-    const proxy = proxyFor(url, proxies);
-    // https goes through a CONNECT tunnel; http as absolute-URI requests to the proxy.
-    const key = `${lax ? 'lax' : 'strict'} ${proxy?.href ?? 'direct'} ${proxy ? url.protocol : ''}`;
-    let dispatcher = dispatchers.get(key);
-    if (!dispatcher) {
-      dispatcher = proxy
-        ? viaProxy(proxy, url, tls)
-        : new Agent({ ...common, connect: { ...tls, timeout: connectMs } });
-      dispatchers.set(key, dispatcher);
-    }
-    return { dispatcher, proxy: proxy ? proxyShown(proxy) : undefined };
-  };
+  const dispatchers = createDispatchers({
+    ...options,
+    // A connection, tunnel and TLS included, has the request's deadline; a little less, so that a
+    // proxy or host that stalls before a request is sent is named, not taken for the registry.
+    connectMs: Math.max(1, deadlines.requestMs - Math.min(250, deadlines.requestMs / 10)),
+  });
 
   const send: Transport = async (req) => {
-    let bodyDone = req.body === undefined;
     let sent = 0;
-    let body: AsyncIterable<Buffer> | undefined;
-    // One deadline at a time, re-armed as the request moves on: writing, waiting, reading.
-    const deadline = new AbortController();
-    let expired: string | undefined;
-    let timer: NodeJS.Timeout | undefined;
-    let finished = false;
-    const arm = (ms: number, what: string): void => {
-      clearTimeout(timer);
-      // undici may still pull the body after an early answer: no deadline outlives the request.
-      if (finished) return;
-      timer = setTimeout(() => {
-        expired = `${what} within ${formatDuration(ms)}`;
-        deadline.abort();
-      }, ms);
-    };
-    const answerBytes = req.answerBytes ?? 0;
-    if (req.body) {
-      const whenSent = (): void =>
-        arm(answerDeadline(deadlines, answerBytes), 'no answer after the body was sent');
-      body = countBytes(
-        req.body(),
-        (n) => {
-          sent = n;
-          arm(deadlines.requestMs, 'the body could not be sent (the connection stalled)');
-          req.onProgress?.(n);
-        },
-        whenSent,
-      );
-      arm(deadlines.requestMs, 'the body could not be sent (the connection stalled)');
-    } else arm(answerDeadline(deadlines, answerBytes), 'no answer');
+    let answered = false;
+    const deadline = new RequestDeadline();
+    const body = countedBody(req, deadline, deadlines, (n) => (sent = n));
     const signal = options.signal
-      ? AbortSignal.any([options.signal, deadline.signal])
-      : deadline.signal;
-    const headers = { ...req.headers };
-    const { dispatcher, proxy } = dispatcherFor(req.url);
+      ? AbortSignal.any([options.signal, deadline.controller.signal])
+      : deadline.controller.signal;
+    const { dispatcher, proxy } = dispatchers.for(req.url);
     try {
       const res = await dispatcher.request({
         origin: req.url.origin,
         path: req.url.pathname + req.url.search,
         method: req.method as Dispatcher.HttpMethod,
-        headers,
+        headers: { ...req.headers },
         // undici streams async iterables natively; its typings only list Readable.
         body: body as unknown as Readable | undefined,
         signal,
         // undici closes the connection after every HEAD, in case a server sends a body with it.
-        // Registries do not, and a new connection per existence check costs a round trip (more
-        // with TLS) on a distant registry. undici keeps it only when the answer also says
-        // `Connection: keep-alive`: proxies in front of registries mostly do, distribution's own
-        // Go server does not (there every HEAD still costs a new connection).
+        // Registries do not; undici keeps it only when the answer also says `Connection:
+        // keep-alive` (proxies mostly do, distribution's own Go server does not).
         ...(req.method === 'HEAD' ? { reset: false } : {}),
       });
-      bodyDone = true;
-      arm(deadlines.requestMs, 'the answer did not arrive whole');
+      answered = true;
+      deadline.arm(deadlines.requestMs, 'the answer did not arrive whole');
       const max = res.statusCode >= 300 ? MAX_ERROR_BODY_BYTES : MAX_RESPONSE_BYTES;
       const responseBody =
         req.method === 'HEAD' ? Buffer.alloc(0) : await readCapped(res.body, max);
-      return {
-        status: res.statusCode,
-        headers: flattenHeaders(res.headers),
-        body: responseBody,
-        url: req.url,
-        proxy,
-      };
+      const headers = flattenHeaders(res.headers);
+      return { status: res.statusCode, headers, body: responseBody, url: req.url, proxy };
     } catch (error) {
       // A problem with our own data (a corrupt local blob) is not the network's: pass it on as it is.
       if (error instanceof InputError) throw error;
-      const err = error as NodeJS.ErrnoException & { cause?: NodeJS.ErrnoException };
-      // undici says a refused CONNECT in its message only: `Proxy response (407) !== 200 …`.
-      const tunnel = proxy && /Proxy response \((\d{3})\)/.exec(err.message ?? '');
-      const networkCode = options.signal?.aborted
-        ? 'CANCELLED'
-        : expired
-          ? 'DEADLINE'
-          : tunnel
-            ? `PROXY_${tunnel[1]}`
-            : (err.code ?? err.cause?.code ?? 'NETWORK_ERROR');
       // Bytes handed to the socket may still be in its buffers; from here, a failure before any
       // response to a request with a body is a failure while sending it.
-      throw new RegistryError({
-        method: req.method,
-        op: req.op,
-        url: req.url,
-        networkCode,
-        cause: error,
-        bodyIncomplete: !bodyDone && req.body !== undefined && sent > 0,
+      throw wireFailure(error, req, {
         proxy,
-        ...(expired && !options.signal?.aborted
-          ? { context: `the registry stopped answering: ${expired}` }
-          : {}),
+        expired: deadline.expired,
+        cancelled: options.signal?.aborted ?? false,
+        bodyIncomplete: !answered && req.body !== undefined && sent > 0,
       });
     } finally {
-      finished = true;
-      clearTimeout(timer);
+      deadline.finish();
     }
   };
 
-  return {
-    send,
-    close: async () => {
-      await Promise.all([...dispatchers.values()].map((d) => d.close()));
-    },
-    destroy: async () => {
-      await Promise.all([...dispatchers.values()].map((d) => d.destroy()));
-    },
-  };
+  return { send, close: dispatchers.close, destroy: dispatchers.destroy };
 }
 
 /** A response the caller did not expect becomes a RegistryError carrying what the registry said. */

@@ -38,7 +38,95 @@ export interface TunnelOptions {
 /** The most of a CONNECT answer's head read: a status line and a few headers. */
 const MAX_HEAD = 16 << 10;
 
-type ConnectTo = buildConnector.Options;
+type AnySocket = Socket | TLSSocket;
+
+/** A reset once the proxy took the connection is the tunnel failing, like a close. */
+function asTunnelError(error: NodeJS.ErrnoException, message: string): Error {
+  return error.code === 'ECONNRESET' || error.code === 'EPIPE'
+    ? new TunnelError('closed', message)
+    : error;
+}
+
+/** Resolves once `event` comes; rejects on an error or a close before it. */
+function until(socket: AnySocket, event: string, closed: string): Promise<void> {
+  return new Promise((resolve, reject) => {
+    const fail = (error: Error): void => {
+      socket.off(event, ok);
+      socket.off('close', onClose);
+      reject(error);
+    };
+    const onError = (error: NodeJS.ErrnoException): void => fail(asTunnelError(error, closed));
+    const onClose = (): void => fail(new TunnelError('closed', closed));
+    const ok = (): void => {
+      socket.off('error', onError);
+      socket.off('close', onClose);
+      resolve();
+    };
+    socket.once(event, ok);
+    socket.once('error', onError);
+    socket.once('close', onClose);
+  });
+}
+
+/** Reads the proxy's answer to the CONNECT: 200, or the error that says what came instead. */
+async function connectAnswer(socket: AnySocket, target: string): Promise<void> {
+  const garbage = (): TunnelError =>
+    new TunnelError('garbage', 'the proxy answered the CONNECT with something that is not HTTP');
+  const closed = `the proxy closed the connection before a tunnel to ${target} was open`;
+  let head = Buffer.alloc(0);
+  for (;;) {
+    const chunk = await new Promise<Buffer>((resolve, reject) => {
+      socket.once('data', resolve);
+      until(socket, 'data', closed).catch(reject);
+    });
+    head = Buffer.concat([head, chunk]);
+    if (!'HTTP/'.startsWith(head.subarray(0, 5).toString('latin1'))) throw garbage();
+    const end = head.indexOf('\r\n\r\n');
+    if (end < 0) {
+      if (head.length > MAX_HEAD) throw garbage();
+      continue;
+    }
+    const status = /^HTTP\/1\.[01] (\d{3})/.exec(head.subarray(0, end).toString('latin1'));
+    if (!status) throw garbage();
+    const code = Number(status[1]);
+    if (code !== 200)
+      throw new TunnelError('status', `Proxy response (${code}) !== 200 when HTTP Tunneling`, code);
+    const rest = head.subarray(end + 4);
+    if (rest.length) socket.unshift(rest);
+    return;
+  }
+}
+
+/** The CONNECT through the proxy, then TLS to the registry through it when the registry is https. */
+async function openTunnel(
+  options: TunnelOptions,
+  to: buildConnector.Options,
+  target: string,
+  current: (socket: AnySocket) => void,
+): Promise<AnySocket> {
+  const { proxy } = options;
+  const secureProxy = proxy.protocol === 'https:';
+  const host = proxy.hostname.replace(/^\[|\]$/g, '');
+  const port = Number(proxy.port) || (secureProxy ? 443 : 80);
+  const raw = secureProxy
+    ? tlsConnect({ ...options.proxyTls, host, port, servername: host })
+    : netConnect(port, host);
+  // Errors are read where a step waits (`until`); between steps none may crash the process.
+  raw.on('error', () => undefined);
+  current(raw);
+  const closed = `the proxy reset the connection before a tunnel to ${target} was open`;
+  await until(raw, secureProxy ? 'secureConnect' : 'connect', closed);
+  const auth = options.authorization ? `Proxy-Authorization: ${options.authorization}\r\n` : '';
+  raw.write(`CONNECT ${target} HTTP/1.1\r\nHost: ${target}\r\n${auth}\r\n`);
+  await connectAnswer(raw, target);
+  if (to.protocol !== 'https:') return raw;
+  const servername = to.servername || to.hostname.replace(/^\[|\]$/g, '');
+  const secure = tlsConnect({ ...options.registryTls, socket: raw, servername });
+  secure.on('error', () => undefined);
+  current(secure);
+  await until(secure, 'secureConnect', `the tunnel to ${target} closed during the TLS handshake`);
+  return secure;
+}
 
 /**
  * An undici connector (the Agent's public `connect` option) that opens a CONNECT tunnel through a
@@ -49,123 +137,31 @@ type ConnectTo = buildConnector.Options;
 export function tunnelConnector(options: TunnelOptions): buildConnector.connector {
   return (to, done) => {
     const port = Number(to.port) || (to.protocol === 'https:' ? 443 : 80);
-    const target = `${to.hostname.includes(':') && !to.hostname.startsWith('[') ? `[${to.hostname}]` : to.hostname}:${port}`;
-    const proxyPort =
-      Number(options.proxy.port) || (options.proxy.protocol === 'https:' ? 443 : 80);
-    const proxyHost = options.proxy.hostname.replace(/^\[|\]$/g, '');
-    let finished = false;
-    let socket: Socket | TLSSocket =
-      options.proxy.protocol === 'https:'
-        ? tlsConnect({
-            ...options.proxyTls,
-            host: proxyHost,
-            port: proxyPort,
-            servername: proxyHost,
-          })
-        : netConnect(proxyPort, proxyHost);
-    const finish = (error: Error | null, result?: Socket | TLSSocket): void => {
-      if (finished) return;
-      finished = true;
-      clearTimeout(timer);
-      if (error) {
-        socket.destroy();
-        done(error, null);
-      } else done(null, result ?? socket);
-    };
-    const timer = setTimeout(
-      () =>
-        finish(
+    const bare = to.hostname.replace(/^\[|\]$/g, '');
+    const target = `${bare.includes(':') ? `[${bare}]` : bare}:${port}`;
+    let socket: AnySocket | undefined;
+    let timer: NodeJS.Timeout | undefined;
+    const stalled = new Promise<never>((_, reject) => {
+      timer = setTimeout(() => {
+        const within = formatDuration(options.timeoutMs);
+        reject(
           new TunnelError(
             'stalled',
-            `the proxy did not open a tunnel to ${target} (and TLS through it) within ${formatDuration(options.timeoutMs)}`,
+            `the proxy did not open a tunnel to ${target} within ${within}`,
           ),
-        ),
-      options.timeoutMs,
-    );
-    // Refused or unresolvable: the proxy cannot be reached, said as such. A reset once it took
-    // the connection is the tunnel failing, like a close.
-    socket.on('error', (error: NodeJS.ErrnoException) =>
-      finish(
-        error.code === 'ECONNRESET' || error.code === 'EPIPE'
-          ? new TunnelError(
-              'closed',
-              `the proxy reset the connection before a tunnel to ${target} was open`,
-            )
-          : error,
-      ),
-    );
-    socket.once('close', () =>
-      finish(
-        new TunnelError(
-          'closed',
-          `the proxy closed the connection before a tunnel to ${target} was open`,
-        ),
-      ),
-    );
-    socket.once(options.proxy.protocol === 'https:' ? 'secureConnect' : 'connect', () => {
-      const auth = options.authorization ? `Proxy-Authorization: ${options.authorization}\r\n` : '';
-      socket.write(`CONNECT ${target} HTTP/1.1\r\nHost: ${target}\r\n${auth}\r\n`);
+        );
+      }, options.timeoutMs);
     });
-    let head = Buffer.alloc(0);
-    const onData = (chunk: Buffer): void => {
-      head = Buffer.concat([head, chunk]);
-      const end = head.indexOf('\r\n\r\n');
-      if (end < 0) {
-        if (head.length > MAX_HEAD || !'HTTP/'.startsWith(head.subarray(0, 5).toString('latin1')))
-          finish(
-            new TunnelError(
-              'garbage',
-              `the proxy answered the CONNECT with something that is not HTTP`,
-            ),
-          );
-        return;
-      }
-      socket.off('data', onData);
-      const status = /^HTTP\/1\.[01] (\d{3})/.exec(head.subarray(0, end).toString('latin1'));
-      if (!status)
-        return finish(
-          new TunnelError(
-            'garbage',
-            'the proxy answered the CONNECT with something that is not HTTP',
-          ),
-        );
-      const code = Number(status[1]);
-      if (code !== 200)
-        return finish(
-          new TunnelError('status', `Proxy response (${code}) !== 200 when HTTP Tunneling`, code),
-        );
-      const rest = head.subarray(end + 4);
-      if (rest.length) socket.unshift(rest);
-      socket.removeAllListeners('close');
-      socket.removeAllListeners('error');
-      if (to.protocol !== 'https:') return finish(null, socket);
-      // The TLS socket reports what happens below it; the raw one must not throw meanwhile.
-      socket.on('error', () => undefined);
-      throughTls(socket, to, target);
-    };
-    socket.on('data', onData);
-
-    const throughTls = (raw: Socket | TLSSocket, to: ConnectTo, shown: string): void => {
-      const servername = to.servername || to.hostname.replace(/^\[|\]$/g, '');
-      const secure = tlsConnect({ ...options.registryTls, socket: raw, servername });
-      socket = secure;
-      secure.once('secureConnect', () => {
-        secure.removeAllListeners('error');
-        secure.removeAllListeners('close');
-        finish(null, secure);
-      });
-      // A reset before the handshake ends is the tunnel closing (a proxy that answered 200 and
-      // hung up); a certificate the registry's TLS sends is still its own error.
-      secure.on('error', (error: NodeJS.ErrnoException) =>
-        finish(
-          error.code === 'ECONNRESET' || error.code === 'EPIPE'
-            ? new TunnelError('closed', `the tunnel to ${shown} closed during the TLS handshake`)
-            : error,
-        ),
-      );
-      secure.once('close', () =>
-        finish(new TunnelError('closed', `the tunnel to ${shown} closed during the TLS handshake`)),
-      );
-    };
+    Promise.race([openTunnel(options, to, target, (s) => (socket = s)), stalled]).then(
+      (open) => {
+        clearTimeout(timer);
+        done(null, open);
+      },
+      (error: Error) => {
+        clearTimeout(timer);
+        socket?.destroy();
+        done(error, null);
+      },
+    );
   };
 }
