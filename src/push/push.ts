@@ -6,7 +6,6 @@ import { type ImageNode, manifestsBottomUp, platformsOf } from '../oci/image.js'
 import { readRegularFile } from '../oci/read-file.js';
 import { type PutManifest, RepositoryClient } from '../registry/client.js';
 import type { CauseId } from '../registry/failure.js';
-import type { BlobContext } from '../transfer/blob.js';
 import { pushBlob } from '../transfer/blob.js';
 import { mountCandidates, mountReading, planMounts, sayUnreadable } from './mount-sources.js';
 import {
@@ -15,12 +14,18 @@ import {
   confirmTag,
   putManifest,
 } from '../transfer/manifest.js';
-import { localProof } from '../transfer/local-proof.js';
-import { SHARES_PER_PLACE, transferPolicy } from '../transfer/policy.js';
+import { type LocalProof, localProof } from '../transfer/local-proof.js';
+import { SHARES_PER_PLACE, type TransferPolicy, transferPolicy } from '../transfer/policy.js';
 import { limiter } from '../util/concurrency.js';
 import { InputError } from '../util/errors.js';
-import { type PushResult, type TargetResult, emptyResult, tally } from './result.js';
-import { type PushDeps, runPush } from './session.js';
+import {
+  type BlobOutcome,
+  type PushResult,
+  type TargetResult,
+  emptyResult,
+  tally,
+} from './result.js';
+import { type PushDeps, type PushSession, phase, runPush } from './session.js';
 import { addReferrer, subjectOf } from './referrers.js';
 import { applyTags } from './tag.js';
 import { type Target, planTargets } from './targets.js';
@@ -30,6 +35,23 @@ export { BlobsFailedError } from '../transfer/manifest.js';
 
 /** Existence checks and verifications at once: they move no bytes, so they run wider than uploads. */
 const CHECK_CONCURRENCY = 16;
+
+/** One image push: what every phase reads and adds to. */
+interface ImageRun {
+  image: LoadedImage;
+  settings: PushSettings;
+  session: PushSession;
+  result: PushResult;
+  policy: TransferPolicy;
+  /** Each target's client and blob context, set when it is authenticated. */
+  contexts: Map<TargetResult, ManifestContext>;
+  /** Whether each local file holds its blob, asked before a mount; shared by the targets. */
+  proof: LocalProof;
+  /** The cause, once a blob failed in a way no other blob can get past. */
+  stopped?: CauseId;
+  /** Manifests whose PUT the registry answered with OCI-Subject: it keeps their referrers. */
+  keptBy: Map<TargetResult, Set<string>>;
+}
 
 /**
  * Pushes a validated image to every target: all blobs to all repositories first (each one verified),
@@ -47,177 +69,206 @@ export async function pushImage(
     const config = node.kind === 'manifest' ? node.blobs[0] : undefined;
     return config ? readRegularFile(config.path, config.digest, 1 << 20) : undefined;
   });
-  const digest = image.root.descriptor.digest;
-  result.digest = digest;
-  const policy = transferPolicy(settings.transfer);
+  result.digest = image.root.descriptor.digest;
   return runPush(settings, deps, result, async (session) => {
-    const { logger, clock } = session;
-    const targets = planTargets(settings.tags, digest);
+    const targets = planTargets(settings.tags, image.root.descriptor.digest);
     refuseUnservableDigests(image, targets);
-    session.phase = 'auth';
     result.targets = targets.map((t): TargetResult => ({ ...t, blobs: new Map() }));
-    const contexts = new Map<TargetResult, ManifestContext>();
-    const candidates = await mountCandidates(image, settings.mountFrom);
-    const proof = localProof();
-    const reading = mountReading();
-    let stopped: CauseId | undefined;
-    await logger.group('Authenticate', async () => {
-      for (const target of result.targets) {
-        const registry = await session.connect(target);
-        const mountFrom = mountSourceFor(result.targets, target);
-        // The base image's blobs, where the registry has them: mounted, never uploaded again.
-        const plan = candidates.length
-          ? await planMounts(candidates, target, registry, image, reading, logger)
-          : undefined;
-        target.sourcesRead = plan?.read ?? [];
-        // Only the target's own scope: a token service that refuses the mount source's scope
-        // (Docker Hub: 400 "invalid repository name") must not stop the push; the mount asks for it.
-        await registry.authorize(target.repository);
-        target.mountedFrom = mountFrom;
-        target.observations = registry.observations;
-        const client = new RepositoryClient(registry, target.repository);
-        contexts.set(target, {
-          client,
-          policy,
-          clock,
-          logger,
-          mountFrom,
-          // Known sources first (the base holds the base layers); then another target, which
-          // holds every blob; then a source whose blobs are not known.
-          mountFor: (digest) => plan?.known.get(digest) ?? mountFrom ?? plan?.anyBlob[0],
-          image,
-          blobs: target.blobs,
-          stopped: () => stopped ?? (session.cancelled ? 'cancelled' : undefined),
-          stop: (cause) => (stopped ??= cause),
-          records: new Map(),
-          proof,
-        });
-      }
-      sayUnreadable(reading, logger);
-    });
+    const run: ImageRun = {
+      image,
+      settings,
+      session,
+      result,
+      policy: transferPolicy(settings.transfer),
+      contexts: new Map(),
+      proof: localProof(),
+      keptBy: new Map(),
+    };
+    await phase(session, 'auth', () => authenticate(run));
+    await phase(session, 'blobs', () => uploadBlobs(run));
+    refuseFailedBlobs(run);
+    await phase(session, 'manifests', () => pushManifests(run));
+    await phase(session, 'tags', () => tagTargets(run));
+    await pushReferrers(run);
+  });
+}
 
-    session.phase = 'blobs';
-    const blobs = [...image.blobs.values()];
-    await logger.group('Upload blobs', async () => {
-      for (const target of result.targets) {
-        // Nothing is tagged once a blob failed: the next repository would only fail the same way.
-        if (
-          stopped ||
-          result.targets.some((t) => [...t.blobs.values()].some((b) => b.state === 'failed'))
-        )
-          break;
-        const ctx: BlobContext = contexts.get(target)!;
-        const quiet = result.targets.indexOf(target) >= LOGGED_TARGETS;
-        // Each blob checks, uploads and verifies on its own, so no blob's round trips wait for
-        // another's; only the requests that carry bytes wait for a place (small blobs share one).
-        const uploads = limiter(policy.concurrency * SHARES_PER_PLACE);
-        const checks = limiter(CHECK_CONCURRENCY);
-        await Promise.all(
-          blobs.map(async (blob) => {
-            const outcome = await pushBlob(ctx, blob, { uploads, checks });
-            if (!outcome) return;
-            target.blobs.set(blob.digest, outcome);
-            // A failure no other blob can get past (read-only, refused credentials) ends the phase.
-            if (outcome.stopsPush) stopped ??= outcome.cause ?? 'unknown';
-            const what =
-              outcome.state === 'failed'
-                ? `FAILED: ${outcome.error?.message}`
-                : outcome.mountedFrom
-                  ? `mounted from ${outcome.mountedFrom}`
-                  : outcome.how;
-            // The log grows with what failed, not with the number of targets: after the first
-            // few repositories a blob that went well is a debug line, and one line counts them.
-            const say = outcome.state === 'failed' || !quiet ? logger.info : logger.debug;
-            say.call(logger, `${target.repository}: ${blob.digest} (${blob.size} bytes) ${what}`);
-          }),
-        );
-      }
-      const rest = result.targets.slice(LOGGED_TARGETS).filter((t) => t.blobs.size);
-      if (rest.length) logger.info(`${rest.length} more repositories: ${blobCounts(rest)}`);
+/** Connects each target's registry, plans its mounts, and checks its credentials up front. */
+async function authenticate(run: ImageRun): Promise<void> {
+  const { image, settings, session, result } = run;
+  const candidates = await mountCandidates(image, settings.mountFrom);
+  const reading = mountReading();
+  for (const target of result.targets) {
+    const registry = await session.connect(target);
+    const mountFrom = mountSourceFor(result.targets, target);
+    // The base image's blobs, where the registry has them: mounted, never uploaded again.
+    const plan = candidates.length
+      ? await planMounts(candidates, target, registry, image, reading, session.logger)
+      : undefined;
+    target.sourcesRead = plan?.read ?? [];
+    // Only the target's own scope: a token service that refuses the mount source's scope
+    // (Docker Hub: 400 "invalid repository name") must not stop the push; the mount asks for it.
+    await registry.authorize(target.repository);
+    target.mountedFrom = mountFrom;
+    target.observations = registry.observations;
+    run.contexts.set(target, {
+      client: new RepositoryClient(registry, target.repository),
+      policy: run.policy,
+      clock: session.clock,
+      logger: session.logger,
+      mountFrom,
+      // Known sources first (the base holds the base layers); then another target, which
+      // holds every blob; then a source whose blobs are not known.
+      mountFor: (digest) => plan?.known.get(digest) ?? mountFrom ?? plan?.anyBlob[0],
+      image,
+      blobs: target.blobs,
+      stopped: () => run.stopped ?? (session.cancelled ? 'cancelled' : undefined),
+      stop: (cause) => (run.stopped ??= cause),
+      records: new Map(),
+      proof: run.proof,
     });
-    tally(result);
-    if (result.failedBlobs.length) {
-      // A corrupt local blob is the input's fault: say that, in the input's words.
-      const corrupt = result.targets
-        .flatMap((t) => [...t.blobs.values()])
-        .find((b) => b.error instanceof CorruptBlobError);
-      if (corrupt?.error) throw corrupt.error;
-      const n = result.failedBlobs.length;
-      // A few digests name it; the failed-blobs output holds every one, so a line stays readable.
-      const named = result.failedBlobs.slice(0, 3);
-      const list =
-        n <= 3
-          ? named.join(', ')
-          : `${named.map(shortDigest).join(', ')} and ${n - 3} more (the failed-blobs output lists them all)`;
-      throw new BlobsFailedError(
-        `${n} blob${n === 1 ? '' : 's'} failed, so no manifest was pushed: ${list}`,
+  }
+  sayUnreadable(reading, session.logger);
+}
+
+/** Every blob to every repository, each checked, uploaded and verified on its own. */
+async function uploadBlobs(run: ImageRun): Promise<void> {
+  const { result, policy } = run;
+  for (const target of result.targets) {
+    // Nothing is tagged once a blob failed: the next repository would only fail the same way.
+    if (run.stopped || result.targets.some((t) => [...t.blobs.values()].some(isFailed))) break;
+    // Only the requests that carry bytes wait for a place (small blobs share one).
+    const uploads = limiter(policy.concurrency * SHARES_PER_PLACE);
+    const checks = limiter(CHECK_CONCURRENCY);
+    await Promise.all(
+      [...run.image.blobs.values()].map(async (blob) => {
+        const outcome = await pushBlob(run.contexts.get(target)!, blob, { uploads, checks });
+        if (!outcome) return;
+        target.blobs.set(blob.digest, outcome);
+        // A failure no other blob can get past (read-only, refused credentials) ends the phase.
+        if (outcome.stopsPush) run.stopped ??= outcome.cause ?? 'unknown';
+        sayBlob(run, target, outcome);
+      }),
+    );
+  }
+  const rest = result.targets.slice(LOGGED_TARGETS).filter((t) => t.blobs.size);
+  if (rest.length) run.session.logger.info(`${rest.length} more repositories: ${blobCounts(rest)}`);
+}
+
+const isFailed = (b: BlobOutcome): boolean => b.state === 'failed';
+
+/**
+ * One line per blob. The log grows with what failed, not with the number of targets: after the
+ * first few repositories a blob that went well is a debug line, and one line counts them.
+ */
+function sayBlob(run: ImageRun, target: TargetResult, outcome: BlobOutcome): void {
+  const { logger } = run.session;
+  const quiet = run.result.targets.indexOf(target) >= LOGGED_TARGETS;
+  const what =
+    outcome.state === 'failed'
+      ? `FAILED: ${outcome.error?.message}`
+      : outcome.mountedFrom
+        ? `mounted from ${outcome.mountedFrom}`
+        : outcome.how;
+  const say = outcome.state === 'failed' || !quiet ? logger.info : logger.debug;
+  say.call(logger, `${target.repository}: ${outcome.digest} (${outcome.size} bytes) ${what}`);
+}
+
+/** Stops before any manifest when a blob failed: a corrupt local blob in the input's words. */
+function refuseFailedBlobs(run: ImageRun): void {
+  const { result } = run;
+  tally(result);
+  if (!result.failedBlobs.length) return;
+  const corrupt = result.targets
+    .flatMap((t) => [...t.blobs.values()])
+    .find((b) => b.error instanceof CorruptBlobError);
+  if (corrupt?.error) throw corrupt.error;
+  const n = result.failedBlobs.length;
+  // A few digests name it; the failed-blobs output holds every one, so a line stays readable.
+  const named = result.failedBlobs.slice(0, 3);
+  const list =
+    n <= 3
+      ? named.join(', ')
+      : `${named.map(shortDigest).join(', ')} and ${n - 3} more (the failed-blobs output lists them all)`;
+  throw new BlobsFailedError(
+    `${n} blob${n === 1 ? '' : 's'} failed, so no manifest was pushed: ${list}`,
+  );
+}
+
+/** Notes a manifest whose PUT the registry answered with OCI-Subject: it keeps its referrers. */
+function noteSubject(
+  run: ImageRun,
+  target: TargetResult,
+  node: ImageNode,
+  answer: PutManifest,
+): void {
+  if (!answer.subject) return;
+  const kept = run.keptBy.get(target) ?? new Set<string>();
+  kept.add(node.descriptor.digest);
+  run.keptBy.set(target, kept);
+}
+
+/** Every manifest below the root, bottom-up, by digest; a tagged root is pushed by its tags. */
+async function pushManifests(run: ImageRun): Promise<void> {
+  for (const target of run.result.targets) {
+    const ctx = run.contexts.get(target)!;
+    for (const node of manifestsBottomUp(run.image.root)) {
+      // A PUT by digest as well as by tag would send the same bytes twice.
+      if (node === run.image.root && target.tags.length) continue;
+      noteSubject(
+        run,
+        target,
+        node,
+        await putManifest(ctx.client, node, node.descriptor.digest, ctx),
       );
     }
+  }
+}
 
-    session.phase = 'manifests';
-    /** Manifests whose PUT the registry answered with OCI-Subject: it keeps their referrers. */
-    const keptBy = new Map<TargetResult, Set<string>>();
-    const note = (target: TargetResult, node: ImageNode, answer: PutManifest): void => {
-      if (!answer.subject) return;
-      const kept = keptBy.get(target) ?? new Set<string>();
-      kept.add(node.descriptor.digest);
-      keptBy.set(target, kept);
-    };
-    await logger.group('Push manifests', async () => {
-      for (const target of result.targets) {
-        const ctx = contexts.get(target)!;
-        for (const node of manifestsBottomUp(image.root)) {
-          // A tagged root is pushed by its tags; a PUT by digest as well would send the same bytes twice.
-          if (node === image.root && target.tags.length) continue;
-          note(target, node, await putManifest(ctx.client, node, node.descriptor.digest, ctx));
-        }
-      }
-    });
+/** Each tag set and read back; the digest reported is the one the registry serves. */
+async function tagTargets(run: ImageRun): Promise<void> {
+  const { image, result, session, policy } = run;
+  const put = async (target: Target, tag: string): Promise<string> => {
+    const t = target as TargetResult;
+    const ctx = run.contexts.get(t)!;
+    noteSubject(run, t, image.root, await putManifest(ctx.client, image.root, tag, ctx));
+    return confirmTag(ctx.client, image.root, tag, session.clock, policy.verifyLagRetries);
+  };
+  const digest = image.root.descriptor.digest;
+  await applyTags(result.targets, digest, put, session.logger, result.refs, result.elsewhere);
+  // A sha512 layout: the registry names the manifest by its own digest, and so do the outputs.
+  const served = result.refs[0]?.split('@')[1];
+  if (served && served !== digest) {
+    result.digest = served;
+    session.logger.info(
+      `the registry serves the manifest as ${served}; the layout named it ${digest} (the same bytes)`,
+    );
+  }
+}
 
-    session.phase = 'tags';
-    await logger.group('Tag', async () => {
-      const put = async (target: Target, tag: string): Promise<string> => {
-        const t = target as TargetResult;
-        const ctx = contexts.get(t)!;
-        note(t, image.root, await putManifest(ctx.client, image.root, tag, ctx));
-        return confirmTag(ctx.client, image.root, tag, clock, policy.verifyLagRetries);
-      };
-      await applyTags(result.targets, digest, put, logger, result.refs, result.elsewhere);
-      // A sha512 layout: the registry names the manifest by its own digest, and so do the outputs.
-      const served = result.refs[0]?.split('@')[1];
-      if (served && served !== digest) {
-        result.digest = served;
-        logger.info(
-          `the registry serves the manifest as ${served}; the layout named it ${digest} (the same bytes)`,
-        );
+/**
+ * Artifacts (signatures, SBOMs) name their subject; without the referrers API, the referrers tag
+ * schema keeps them findable from it.
+ */
+async function pushReferrers(run: ImageRun): Promise<void> {
+  const artifacts = manifestsBottomUp(run.image.root).filter((node) => subjectOf(node));
+  if (!artifacts.length) return;
+  await phase(run.session, 'referrers', async () => {
+    for (const target of run.result.targets)
+      for (const node of artifacts) {
+        if (run.keptBy.get(target)?.has(node.descriptor.digest)) continue;
+        await addReferrerTag(run, target, node);
       }
-    });
-
-    // Artifacts (signatures, SBOMs) name their subject; without the referrers API, the referrers
-    // tag schema keeps them findable from it.
-    const artifacts = manifestsBottomUp(image.root).filter((node) => subjectOf(node));
-    if (!artifacts.length) return;
-    session.phase = 'referrers';
-    await logger.group('Referrers', async () => {
-      for (const target of result.targets) {
-        for (const node of artifacts) {
-          if (keptBy.get(target)?.has(node.descriptor.digest)) continue;
-          const tag = await addReferrer(
-            contexts.get(target)!.client,
-            node,
-            subjectOf(node)!,
-            logger,
-          );
-          if (!tag) continue;
-          const ref = `${target.registry}/${target.repository}:${tag}`;
-          if (!result.referrers.includes(ref)) result.referrers.push(ref);
-          logger.info(
-            `${ref}: lists ${node.descriptor.digest} (the registry has no referrers API)`,
-          );
-        }
-      }
-    });
   });
+}
+
+async function addReferrerTag(run: ImageRun, target: TargetResult, node: ImageNode): Promise<void> {
+  const { logger } = run.session;
+  const tag = await addReferrer(run.contexts.get(target)!.client, node, subjectOf(node)!, logger);
+  if (!tag) return;
+  const ref = `${target.registry}/${target.repository}:${tag}`;
+  if (!run.result.referrers.includes(ref)) run.result.referrers.push(ref);
+  logger.info(`${ref}: lists ${node.descriptor.digest} (the registry has no referrers API)`);
 }
 
 /**

@@ -131,3 +131,26 @@ function cancelledMessage(result: PushResult): string {
     : 'nothing tagged';
   return `cancelled during ${result.phase ?? 'the push'}: ${blobs}, ${tags}`;
 }
+
+/** The log group each phase opens. */
+const PHASE_TITLES: Partial<Record<Phase, string>> = {
+  auth: 'Authenticate',
+  blobs: 'Upload blobs',
+  manifests: 'Push manifests',
+  tags: 'Tag',
+  referrers: 'Referrers',
+};
+
+/**
+ * Runs one phase of a push: says where the push is (a failure is reported there) and opens its log
+ * group. `title` overrides the phase's usual group title.
+ */
+export function phase<T>(
+  session: PushSession,
+  name: Phase,
+  fn: () => Promise<T>,
+  title = PHASE_TITLES[name] ?? name,
+): Promise<T> {
+  session.phase = name;
+  return session.logger.group(title, fn);
+}
