@@ -11,14 +11,15 @@ import {
 } from '../oci/types.js';
 import { RepositoryClient } from '../registry/client.js';
 import { RegistryError } from '../registry/errors.js';
+import type { Registry } from '../registry/registry.js';
 import { type ImageReference, formatReference, parseReference } from '../registry/reference.js';
 import { type PushResult, type TargetResult, emptyResult } from './result.js';
-import { type PushDeps, runPush } from './session.js';
+import { type PushDeps, type PushSession, phase, runPush } from './session.js';
 import { UploadFailed } from '../transfer/attempts.js';
 import { type BlobContext, pushBlob } from '../transfer/blob.js';
-import { confirmTag } from '../transfer/manifest.js';
+import { confirmTag, sameDigest } from '../transfer/manifest.js';
 import { MAX_MANIFESTS } from '../oci/layout.js';
-import { transferPolicy } from '../transfer/policy.js';
+import { type TransferPolicy, transferPolicy } from '../transfer/policy.js';
 import { applyTags } from './tag.js';
 import { type Target, planTargets } from './targets.js';
 
@@ -133,148 +134,189 @@ async function copyManifest(
   await to.putManifest(child.descriptor.digest, mediaType, raw);
 }
 
+/** One `index-from` push: what its phases read and add to. */
+interface IndexRun {
+  settings: PushSettings;
+  session: PushSession;
+  result: PushResult;
+  policy: TransferPolicy;
+  sources: Source[];
+  registry?: Registry;
+  children: Child[];
+  index?: { raw: Buffer; digest: string };
+}
+
 /**
  * The `index-from` mode: assembles an OCI image index from manifests already in the registry (one
  * per matrix job, pushed by digest), pushes it to every target and tags it. Never throws.
  */
 export async function pushIndex(settings: PushSettings, deps: PushDeps): Promise<PushResult> {
+  const n = settings.indexFrom.length;
   const result = emptyResult(settings.tags, {
-    source: `index from ${settings.indexFrom.length} manifest${settings.indexFrom.length === 1 ? '' : 's'}`,
+    source: `index from ${n} manifest${n === 1 ? '' : 's'}`,
   });
-  const policy = transferPolicy(settings.transfer);
   return runPush(settings, deps, result, async (session) => {
-    const { logger } = session;
-    const first = settings.tags[0]!;
-    const sources = settings.indexFrom.map((text) => parseSource(text, first));
-    const seen = new Map<string, string>();
-    for (const [i, source] of sources.entries()) {
-      const key = `${source.ref.apiHost}/${source.ref.repository}@${source.reference}`;
-      const earlier = seen.get(key);
-      if (earlier !== undefined)
-        throw new InputError(
-          `index-from ${settings.indexFrom[i]}: the same manifest as ${earlier}; list each source once`,
-        );
-      seen.set(key, settings.indexFrom[i] as string);
-    }
-    if (settings.tags.some((t) => t.apiHost !== first.apiHost)) {
-      throw new InputError(
-        'index-from: every tag must be on one registry, where the manifests already are',
-      );
-    }
-    session.phase = 'auth';
-    const repositories = [
-      ...new Set([
-        ...sources.map((s) => s.ref.repository),
-        ...settings.tags.map((t) => t.repository),
-      ]),
-    ];
-    const registry = await logger.group('Authenticate', async () => {
-      const connected = await session.connect(first);
-      for (const t of settings.tags)
-        await connected.authorize(
-          t.repository,
-          repositories.filter((r) => r !== t.repository),
-        );
-      return connected;
-    });
-
-    session.phase = 'manifests';
-    const children: Child[] = [];
-    await logger.group('Read the manifests', async () => {
-      for (const source of sources) {
-        const client = new RepositoryClient(registry, source.ref.repository);
-        const { raw, mediaType } = await client
-          .getManifest(source.reference, ACCEPT)
-          .catch((error: unknown) => {
-            if (error instanceof RegistryError && error.status === 404 && source.bare)
-              throw new InputError(
-                `index-from ${source.reference}: not in ${first.registry}/${first.repository}; a bare digest names a manifest in the first tag's repository (write REPOSITORY@${source.reference} for another one)`,
-              );
-            throw error;
-          });
-        const digest = digestOf(raw);
-        if (source.ref.digest && source.ref.digest !== digest) {
-          throw new InputError(
-            `index-from ${formatReference(source.ref)}: the registry served content with digest ${digest}`,
-          );
-        }
-        const kind =
-          manifestKind(mediaType) ?? manifestKind(JSON.parse(raw.toString('utf8')).mediaType);
-        if (kind === 'index') {
-          for (const descriptor of indexSchema.parse(JSON.parse(raw.toString('utf8'))).manifests)
-            children.push({ descriptor, repository: source.ref.repository });
-        } else if (kind === 'manifest') {
-          const platform = await platformOf(client, raw, formatReference(source.ref));
-          children.push({
-            descriptor: { mediaType, digest, size: raw.length, ...(platform ? { platform } : {}) },
-            repository: source.ref.repository,
-          });
-        } else {
-          throw new InputError(
-            `index-from ${formatReference(source.ref)}: unsupported media type ${JSON.stringify(mediaType)}`,
-          );
-        }
-        logger.info(`${formatReference(source.ref)}: ${digest} (${mediaType})`);
-      }
-    });
-    const index = Buffer.from(
-      JSON.stringify({
-        schemaVersion: 2,
-        mediaType: MediaType.ociIndex,
-        manifests: children.map((c) => c.descriptor),
-        ...(Object.keys(settings.annotations).length ? { annotations: settings.annotations } : {}),
-      }),
-    );
-    const digest = digestOf(index);
-    result.digest = digest;
-    result.platforms = children
-      .map((c) => formatPlatform(c.descriptor.platform))
-      .filter((p): p is string => Boolean(p) && p !== 'unknown/unknown');
-
-    const targets = planTargets(settings.tags, digest);
-    result.targets = targets.map((t): TargetResult => ({
-      ...t,
-      blobs: new Map(),
-      observations: registry.observations,
-    }));
-    await logger.group('Push the index', async () => {
-      for (const target of targets) {
-        const others = [...new Set(children.map((c) => c.repository))].filter(
-          (r) => r !== target.repository,
-        );
-        const to = new RepositoryClient(registry, target.repository, others);
-        for (const child of children.filter((c) => c.repository !== target.repository)) {
-          await copyManifest(new RepositoryClient(registry, child.repository), to, child, {
-            policy,
-            clock: session.clock,
-            logger,
-            records: new Map(),
-          });
-        }
-        const { digest: returned } = await to.putManifest(digest, MediaType.ociIndex, index);
-        if (returned && returned !== digest)
-          throw new RegistryError({
-            method: 'PUT',
-            op: 'manifest',
-            url: to.manifestUrl(digest),
-            networkCode: 'DIGEST_MISMATCH',
-            context: `the registry answered the PUT of the index with digest ${returned}, expected ${digest}`,
-          });
-      }
-    });
-    session.phase = 'tags';
-    await logger.group('Tag', async () => {
-      const node = {
-        descriptor: { mediaType: MediaType.ociIndex, digest, size: index.length },
-        raw: index,
-      };
-      const lagRetries = policy.verifyLagRetries;
-      const put = async (target: Target, tag: string): Promise<string> => {
-        const client = new RepositoryClient(registry, target.repository);
-        await client.putManifest(tag, MediaType.ociIndex, index);
-        return confirmTag(client, node, tag, session.clock, lagRetries);
-      };
-      await applyTags(targets, digest, put, logger, result.refs, result.elsewhere);
-    });
+    const run: IndexRun = {
+      settings,
+      session,
+      result,
+      policy: transferPolicy(settings.transfer),
+      sources: checkedSources(settings),
+      children: [],
+    };
+    run.registry = await phase(session, 'auth', () => authenticateIndex(run));
+    await phase(session, 'manifests', () => readSources(run), 'Read the manifests');
+    assembleIndex(run);
+    await phase(session, 'manifests', () => pushIndexes(run), 'Push the index');
+    await phase(session, 'tags', () => tagIndex(run));
   });
+}
+
+/** The sources as references: each once, all on the tags' one registry. */
+function checkedSources(settings: PushSettings): Source[] {
+  const first = settings.tags[0]!;
+  const sources = settings.indexFrom.map((text) => parseSource(text, first));
+  const seen = new Map<string, string>();
+  for (const [i, source] of sources.entries()) {
+    const key = `${source.ref.apiHost}/${source.ref.repository}@${source.reference}`;
+    const earlier = seen.get(key);
+    if (earlier !== undefined)
+      throw new InputError(
+        `index-from ${settings.indexFrom[i]}: the same manifest as ${earlier}; list each source once`,
+      );
+    seen.set(key, settings.indexFrom[i] as string);
+  }
+  if (settings.tags.some((t) => t.apiHost !== first.apiHost))
+    throw new InputError(
+      'index-from: every tag must be on one registry, where the manifests already are',
+    );
+  return sources;
+}
+
+/** Push to every tag's repository, with pull on the sources' repositories (to mount from them). */
+async function authenticateIndex(run: IndexRun): Promise<Registry> {
+  const { settings, session } = run;
+  const repositories = [
+    ...new Set([
+      ...run.sources.map((s) => s.ref.repository),
+      ...settings.tags.map((t) => t.repository),
+    ]),
+  ];
+  const registry = await session.connect(settings.tags[0]!);
+  for (const t of settings.tags)
+    await registry.authorize(
+      t.repository,
+      repositories.filter((r) => r !== t.repository),
+    );
+  return registry;
+}
+
+/** Reads every source: an index's children, or one manifest with the platform its config names. */
+async function readSources(run: IndexRun): Promise<void> {
+  for (const source of run.sources) {
+    const client = new RepositoryClient(run.registry!, source.ref.repository);
+    const { raw, mediaType } = await readSource(client, source, run.settings.tags[0]!);
+    const digest = digestOf(raw);
+    const shown = formatReference(source.ref);
+    if (source.ref.digest && source.ref.digest !== digest)
+      throw new InputError(
+        `index-from ${shown}: the registry served content with digest ${digest}`,
+      );
+    const kind =
+      manifestKind(mediaType) ?? manifestKind(JSON.parse(raw.toString('utf8')).mediaType);
+    if (kind === 'index') {
+      for (const descriptor of indexSchema.parse(JSON.parse(raw.toString('utf8'))).manifests)
+        run.children.push({ descriptor, repository: source.ref.repository });
+    } else if (kind === 'manifest') {
+      const platform = await platformOf(client, raw, shown);
+      run.children.push({
+        descriptor: { mediaType, digest, size: raw.length, ...(platform ? { platform } : {}) },
+        repository: source.ref.repository,
+      });
+    } else
+      throw new InputError(
+        `index-from ${shown}: unsupported media type ${JSON.stringify(mediaType)}`,
+      );
+    run.session.logger.info(`${shown}: ${digest} (${mediaType})`);
+  }
+}
+
+/** One source's manifest; a bare digest the first tag's repository lacks is said as such. */
+function readSource(
+  client: RepositoryClient,
+  source: Source,
+  first: ImageReference,
+): Promise<{ raw: Buffer; mediaType: string }> {
+  return client.getManifest(source.reference, ACCEPT).catch((error: unknown) => {
+    if (error instanceof RegistryError && error.status === 404 && source.bare)
+      throw new InputError(
+        `index-from ${source.reference}: not in ${first.registry}/${first.repository}; a bare digest names a manifest in the first tag's repository (write REPOSITORY@${source.reference} for another one)`,
+      );
+    throw error;
+  });
+}
+
+/** The index over the children, its digest, and the targets it goes to. */
+function assembleIndex(run: IndexRun): void {
+  const { settings, result } = run;
+  const raw = Buffer.from(
+    JSON.stringify({
+      schemaVersion: 2,
+      mediaType: MediaType.ociIndex,
+      manifests: run.children.map((c) => c.descriptor),
+      ...(Object.keys(settings.annotations).length ? { annotations: settings.annotations } : {}),
+    }),
+  );
+  const digest = digestOf(raw);
+  run.index = { raw, digest };
+  result.digest = digest;
+  result.platforms = run.children
+    .map((c) => formatPlatform(c.descriptor.platform))
+    .filter((p): p is string => Boolean(p) && p !== 'unknown/unknown');
+  result.targets = planTargets(settings.tags, digest).map((t): TargetResult => ({
+    ...t,
+    blobs: new Map(),
+    observations: run.registry!.observations,
+  }));
+}
+
+/** Each target gets the children it lacks (mounted), then the index by digest. */
+async function pushIndexes(run: IndexRun): Promise<void> {
+  const { raw, digest } = run.index!;
+  const registry = run.registry!;
+  for (const target of run.result.targets) {
+    const others = [...new Set(run.children.map((c) => c.repository))].filter(
+      (r) => r !== target.repository,
+    );
+    const to = new RepositoryClient(registry, target.repository, others);
+    for (const child of run.children.filter((c) => c.repository !== target.repository))
+      await copyManifest(new RepositoryClient(registry, child.repository), to, child, {
+        policy: run.policy,
+        clock: run.session.clock,
+        logger: run.session.logger,
+        records: new Map(),
+      });
+    const { digest: returned } = await to.putManifest(digest, MediaType.ociIndex, raw);
+    if (returned && !sameDigest(returned, digest, raw))
+      throw new RegistryError({
+        method: 'PUT',
+        op: 'manifest',
+        url: to.manifestUrl(digest),
+        networkCode: 'DIGEST_MISMATCH',
+        context: `the registry answered the PUT of the index with digest ${returned}, expected ${digest}`,
+      });
+  }
+}
+
+/** Each tag set and read back. */
+async function tagIndex(run: IndexRun): Promise<void> {
+  const { raw, digest } = run.index!;
+  const { session, result } = run;
+  const node = { descriptor: { mediaType: MediaType.ociIndex, digest, size: raw.length }, raw };
+  const put = async (target: Target, tag: string): Promise<string> => {
+    const client = new RepositoryClient(run.registry!, target.repository);
+    await client.putManifest(tag, MediaType.ociIndex, raw);
+    return confirmTag(client, node, tag, session.clock, run.policy.verifyLagRetries);
+  };
+  await applyTags(result.targets, digest, put, session.logger, result.refs, result.elsewhere);
 }
