@@ -415,15 +415,11 @@ function recoveredSection(result: PushResult, shell: Shell): string[] {
 /** Up to this many blobs, the summary ends with every full digest; the outputs have them all. */
 const FULL_DIGESTS_UP_TO = 20;
 
-/** Renders the step summary as GitHub-flavoured markdown. Every foreign string is escaped. */
-export function renderSummary(result: PushResult, extras: SummaryExtras = {}): string {
-  const shell = extras.shell ?? 'action';
-  const out: string[] = [];
-  const groups = failureCauses(result, shell);
+/** The heading, and the digest and source lines under it. */
+function headSection(result: PushResult, groups: CauseGroup[]): string[] {
   const digest = result.digest ? ` ${code(shortDigest(result.digest))}` : '';
-  out.push(`## ${result.ok ? `✅ oci-push: pushed${digest}` : '❌ oci-push: push failed'}`, '');
+  const out = [`## ${result.ok ? `✅ oci-push: pushed${digest}` : '❌ oci-push: push failed'}`, ''];
   if (!result.ok) out.push(...causesSection(result, groups));
-
   if (result.digest) {
     // A failed push's digest is what would have been pushed: say plainly that nothing points at it.
     const state = result.ok
@@ -435,50 +431,58 @@ export function renderSummary(result: PushResult, extras: SummaryExtras = {}): s
   }
   const source = result.image?.source ?? result.source;
   if (source) out.push(`**Source:** ${escapeMarkdown(source)}`);
-  out.push('');
-  out.push(...madeSection(result));
-  out.push(...targetsSection(result));
-  out.push(...recoveredSection(result, shell));
+  return [...out, ''];
+}
 
+/** Problems worked around that will hurt other clients, each with its cause. */
+function warningsSection(result: PushResult, shell: Shell): string[] {
   const warnings = observedWarnings(result, shell);
-  if (warnings.length) {
-    out.push('### Warnings', '');
-    for (const w of warnings)
-      out.push(
-        `**${code(w.registry)}:** ${escapeMarkdown(w.seen)}`,
-        '',
-        ...renderCause(w.cause),
-        '',
-      );
-  }
+  if (!warnings.length) return [];
+  const out = ['### Warnings', ''];
+  for (const w of warnings)
+    out.push(`**${code(w.registry)}:** ${escapeMarkdown(w.seen)}`, '', ...renderCause(w.cause), '');
+  return out;
+}
 
+/** Where a failed push stopped, and what re-running it will send. */
+function whatFailedSection(result: PushResult, shell: Shell): string[] {
+  if (result.ok) return [];
   const failedCount = result.failedBlobs.length;
-  if (!result.ok) {
-    out.push('### What failed', '');
-    out.push(`${escapeMarkdown(result.error?.message ?? 'unknown error')}`, '');
-    if (result.phase !== 'blobs' || !failedCount) {
-      out.push(`- **Stopped at:** ${escapeMarkdown(result.phase ?? 'push')}`);
-      if (result.error instanceof RegistryError)
-        out.push(`- **Registry answered:** ${lastAnswer([result.error])}`);
-      if (result.phase === 'validate' && result.cause !== 'cancelled')
-        out.push(`- **Fix:** ${causeOf('input', {}, shell).fix}`);
-      out.push('');
-    }
-    if (failedCount) {
-      const kept = result.blobsUploaded + result.blobsSkipped;
-      // Blobs that never started once the push stopped (a read-only registry) are sent next time too.
-      const planned = (result.image?.blobs.size ?? 0) * result.targets.length;
-      const notTried = Math.max(0, planned - failedCount - kept);
-      const also = notTried ? ` and the ${notTried} not tried after the push stopped` : '';
-      out.push(
-        `> [!NOTE]\n> Re-running this job uploads only the ${plural(failedCount, 'failed blob')}${also}: the ${plural(kept, 'blob')} already verified in the registry are skipped by HEAD. No manifest or tag was pushed, so nothing points at an incomplete image.`,
-        '',
-      );
-    }
+  const out = [
+    '### What failed',
+    '',
+    `${escapeMarkdown(result.error?.message ?? 'unknown error')}`,
+    '',
+  ];
+  if (result.phase !== 'blobs' || !failedCount) {
+    out.push(`- **Stopped at:** ${escapeMarkdown(result.phase ?? 'push')}`);
+    if (result.error instanceof RegistryError)
+      out.push(`- **Registry answered:** ${lastAnswer([result.error])}`);
+    if (result.phase === 'validate' && result.cause !== 'cancelled')
+      out.push(`- **Fix:** ${causeOf('input', {}, shell).fix}`);
+    out.push('');
   }
+  if (failedCount) {
+    const kept = result.blobsUploaded + result.blobsSkipped;
+    // Blobs that never started once the push stopped (a read-only registry) are sent next time too.
+    const planned = (result.image?.blobs.size ?? 0) * result.targets.length;
+    const notTried = Math.max(0, planned - failedCount - kept);
+    const also = notTried ? ` and the ${notTried} not tried after the push stopped` : '';
+    out.push(
+      `> [!NOTE]\n> Re-running this job uploads only the ${plural(failedCount, 'failed blob')}${also}: the ${plural(kept, 'blob')} already verified in the registry are skipped by HEAD. No manifest or tag was pushed, so nothing points at an incomplete image.`,
+      '',
+    );
+  }
+  return out;
+}
 
-  const counts = `${result.blobsUploaded} uploaded (${formatSize(result.bytesUploaded)}), ${result.blobsSkipped} already in place${result.blobsMounted ? ` (${result.blobsMounted} mounted: ${formatSize(result.bytesMounted)} not sent)` : ''}, ${failedCount} failed, in ${formatDuration(result.durationMs)}`;
-  out.push(`**Blobs:** ${counts}`, '');
+/** The blob counts, the repositories read, and the layers registries do not store. */
+function countsSection(result: PushResult): string[] {
+  const mounted = result.blobsMounted
+    ? ` (${result.blobsMounted} mounted: ${formatSize(result.bytesMounted)} not sent)`
+    : '';
+  const counts = `${result.blobsUploaded} uploaded (${formatSize(result.bytesUploaded)}), ${result.blobsSkipped} already in place${mounted}, ${result.failedBlobs.length} failed, in ${formatDuration(result.durationMs)}`;
+  const out = [`**Blobs:** ${counts}`, ''];
   const read = repositoriesRead(result);
   if (read.length)
     out.push(
@@ -491,49 +495,62 @@ export function renderSummary(result: PushResult, extras: SummaryExtras = {}): s
       `**Not pushed:** ${foreign.length} non-distributable layer${foreign.length === 1 ? '' : 's'} (${foreign.map((f) => code(shortDigest(f.digest))).join(', ')}): registries do not store them; pulls fetch them from their ${code('urls')}.`,
       '',
     );
+  return out;
+}
 
-  out.push(...failedBlobsSection(result, groups));
+/** The diagnosis after a failure: a row per check, then the causes it found, each once. */
+function diagnosisSection(findings: Finding[] | undefined, shell: Shell): string[] {
+  if (!findings?.length) return [];
+  const result = (f: Finding): string =>
+    f.ok === undefined ? '— not probed' : f.ok ? '✅' : f.workaround ? '⚠️ worked around' : '❌';
+  const out = [
+    '### Diagnosis',
+    '',
+    table(
+      ['check', 'result', 'detail'],
+      findings.map((f) => [escapeMarkdown(f.check), result(f), escapeMarkdown(f.detail)]),
+    ),
+    '',
+  ];
+  const causes = new Map<string, Cause>();
+  for (const f of findings)
+    if (f.ok === false && f.cause && !f.workaround)
+      causes.set(f.cause, causeOf(f.cause, {}, shell));
+  for (const c of causes.values()) out.push(...renderCause(c), '');
+  const around = new Set(
+    findings.filter((f) => f.ok === false && f.workaround && f.cause).map((f) => f.cause!),
+  );
+  for (const id of around) out.push(`- **Worked around:** ${workaroundOf(id, shell) ?? ''}`, '');
+  return out;
+}
 
-  if (extras.findings?.length) {
-    out.push('### Diagnosis', '');
-    out.push(
-      table(
-        ['check', 'result', 'detail'],
-        extras.findings.map((f) => [
-          escapeMarkdown(f.check),
-          f.ok === undefined
-            ? '— not probed'
-            : f.ok
-              ? '✅'
-              : f.workaround
-                ? '⚠️ worked around'
-                : '❌',
-          escapeMarkdown(f.detail),
-        ]),
-      ),
-    );
-    out.push('');
-    const causes = new Map<string, Cause>();
-    for (const f of extras.findings)
-      if (f.ok === false && f.cause && !f.workaround)
-        causes.set(f.cause, causeOf(f.cause, {}, shell));
-    for (const c of causes.values()) out.push(...renderCause(c), '');
-    const around = new Set(
-      extras.findings.filter((f) => f.ok === false && f.workaround && f.cause).map((f) => f.cause!),
-    );
-    for (const id of around) out.push(`- **Worked around:** ${workaroundOf(id, shell) ?? ''}`, '');
-  }
-
-  out.push(...blobTables(result));
+/** Every full digest, for an image small enough to list them. */
+function digestsSection(result: PushResult): string[] {
   const image = result.image;
-  if (image && image.blobs.size && image.blobs.size <= FULL_DIGESTS_UP_TO)
-    out.push(
-      ...details(
-        'Full digests',
-        [...image.blobs.values()].map(
-          (blob) => `- ${code(blob.digest)} ${escapeMarkdown(blob.mediaType)}, ${blob.size} bytes`,
-        ),
-      ),
-    );
-  return out.join('\n');
+  if (!image || !image.blobs.size || image.blobs.size > FULL_DIGESTS_UP_TO) return [];
+  return details(
+    'Full digests',
+    [...image.blobs.values()].map(
+      (blob) => `- ${code(blob.digest)} ${escapeMarkdown(blob.mediaType)}, ${blob.size} bytes`,
+    ),
+  );
+}
+
+/** Renders the step summary as GitHub-flavoured markdown. Every foreign string is escaped. */
+export function renderSummary(result: PushResult, extras: SummaryExtras = {}): string {
+  const shell = extras.shell ?? 'action';
+  const groups = failureCauses(result, shell);
+  return [
+    ...headSection(result, groups),
+    ...madeSection(result),
+    ...targetsSection(result),
+    ...recoveredSection(result, shell),
+    ...warningsSection(result, shell),
+    ...whatFailedSection(result, shell),
+    ...countsSection(result),
+    ...failedBlobsSection(result, groups),
+    ...diagnosisSection(extras.findings, shell),
+    ...blobTables(result),
+    ...digestsSection(result),
+  ].join('\n');
 }
