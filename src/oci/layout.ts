@@ -111,34 +111,24 @@ export function selectImage(
   );
 }
 
-/**
- * Reads and checks an OCI image layout before anything is sent: every manifest and index is present,
- * matches its digest and parses; every blob is present with the right size.
- */
-export async function loadLayout(selection: LayoutSelection): Promise<LoadedImage> {
-  const { dir } = selection;
-  const info = await lstat(dir).catch(() => undefined);
-  if (!info?.isDirectory()) throw new InputError(`${dir}: not a directory`);
-  const marker = await readJsonFile(
-    join(dir, 'oci-layout'),
-    `${join(dir, 'oci-layout')}`,
-    layoutMarkerSchema,
-  );
-  if (!/^1\.\d+\.\d+$/.test(marker.imageLayoutVersion)) {
-    throw new InputError(
-      `${join(dir, 'oci-layout')}: unsupported imageLayoutVersion ${marker.imageLayoutVersion}`,
-    );
-  }
-  const indexLabel = join(dir, 'index.json');
-  const top = await readJsonFile(indexLabel, indexLabel, indexSchema);
-  const chosen = selectImage(top.manifests, selection.ref, indexLabel);
+/** The `oci-layout` marker: present, and of a version this reads. */
+async function checkMarker(dir: string): Promise<void> {
+  const file = join(dir, 'oci-layout');
+  const marker = await readJsonFile(file, file, layoutMarkerSchema);
+  if (!/^1\.\d+\.\d+$/.test(marker.imageLayoutVersion))
+    throw new InputError(`${file}: unsupported imageLayoutVersion ${marker.imageLayoutVersion}`);
+}
 
-  const blobs = new Map<string, BlobFile>();
-  const documents = new Map<string, ImageNode>();
-  const foreign: NonNullable<LoadedImage['foreign']> = [];
+/** The graph below one image of a layout, each distinct document read once. */
+class LayoutReader {
+  readonly blobs = new Map<string, BlobFile>();
+  readonly foreign: NonNullable<LoadedImage['foreign']> = [];
+  private readonly documents = new Map<string, ImageNode>();
 
-  const visit = async (desc: Descriptor, where: string, depth: number): Promise<ImageNode> => {
-    const cached = documents.get(desc.digest);
+  constructor(private readonly selection: LayoutSelection) {}
+
+  async visit(desc: Descriptor, where: string, depth: number): Promise<ImageNode> {
+    const cached = this.documents.get(desc.digest);
     if (cached) {
       // Every descriptor is checked, not only the first one met: the order must not matter.
       if (cached.descriptor.size !== desc.size || cached.descriptor.mediaType !== desc.mediaType)
@@ -148,77 +138,103 @@ export async function loadLayout(selection: LayoutSelection): Promise<LoadedImag
       return cached;
     }
     if (depth > 8) throw new InputError(`${where}: indexes nest too deeply`);
-    if (selection.signal?.aborted) throw new CancelledError('cancelled while reading the image');
-    if (documents.size >= MAX_MANIFESTS)
+    if (this.selection.signal?.aborted)
+      throw new CancelledError('cancelled while reading the image');
+    if (this.documents.size >= MAX_MANIFESTS)
       throw new InputError(
         `${where}: the image holds more than ${MAX_MANIFESTS} distinct manifests and indexes`,
       );
+    const node = await this.read(desc, where, depth);
+    this.documents.set(desc.digest, node);
+    return node;
+  }
+
+  /** One manifest or index: read, matched to its digest, parsed, and its children visited. */
+  private async read(desc: Descriptor, where: string, depth: number): Promise<ImageNode> {
     const file = blobName(desc.digest);
     const kind = manifestKind(desc.mediaType);
-    if (!kind) {
+    if (!kind)
       throw new InputError(
         `${file}: unsupported manifest media type ${JSON.stringify(desc.mediaType)} (referenced from ${where})`,
       );
-    }
-    const raw = await readDocument(dir, desc, where);
-    const label = `${file} (${kind})`;
+    const raw = await readDocument(this.selection.dir, desc, where);
     const schema = kind === 'index' ? indexSchema : manifestSchema;
     const doc = parseJson<{ mediaType?: string }>(
       raw.toString('utf8'),
-      label,
+      `${file} (${kind})`,
       schema as Schema<{ mediaType?: string }>,
     );
-    if (doc.mediaType !== undefined && doc.mediaType !== desc.mediaType) {
+    if (doc.mediaType !== undefined && doc.mediaType !== desc.mediaType)
       throw new InputError(
         `${file}: its mediaType ${doc.mediaType} differs from the descriptor's ${desc.mediaType}`,
       );
-    }
-    let node: ImageNode;
     if (kind === 'index') {
       const index = indexSchema.parse(doc);
       const children: ImageNode[] = [];
-      for (const child of index.manifests) children.push(await visit(child, file, depth + 1));
-      node = { kind, descriptor: desc, raw, file, index, children };
-    } else {
-      const manifest = manifestSchema.parse(doc);
-      const nodeBlobs: BlobFile[] = [];
-      for (const blob of [manifest.config, ...manifest.layers]) {
-        // Non-distributable layers live elsewhere (urls) and registries expect clients not to push
-        // them. Any other missing blob is an error, urls or not: a registry that allowed foreign
-        // URLs would otherwise tag an image whose layer it does not hold.
-        if (
-          isNonDistributable(blob.mediaType) &&
-          blob.urls?.length &&
-          !(await stat(blobPath(dir, blob.digest)).catch(() => undefined))
-        ) {
-          if (!foreign.some((f) => f.digest === blob.digest))
-            foreign.push({ digest: blob.digest, mediaType: blob.mediaType, urls: blob.urls });
-          continue;
-        }
-        const entry: BlobFile = {
-          digest: blob.digest,
-          size: blob.size,
-          mediaType: blob.mediaType,
-          path: await statBlob(dir, blob, file),
-        };
-        nodeBlobs.push(entry);
-        if (!blobs.has(entry.digest)) blobs.set(entry.digest, entry);
-      }
-      node = { kind, descriptor: desc, raw, file, manifest, blobs: nodeBlobs };
+      for (const child of index.manifests) children.push(await this.visit(child, file, depth + 1));
+      return { kind, descriptor: desc, raw, file, index, children };
     }
-    documents.set(desc.digest, node);
-    return node;
-  };
+    const manifest = manifestSchema.parse(doc);
+    const nodeBlobs: BlobFile[] = [];
+    for (const blob of [manifest.config, ...manifest.layers]) {
+      const entry = await this.blob(blob, file);
+      if (entry) nodeBlobs.push(entry);
+    }
+    return { kind, descriptor: desc, raw, file, manifest, blobs: nodeBlobs };
+  }
 
-  const root = await visit(chosen, indexLabel, 0);
-  // Config and layer contents are not hashed here: a blob the registry already has is never read,
-  // and an uploaded one is hashed as it streams, aborted before its last byte if it is corrupt.
+  /**
+   * A manifest's blob, present with its size. Non-distributable layers live elsewhere (urls) and
+   * registries expect clients not to push them. Any other missing blob is an error, urls or not: a
+   * registry that allowed foreign URLs would otherwise tag an image whose layer it does not hold.
+   */
+  private async blob(blob: Descriptor, file: string): Promise<BlobFile | undefined> {
+    const { dir } = this.selection;
+    if (
+      isNonDistributable(blob.mediaType) &&
+      blob.urls?.length &&
+      !(await stat(blobPath(dir, blob.digest)).catch(() => undefined))
+    ) {
+      if (!this.foreign.some((f) => f.digest === blob.digest))
+        this.foreign.push({ digest: blob.digest, mediaType: blob.mediaType, urls: blob.urls });
+      return undefined;
+    }
+    const entry: BlobFile = {
+      digest: blob.digest,
+      size: blob.size,
+      mediaType: blob.mediaType,
+      path: await statBlob(dir, blob, file),
+    };
+    if (!this.blobs.has(entry.digest)) this.blobs.set(entry.digest, entry);
+    return entry;
+  }
+}
+
+/**
+ * Reads and checks an OCI image layout before anything is sent: every manifest and index is present,
+ * matches its digest and parses; every blob is present with the right size. Config and layer
+ * contents are not hashed here: a blob the registry already has is never read, an upload is checked
+ * by the registry against its digest, and a mount's file is hashed before the mount.
+ */
+export async function loadLayout(selection: LayoutSelection): Promise<LoadedImage> {
+  const { dir } = selection;
+  const info = await lstat(dir).catch(() => undefined);
+  if (!info?.isDirectory()) throw new InputError(`${dir}: not a directory`);
+  await checkMarker(dir);
+  const indexLabel = join(dir, 'index.json');
+  const top = await readJsonFile(indexLabel, indexLabel, indexSchema);
+  const reader = new LayoutReader(selection);
+  const root = await reader.visit(
+    selectImage(top.manifests, selection.ref, indexLabel),
+    indexLabel,
+    0,
+  );
   const ref = selection.ref ? `:${selection.ref}` : '';
   return {
     root,
-    blobs,
+    blobs: reader.blobs,
     source: `oci layout ${dir}${ref}`,
-    foreign,
+    foreign: reader.foreign,
     cleanup: async () => undefined,
   };
 }
