@@ -112,22 +112,15 @@ function pickEntry(
   );
 }
 
-/**
- * Converts an extracted legacy docker-archive (manifest.json, <id>.json, layer tars) into an OCI layout
- * in the same folder. The config bytes are kept as they are, so the image ID and the diff_ids do not
- * change; uncompressed layers are compressed as asked, deterministically.
- */
 /** Image configs with a long history grow past a manifest's size, but never near this. */
 const MAX_CONFIG_BYTES = 64 << 20;
 
-export async function convertDockerArchive(
+/** The entry of manifest.json to convert. */
+async function legacyEntry(
   root: string,
-  dest: string,
   ref: string | undefined,
-  compression: Compression,
   label: string,
-  signal?: AbortSignal,
-): Promise<void> {
+): Promise<z.infer<typeof legacyManifestSchema>[number]> {
   const manifestFile = join(root, 'manifest.json');
   let parsed: unknown;
   try {
@@ -141,23 +134,70 @@ export async function convertDockerArchive(
   const result = legacyManifestSchema.safeParse(parsed);
   if (!result.success)
     throw new InputError(`${label}: manifest.json: ${describeSchemaError(result.error)}`);
-  const entry = pickEntry(result.data, ref, label);
+  return pickEntry(result.data, ref, label);
+}
 
-  const blobs = join(dest, 'blobs', 'sha256');
-  await mkdir(blobs, { recursive: true });
-  const target = (digest: string): string => join(blobs, digest.slice('sha256:'.length));
-  const exists = async (digest: string): Promise<boolean> =>
-    Boolean(await stat(target(digest)).catch(() => undefined));
-  const store = async (path: string, digest: string): Promise<void> => {
-    if (await exists(digest)) await rm(path, { force: true });
-    else await rename(path, target(digest));
-  };
-  // Layers may be shared (layer.tar links), so the file stays where it is: a hard link, else a copy.
-  const place = async (path: string, digest: string): Promise<void> => {
-    if (await exists(digest)) return;
-    await link(path, target(digest)).catch(() => copyFile(path, target(digest)));
-  };
+/** The layout's blob folder: files stored by digest, each once. */
+class BlobStore {
+  constructor(readonly dir: string) {}
 
+  path(digest: string): string {
+    return join(this.dir, digest.slice('sha256:'.length));
+  }
+
+  private async has(digest: string): Promise<boolean> {
+    return Boolean(await stat(this.path(digest)).catch(() => undefined));
+  }
+
+  /** Moves a staged file in (or drops it when that blob is already there). */
+  async take(path: string, digest: string): Promise<void> {
+    if (await this.has(digest)) await rm(path, { force: true });
+    else await rename(path, this.path(digest));
+  }
+
+  /** Layers may be shared (layer.tar links), so the file stays where it is: a hard link, else a copy. */
+  async place(path: string, digest: string): Promise<void> {
+    if (await this.has(digest)) return;
+    await link(path, this.path(digest)).catch(() => copyFile(path, this.path(digest)));
+  }
+}
+
+/** One layer as a blob: compressed as asked (deterministically), or the layer file itself. */
+async function layerBlob(
+  store: BlobStore,
+  layerPath: string,
+  staged: string,
+  compression: Compression,
+  signal?: AbortSignal,
+): Promise<{ mediaType: string; digest: string; size: number }> {
+  if (compression === 'gzip' && !(await isGzip(layerPath))) {
+    const { digest, size } = await gzipFile(layerPath, staged, signal);
+    await store.take(staged, digest);
+    return { mediaType: MediaType.ociLayerGzip, digest, size };
+  }
+  // Already compressed, or kept uncompressed: the layer file itself is the blob.
+  const { digest, size } = await hashFile(layerPath, signal);
+  await store.place(layerPath, digest);
+  const mediaType = (await isGzip(layerPath)) ? MediaType.ociLayerGzip : MediaType.ociLayerTar;
+  return { mediaType, digest, size };
+}
+
+/**
+ * Converts an extracted legacy docker-archive (manifest.json, <id>.json, layer tars) into an OCI layout
+ * in the same folder. The config bytes are kept as they are, so the image ID and the diff_ids do not
+ * change; uncompressed layers are compressed as asked, deterministically.
+ */
+export async function convertDockerArchive(
+  root: string,
+  dest: string,
+  ref: string | undefined,
+  compression: Compression,
+  label: string,
+  signal?: AbortSignal,
+): Promise<void> {
+  const entry = await legacyEntry(root, ref, label);
+  const store = new BlobStore(join(dest, 'blobs', 'sha256'));
+  await mkdir(store.dir, { recursive: true });
   const configPath = await insidePath(root, entry.Config, label);
   const configBytes = await readRegularFile(
     configPath,
@@ -169,34 +209,19 @@ export async function convertDockerArchive(
     digest: digestOf(configBytes),
     size: configBytes.length,
   };
-  await writeFile(target(config.digest), configBytes);
-
+  await writeFile(store.path(config.digest), configBytes);
   const layers = [];
   for (const [i, layerRel] of entry.Layers.entries()) {
     const layerPath = await insidePath(root, layerRel, label);
-    const staged = join(dest, `.oci-push-layer-${i}`);
-    if (compression === 'gzip' && !(await isGzip(layerPath))) {
-      const { digest, size } = await gzipFile(layerPath, staged, signal);
-      await store(staged, digest);
-      layers.push({ mediaType: MediaType.ociLayerGzip, digest, size });
-    } else {
-      // Already compressed, or kept uncompressed: the layer file itself is the blob.
-      const { digest, size } = await hashFile(layerPath, signal);
-      await place(layerPath, digest);
-      const gzipped = await isGzip(layerPath);
-      layers.push({
-        mediaType: gzipped ? MediaType.ociLayerGzip : MediaType.ociLayerTar,
-        digest,
-        size,
-      });
-    }
+    layers.push(
+      await layerBlob(store, layerPath, join(dest, `.oci-push-layer-${i}`), compression, signal),
+    );
   }
-
   const manifest = Buffer.from(
     JSON.stringify({ schemaVersion: 2, mediaType: MediaType.ociManifest, config, layers }),
   );
   const manifestDigest = digestOf(manifest);
-  await writeFile(target(manifestDigest), manifest);
+  await writeFile(store.path(manifestDigest), manifest);
   const refName = entry.RepoTags?.[0];
   const descriptor = {
     mediaType: MediaType.ociManifest,
