@@ -40,12 +40,20 @@ declare const __OCI_PUSH_VERSION__: string | undefined;
 /** The version the bundle was built as; `dev` when run from the sources. */
 export const VERSION = typeof __OCI_PUSH_VERSION__ === 'string' ? __OCI_PUSH_VERSION__ : 'dev';
 
-/** The CLI: parses `argv` (without node and the script), runs, and returns the exit code. */
-export async function main(
-  argv: string[],
-  io: CliIo = processIo,
-  cancel?: { signal: AbortSignal; received(): string | undefined },
-): Promise<number> {
+type Cancel = { signal: AbortSignal; received(): string | undefined };
+
+/** What every part of one CLI run writes through: its streams, its logger, and its exits. */
+interface CliRun {
+  io: CliIo;
+  logger: ConsoleLogger;
+  cancel?: Cancel;
+  /** Says `message` on one line and returns `code`. */
+  fail(message: string, code: number): number;
+  /** A usage error: exit 2, with a pointer to --help (and JSON when asked for). */
+  usage(error: Error): number;
+}
+
+function cliRun(argv: string[], io: CliIo, cancel?: Cancel): CliRun {
   const env = io.env ?? {};
   const logger = createConsoleLogger({
     verbose: argv.includes('--verbose'),
@@ -58,13 +66,12 @@ export async function main(
   // another flag must not print it either.
   for (const value of passwordsIn(argv)) logger.secret(value);
   for (const value of proxySecrets(env)) logger.secret(value);
-  const wantsJson = argv.includes('--json');
   const fail = (message: string, code: number): number => {
     io.stderr(`${logger.masker.mask(`oci-push: ${oneLine(message)}`)}\n`);
     return code;
   };
   const usage = (error: Error): number => {
-    if (wantsJson)
+    if (argv.includes('--json'))
       io.stdout(
         `${logger.masker.mask(JSON.stringify({ ok: false, usage: true, error: oneLine(error.message) }, null, 2))}\n`,
       );
@@ -72,70 +79,96 @@ export async function main(
     io.stderr('(see oci-push --help)\n');
     return code;
   };
-  let args: ParsedArgs;
+  return { io, logger, cancel, fail, usage };
+}
+
+/** The arguments, or the exit code of --help, --version or a usage error. */
+async function parsed(run: CliRun, argv: string[]): Promise<ParsedArgs | number> {
   try {
-    args = parseArgs(argv);
-    if (args.help) {
-      io.stdout(USAGE);
-      return 0;
-    }
-    if (args.version) {
-      io.stdout(`oci-push ${VERSION}\n`);
-      return 0;
-    }
-    if (args.passwordStdin) args.inputs[Input.password] = (await io.stdin()).replace(/\r?\n$/, '');
+    const args = parseArgs(argv);
+    if (args.help) return (run.io.stdout(USAGE), 0);
+    if (args.version) return (run.io.stdout(`oci-push ${VERSION}\n`), 0);
+    if (args.passwordStdin)
+      args.inputs[Input.password] = (await run.io.stdin()).replace(/\r?\n$/, '');
     const password = args.inputs[Input.password];
-    if (password) logger.secret(password);
+    if (password) run.logger.secret(password);
+    return args;
   } catch (error) {
-    if (error instanceof UsageError) return usage(error);
-    return fail(errorMessage(error), 1);
+    if (error instanceof UsageError) return run.usage(error);
+    return run.fail(errorMessage(error), 1);
   }
+}
+
+/** The CLI: parses `argv` (without node and the script), runs, and returns the exit code. */
+export async function main(
+  argv: string[],
+  io: CliIo = processIo,
+  cancel?: Cancel,
+): Promise<number> {
+  const run = cliRun(argv, io, cancel);
+  const args = await parsed(run, argv);
+  if (typeof args === 'number') return args;
   const get = (name: InputName): string => args.inputs[name] ?? '';
   try {
-    if (args.command === 'diagnose') return await runDiagnose(args, get, logger, io, cancel);
-    const settings = await readPushSettings(get, 'the username and password flags');
-    // Checked before anything is pushed: a summary that cannot be written must not fail a push
-    // that already happened.
-    if (args.summaryFile) await checkWritableFolder(args.summaryFile);
-    // Loaded only for a push: --version, --help and usage errors never load the HTTP stack.
-    const { executePush } = await import('../push/execute.js');
-    const result = await executePush(settings, { logger, signal: cancel?.signal });
-    let findings: Finding[] | undefined;
-    if (!result.ok && settings.diagnose === 'on-failure') {
-      const { diagnoseAfterFailure } = await import('../diagnose/after-failure.js');
-      findings = await diagnoseAfterFailure(settings, result, {
-        logger,
-        signal: cancel?.signal,
-      }).catch(() => undefined);
-    }
-    if (args.summaryFile && settings.summary)
-      await writeFile(
-        args.summaryFile,
-        logger.masker.mask(renderSummary(result, { findings, shell: 'cli' })),
-      );
-    if (args.json) io.stdout(`${logger.masker.mask(JSON.stringify(jsonOf(result), null, 2))}\n`);
-    else if (result.ok) {
-      io.stdout(`${result.digest}\n`);
-      for (const ref of result.refs) io.stdout(`${ref}\n`);
-    }
-    for (const w of observedWarnings(result, 'cli'))
-      logger.warning(`${w.registry}: ${w.cause.title} Fix: ${w.cause.fix}`);
-    for (const r of recoveries(result, 'cli'))
-      logger.warning(`recovered: ${r.title} Fix: ${r.fix}`);
-    if (result.ok) return 0;
-    if (result.cause === 'cancelled')
-      return fail(errorMessage(result.error), signalExitCode(cancel?.received()));
-    fail(errorMessage(result.error), 1);
-    for (const { cause, blobs } of failureCauses(result, 'cli')) {
-      const hit = blobs.length ? ` (${blobs.length} blob${blobs.length === 1 ? '' : 's'})` : '';
-      io.stderr(`  probable cause${hit}: ${cause.title}\n  fix: ${cause.fix}\n`);
-    }
-    // A signal during the diagnosis after it: the failure is said, and the exit says the signal.
-    return cancel?.received() ? signalExitCode(cancel.received()) : 1;
+    if (args.command === 'diagnose') return await runDiagnose(args, get, run.logger, io, cancel);
+    return await push(run, args, get);
   } catch (error) {
-    if (error instanceof UsageError) return usage(error);
-    return fail(errorMessage(error), 1);
+    if (error instanceof UsageError) return run.usage(error);
+    return run.fail(errorMessage(error), 1);
   }
+}
+
+/** `oci-push push`: the push, the diagnosis after a failure, the summary file, and the exit. */
+async function push(
+  run: CliRun,
+  args: ParsedArgs,
+  get: (name: InputName) => string,
+): Promise<number> {
+  const { logger, cancel } = run;
+  const settings = await readPushSettings(get, 'the username and password flags');
+  // Checked before anything is pushed: a summary that cannot be written must not fail a push
+  // that already happened.
+  if (args.summaryFile) await checkWritableFolder(args.summaryFile);
+  // Loaded only for a push: --version, --help and usage errors never load the HTTP stack.
+  const { executePush } = await import('../push/execute.js');
+  const result = await executePush(settings, { logger, signal: cancel?.signal });
+  let findings: Finding[] | undefined;
+  if (!result.ok && settings.diagnose === 'on-failure') {
+    const { diagnoseAfterFailure } = await import('../diagnose/after-failure.js');
+    findings = await diagnoseAfterFailure(settings, result, {
+      logger,
+      signal: cancel?.signal,
+    }).catch(() => undefined);
+  }
+  if (args.summaryFile && settings.summary)
+    await writeFile(
+      args.summaryFile,
+      logger.masker.mask(renderSummary(result, { findings, shell: 'cli' })),
+    );
+  return reportPush(run, args, result);
+}
+
+/** What the push did, on stdout (the digest and refs, or JSON) and stderr (causes), and the exit. */
+function reportPush(run: CliRun, args: ParsedArgs, result: PushResult): number {
+  const { io, logger, cancel } = run;
+  if (args.json) io.stdout(`${logger.masker.mask(JSON.stringify(jsonOf(result), null, 2))}\n`);
+  else if (result.ok) {
+    io.stdout(`${result.digest}\n`);
+    for (const ref of result.refs) io.stdout(`${ref}\n`);
+  }
+  for (const w of observedWarnings(result, 'cli'))
+    logger.warning(`${w.registry}: ${w.cause.title} Fix: ${w.cause.fix}`);
+  for (const r of recoveries(result, 'cli')) logger.warning(`recovered: ${r.title} Fix: ${r.fix}`);
+  if (result.ok) return 0;
+  if (result.cause === 'cancelled')
+    return run.fail(errorMessage(result.error), signalExitCode(cancel?.received()));
+  run.fail(errorMessage(result.error), 1);
+  for (const { cause, blobs } of failureCauses(result, 'cli')) {
+    const hit = blobs.length ? ` (${blobs.length} blob${blobs.length === 1 ? '' : 's'})` : '';
+    io.stderr(`  probable cause${hit}: ${cause.title}\n  fix: ${cause.fix}\n`);
+  }
+  // A signal during the diagnosis after it: the failure is said, and the exit says the signal.
+  return cancel?.received() ? signalExitCode(cancel.received()) : 1;
 }
 
 /** Values of `--password` (`--password X` or `--password=X`) in raw argv, whatever else is wrong with it. */
@@ -171,7 +204,7 @@ async function runDiagnose(
   get: (name: InputName) => string,
   logger: ConsoleLogger,
   io: CliIo,
-  cancel?: { signal: AbortSignal; received(): string | undefined },
+  cancel?: Cancel,
 ): Promise<number> {
   const settings = await readDiagnoseSettings(get, args.ref ?? '', args.maxProbe);
   const { diagnose } = await import('../diagnose/diagnose.js');

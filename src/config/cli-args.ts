@@ -145,24 +145,36 @@ function sourceInputs(source: string): Partial<Record<InputName, string>> {
   return { [Input.layout]: source };
 }
 
-/**
- * `--name value`, `--name=value`, booleans as `--flag`, `--flag=false` or `--flag false`, and the
- * repeatable flags given again. Every action input is a flag.
- */
-export function parseArgs(argv: string[]): ParsedArgs {
+/** One `--name[=value]` and its value, taking the next argument when the flag needs one. */
+function flagValue(name: string, inline: string | undefined, args: string[]): string {
+  const spec = SPECS.get(name);
+  if (!spec) throw new UsageError(`unknown flag --${name}${suggestion(name)}`);
+  let value = inline;
+  if (value === undefined) {
+    if (!spec.value) {
+      // `--insecure false` reads as `--insecure=false`; a bare flag is true.
+      value = args[0] !== undefined && isBooleanText(args[0]) ? (args.shift() as string) : 'true';
+    } else {
+      const next = args.shift();
+      // A flag is never a value: `--chunk-size --json` is a missing value, not a chunk size.
+      if (next === undefined || next.startsWith('--'))
+        throw new UsageError(`flag --${name} needs a value (${spec.value})`);
+      value = next;
+    }
+  }
+  if (!spec.value) parseBoolean(`--${name}`, value);
+  return value;
+}
+
+/** Every flag's values (in order, for the repeatable ones) and the positional arguments. */
+function readFlags(args: string[]): { values: Map<string, string[]>; positional: string[] } {
   const values = new Map<string, string[]>();
-  const args = [...argv];
   const positional: string[] = [];
-  let command: ParsedArgs['command'] = 'push';
-  if (args[0] === 'push' || args[0] === 'diagnose') command = args.shift() as ParsedArgs['command'];
   while (args.length) {
     const arg = args.shift() as string;
-    if (arg === '-h') {
-      values.set(CLI_FLAGS.help, ['true']);
-      continue;
-    }
-    if (arg === '-v') {
-      values.set(CLI_FLAGS.version, ['true']);
+    const short = arg === '-h' ? CLI_FLAGS.help : arg === '-v' ? CLI_FLAGS.version : undefined;
+    if (short) {
+      values.set(short, ['true']);
       continue;
     }
     const m = /^--([a-z][a-z0-9-]*)(?:=(.*))?$/s.exec(arg);
@@ -176,57 +188,64 @@ export function parseArgs(argv: string[]): ParsedArgs {
     }
     // `--annotation`, as buildx spells it, is `--annotations` given once more.
     const name = m[1] === 'annotation' ? Input.annotations : (m[1] as string);
-    const spec = SPECS.get(name);
-    if (!spec) throw new UsageError(`unknown flag --${name}${suggestion(name)}`);
-    let value = m[2];
-    if (value === undefined) {
-      if (!spec.value) {
-        // `--insecure false` reads as `--insecure=false`; a bare flag is true.
-        value = args[0] !== undefined && isBooleanText(args[0]) ? (args.shift() as string) : 'true';
-      } else {
-        const next = args.shift();
-        // A flag is never a value: `--chunk-size --json` is a missing value, not a chunk size.
-        if (next === undefined || next.startsWith('--'))
-          throw new UsageError(`flag --${name} needs a value (${spec.value})`);
-        value = next;
-      }
-    }
-    if (!spec.value) parseBoolean(`--${name}`, value);
+    const value = flagValue(name, m[2], args);
     const list = values.get(name) ?? [];
-    if (list.length && !spec.repeatable)
+    if (list.length && !SPECS.get(name)?.repeatable)
       throw new UsageError(`flag --${name} given more than once`);
     list.push(value);
     values.set(name, list);
   }
+  return { values, positional };
+}
+
+/** The short form's arguments into inputs: `push SOURCE REF [REF…]`, or `diagnose REF`. */
+function readPositional(
+  command: ParsedArgs['command'],
+  positional: string[],
+  inputs: Partial<Record<InputName, string>>,
+  help: boolean,
+): string | undefined {
+  if (command === 'diagnose') {
+    const ref = positional.shift();
+    if (ref === undefined && !help)
+      throw new UsageError(
+        'diagnose needs a reference, such as oci-push diagnose registry.example.com/team/app',
+      );
+    if (positional.length)
+      throw new UsageError(`unexpected argument ${JSON.stringify(positional[0])}`);
+    return ref;
+  }
+  if (!positional.length) return undefined;
+  const [source, ...refs] = positional;
+  if (inputs[Input.layout] || inputs[Input.image] || inputs[Input.indexFrom])
+    throw new UsageError(
+      `unexpected argument ${JSON.stringify(source)}: the source is given by a flag already`,
+    );
+  if (!refs.length)
+    throw new UsageError(
+      `${JSON.stringify(source)} needs a target: oci-push push SOURCE REF [REF…]`,
+    );
+  Object.assign(inputs, sourceInputs(source as string));
+  inputs[Input.tags] = [inputs[Input.tags], ...refs].filter(Boolean).join('\n');
+  return undefined;
+}
+
+/**
+ * `--name value`, `--name=value`, booleans as `--flag`, `--flag=false` or `--flag false`, and the
+ * repeatable flags given again. Every action input is a flag.
+ */
+export function parseArgs(argv: string[]): ParsedArgs {
+  const args = [...argv];
+  let command: ParsedArgs['command'] = 'push';
+  if (args[0] === 'push' || args[0] === 'diagnose') command = args.shift() as ParsedArgs['command'];
+  const { values, positional } = readFlags(args);
   const flag = (name: string): boolean =>
     parseBoolean(`--${name}`, values.get(name)?.[0] ?? 'false');
   const inputs: Partial<Record<InputName, string>> = {};
   for (const [name, list] of values)
     if (INPUT_NAMES.has(name)) inputs[name as InputName] = list.join('\n');
-  let ref: string | undefined;
   const help = flag(CLI_FLAGS.help);
-  if (command === 'diagnose') {
-    ref = positional.shift();
-    if (ref === undefined && !help)
-      throw new UsageError(
-        'diagnose needs a reference, such as oci-push diagnose registry.example.com/team/app',
-      );
-  } else if (positional.length) {
-    // The short form: oci-push push SOURCE REF [REF…].
-    const [source, ...refs] = positional;
-    if (inputs[Input.layout] || inputs[Input.image] || inputs[Input.indexFrom])
-      throw new UsageError(
-        `unexpected argument ${JSON.stringify(source)}: the source is given by a flag already`,
-      );
-    if (!refs.length)
-      throw new UsageError(
-        `${JSON.stringify(source)} needs a target: oci-push push SOURCE REF [REF…]`,
-      );
-    Object.assign(inputs, sourceInputs(source as string));
-    inputs[Input.tags] = [inputs[Input.tags], ...refs].filter(Boolean).join('\n');
-  }
-  if (positional.length && command === 'diagnose')
-    throw new UsageError(`unexpected argument ${JSON.stringify(positional[0])}`);
+  const ref = readPositional(command, positional, inputs, help);
   return {
     command,
     ref,
