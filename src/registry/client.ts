@@ -90,13 +90,13 @@ export class RepositoryClient {
         `${this.registry.name} answered with an http Location although it is reached over https; keeping https (the proxy in front of it probably does not send X-Forwarded-Proto)`,
       );
     }
-    // Upload Locations on another host (an origin's internal address leaking through a proxy):
-    // the profile keeps it, so a failure to reach it is named for what it is.
-    if (!isSameHost(resolved.url, this.registry.apiHost)) {
-      this.registry.profile.locationHost ??= resolved.url.host;
-      if (this.registry.profile.locationsOnOwnHost)
-        return onOwnHost(resolved.url, this.registry.baseUrl);
-    }
+    // Upload Locations on another host (an origin's internal address leaking through a proxy)
+    // that could not be reached once: their paths go to the registry's own host.
+    if (
+      this.registry.profile.locationsOnOwnHost &&
+      !isSameHost(resolved.url, this.registry.apiHost)
+    )
+      return onOwnHost(resolved.url, this.registry.baseUrl);
     return resolved.url;
   }
 

@@ -15,8 +15,6 @@ export class HostProfile {
   chunkTooSmall?: number;
   /** A chunk size that went through. */
   chunkWorked?: number;
-  /** The other host that upload Locations name, when they name one (host:port). */
-  locationHost?: string;
   /**
    * That host could not be reached, so its Locations' paths go to the registry's own host (a proxy
    * that leaks the origin's address usually serves the same paths itself); set once, never undone.

@@ -49,7 +49,6 @@ export type State =
   | { name: 'failed'; error: unknown; decision: Decision }
   | { name: 'never-started' };
 
-export type StateName = State['name'];
 type Active = Exclude<State, { name: 'wait' | 'done' | 'failed' | 'never-started' }>;
 
 /**

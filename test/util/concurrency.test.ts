@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { limiter, mapConcurrent } from '../../src/util/concurrency.js';
+import { limiter } from '../../src/util/concurrency.js';
 
 /** A task that records how many run beside it, and ends when told. */
 function harness() {
@@ -80,21 +80,5 @@ describe('limiter', () => {
       'no',
     );
     expect(await run(async () => 'after')).toBe('after');
-  });
-});
-
-describe('mapConcurrent', () => {
-  it('keeps the input order and the limit', async () => {
-    let running = 0;
-    let peak = 0;
-    const out = await mapConcurrent([5, 1, 3, 2], 2, async (n) => {
-      running++;
-      peak = Math.max(peak, running);
-      await new Promise((r) => setTimeout(r, n));
-      running--;
-      return n * 10;
-    });
-    expect(out).toEqual([50, 10, 30, 20]);
-    expect(peak).toBe(2);
   });
 });
