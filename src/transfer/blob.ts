@@ -37,8 +37,10 @@ export interface BlobContext {
 }
 
 export interface BlobOptions {
-  /** Upload without asking first (the manifest said the registry lost it). */
+  /** Upload without asking first (a probe's upload). */
   force?: boolean;
+  /** The manifest PUT said the registry lost this blob: the machine starts from that failure. */
+  vanished?: RegistryError;
   /** Where the requests that carry the blob's bytes wait for their share of an upload place. */
   uploads?: Limiter;
   /**
@@ -68,8 +70,13 @@ export async function pushBlob(
     ctx.records?.set(blob.digest, attempts);
   }
   const progress = blobProgress(blob.digest, blob.size, ctx.logger, clock);
-  const start: State = options.force ? { name: 'open' } : { name: 'check' };
-  const mountFrom = options.force ? undefined : (ctx.mountFor?.(blob.digest) ?? ctx.mountFrom);
+  const start: State = options.vanished
+    ? { name: 'vanished', error: options.vanished }
+    : options.force
+      ? { name: 'open' }
+      : { name: 'check' };
+  const fresh = options.force || options.vanished;
+  const mountFrom = fresh ? undefined : (ctx.mountFor?.(blob.digest) ?? ctx.mountFrom);
   let end;
   try {
     end = await runBlob(

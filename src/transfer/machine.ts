@@ -2,10 +2,12 @@ import type { BlobFile } from '../oci/image.js';
 import { type RepositoryClient, type UploadStart, onOwnHost } from '../registry/client.js';
 import { RegistryError } from '../registry/errors.js';
 import {
+  type Action,
   type CauseId,
   type Decision,
   MISMATCH,
   type Op,
+  type Situation,
   classifyError,
 } from '../registry/failure.js';
 import { isSameHost } from '../registry/reference.js';
@@ -44,6 +46,7 @@ export type State =
   | { name: 'commit'; session: Session }
   | { name: 'cancel'; session: Session; then: State }
   | { name: 'verify' }
+  | { name: 'vanished'; error: RegistryError }
   | { name: 'wait'; ms: number; then: State }
   | { name: 'done'; how: BlobHow }
   | { name: 'failed'; error: unknown; decision: Decision }
@@ -61,6 +64,7 @@ export const LANE: Record<Active['name'], 'checks' | 'upload'> = {
   mount: 'checks',
   'mount-verify': 'checks',
   verify: 'checks',
+  vanished: 'checks',
   open: 'upload',
   put: 'upload',
   patch: 'upload',
@@ -75,6 +79,7 @@ const OP: Record<Active['name'], Op> = {
   mount: 'mount',
   'mount-verify': 'mount-verify',
   verify: 'verify',
+  vanished: 'manifest',
   open: 'open',
   put: 'put-blob',
   patch: 'patch',
@@ -178,7 +183,7 @@ function stoppedBy(cause: CauseId, ctx: MachineContext): Terminal {
 /** One request, and the state it leads to; a failure goes to the rules. */
 async function step(ctx: MachineContext, state: Active): Promise<State> {
   try {
-    const next = await send(ctx, state);
+    const next = await (STEPS[state.name] as Step<typeof state.name>)(ctx, state as never);
     if (state.name !== 'cancel') ctx.attempts.retries = 0;
     return next;
   } catch (error) {
@@ -205,90 +210,106 @@ async function explained(ctx: MachineContext, state: Active, error: unknown): Pr
   return error;
 }
 
-async function send(ctx: MachineContext, state: Active): Promise<State> {
+type Step<N extends Active['name']> = (
+  ctx: MachineContext,
+  state: Extract<Active, { name: N }>,
+) => Promise<State>;
+
+/** Where each state's request leads when it succeeds: one step a state, one request a step. */
+const STEPS: { [N in Active['name']]: Step<N> } = {
+  check: async (ctx) => {
+    const stat = await ctx.client.statBlob(ctx.blob.digest, 'exists');
+    if (stat.exists && (stat.size === undefined || stat.size === ctx.blob.size))
+      return { name: 'done', how: 'present' };
+    // A source the registry refused once (no pull access there) is not asked again.
+    const refused =
+      ctx.mountFrom && ctx.client.registry.profile.mountsRefusedFrom.has(ctx.mountFrom);
+    return ctx.mountFrom && !refused ? { name: 'mount' } : { name: 'open' };
+  },
+  mount: async (ctx) => {
+    // Never mount bytes the layout does not hold: the file must hash to the digest first.
+    if (!ctx.mountOnly) await (ctx.proof ? ctx.proof.proven(ctx.blob) : checkFileDigest(ctx.blob));
+    const start = await ctx.client.startUpload({ digest: ctx.blob.digest, from: ctx.mountFrom! });
+    if (start.mounted) return { name: 'mount-verify' };
+    if (ctx.mountOnly) throw notMountable(ctx, start.location);
+    // A 202: the registry did not have it there, and this session takes the upload instead.
+    return begin(ctx, start);
+  },
+  'mount-verify': async (ctx) => {
+    await verify(ctx, 'mount-verify');
+    return { name: 'done', how: 'mounted' };
+  },
+  open: async (ctx) => {
+    const start = await ctx.client.startUpload();
+    if (start.mounted) throw new Error('the registry answered a plain upload as a mount');
+    return begin(ctx, start);
+  },
+  put: async (ctx, state) => {
+    const { blob } = ctx;
+    await ctx.client.putBlob(state.session.location, blob.digest, blob.size, fileBody(blob), {
+      onProgress: ctx.onProgress,
+    });
+    ctx.attempts.chunks = 1;
+    return { name: 'verify' };
+  },
+  patch: sendChunk,
+  status: async (ctx, state) => {
+    const status = await ctx.client.uploadStatus(state.session.location);
+    // Never trust a registry's offset past the bytes actually sent.
+    const offset = Math.min(status.offset, state.sent);
+    ctx.logger.info(`${ctx.blob.digest}: resuming the upload at byte ${offset}`);
+    ctx.attempts.resumed = true;
+    const session = { ...state.session, location: status.location };
+    return { name: 'patch', session, offset, size: state.size };
+  },
+  commit: async (ctx, state) => {
+    await ctx.client.commitUpload(state.session.location, ctx.blob.digest, ctx.blob.size);
+    return { name: 'verify' };
+  },
+  cancel: async (ctx, state) => {
+    await ctx.client.cancelUpload(state.session.location);
+    return state.then;
+  },
+  verify: async (ctx) => {
+    await verify(ctx, 'verify');
+    const a = ctx.attempts;
+    // Only the HEADs asked again before a verification that found the blob were replica lag;
+    // those before a re-upload were the registry losing it.
+    a.lagTotal += a.lagHeads;
+    ctx.proof?.accepted(ctx.blob.digest);
+    return { name: 'done', how: a.method };
+  },
+  // The manifest PUT said the registry lost this blob: that answer is the step's failure.
+  vanished: async (_ctx, state) => {
+    throw state.error;
+  },
+};
+
+/** One chunk; the session goes on from where it ends, or commits after the last. */
+async function sendChunk(
+  ctx: MachineContext,
+  state: Extract<Active, { name: 'patch' }>,
+): Promise<State> {
   const { client, blob, attempts: a } = ctx;
-  switch (state.name) {
-    case 'check': {
-      const stat = await client.statBlob(blob.digest, 'exists');
-      if (stat.exists && (stat.size === undefined || stat.size === blob.size))
-        return { name: 'done', how: 'present' };
-      // A source the registry refused once (no pull access there) is not asked again.
-      const refused = ctx.mountFrom && client.registry.profile.mountsRefusedFrom.has(ctx.mountFrom);
-      if (!ctx.mountFrom || refused) return { name: 'open' };
-      if (!ctx.mountOnly) ctx.proof?.begin(blob);
-      return { name: 'mount' };
-    }
-    case 'mount': {
-      // Never mount bytes the layout does not hold: the file must hash to the digest first.
-      if (!ctx.mountOnly) await (ctx.proof ? ctx.proof.proven(blob) : checkFileDigest(blob));
-      const start = await client.startUpload({ digest: blob.digest, from: ctx.mountFrom! });
-      if (start.mounted) return { name: 'mount-verify' };
-      if (ctx.mountOnly) throw notMountable(ctx, start.location);
-      // A 202: the registry did not have it there, and this session takes the upload instead.
-      return begin(ctx, start);
-    }
-    case 'mount-verify':
-      await verify(ctx, 'mount-verify');
-      return { name: 'done', how: 'mounted' };
-    case 'open': {
-      const start = await client.startUpload();
-      if (start.mounted) throw new Error('the registry answered a plain upload as a mount');
-      return begin(ctx, start);
-    }
-    case 'put':
-      await client.putBlob(state.session.location, blob.digest, blob.size, fileBody(blob), {
-        onProgress: ctx.onProgress,
-      });
-      a.chunks = 1;
-      return { name: 'verify' };
-    case 'patch': {
-      const length = Math.min(state.size, blob.size - state.offset);
-      const base = state.offset;
-      const location = await client.patchChunk(
-        state.session.location,
-        state.offset,
-        length,
-        fileRange(blob.path, state.offset, length),
-        { onProgress: ctx.onProgress && ((n) => ctx.onProgress!(base + n)) },
-      );
-      a.chunks++;
-      a.chunkWentThrough = state.size;
-      if (length === state.size) client.registry.profile.chunkWentThrough(state.size);
-      // The upload moved forward: failures before it say nothing about the next ones.
-      a.budget.refill();
-      const session = { ...state.session, location };
-      const offset = state.offset + length;
-      return offset < blob.size
-        ? { name: 'patch', session, offset, size: state.size }
-        : { name: 'commit', session };
-    }
-    case 'status': {
-      const status = await client.uploadStatus(state.session.location);
-      // Never trust a registry's offset past the bytes actually sent.
-      const offset = Math.min(status.offset, state.sent);
-      ctx.logger.info(`${blob.digest}: resuming the upload at byte ${offset}`);
-      a.resumed = true;
-      return {
-        name: 'patch',
-        session: { ...state.session, location: status.location },
-        offset,
-        size: state.size,
-      };
-    }
-    case 'commit':
-      await client.commitUpload(state.session.location, blob.digest, blob.size);
-      return { name: 'verify' };
-    case 'cancel':
-      await client.cancelUpload(state.session.location);
-      return state.then;
-    case 'verify':
-      await verify(ctx, 'verify');
-      // Only the HEADs asked again before a verification that found the blob were replica lag;
-      // those before a re-upload were the registry losing it.
-      a.lagTotal += a.lagHeads;
-      ctx.proof?.accepted(blob.digest);
-      return { name: 'done', how: a.method };
-  }
+  const length = Math.min(state.size, blob.size - state.offset);
+  const base = state.offset;
+  const location = await client.patchChunk(
+    state.session.location,
+    state.offset,
+    length,
+    fileRange(blob.path, state.offset, length),
+    { onProgress: ctx.onProgress && ((n) => ctx.onProgress!(base + n)) },
+  );
+  a.chunks++;
+  a.chunkWentThrough = state.size;
+  if (length === state.size) client.registry.profile.chunkWentThrough(state.size);
+  // The upload moved forward: failures before it say nothing about the next ones.
+  a.budget.refill();
+  const session = { ...state.session, location };
+  const offset = state.offset + length;
+  return offset < blob.size
+    ? { name: 'patch', session, offset, size: state.size }
+    : { name: 'commit', session };
 }
 
 /** A blob with no local copy that the registry would not mount: the session is dropped. */
@@ -375,49 +396,52 @@ const BODY_REFUSED = new Set<CauseId>([
   'body-limit-at-floor',
 ]);
 
-/** The failure rules decide; the transition below only carries the decision out. */
-function failed(ctx: MachineContext, state: Active, error: unknown): State {
-  const { policy, blob, attempts: a, outcome } = ctx;
-  const floor = Math.max(CHUNK_FLOOR, 'session' in state ? (state.session.minChunk ?? 0) : 0);
-  const decision = classifyError(
-    error,
-    situation(a, policy, {
-      authorized: ctx.client.registry.authorized,
-      chunked: a.method === 'chunked',
-      mayChunk: policy.mode === 'auto',
-      blobSize: blob.size,
-      // A grow is judged by the chunk size refused, not the length of a short last piece.
-      chunkSize: state.name === 'patch' ? state.size : chunkOf(ctx, state),
-      chunkFloor: floor,
-      chunkCeiling: 'session' in state ? state.session.maxChunk || undefined : undefined,
-      growsLeft: MAX_GROWS - a.grows,
-      foreignLocation:
-        'session' in state && !isSameHost(state.session.location, ctx.client.registry.apiHost),
-      onOwnHost:
-        ctx.client.registry.profile.locationsOnOwnHost &&
-        'session' in state &&
-        isSameHost(state.session.location, ctx.client.registry.apiHost),
-      sessionAgeMs: 'session' in state ? ctx.clock.now() - state.session.openedAt : undefined,
-      sessionLifetimeMs: ctx.client.registry.profile.sessionLifetimeMs,
-    }),
-    OP[state.name],
-  );
+/** What the rules read about this blob's history and this request, for one failure. */
+function situationFor(ctx: MachineContext, state: Active): Situation {
+  const { policy, blob, attempts: a } = ctx;
+  const registry = ctx.client.registry;
+  const session = 'session' in state ? state.session : undefined;
+  return situation(a, policy, {
+    authorized: registry.authorized,
+    chunked: a.method === 'chunked',
+    mayChunk: policy.mode === 'auto',
+    blobSize: blob.size,
+    // A grow is judged by the chunk size refused, not the length of a short last piece.
+    chunkSize: state.name === 'patch' ? state.size : chunkOf(ctx, state),
+    chunkFloor: Math.max(CHUNK_FLOOR, session?.minChunk ?? 0),
+    chunkCeiling: session?.maxChunk || undefined,
+    growsLeft: MAX_GROWS - a.grows,
+    foreignLocation: session !== undefined && !isSameHost(session.location, registry.apiHost),
+    onOwnHost:
+      registry.profile.locationsOnOwnHost &&
+      session !== undefined &&
+      isSameHost(session.location, registry.apiHost),
+    sessionAgeMs: session ? ctx.clock.now() - session.openedAt : undefined,
+    sessionLifetimeMs: registry.profile.sessionLifetimeMs,
+    blobKnown: state.name === 'vanished' ? true : undefined,
+  });
+}
+
+/** What a failure taught, before its transition: the host's profile and the blob's record. */
+function learn(ctx: MachineContext, state: Active, decision: Decision, error: unknown): void {
+  const { blob, attempts: a } = ctx;
   // A session lost after it took chunks may have expired: the host's profile learns its age.
   if (decision.cause === 'lost-session' && state.name === 'patch' && state.offset > 0)
     ctx.client.registry.profile.sessionLostAt(ctx.clock.now() - state.session.openedAt);
   a.decision = decision;
-  if (
-    BODY_REFUSED.has(decision.cause) ||
-    decision.action === 'chunk' ||
-    decision.action === 'shrink'
-  ) {
-    const body =
-      state.name === 'put' ? blob.size : state.name === 'patch' ? chunkOf(ctx, state) : 0;
-    if (body) a.refusedBody = Math.max(a.refusedBody ?? 0, body);
-  }
+  const refused =
+    BODY_REFUSED.has(decision.cause) || decision.action === 'chunk' || decision.action === 'shrink';
+  const body = state.name === 'put' ? blob.size : state.name === 'patch' ? chunkOf(ctx, state) : 0;
+  if (refused && body) a.refusedBody = Math.max(a.refusedBody ?? 0, body);
   if (LANE[state.name] === 'upload' && error instanceof RegistryError)
-    record(outcome, `${a.method} upload: ${error.message}`, error);
-  return transition(ctx, state, decision, error);
+    record(ctx.outcome, `${a.method} upload: ${error.message}`, error);
+}
+
+/** The failure rules decide; the transition table only carries the decision out. */
+function failed(ctx: MachineContext, state: Active, error: unknown): State {
+  const decision = classifyError(error, situationFor(ctx, state), OP[state.name]);
+  learn(ctx, state, decision, error);
+  return TRANSITIONS[decision.action]({ ctx, state, decision, error });
 }
 
 function record(outcome: BlobOutcome, line: string, error?: RegistryError): void {
@@ -434,156 +458,218 @@ function leave(state: Active, then: State): State {
   return 'session' in state ? { name: 'cancel', session: state.session, then } : then;
 }
 
+/** One failure and the rules' decision on it. */
+interface Turn {
+  ctx: MachineContext;
+  state: Active;
+  decision: Decision;
+  error: unknown;
+}
+
+/** The blob fails (after dropping its session): with the rules' decision, or `d`. */
+function fail(t: Turn, d: Decision = t.decision): State {
+  return leave(t.state, { name: 'failed', error: t.error, decision: d });
+}
+
 /**
- * The transitions: from a state and the rules' decision to the next state. Every try again is
- * charged here, to the one budget, and nowhere else.
+ * The one place a try again is charged: false when the budget is spent. Every transition that
+ * sends something again passes here, and nothing else charges the budget.
  */
-function transition(ctx: MachineContext, state: Active, decision: Decision, error: unknown): State {
-  const { blob, attempts: a, logger, clock, outcome } = ctx;
-  const profile = ctx.client.registry.profile;
-  const message = errorMessage(error);
-  const fail = (d: Decision = decision): State =>
-    leave(state, { name: 'failed', error, decision: d });
-  const charge = (): boolean => a.budget.spend();
-  switch (decision.action) {
-    case 'retry': {
-      if (!charge()) return fail({ ...decision, action: 'fail-blob' });
-      a.retried++;
-      const ms = waitFor(decision, a.retries++, clock, headersOf(error));
-      const what = error instanceof RegistryError ? `${error.method} ${error.url}` : state.name;
-      const why =
-        error instanceof RegistryError
-          ? error.status !== undefined
-            ? `${error.status}`
-            : (error.networkCode ?? 'error')
-          : message;
-      logger.info(`${what}: ${why}; trying again in ${(ms / 1000).toFixed(1)} s`);
-      return { name: 'wait', ms, then: state };
-    }
-    case 'resume': {
-      if (state.name !== 'patch' || !charge()) return fail({ ...decision, action: 'fail-blob' });
-      a.retried++;
-      const ms = waitFor(decision, a.retries++, clock, headersOf(error));
-      const sent = state.offset + Math.min(state.size, blob.size - state.offset);
-      logger.info(`${blob.digest}: ${message}; asking the registry where the upload stands`);
-      return {
-        name: 'wait',
-        ms,
-        then: { name: 'status', session: state.session, sent, size: state.size },
-      };
-    }
-    case 'restart': {
-      const stopped = ctx.stopped?.();
-      // Stopped for another blob's reason: this blob failed for that same reason, not its own.
-      if (stopped) return fail({ action: 'fail-blob', cause: stopped });
-      if (a.restarts >= ctx.policy.retries || !charge())
-        return fail({ ...decision, action: 'fail-blob' });
-      a.restarts++;
-      if (decision.cause === 'lost-session' || decision.cause === 'no-shared-secret')
-        a.lostSessions++;
-      const ms = waitFor(decision, a.retries++, clock, headersOf(error));
-      logger.info(
-        `${blob.digest}: upload failed (${message}); starting again in ${(ms / 1000).toFixed(1)} s`,
-      );
-      return leave(state, { name: 'wait', ms, then: { name: 'open' } });
-    }
-    case 'chunk':
-      // One switch per blob, and never charged: the path said what it takes.
-      profile.monolithicRefused(blob.size);
-      a.method = 'chunked';
-      a.switchedToChunks = true;
-      logger.info(
-        `${blob.digest}: the single-body upload failed (${message}); switching to chunks`,
-      );
-      return leave(state, { name: 'open' });
-    case 'shrink': {
-      if (state.name !== 'patch') return fail({ ...decision, action: 'fail-blob' });
-      const length = Math.min(state.size, blob.size - state.offset);
-      const floor = Math.max(CHUNK_FLOOR, state.session.minChunk ?? 0);
-      profile.chunkRefusedAsTooLarge(length);
-      a.shrinks++;
-      const size = Math.max(floor, Math.floor(length / 2));
-      logger.info(
-        `${blob.digest}: a chunk of ${formatSize(length)} was refused as too large; chunks are now ${formatSize(size)}`,
-      );
-      return { ...state, size };
-    }
-    case 'grow': {
-      // Parts already stored are too small for this registry (ECR checks each part when the next
-      // comes): a new session with larger chunks. The size refused is the chunk size, not the
-      // length of a short last piece.
-      const size = state.name === 'patch' ? state.size : chunkOf(ctx, state);
-      profile.chunkRefusedAsTooSmall(size);
-      a.grows++;
-      logger.info(
-        `${blob.digest}: chunks of ${formatSize(size)} were refused as too small; starting again with ${formatSize(profile.chunkSize(ctx.policy.chunkSize))}`,
-      );
-      return leave(state, { name: 'open' });
-    }
-    case 'plain-upload': {
-      if (ctx.mountOnly) return fail({ action: 'fail-push', cause: 'input' });
-      const refusedFrom = ctx.client.registry.profile.mountsRefusedFrom;
-      // The mount itself was refused (no pull access, another project, a token service refusing
-      // the source's scope): not a 202, which only says the source lacks this blob.
-      if (state.name === 'mount' && ctx.mountFrom && !refusedFrom.has(ctx.mountFrom)) {
-        // Said once per source, never a failure: the blobs are uploaded instead.
-        refusedFrom.add(ctx.mountFrom);
-        ctx.client.registry.observations.mountsRefusedFrom.push(ctx.mountFrom);
-        logger.warning(
-          `${ctx.client.registry.name}: mounting from ${ctx.mountFrom} was refused (${message}); blobs are uploaded instead`,
-        );
-      }
-      record(
-        outcome,
-        state.name === 'mount-verify'
-          ? `mount from ${ctx.mountFrom} acknowledged, then HEAD: ${message}`
-          : `mount from ${ctx.mountFrom} refused (${message}); uploading instead`,
-      );
-      return { name: 'open' };
-    }
-    case 'lag':
-      a.lagHeads++;
-      return { name: 'wait', ms: backoffDelay(a.lagHeads - 1, clock), then: { name: 'verify' } };
-    case 'reupload': {
-      outcome.vanishedAfterAck ||= decision.cause === 'vanished-after-ack';
-      record(
-        outcome,
-        `upload ${a.reuploads + 1} acknowledged (201), then HEAD: ${message}`,
-        error instanceof RegistryError ? error : undefined,
-      );
-      if (!charge()) return fail({ ...decision, action: 'fail-blob' });
-      a.reuploads++;
-      a.lagHeads = 0;
-      logger.info(`${blob.digest}: acknowledged but ${message}; uploading it again`);
-      return { name: 'open' };
-    }
-    case 'own-host': {
-      // Never charged, and once per session (its Location is then the registry's own): the Location
-      // named a host the runner cannot reach, and the same path on the registry's own host is
-      // tried (a proxy leaking its origin's address usually serves it). If that is no session
-      // either, the rules end the push with this host named.
-      if (!('session' in state)) return fail({ ...decision, action: 'fail-push' });
-      const registry = ctx.client.registry;
-      const from = state.session.location.host;
-      registry.profile.locationsOnOwnHost = true;
-      if (!registry.observations.locationMovedFrom) {
-        registry.observations.locationMovedFrom = from;
-        logger.warning(
-          `${registry.name}: upload Locations name ${from}, which cannot be reached (${message}); sending them to ${registry.apiHost} instead`,
-        );
-      }
-      const location = onOwnHost(state.session.location, registry.baseUrl);
-      return { ...state, session: { ...state.session, location } } as State;
-    }
-    case 'fail-blob':
-    case 'fail-push':
-      if (state.name === 'verify')
-        record(
-          outcome,
-          `upload ${a.reuploads + 1} acknowledged (201), then HEAD: ${message}`,
-          error instanceof RegistryError ? error : undefined,
-        );
-      if (decision.cause === 'body-limit-at-floor') a.refusedBytes = chunkOf(ctx, state);
-      return fail();
+function charge(t: Turn): boolean {
+  return t.ctx.attempts.budget.spend();
+}
+
+/** The same request sent again (a retry, a resume): charged, and counted as a retry. */
+function chargeResend(t: Turn): boolean {
+  if (!charge(t)) return false;
+  t.ctx.attempts.retried++;
+  return true;
+}
+
+/** The wait before a try again: Retry-After, the quick schedule, or backoff. */
+function backoff(t: Turn): number {
+  return waitFor(t.decision, t.ctx.attempts.retries++, t.ctx.clock, headersOf(t.error));
+}
+
+const spent = (t: Turn): State => fail(t, { ...t.decision, action: 'fail-blob' });
+
+/** Where each of the rules' decisions leads, from the state that failed. */
+const TRANSITIONS: Record<Action, (t: Turn) => State> = {
+  retry: (t) => {
+    if (!chargeResend(t)) return spent(t);
+    const ms = backoff(t);
+    const { error } = t;
+    const what = error instanceof RegistryError ? `${error.method} ${error.url}` : t.state.name;
+    const why =
+      error instanceof RegistryError
+        ? error.status !== undefined
+          ? `${error.status}`
+          : (error.networkCode ?? 'error')
+        : errorMessage(error);
+    t.ctx.logger.info(`${what}: ${why}; trying again in ${(ms / 1000).toFixed(1)} s`);
+    return { name: 'wait', ms, then: t.state };
+  },
+  resume: (t) => {
+    const { state, ctx } = t;
+    if (state.name !== 'patch' || !chargeResend(t)) return spent(t);
+    const ms = backoff(t);
+    const sent = state.offset + Math.min(state.size, ctx.blob.size - state.offset);
+    ctx.logger.info(
+      `${ctx.blob.digest}: ${errorMessage(t.error)}; asking the registry where the upload stands`,
+    );
+    const then: State = { name: 'status', session: state.session, sent, size: state.size };
+    return { name: 'wait', ms, then };
+  },
+  restart: (t) => {
+    const { ctx, decision } = t;
+    const a = ctx.attempts;
+    const stopped = ctx.stopped?.();
+    // Stopped for another blob's reason: this blob failed for that same reason, not its own.
+    if (stopped) return fail(t, { action: 'fail-blob', cause: stopped });
+    if (a.restarts >= ctx.policy.retries || !charge(t)) return spent(t);
+    a.restarts++;
+    if (decision.cause === 'lost-session' || decision.cause === 'no-shared-secret')
+      a.lostSessions++;
+    const ms = backoff(t);
+    ctx.logger.info(
+      `${ctx.blob.digest}: upload failed (${errorMessage(t.error)}); starting again in ${(ms / 1000).toFixed(1)} s`,
+    );
+    return leave(t.state, { name: 'wait', ms, then: { name: 'open' } });
+  },
+  // One switch per blob, and never charged: the path said what it takes.
+  chunk: (t) => {
+    const { ctx } = t;
+    ctx.client.registry.profile.monolithicRefused(ctx.blob.size);
+    ctx.attempts.method = 'chunked';
+    ctx.attempts.switchedToChunks = true;
+    ctx.logger.info(
+      `${ctx.blob.digest}: the single-body upload failed (${errorMessage(t.error)}); switching to chunks`,
+    );
+    return leave(t.state, { name: 'open' });
+  },
+  shrink: (t) => {
+    const { state, ctx } = t;
+    if (state.name !== 'patch') return spent(t);
+    const length = Math.min(state.size, ctx.blob.size - state.offset);
+    const floor = Math.max(CHUNK_FLOOR, state.session.minChunk ?? 0);
+    ctx.client.registry.profile.chunkRefusedAsTooLarge(length);
+    ctx.attempts.shrinks++;
+    const size = Math.max(floor, Math.floor(length / 2));
+    ctx.logger.info(
+      `${ctx.blob.digest}: a chunk of ${formatSize(length)} was refused as too large; chunks are now ${formatSize(size)}`,
+    );
+    return { ...state, size };
+  },
+  // Parts already stored are too small for this registry (ECR checks each part when the next
+  // comes): a new session with larger chunks. The size refused is the chunk size, not the length
+  // of a short last piece.
+  grow: (t) => {
+    const { state, ctx } = t;
+    const size = state.name === 'patch' ? state.size : chunkOf(ctx, state);
+    const profile = ctx.client.registry.profile;
+    profile.chunkRefusedAsTooSmall(size);
+    ctx.attempts.grows++;
+    ctx.logger.info(
+      `${ctx.blob.digest}: chunks of ${formatSize(size)} were refused as too small; starting again with ${formatSize(profile.chunkSize(ctx.policy.chunkSize))}`,
+    );
+    return leave(state, { name: 'open' });
+  },
+  'plain-upload': plainUpload,
+  lag: (t) => {
+    const a = t.ctx.attempts;
+    a.lagHeads++;
+    return {
+      name: 'wait',
+      ms: backoffDelay(a.lagHeads - 1, t.ctx.clock),
+      then: { name: 'verify' },
+    };
+  },
+  reupload: (t) => {
+    const { ctx, decision, error } = t;
+    const a = ctx.attempts;
+    ctx.outcome.vanishedAfterAck ||= decision.cause === 'vanished-after-ack';
+    record(ctx.outcome, lostLine(t), error instanceof RegistryError ? error : undefined);
+    if (!charge(t)) return spent(t);
+    a.reuploads++;
+    a.lagHeads = 0;
+    ctx.logger.info(
+      `${ctx.blob.digest}: acknowledged but ${errorMessage(error)}; uploading it again`,
+    );
+    return { name: 'open' };
+  },
+  'own-host': ownHost,
+  'fail-blob': failHere,
+  'fail-push': failHere,
+};
+
+/** How the registry lost an acknowledged blob, for the blob's record. */
+function lostLine(t: Turn): string {
+  if (t.state.name !== 'vanished')
+    return `upload ${t.ctx.attempts.reuploads + 1} acknowledged (201), then HEAD: ${errorMessage(t.error)}`;
+  const code = t.state.error.codes[0]?.code ?? t.state.error.status;
+  return `verified, then the manifest PUT answered ${code}`;
+}
+
+/** A refused mount: uploaded instead; a source refused once is not asked again. */
+function plainUpload(t: Turn): State {
+  const { ctx, state } = t;
+  if (ctx.mountOnly) return fail(t, { action: 'fail-push', cause: 'input' });
+  const registry = ctx.client.registry;
+  const message = errorMessage(t.error);
+  // The mount itself was refused (no pull access, another project, a token service refusing the
+  // source's scope): not a 202, which only says the source lacks this blob.
+  if (
+    state.name === 'mount' &&
+    ctx.mountFrom &&
+    !registry.profile.mountsRefusedFrom.has(ctx.mountFrom)
+  ) {
+    // Said once per source, never a failure: the blobs are uploaded instead.
+    registry.profile.mountsRefusedFrom.add(ctx.mountFrom);
+    registry.observations.mountsRefusedFrom.push(ctx.mountFrom);
+    ctx.logger.warning(
+      `${registry.name}: mounting from ${ctx.mountFrom} was refused (${message}); blobs are uploaded instead`,
+    );
   }
+  record(
+    ctx.outcome,
+    state.name === 'mount-verify'
+      ? `mount from ${ctx.mountFrom} acknowledged, then HEAD: ${message}`
+      : `mount from ${ctx.mountFrom} refused (${message}); uploading instead`,
+  );
+  return { name: 'open' };
+}
+
+/**
+ * Never charged, and once per session (its Location is then the registry's own): the Location
+ * named a host the runner cannot reach, and the same path on the registry's own host is tried (a
+ * proxy leaking its origin's address usually serves it). If that is no session either, the rules
+ * end the push with this host named.
+ */
+function ownHost(t: Turn): State {
+  const { state, ctx } = t;
+  if (!('session' in state)) return fail(t, { ...t.decision, action: 'fail-push' });
+  const registry = ctx.client.registry;
+  const from = state.session.location.host;
+  registry.profile.locationsOnOwnHost = true;
+  if (!registry.observations.locationMovedFrom) {
+    registry.observations.locationMovedFrom = from;
+    ctx.logger.warning(
+      `${registry.name}: upload Locations name ${from}, which cannot be reached (${errorMessage(t.error)}); sending them to ${registry.apiHost} instead`,
+    );
+  }
+  const location = onOwnHost(state.session.location, registry.baseUrl);
+  return { ...state, session: { ...state.session, location } } as State;
+}
+
+/** The blob fails here; a verification that failed says what the registry acknowledged first. */
+function failHere(t: Turn): State {
+  const { state, ctx, decision, error } = t;
+  if (state.name === 'verify')
+    record(
+      ctx.outcome,
+      `upload ${ctx.attempts.reuploads + 1} acknowledged (201), then HEAD: ${errorMessage(error)}`,
+      error instanceof RegistryError ? error : undefined,
+    );
+  if (decision.cause === 'body-limit-at-floor') ctx.attempts.refusedBytes = chunkOf(ctx, state);
+  return fail(t);
 }

@@ -6,7 +6,7 @@ import type { PutManifest, RepositoryClient } from '../registry/client.js';
 import { RegistryError } from '../registry/errors.js';
 import { classifyError } from '../registry/failure.js';
 import { type BlobContext, pushBlob } from './blob.js';
-import { UploadFailed, newAttempts, situation } from './attempts.js';
+import { UploadFailed } from './attempts.js';
 import type { BlobOutcome } from './outcome.js';
 
 /** Raised when blobs failed: the push stopped before any manifest was sent. */
@@ -30,8 +30,8 @@ function blobNamedBy(error: RegistryError, image: LoadedImage): string | undefin
 
 /**
  * PUTs one manifest and checks the digest the registry computed. When the registry says a blob is
- * unknown (it lost it after it was verified), that blob's life goes on in the same machine with
- * the same attempts (a re-upload, charged to its budget), and the PUT is sent once more.
+ * unknown (it lost it after it was verified), that answer is the blob's next failure in its machine,
+ * with the same attempts (a re-upload, charged to its budget there), and the PUT is sent once more.
  */
 export async function putManifest(
   client: RepositoryClient,
@@ -46,57 +46,16 @@ export async function putManifest(
     returned = await put();
   } catch (error) {
     const missing = error instanceof RegistryError ? blobNamedBy(error, ctx.image) : undefined;
-    let attempts = missing ? ctx.records?.get(missing) : undefined;
-    if (missing && !attempts) {
-      attempts = newAttempts(ctx.policy);
-      ctx.records?.set(missing, attempts);
-    }
-    const decision = classifyError(
-      error,
-      attempts
-        ? situation(attempts, ctx.policy, {
-            authorized: client.registry.authorized,
-            blobKnown: true,
-          })
-        : { authorized: client.registry.authorized, blobKnown: false },
-      'manifest',
-    );
-    if (decision.action !== 'reupload' || !missing || !attempts?.budget.spend())
+    if (!missing)
       throw new UploadFailed(
-        decision.action === 'reupload' ? { ...decision, action: 'fail-push' } : decision,
+        classifyError(
+          error,
+          { authorized: client.registry.authorized, blobKnown: false },
+          'manifest',
+        ),
         error,
       );
-    attempts.reuploads++;
-    attempts.lagHeads = 0;
-    ctx.logger.info(
-      `${node.file}: the registry lost blob ${missing} after it was verified; uploading it again`,
-    );
-    const outcome = await pushBlob(
-      { ...ctx, client, mountFrom: undefined },
-      ctx.image.blobs.get(missing)!,
-      {
-        force: true,
-      },
-    );
-    if (!outcome)
-      throw new UploadFailed(
-        { action: 'fail-push', cause: ctx.stopped?.() ?? 'cancelled' },
-        new Error(`the push stopped before blob ${missing} could be uploaded again`),
-      );
-    const previous = ctx.blobs.get(missing);
-    const code = (error as RegistryError).codes[0]?.code;
-    outcome.tried.unshift(
-      ...(previous?.tried ?? []),
-      `verified, then the manifest PUT answered ${code}`,
-    );
-    outcome.vanishedAfterAck = true;
-    if (outcome.state === 'failed') outcome.cause = 'vanished-after-ack';
-    ctx.blobs.set(missing, outcome);
-    if (outcome.state === 'failed') {
-      throw new BlobsFailedError(
-        `blob ${missing} failed after the registry lost it, so ${node.file} was not pushed`,
-      );
-    }
+    await uploadAgain(client, node, ctx, missing, error as RegistryError);
     returned = await put();
   }
   // By tag, the answer's digest is only a claim: the tag is read back (confirmTag) and that decides.
@@ -114,6 +73,38 @@ export async function putManifest(
     });
   }
   return returned;
+}
+
+/** The blob the registry lost goes on in its machine from that answer; its outcome replaces the old. */
+async function uploadAgain(
+  client: RepositoryClient,
+  node: ImageNode,
+  ctx: ManifestContext,
+  missing: string,
+  error: RegistryError,
+): Promise<void> {
+  ctx.logger.info(
+    `${node.file}: the registry lost blob ${missing} after it was verified; uploading it again`,
+  );
+  const outcome = await pushBlob({ ...ctx, client }, ctx.image.blobs.get(missing)!, {
+    vanished: error,
+  });
+  if (!outcome)
+    throw new UploadFailed(
+      { action: 'fail-push', cause: ctx.stopped?.() ?? 'cancelled' },
+      new Error(`the push stopped before blob ${missing} could be uploaded again`),
+    );
+  outcome.tried.unshift(...(ctx.blobs.get(missing)?.tried ?? []));
+  ctx.blobs.set(missing, outcome);
+  if (outcome.state !== 'failed') return;
+  // Whatever ended it, the registry losing what it had acknowledged is why it was sent again.
+  if (outcome.vanishedAfterAck) outcome.cause = 'vanished-after-ack';
+  // Not lost after all (another refusal of the PUT): the manifest's own failure.
+  if (!outcome.vanishedAfterAck)
+    throw new UploadFailed({ action: 'fail-push', cause: outcome.cause ?? 'unknown' }, error);
+  throw new BlobsFailedError(
+    `blob ${missing} failed after the registry lost it, so ${node.file} was not pushed`,
+  );
 }
 
 /**

@@ -125,7 +125,7 @@ describe('recoveries are reported', () => {
       /acknowledged 1 blob \(201\) and then answered 404 to HEAD; oci-push uploaded it again/,
     );
     const warnings = annotations(run).filter((l) => l.startsWith('::warning'));
-    expect(warnings).toHaveLength(1);
+    expect(warnings, warnings.join('\n')).toHaveLength(1);
     expect(warnings[0]).toContain('recovered (reuploaded)');
     expect(JSON.parse(run.outputs.recoveries!)).toMatchObject({ reuploaded: 1, 'replica-lag': 0 });
     const pulled = await skopeoPull(`${registry.host}/read/lost${n}:1`, join(work, `pull-${n}`));

@@ -1,2 +1,0 @@
-import { createRequire as __ociPushCreateRequire } from 'node:module'; const require = __ociPushCreateRequire(import.meta.url);
-import{a,b}from"./chunk-7S42XLWT.js";import"./chunk-YN5VOETP.js";import"./chunk-MY7SJGHA.js";import"./chunk-UNFQWNWF.js";import"./chunk-UBRTKIGD.js";import"./chunk-VMW2KWVY.js";import"./chunk-UST4V5JQ.js";import"./chunk-LOSWYYCV.js";import"./chunk-X4T4DFML.js";export{b as executePush,a as failedBeforePush};
