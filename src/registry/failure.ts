@@ -328,103 +328,112 @@ function network(f: Failure, s: Situation): Decision {
   return { action: 'retry', cause: 'connection-dropped' };
 }
 
-/** An answer with a status we did not want. */
-function answered(f: Failure, s: Situation): Decision {
-  const status = f.status as number;
-  const has = (...codes: string[]): boolean => f.codes.some((c) => codes.includes(c));
-  const onManifest = f.op === 'manifest';
-  // A 407 comes from a proxy, never from a registry (an http registry behind HTTP_PROXY).
-  if (status === 407) return { action: 'fail-push', cause: 'proxy-auth' };
+type Rule = (f: Failure, s: Situation) => Decision | undefined;
 
-  // After a commit (or a mount) the blob must read back as sent. A 404 is asked again while
-  // replicas may lag; then the registry lost it, and it is uploaded again.
-  if (f.op === 'verify' || f.op === 'mount-verify') {
-    const mismatch = has(MISMATCH);
-    if (f.op === 'mount-verify') return { action: 'plain-upload', cause: 'unknown' };
-    if (!mismatch && status === 404 && (s.lagLeft ?? 0) > 0)
-      return { action: 'lag', cause: 'vanished-after-ack' };
-    if (mismatch || status === 404)
-      return { action: 'reupload', cause: mismatch ? 'verify-mismatch' : 'vanished-after-ack' };
-  }
+const has = (f: Failure, ...codes: string[]): boolean => f.codes.some((c) => codes.includes(c));
 
-  // Uploads do not hash as they send: a refused digest has the local file hashed first (a corrupt
-  // one is said as such before these rules). A file that matches means the bytes went wrong on the
-  // way: after a resume, the registry's Range was misread (Quay and Gitea report it off by one);
-  // otherwise something between changed them. Either way, start again from byte 0.
-  if (has('DIGEST_INVALID') && s.fileIntact && (f.op === 'commit' || f.op === 'put-blob'))
+/**
+ * After a commit (or a mount) the blob must read back as sent. A 404 is asked again while replicas
+ * may lag; then the registry lost it, and it is uploaded again.
+ */
+const readBack: Rule = (f, s) => {
+  if (f.op === 'mount-verify') return { action: 'plain-upload', cause: 'unknown' };
+  if (f.op !== 'verify') return undefined;
+  const mismatch = has(f, MISMATCH);
+  if (!mismatch && f.status === 404 && (s.lagLeft ?? 0) > 0)
+    return { action: 'lag', cause: 'vanished-after-ack' };
+  if (mismatch || f.status === 404)
+    return { action: 'reupload', cause: mismatch ? 'verify-mismatch' : 'vanished-after-ack' };
+  return undefined;
+};
+
+/**
+ * Uploads do not hash as they send: a refused digest has the local file hashed first (a corrupt
+ * one is said as such before these rules). A file that matches means the bytes went wrong on the
+ * way: after a resume, the registry's Range was misread (Quay and Gitea report it off by one);
+ * otherwise something between changed them. Either way, start again from byte 0.
+ */
+const contents: Rule = (f, s) => {
+  if (has(f, 'DIGEST_INVALID') && s.fileIntact && (f.op === 'commit' || f.op === 'put-blob'))
     return {
       action: 'restart',
       cause: f.op === 'commit' && s.resumed ? 'lost-session' : 'bytes-changed',
     };
-  if (has('DIGEST_INVALID')) return { action: 'fail-blob', cause: 'corrupt-layout' };
-  if (has('NAME_UNKNOWN', 'NAME_INVALID'))
+  if (has(f, 'DIGEST_INVALID')) return { action: 'fail-blob', cause: 'corrupt-layout' };
+  if (has(f, 'NAME_UNKNOWN', 'NAME_INVALID'))
     return { action: 'fail-push', cause: 'repository-unknown' };
   // A blob the push never uploaded (a foreign layer the registry will not fetch) cannot be lost.
-  if (onManifest && has('MANIFEST_BLOB_UNKNOWN', 'BLOB_UNKNOWN'))
+  if (f.op === 'manifest' && has(f, 'MANIFEST_BLOB_UNKNOWN', 'BLOB_UNKNOWN'))
     return s.blobKnown === false
       ? { action: 'fail-push', cause: 'manifest-refused' }
       : { action: 'reupload', cause: 'vanished-after-ack' };
+  return undefined;
+};
 
-  if (status === 401 || status === 403) {
-    if (f.op === 'mount') return { action: 'plain-upload', cause: 'mount-refused' };
-    if (/read.?only/i.test(f.text)) return { action: 'fail-push', cause: 'read-only' };
-    if (!s.authorized && s.anonymous) return { action: 'fail-push', cause: 'no-credentials' };
-    if (/insufficient_scope/.test(f.wwwAuthenticate ?? '') || status === 403)
-      return { action: 'fail-push', cause: s.authorized ? 'permission-denied' : 'credentials' };
-    // The auth layer already fetched a fresh token once: a 401 after that, mid-push, is a token
-    // that lives shorter than the push; at the start it is the credentials.
-    return { action: 'fail-push', cause: s.authorized ? 'token-lifetime' : 'credentials' };
-  }
-  if (f.op === 'mount' && (status === 400 || status === 404 || status === 405))
+/** 401 and 403: a refused mount, a read-only registry, credentials, or a token that expired. */
+const refusals: Rule = (f, s) => {
+  if (f.status !== 401 && f.status !== 403) return undefined;
+  if (f.op === 'mount') return { action: 'plain-upload', cause: 'mount-refused' };
+  if (/read.?only/i.test(f.text)) return { action: 'fail-push', cause: 'read-only' };
+  if (!s.authorized && s.anonymous) return { action: 'fail-push', cause: 'no-credentials' };
+  if (/insufficient_scope/.test(f.wwwAuthenticate ?? '') || f.status === 403)
+    return { action: 'fail-push', cause: s.authorized ? 'permission-denied' : 'credentials' };
+  // The auth layer already fetched a fresh token once: a 401 after that, mid-push, is a token
+  // that lives shorter than the push; at the start it is the credentials.
+  return { action: 'fail-push', cause: s.authorized ? 'token-lifetime' : 'credentials' };
+};
+
+/** Bodies and chunks the path refused by their size. */
+const sizes: Rule = (f, s) => {
+  if (f.op === 'mount' && (f.status === 400 || f.status === 404 || f.status === 405))
     return { action: 'plain-upload', cause: 'mount-refused' };
-
-  if (status === 405 && !onManifest && f.op !== 'ping')
+  if (f.status === 405 && f.op !== 'manifest' && f.op !== 'ping')
     return { action: 'fail-push', cause: 'read-only' };
-
-  if (status === 413) {
-    if (onManifest) return { action: 'fail-push', cause: 'manifest-refused' };
+  if (f.status === 413) {
+    if (f.op === 'manifest') return { action: 'fail-push', cause: 'manifest-refused' };
     return tooLarge(f, s, bodyLimitCause(f));
   }
-  if (status === 416 && f.op === 'patch') {
+  if (f.status === 416 && f.op === 'patch') {
     // GHCR refuses PATCH bodies over 4 MiB with 416 and says so; other 416s are a range mismatch.
     if (/too large|exceeds/i.test(f.text)) return tooLarge(f, s, 'proxy-body-limit');
     if (tooSmall(f)) return { action: 'grow', cause: 'chunk-window' };
     return { action: 'resume', cause: 'lost-session' };
   }
-
   // A single body refused as an unknown blob (old Artifactory takes POST, PATCH, empty PUT only).
-  if (f.op === 'put-blob' && !s.chunked && s.mayChunk && has('BLOB_UNKNOWN'))
+  if (f.op === 'put-blob' && !s.chunked && s.mayChunk && has(f, 'BLOB_UNKNOWN'))
     return { action: 'chunk', cause: 'unknown' };
-
   // ECR refuses a part under 5 MiB with 400; R2 with 416 RANGE_ERROR (above).
-  if (f.op === 'patch' && status === 400 && tooSmall(f))
+  if (f.op === 'patch' && f.status === 400 && tooSmall(f))
     return { action: 'grow', cause: 'chunk-window' };
+  return undefined;
+};
 
-  const sessionGone =
-    UPLOAD_OPS.has(f.op) && (has('BLOB_UPLOAD_UNKNOWN', 'BLOB_UPLOAD_INVALID') || status === 404);
+/** An upload session the registry no longer knows: lost, expired, or never there. */
+const sessions: Rule = (f, s) => {
+  const gone =
+    UPLOAD_OPS.has(f.op) &&
+    (has(f, 'BLOB_UPLOAD_UNKNOWN', 'BLOB_UPLOAD_INVALID') || f.status === 404);
+  if (!gone) return undefined;
   // The foreign Location's path on the registry's own host is not a session there either.
-  if (sessionGone && s.onOwnHost) return { action: 'fail-push', cause: 'location-unreachable' };
+  if (s.onOwnHost) return { action: 'fail-push', cause: 'location-unreachable' };
   // A session as old as the host's sessions live expired: not lost, and no sign of replicas.
-  if (sessionGone && (s.sessionAgeMs ?? 0) >= (s.sessionLifetimeMs ?? Infinity))
+  if ((s.sessionAgeMs ?? 0) >= (s.sessionLifetimeMs ?? Infinity))
     return { action: 'restart', cause: 'session-expired' };
-  if (sessionGone) {
-    // A session lost again and again is replicas without a shared secret: a third loss is final,
-    // and waiting between the tries helps nothing.
-    const lost = (s.lostSessions ?? 0) + 1;
-    if (lost >= MAX_LOST_SESSIONS) return { action: 'fail-push', cause: 'no-shared-secret' };
-    return {
-      action: 'restart',
-      cause: lost >= 2 ? 'no-shared-secret' : 'lost-session',
-      quick: true,
-    };
-  }
+  // A session lost again and again is replicas without a shared secret: a third loss is final,
+  // and waiting between the tries helps nothing.
+  const lost = (s.lostSessions ?? 0) + 1;
+  if (lost >= MAX_LOST_SESSIONS) return { action: 'fail-push', cause: 'no-shared-secret' };
+  return { action: 'restart', cause: lost >= 2 ? 'no-shared-secret' : 'lost-session', quick: true };
+};
 
-  if (onManifest) {
+/** What a registry or a proxy says when it is busy or failing: worth another try. */
+const passing: Rule = (f, s) => {
+  const status = f.status as number;
+  if (f.op === 'manifest') {
     if (status === 409 || status === 412) return { action: 'fail-push', cause: 'tag-immutable' };
     if (status === 400 || status === 405 || status === 415)
       return { action: 'fail-push', cause: 'manifest-refused' };
   }
-
   if (status === 429) return { action: 'retry', cause: 'rate-limited' };
   if (status === 520 || status === 522 || status === 524) {
     const smaller = (s.chunkSize ?? Infinity) < (s.blobSize ?? 0);
@@ -434,7 +443,27 @@ function answered(f: Failure, s: Situation): Decision {
   }
   if (status === 408 || status === 499 || (status >= 500 && status <= 599))
     return transient(f, 'storage-error');
+  return undefined;
+};
 
+/** The answers' rules, in order: the first that has a decision decides. */
+const ANSWER_RULES: Rule[] = [
+  // A 407 comes from a proxy, never from a registry (an http registry behind HTTP_PROXY).
+  (f) => (f.status === 407 ? { action: 'fail-push', cause: 'proxy-auth' } : undefined),
+  readBack,
+  contents,
+  refusals,
+  sizes,
+  sessions,
+  passing,
+];
+
+/** An answer with a status we did not want. */
+function answered(f: Failure, s: Situation): Decision {
+  for (const rule of ANSWER_RULES) {
+    const decision = rule(f, s);
+    if (decision) return decision;
+  }
   return { action: give(f.op), cause: 'unknown' };
 }
 
