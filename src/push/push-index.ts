@@ -302,7 +302,7 @@ async function pushIndexes(run: IndexRun): Promise<void> {
         method: 'PUT',
         op: 'manifest',
         url: to.manifestUrl(digest),
-        networkCode: 'DIGEST_MISMATCH',
+        refused: 'manifest-digest-mismatch',
         context: `the registry answered the PUT of the index with digest ${returned}, expected ${digest}`,
       });
   }

@@ -147,14 +147,14 @@ export class Authenticator {
     } catch {
       throw realmRefused(
         this.host,
-        'REALM_INVALID',
+        'realm-invalid',
         `the token realm ${JSON.stringify(realm)} is not a URL`,
       );
     }
     if (url.protocol !== 'https:' && url.protocol !== 'http:')
       throw realmRefused(
         this.host,
-        'REALM_INVALID',
+        'realm-invalid',
         `the token realm is a ${url.protocol} URL, not http or https; oci-push does not follow it`,
         url,
       );
@@ -165,7 +165,7 @@ export class Authenticator {
     if (url.protocol === 'http:' && !trustedPlain && this.hasCredentials) {
       throw realmRefused(
         this.host,
-        'REALM_INSECURE',
+        'realm-insecure',
         'refusing to send credentials to a plain-http token realm while the registry is https',
         url,
       );
@@ -212,13 +212,18 @@ export class Authenticator {
   }
 }
 
-/** A token realm oci-push will not use; the failure rules name why from its code. */
-function realmRefused(host: string, code: string, context: string, url?: URL): RegistryError {
+/** A token realm oci-push will not use, and why. */
+function realmRefused(
+  host: string,
+  refused: 'realm-insecure' | 'realm-invalid',
+  context: string,
+  url?: URL,
+): RegistryError {
   return new RegistryError({
     method: 'GET',
     op: 'token',
     url: url ?? `https://${host}/v2/`,
-    networkCode: code,
+    refused,
     context,
   });
 }

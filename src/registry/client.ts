@@ -6,7 +6,7 @@ import {
 } from './http.js';
 import { repositoryScope } from './auth.js';
 import { isDigest } from '../oci/digest.js';
-import { RegistryError } from './errors.js';
+import { type Refusal, RegistryError } from './errors.js';
 import { resolveLocation } from './location.js';
 import { isSameHost } from './reference.js';
 import type { Registry } from './registry.js';
@@ -147,27 +147,21 @@ export class RepositoryClient {
       const location = current.headers.location as string;
       // Named by the request that was answered with the redirect: nothing was sent to its target.
       const from = url;
-      const refuse = (code: string, context: string): RegistryError =>
-        new RegistryError({
-          method: req.method,
-          op: req.op,
-          url: from,
-          networkCode: code,
-          context,
-        });
+      const refuse = (refused: Refusal, context: string): RegistryError =>
+        new RegistryError({ method: req.method, op: req.op, url: from, refused, context });
       try {
         url = new URL(location, url);
       } catch {
-        throw refuse('REDIRECT_SCHEME', 'the registry redirects blob reads to something not a URL');
+        throw refuse('redirect-scheme', 'the registry redirects blob reads to something not a URL');
       }
       if (url.protocol !== 'http:' && url.protocol !== 'https:')
         throw refuse(
-          'REDIRECT_SCHEME',
+          'redirect-scheme',
           `the registry redirects blob reads to a ${url.protocol} URL, which is not followed`,
         );
       if (seen.has(url.href) || hop >= MAX_REDIRECTS)
         throw refuse(
-          'REDIRECT_LOOP',
+          'redirect-loop',
           seen.has(url.href)
             ? `the registry redirects blob reads in a loop (back to a URL already asked after ${hop + 1})`
             : `the registry redirects blob reads more than ${MAX_REDIRECTS} times`,
@@ -378,7 +372,7 @@ function servedDigest(req: HttpRequest, res: HttpResponse): string | undefined {
     method: req.method,
     op: req.op,
     url: req.url,
-    networkCode: 'INVALID_DIGEST',
+    refused: 'invalid-digest',
     context: `the registry sent an invalid digest (${value.length} characters, not algorithm:hex) in Docker-Content-Digest`,
   });
 }

@@ -8,6 +8,29 @@ export interface RegistryErrorCode {
   detail?: unknown;
 }
 
+/**
+ * An answer oci-push refuses, named by the cause it is: a redirect it will not follow, a realm no
+ * credentials may go to, a manifest or tag the registry does not serve as pushed, a digest that is
+ * not one. Nothing is wrong with the network, so nothing is tried again.
+ */
+export type Refusal =
+  | 'redirect-loop'
+  | 'redirect-scheme'
+  | 'realm-insecure'
+  | 'realm-invalid'
+  | 'manifest-dropped'
+  | 'manifest-digest-mismatch'
+  | 'invalid-digest';
+
+/** A request that ended without an answer because of us: its deadline, or the run's cancel. */
+export type Ending = 'deadline' | 'cancelled';
+
+/** A proxy tunnel that did not open: the proxy's status, or how it failed without one. */
+export interface TunnelFault {
+  failure: 'closed' | 'stalled' | 'garbage' | 'status';
+  status?: number;
+}
+
 export interface RegistryErrorInit {
   method: string;
   /** The step the request was for; the failure rules read it. */
@@ -19,8 +42,13 @@ export interface RegistryErrorInit {
   headers?: Record<string, string>;
   /** The start of a non-JSON body (an HTML error page), as text. */
   bodySnippet?: string;
-  /** A network error code such as ECONNRESET, when no response came. */
+  /** The system's or undici's error code (ECONNRESET, UND_ERR_SOCKET…), when no response came. */
   networkCode?: string;
+  refused?: Refusal;
+  ended?: Ending;
+  tunnel?: TunnelFault;
+  /** A verification found the blob with another size or digest: what the registry reports. */
+  mismatch?: string;
   /** True when the connection failed while the request body was still being sent. */
   bodyIncomplete?: boolean;
   /** A short phrase saying what the request was for, shown before the details. */
@@ -44,6 +72,10 @@ export class RegistryError extends Error {
   readonly headers: Record<string, string>;
   readonly bodySnippet?: string;
   readonly networkCode?: string;
+  readonly refused?: Refusal;
+  readonly ended?: Ending;
+  readonly tunnel?: TunnelFault;
+  readonly mismatch?: string;
   readonly bodyIncomplete: boolean;
   readonly proxy?: string;
 
@@ -60,8 +92,23 @@ export class RegistryError extends Error {
     this.headers = init.headers ?? {};
     this.bodySnippet = init.bodySnippet;
     this.networkCode = init.networkCode;
+    this.refused = init.refused;
+    this.ended = init.ended;
+    this.tunnel = init.tunnel;
+    this.mismatch = init.mismatch;
     this.bodyIncomplete = init.bodyIncomplete ?? false;
     this.proxy = init.proxy;
+  }
+
+  /** What came instead of the answer wanted, in a word: the status, or why none came. */
+  get answer(): string {
+    return RegistryError.answerOf(this);
+  }
+
+  private static answerOf(e: RegistryErrorInit): string {
+    if (e.status !== undefined) return `${e.status}`;
+    if (e.tunnel) return e.tunnel.status ? `proxy ${e.tunnel.status}` : `proxy ${e.tunnel.failure}`;
+    return e.networkCode ?? e.refused ?? e.ended ?? 'network error';
   }
 
   hasCode(...codes: string[]): boolean {
@@ -69,8 +116,7 @@ export class RegistryError extends Error {
   }
 
   private static describe(init: RegistryErrorInit, url: string): string {
-    const what =
-      init.status !== undefined ? `${init.status}` : (init.networkCode ?? 'network error');
+    const what = RegistryError.answerOf(init);
     const codes = (init.codes ?? [])
       .map((c) => foreignLine(c.message ? `${c.code}: ${c.message}` : c.code))
       .join('; ');

@@ -1,4 +1,7 @@
-import { RegistryError } from './errors.js';
+import { CorruptBlobError } from '../oci/blob-reader.js';
+import { CancelledError } from '../util/cancel.js';
+import { InputError, UsageError } from '../util/errors.js';
+import { type Ending, type Refusal, RegistryError, type TunnelFault } from './errors.js';
 
 /** What a request was for. The same status means different things on different steps. */
 export type Op =
@@ -105,7 +108,16 @@ export interface Failure {
   codes: string[];
   /** The registry's messages, for the few rules that must read them (GHCR's 416 "too large"). */
   text: string;
+  /** The system's or undici's error code, when no answer came. */
   networkCode?: string;
+  /** An answer oci-push refused, by the cause it is. */
+  refused?: Refusal;
+  /** No answer, because of our deadline or the run's cancel. */
+  ended?: Ending;
+  /** The proxy did not open the tunnel. */
+  tunnel?: TunnelFault;
+  /** The blob read back with another size or digest. */
+  mismatch?: boolean;
   /** The connection broke while the request body was still being sent. */
   bodyIncomplete: boolean;
   wwwAuthenticate?: string;
@@ -195,9 +207,6 @@ const TLS_PLAIN_PEER = /^(ERR_SSL_WRONG_VERSION_NUMBER|ERR_SSL_PACKET_LENGTH_TOO
 const DROPPED =
   /^(ECONNRESET|EPIPE|ECONNABORTED|UND_ERR_SOCKET|UND_ERR_CLOSED|UND_ERR_HEADERS_TIMEOUT|UND_ERR_BODY_TIMEOUT|ETIMEDOUT|UND_ERR_REQ_CONTENT_LENGTH_MISMATCH)$/;
 
-/** The code a verification gives a blob the registry reports with another size or digest. */
-export const MISMATCH = 'OCI_PUSH_MISMATCH';
-
 /** Upload sessions a blob may lose before the loss itself is the answer. */
 export const MAX_LOST_SESSIONS = 3;
 
@@ -257,35 +266,27 @@ function tooLarge(f: Failure, s: Situation, cause: CauseId): Decision {
 }
 
 /**
- * Answers oci-push could not accept, by the code it gave them: a realm no credentials may go to, a
- * redirect that cannot be followed, a manifest the registry acknowledged and then does not serve as
- * pushed. Nothing is wrong with the network, so nothing is retried.
+ * A tunnel the proxy did not open. An answer (407, 403, 502) is its rules: final. A close, a stall or
+ * garbage may pass: tried again while the budget lasts, like any request.
  */
-export const REFUSED_ANSWERS: Readonly<Record<string, CauseId>> = {
-  REALM_INSECURE: 'realm-insecure',
-  REALM_INVALID: 'realm-invalid',
-  REDIRECT_LOOP: 'redirect-loop',
-  REDIRECT_SCHEME: 'redirect-scheme',
-  TAG_NOT_SERVED: 'manifest-dropped',
-  DIGEST_MISMATCH: 'manifest-digest-mismatch',
-  INVALID_DIGEST: 'invalid-digest',
-};
+function tunnelFailed(tunnel: TunnelFault): Decision {
+  if (tunnel.status === 407) return { action: 'fail-push', cause: 'proxy-auth' };
+  if (tunnel.status !== undefined) return { action: 'fail-push', cause: 'proxy-refused' };
+  return { action: 'retry', cause: 'proxy-tunnel' };
+}
 
 /** A network failure with no answer from the registry. */
 function network(f: Failure, s: Situation): Decision {
+  if (f.ended === 'cancelled') return { action: 'fail-push', cause: 'cancelled' };
+  if (f.refused)
+    return {
+      action:
+        f.refused === 'realm-insecure' || f.refused === 'realm-invalid' ? 'fail-push' : give(f.op),
+      cause: f.refused,
+    };
+  if (f.tunnel) return tunnelFailed(f.tunnel);
   const code = f.networkCode ?? '';
-  if (code === 'CANCELLED') return { action: 'fail-push', cause: 'cancelled' };
-  const refused = REFUSED_ANSWERS[code];
-  if (refused)
-    return { action: code.startsWith('REALM') ? 'fail-push' : give(f.op), cause: refused };
-  // The proxy took the connection and then closed it, stalled, or spoke something else: a tunnel
-  // that may open next time, charged to the budget like any request.
-  if (/^PROXY_(CLOSED|STALLED|GARBAGE)$/.test(code))
-    return { action: 'retry', cause: 'proxy-tunnel' };
-  // The proxy itself answered the CONNECT, or could not be reached: never the registry's fault.
-  const tunnel = /^PROXY_(\d{3})$/.exec(code);
-  if (tunnel)
-    return { action: 'fail-push', cause: tunnel[1] === '407' ? 'proxy-auth' : 'proxy-refused' };
+  // The proxy could not be reached: never the registry's fault.
   if (f.proxy && /^(ECONNREFUSED|ENOTFOUND|EAI_AGAIN|EHOSTUNREACH|ENETUNREACH)$/.test(code))
     return { action: 'fail-push', cause: 'proxy-unreachable' };
   if (TLS_SELF_SIGNED.test(code)) return { action: 'fail-push', cause: 'tls-self-signed' };
@@ -309,13 +310,13 @@ function network(f: Failure, s: Situation): Decision {
   if (code === 'UND_ERR_CONNECT_TIMEOUT') return { action: 'retry', cause: 'connect-timeout' };
   // The registry stopped answering within the request's deadline: like a dropped connection, the
   // same request again (or the session's own way back), but said as what it was.
-  if (code === 'DEADLINE') {
+  if (f.ended === 'deadline') {
     if (f.op === 'patch') return { action: 'resume', cause: 'registry-stalled' };
     if (f.op === 'put-blob') return { action: 'restart', cause: 'registry-stalled' };
     return { action: 'retry', cause: 'registry-stalled' };
   }
-  if (!DROPPED.test(code) && code !== 'NETWORK_ERROR')
-    return { action: give(f.op), cause: 'unknown' };
+  // No code at all is a connection that broke without saying how.
+  if (code && !DROPPED.test(code)) return { action: give(f.op), cause: 'unknown' };
   // The connection broke. Mid-body, chunks may get under whatever cuts large requests.
   if (BODY_OPS.has(f.op) && f.bodyIncomplete) {
     const smaller = (s.chunkSize ?? Infinity) < (s.blobSize ?? 0);
@@ -339,7 +340,7 @@ const has = (f: Failure, ...codes: string[]): boolean => f.codes.some((c) => cod
 const readBack: Rule = (f, s) => {
   if (f.op === 'mount-verify') return { action: 'plain-upload', cause: 'unknown' };
   if (f.op !== 'verify') return undefined;
-  const mismatch = has(f, MISMATCH);
+  const mismatch = f.mismatch === true;
   if (!mismatch && f.status === 404 && (s.lagLeft ?? 0) > 0)
     return { action: 'lag', cause: 'vanished-after-ack' };
   if (mismatch || f.status === 404)
@@ -495,6 +496,10 @@ export function failureOf(error: RegistryError, op?: Op): Failure {
       error.bodySnippet ?? '',
     ].join(' '),
     networkCode: error.networkCode,
+    refused: error.refused,
+    ended: error.ended,
+    tunnel: error.tunnel,
+    mismatch: error.mismatch !== undefined,
     bodyIncomplete: error.bodyIncomplete,
     wwwAuthenticate: error.headers['www-authenticate'],
     server:
@@ -512,10 +517,9 @@ export function failureOf(error: RegistryError, op?: Op): Failure {
 /** The decision for any thrown value: registry errors by the rules, anything else by its kind. */
 export function classifyError(error: unknown, situation: Situation = {}, op?: Op): Decision {
   if (error instanceof RegistryError) return classify(failureOf(error, op), situation);
-  const name = error instanceof Error ? error.name : '';
-  if (name === 'CorruptBlobError') return { action: 'fail-blob', cause: 'corrupt-layout' };
-  if (name === 'CancelledError') return { action: 'fail-push', cause: 'cancelled' };
-  if (name === 'InputError' || name === 'UsageError')
+  if (error instanceof CorruptBlobError) return { action: 'fail-blob', cause: 'corrupt-layout' };
+  if (error instanceof CancelledError) return { action: 'fail-push', cause: 'cancelled' };
+  if (error instanceof InputError || error instanceof UsageError)
     return { action: 'fail-push', cause: 'input' };
   return { action: 'fail-push', cause: 'unknown' };
 }

@@ -3,6 +3,7 @@ import type { Readable } from 'node:stream';
 import type { Dispatcher } from './undici.js';
 import type { ProxySettings } from './proxy.js';
 import { createDispatchers } from './dispatchers.js';
+import { TunnelError } from './tunnel.js';
 import { InputError } from '../util/errors.js';
 import { RegistryError } from './errors.js';
 import { formatDuration } from '../util/format.js';
@@ -192,16 +193,16 @@ function wireFailure(
   how: { proxy?: string; expired?: string; cancelled: boolean; bodyIncomplete: boolean },
 ): RegistryError {
   const err = error as NodeJS.ErrnoException & { cause?: NodeJS.ErrnoException };
-  const networkCode = how.cancelled
-    ? 'CANCELLED'
-    : how.expired
-      ? 'DEADLINE'
-      : (err.code ?? err.cause?.code ?? 'NETWORK_ERROR');
+  const ended = how.cancelled ? 'cancelled' : how.expired ? 'deadline' : undefined;
+  const tunnel =
+    !ended && error instanceof TunnelError
+      ? { failure: error.failure, status: error.status }
+      : undefined;
   return new RegistryError({
     method: req.method,
     op: req.op,
     url: req.url,
-    networkCode,
+    ...(ended ? { ended } : tunnel ? { tunnel } : { networkCode: err.code ?? err.cause?.code }),
     cause: error,
     bodyIncomplete: how.bodyIncomplete,
     proxy: how.proxy,

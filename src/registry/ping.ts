@@ -65,7 +65,7 @@ export async function ping(options: PingOptions): Promise<PingResult> {
         res = late;
         baseUrl = new URL(`http://${apiHost}`);
       }
-    } else if (refused instanceof RegistryError && refused.networkCode === 'DEADLINE') {
+    } else if (refused instanceof RegistryError && refused.ended === 'deadline') {
       // A TLS port answers plain http at once (an error or a close): one that takes the request
       // and never answers is not waiting for a handshake, and https would wait the same again.
       throw explained(refused, apiHost);
@@ -132,6 +132,8 @@ function explained(error: unknown, host: string): unknown {
     op: 'ping',
     url: error.url,
     networkCode: error.networkCode,
+    tunnel: error.tunnel,
+    ended: error.ended,
     cause: error.cause,
     context,
     proxy: error.proxy,

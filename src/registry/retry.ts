@@ -80,7 +80,7 @@ export function withRetry(next: Transport, policy: RetryPolicy, logger: Logger):
       if (decision.action !== 'retry') return settle(outcome);
       if (!budget.spend()) return settle(outcome);
       const wait = waitFor(decision, retry, policy.clock, error.headers);
-      const why = error.status !== undefined ? `${error.status}` : (error.networkCode ?? 'error');
+      const why = error.answer;
       logger.info(
         `${req.method} ${displayUrl(req.url)}: ${why}; trying again in ${(wait / 1000).toFixed(1)} s`,
       );

@@ -1,25 +1,22 @@
 import { type Socket, connect as netConnect } from 'node:net';
 import { type ConnectionOptions, type TLSSocket, connect as tlsConnect } from 'node:tls';
 import { formatDuration } from '../util/format.js';
+import type { TunnelFault } from './errors.js';
 import type { buildConnector } from './undici.js';
 
 /**
- * How a CONNECT tunnel failed, as the failure rules read it: the proxy answered with a status
- * (`status`), or it closed, stalled or answered something that is not HTTP. The codes are not
- * undici's socket codes on purpose: undici connects again at once after those, endlessly.
+ * A CONNECT tunnel that did not open: the proxy answered with a status, or it closed, stalled or
+ * answered something that is not HTTP. It carries no `code` on purpose: after undici's own socket
+ * codes, undici connects again at once, endlessly.
  */
-export type TunnelFailure = 'closed' | 'stalled' | 'garbage' | 'status';
-
 export class TunnelError extends Error {
   override name = 'TunnelError';
-  readonly code: string;
   constructor(
-    readonly failure: TunnelFailure,
+    readonly failure: TunnelFault['failure'],
     message: string,
     readonly status?: number,
   ) {
     super(message);
-    this.code = failure === 'status' ? `PROXY_${status}` : `PROXY_${failure.toUpperCase()}`;
   }
 }
 

@@ -72,7 +72,7 @@ export interface CauseGroup {
 /** A short phrase for a registry answer: the status and who sent it. */
 function shortAnswer(error: RegistryError | undefined): string | undefined {
   if (!error) return undefined;
-  const what = error.status !== undefined ? `${error.status}` : (error.networkCode ?? 'no answer');
+  const what = error.answer;
   const server = error.headers.server ? ` from ${foreignLine(error.headers.server, 80)}` : '';
   return foreignLine(`${what}${server}`, 120);
 }

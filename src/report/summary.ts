@@ -5,7 +5,6 @@ import { manifestsBottomUp } from '../oci/image.js';
 import { formatPlatform } from '../oci/types.js';
 import type { BlobOutcome, PushResult, TargetResult } from '../push/result.js';
 import { RegistryError } from '../registry/errors.js';
-import { REFUSED_ANSWERS } from '../registry/failure.js';
 import { formatDuration, formatSize } from '../util/format.js';
 import { type Cause, type Shell, causeOf, workaroundOf } from './causes.js';
 import {
@@ -97,13 +96,12 @@ export function lastAnswer(errors: readonly RegistryError[], fallback?: Error): 
   const last = errors[errors.length - 1];
   if (!last) return fallback ? escapeMarkdown(fallback.message) : 'no answer recorded';
   const parts: string[] = [];
-  const refused = last.status === undefined && REFUSED_ANSWERS[last.networkCode ?? ''];
   parts.push(
     last.status !== undefined
       ? `HTTP ${last.status}`
-      : refused
-        ? `an answer oci-push could not accept (${code(last.networkCode ?? '')}): ${escapeMarkdown(last.message)}`
-        : `no response (${code(last.networkCode ?? 'network error')})`,
+      : last.refused
+        ? `an answer oci-push could not accept (${code(last.refused)}): ${escapeMarkdown(last.message)}`
+        : `no response (${code(last.answer)})`,
   );
   for (const c of last.codes)
     parts.push(`${code(c.code)}${c.message ? ` ${escapeMarkdown(c.message)}` : ''}`);

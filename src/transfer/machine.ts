@@ -5,7 +5,6 @@ import {
   type Action,
   type CauseId,
   type Decision,
-  MISMATCH,
   type Op,
   type Situation,
   classifyError,
@@ -377,7 +376,7 @@ async function verify(ctx: MachineContext, op: 'verify' | 'mount-verify'): Promi
     op,
     url: new URL(`/v2/${client.repository}/blobs/${blob.digest}`, client.registry.baseUrl),
     status: stat.status,
-    codes: stat.exists ? [{ code: MISMATCH, message: reason }] : [],
+    mismatch: stat.exists ? reason : undefined,
     context: reason,
   });
 }
@@ -500,12 +499,7 @@ const TRANSITIONS: Record<Action, (t: Turn) => State> = {
     const ms = backoff(t);
     const { error } = t;
     const what = error instanceof RegistryError ? `${error.method} ${error.url}` : t.state.name;
-    const why =
-      error instanceof RegistryError
-        ? error.status !== undefined
-          ? `${error.status}`
-          : (error.networkCode ?? 'error')
-        : errorMessage(error);
+    const why = error instanceof RegistryError ? error.answer : errorMessage(error);
     t.ctx.logger.info(`${what}: ${why}; trying again in ${(ms / 1000).toFixed(1)} s`);
     return { name: 'wait', ms, then: t.state };
   },

@@ -68,7 +68,7 @@ export async function putManifest(
       method: 'PUT',
       op: 'manifest',
       url: client.manifestUrl(reference),
-      networkCode: 'DIGEST_MISMATCH',
+      refused: 'manifest-digest-mismatch',
       context: `the registry answered the PUT of ${node.file} with digest ${returned.digest}, expected ${node.descriptor.digest}`,
     });
   }
@@ -134,7 +134,7 @@ export async function confirmTag(
       method: 'HEAD',
       op: 'manifest',
       url,
-      networkCode: 'TAG_NOT_SERVED',
+      refused: 'manifest-dropped',
       context: `the registry acknowledged tag ${tag} and then answered 404 for it`,
     });
   // A registry that sends no digest with HEAD: it serves the tag, and cannot say more.
@@ -146,7 +146,7 @@ export async function confirmTag(
         method: 'HEAD',
         op: 'manifest',
         url,
-        networkCode: 'DIGEST_MISMATCH',
+        refused: 'manifest-digest-mismatch',
         context: `tag ${tag} points at ${served}, not at the pushed ${ours}`,
       }),
     );

@@ -4,7 +4,6 @@ import {
   type Action,
   type CauseId,
   type Failure,
-  MISMATCH,
   QUICK_RETRIES,
   type Situation,
   classify,
@@ -33,28 +32,28 @@ const rows: [string, Failure, Situation, Action, CauseId][] = [
   // Answers oci-push refuses to follow: their own causes, never retried.
   [
     'blob HEAD redirected in a loop',
-    f({ op: 'exists', networkCode: 'REDIRECT_LOOP' }),
+    f({ op: 'exists', refused: 'redirect-loop' }),
     budget,
     'fail-blob',
     'redirect-loop',
   ],
   [
     'blob HEAD redirected to file:',
-    f({ op: 'verify', networkCode: 'REDIRECT_SCHEME' }),
+    f({ op: 'verify', refused: 'redirect-scheme' }),
     budget,
     'fail-blob',
     'redirect-scheme',
   ],
   [
     'plain-http realm beside an https registry',
-    f({ op: 'token', networkCode: 'REALM_INSECURE' }),
+    f({ op: 'token', refused: 'realm-insecure' }),
     budget,
     'fail-push',
     'realm-insecure',
   ],
   [
     'realm that is not http(s)',
-    f({ op: 'token', networkCode: 'REALM_INVALID' }),
+    f({ op: 'token', refused: 'realm-invalid' }),
     budget,
     'fail-push',
     'realm-invalid',
@@ -111,7 +110,7 @@ const rows: [string, Failure, Situation, Action, CauseId][] = [
   ],
   [
     'another size after a commit',
-    f({ op: 'verify', status: 200, codes: [MISMATCH] }),
+    f({ op: 'verify', status: 200, mismatch: true }),
     budget,
     'reupload',
     'verify-mismatch',
@@ -133,21 +132,21 @@ const rows: [string, Failure, Situation, Action, CauseId][] = [
   // A registry that stopped answering within the deadline.
   [
     'no answer to a commit',
-    f({ op: 'commit', networkCode: 'DEADLINE' }),
+    f({ op: 'commit', ended: 'deadline' }),
     budget,
     'retry',
     'registry-stalled',
   ],
   [
     'no answer to a PATCH',
-    f({ op: 'patch', networkCode: 'DEADLINE' }),
+    f({ op: 'patch', ended: 'deadline' }),
     budget,
     'resume',
     'registry-stalled',
   ],
   [
     'no answer, no budget',
-    f({ op: 'commit', networkCode: 'DEADLINE' }),
+    f({ op: 'commit', ended: 'deadline' }),
     spent,
     'fail-blob',
     'registry-stalled',
@@ -421,7 +420,7 @@ const rows: [string, Failure, Situation, Action, CauseId][] = [
   ],
   [
     'a registry that sends an invalid digest: refused, never retried',
-    f({ op: 'verify', networkCode: 'INVALID_DIGEST' }),
+    f({ op: 'verify', refused: 'invalid-digest' }),
     budget,
     'fail-blob',
     'invalid-digest',

@@ -112,11 +112,11 @@ export class SimRegistry {
       method: req.method,
       op: req.op,
       url: req.url,
-      networkCode: code,
       bodyIncomplete,
+      // The transport's own deadline ends a request as `ended`, never as a network code.
       ...(code === 'DEADLINE'
-        ? { context: 'the registry stopped answering: no answer within 30 s' }
-        : {}),
+        ? { ended: 'deadline', context: 'the registry stopped answering: no answer within 30 s' }
+        : { networkCode: code }),
     });
   }
 

@@ -1,2 +1,0 @@
-import { createRequire as __ociPushCreateRequire } from 'node:module'; const require = __ociPushCreateRequire(import.meta.url);
-import{a,b}from"./chunk-TIYVMVKH.js";import"./chunk-CZPQAXUI.js";import"./chunk-BDXQDZYW.js";import"./chunk-PIED6XUE.js";import"./chunk-XZKCKTOI.js";import"./chunk-VMW2KWVY.js";import"./chunk-UST4V5JQ.js";import"./chunk-LOSWYYCV.js";import"./chunk-X4T4DFML.js";export{b as executePush,a as failedBeforePush};
