@@ -1,13 +1,19 @@
+import type { HostQuirks } from './known-hosts.js';
+
 /**
- * What one registry host is known to do, as data: taught during this push (a refused body size, a
- * chunk size that worked), read by the client, the transfer machine and the failure rules. Owned by
- * the registry connection, so every repository and blob on that host starts from what the others
- * learned. A new registry quirk is a field here, one rule in `classify()`, and one transition.
+ * What one registry host is known to do, as data: what a known host is documented to do (its row in
+ * `known-hosts.ts`), and what this push taught (a refused body size, a chunk size that worked), in
+ * one record read by the client, the transfer machine and the failure rules. Owned by the registry
+ * connection, so every repository and blob on that host starts from what the others learned.
  */
 /** Replicas without a shared secret lose sessions within milliseconds: that is not a lifetime. */
 export const MIN_SESSION_LIFETIME_MS = 5_000;
 
 export class HostProfile {
+  /** A known host's chunk window, and whether it takes chunked uploads at all. */
+  readonly maxChunk?: number;
+  readonly minChunk?: number;
+  readonly chunkedUploads: boolean;
   /** The smallest blob whose single-body upload the path refused. */
   bodyCapAt?: number;
   /** The largest chunk refused as too large, and the smallest refused as too small. */
@@ -22,8 +28,15 @@ export class HostProfile {
   locationsOnOwnHost?: boolean;
   /** Mount sources this registry (or its token service) refused: not asked again in this push. */
   readonly mountsRefusedFrom = new Set<string>();
-  /** Upload sessions are gone this long after they open: learned from one lost after progress. */
+  /** Upload sessions are gone this long after they open: known, or learned from one lost after progress. */
   sessionLifetimeMs?: number;
+
+  constructor(quirks: HostQuirks = {}) {
+    this.maxChunk = quirks.maxChunk;
+    this.minChunk = quirks.minChunk;
+    this.chunkedUploads = !quirks.noChunkedUploads;
+    this.sessionLifetimeMs = quirks.sessionLifetimeMs;
+  }
 
   /** A session that had taken chunks was lost at this age: a lifetime, unless implausibly short. */
   sessionLostAt(ageMs: number): void {
@@ -38,7 +51,7 @@ export class HostProfile {
 
   /** Whether a blob of this size should go in chunks from the start. */
   prefersChunks(size: number): boolean {
-    return this.bodyCapAt !== undefined && size >= this.bodyCapAt;
+    return this.chunkedUploads && this.bodyCapAt !== undefined && size >= this.bodyCapAt;
   }
 
   chunkRefusedAsTooLarge(size: number): void {
@@ -55,10 +68,15 @@ export class HostProfile {
     if (this.chunkTooLarge === undefined || size < this.chunkTooLarge) this.chunkWorked = size;
   }
 
-  /** The chunk size to start with: a size that worked, else the request kept inside what failed. */
+  /**
+   * The chunk size to start with: a size that worked, else the request kept inside what failed and
+   * inside the host's known window.
+   */
   chunkSize(requested: number): number {
     if (this.chunkWorked !== undefined) return this.chunkWorked;
     let size = requested;
+    if (this.maxChunk !== undefined) size = Math.min(size, this.maxChunk);
+    if (this.minChunk !== undefined) size = Math.max(size, this.minChunk);
     if (this.chunkTooLarge !== undefined && size >= this.chunkTooLarge)
       size = Math.floor(this.chunkTooLarge / 2);
     if (this.chunkTooSmall !== undefined && size <= this.chunkTooSmall)

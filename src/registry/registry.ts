@@ -3,6 +3,7 @@ import type { Clock } from '../util/clock.js';
 import { Authenticator, type Credentials, repositoryScope, withAuth } from './auth.js';
 import { type BaseTransport, type HttpRequest, type Transport, errorFromResponse } from './http.js';
 import { HostProfile } from './host-profile.js';
+import { quirksOf } from './known-hosts.js';
 import { withLogging } from './logging.js';
 import type { PingResult } from './ping.js';
 import { withRetry } from './retry.js';
@@ -45,7 +46,7 @@ export class Registry {
   readonly send: Transport;
   /** A blob step's request, without the retry layer: its machine tries again, charged to its budget. */
   readonly sendOnce: Transport;
-  readonly profile = new HostProfile();
+  readonly profile: HostProfile;
   readonly observations: RegistryObservations = {
     locationDowngraded: false,
     unauthorizedMidPush: 0,
@@ -57,6 +58,7 @@ export class Registry {
     this.name = options.name;
     this.apiHost = options.apiHost;
     this.baseUrl = options.pinged.baseUrl;
+    this.profile = new HostProfile(quirksOf(options.apiHost));
     const policy = { retries: options.retries, clock: options.clock };
     this.auth = new Authenticator({
       host: options.apiHost,

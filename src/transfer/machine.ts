@@ -403,7 +403,7 @@ function situationFor(ctx: MachineContext, state: Active): Situation {
   return situation(a, policy, {
     authorized: registry.authorized,
     chunked: a.method === 'chunked',
-    mayChunk: policy.mode === 'auto',
+    mayChunk: policy.mode === 'auto' && registry.profile.chunkedUploads,
     blobSize: blob.size,
     // A grow is judged by the chunk size refused, not the length of a short last piece.
     chunkSize: state.name === 'patch' ? state.size : chunkOf(ctx, state),
