@@ -264,9 +264,19 @@ describe('what an archive costs', () => {
     expect(await readdir(temp)).toEqual([]);
   });
 
-  it('an archive of more than 100,000 entries is refused, naming the limit', async () => {
+  it('an archive of more than 100,000 entries is refused, naming the limit, in the CLI and the action', async () => {
     const header = ustarHeader('d/', 0, '5');
     const bytes = Buffer.concat([...Array<Buffer>(100_001).fill(header), Buffer.alloc(1024)]);
     await expectRefused(bytes, /a\d+\.tar: more than 100000 entries/);
+    const file = join(work, 'many-entries.tar');
+    await writeFile(file, bytes);
+    const action = await runAction(work, {
+      layout: file,
+      tags: `${registry.host}/hostile/many-entries:1`,
+      diagnose: 'never',
+    });
+    expect(action.code).toBe(1);
+    expect(action.stdout).toMatch(/many-entries\.tar: more than 100000 entries/);
+    expect(await listTags(registry.url, 'hostile/many-entries')).toEqual([]);
   });
 });

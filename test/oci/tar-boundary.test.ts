@@ -31,6 +31,19 @@ function tar(entries: [string, string][]): Buffer {
   return Buffer.concat([...parts, Buffer.alloc(1024)]);
 }
 
+/** Fed in chunks of each size, the boundary passes exactly `length` bytes and says it ended. */
+async function expectBoundaryAt(stream: Buffer, length: number, sizes: number[]): Promise<void> {
+  for (const size of sizes) {
+    let stopped = false;
+    const chunks: Buffer[] = [];
+    for (let i = 0; i < stream.length; i += size) chunks.push(stream.subarray(i, i + size));
+    const out = Readable.from(chunks).pipe(new TarBoundary(() => (stopped = true)));
+    const passed = Buffer.from(await text(out), 'latin1');
+    expect(passed.length, `chunks of ${size}`).toBe(length);
+    expect(stopped).toBe(true);
+  }
+}
+
 describe('telling archives from their first bytes', () => {
   it('gzip, tar, an empty tar, and anything else', () => {
     expect(sniffArchive(Buffer.from([0x1f, 0x8b, 8, 0]))).toBe('gzip');
@@ -52,15 +65,7 @@ describe('the end of a tar', () => {
       ['blob', 'y'.repeat(1500)],
     ]);
     const withTail = Buffer.concat([archive, Buffer.alloc(1 << 20), Buffer.from('junk')]);
-    for (const size of [1, 7, 512, 4096]) {
-      let stopped = false;
-      const chunks: Buffer[] = [];
-      for (let i = 0; i < withTail.length; i += size) chunks.push(withTail.subarray(i, i + size));
-      const out = Readable.from(chunks).pipe(new TarBoundary(() => (stopped = true)));
-      const passed = Buffer.from(await text(out), 'latin1');
-      expect(passed.length, `chunks of ${size}`).toBe(archive.length);
-      expect(stopped).toBe(true);
-    }
+    await expectBoundaryAt(withTail, archive.length, [1, 7, 512, 4096]);
   });
 });
 
@@ -100,14 +105,6 @@ describe('pax sizes', () => {
       { name: 'blobs/sha256/aa', data: Buffer.from(data) },
     ]);
     const withTail = Buffer.concat([archive, Buffer.alloc(8192), Buffer.from('junk')]);
-    for (const size of [1, 100, 512, 4096]) {
-      let stopped = false;
-      const chunks: Buffer[] = [];
-      for (let i = 0; i < withTail.length; i += size) chunks.push(withTail.subarray(i, i + size));
-      const out = Readable.from(chunks).pipe(new TarBoundary(() => (stopped = true)));
-      const passed = Buffer.from(await text(out), 'latin1');
-      expect(passed.length, `chunks of ${size}`).toBe(archive.length);
-      expect(stopped).toBe(true);
-    }
+    await expectBoundaryAt(withTail, archive.length, [1, 100, 512, 4096]);
   });
 });

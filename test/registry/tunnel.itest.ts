@@ -118,3 +118,44 @@ describe('a host that takes connections and then closes or never answers', () =>
     },
   );
 });
+
+// NO_PROXY as Go reads it, in both shells: a trailing dot is kept (so `registry.test.` does not
+// match `registry.test`), and only commas separate entries.
+describe('NO_PROXY as Go reads it', () => {
+  it.each([
+    ['registry.test.', 1],
+    ['other.test registry.test', 1],
+    ['other.test, registry.test', 0],
+  ])('NO_PROXY=%s: the CLI sends %i CONNECT', async (noProxy, connects) => {
+    const proxy = await startHostileServer('close');
+    const res = await runCli(
+      [
+        'push',
+        layout,
+        'registry.test/app:1',
+        '--retries',
+        '0',
+        '--request-timeout',
+        TIMEOUT,
+        '--diagnose',
+        'never',
+      ],
+      { env: { ...process.env, HTTPS_PROXY: proxy.url, NO_PROXY: noProxy } },
+    );
+    await proxy.stop();
+    expect(res.code).toBe(1);
+    expect(proxy.connections).toBe(connects);
+  });
+
+  it('the action reads it the same way', async () => {
+    const proxy = await startHostileServer('close');
+    const run = await runAction(
+      work,
+      { layout, tags: 'registry.test/app:1', retries: '0', 'request-timeout': TIMEOUT },
+      { HTTPS_PROXY: proxy.url, NO_PROXY: 'registry.test.' },
+    );
+    await proxy.stop();
+    expect(run.code).toBe(1);
+    expect(proxy.connections).toBe(1);
+  });
+});
