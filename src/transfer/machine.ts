@@ -617,10 +617,11 @@ function plainUpload(t: Turn): State {
     ctx.mountFrom &&
     !registry.profile.mountsRefusedFrom.has(ctx.mountFrom)
   ) {
-    // Said once per source, never a failure: the blobs are uploaded instead.
+    // Said once per source, never a failure: the blobs are uploaded instead. The warning is the
+    // report's, from the observation; the log says what happened.
     registry.profile.mountsRefusedFrom.add(ctx.mountFrom);
     registry.observations.mountsRefusedFrom.push(ctx.mountFrom);
-    ctx.logger.warning(
+    ctx.logger.info(
       `${registry.name}: mounting from ${ctx.mountFrom} was refused (${message}); blobs are uploaded instead`,
     );
   }
@@ -647,7 +648,8 @@ function ownHost(t: Turn): State {
   registry.profile.locationsOnOwnHost = true;
   if (!registry.observations.locationMovedFrom) {
     registry.observations.locationMovedFrom = from;
-    ctx.logger.warning(
+    // The warning is the report's, from the observation; the log says what happened.
+    ctx.logger.info(
       `${registry.name}: upload Locations name ${from}, which cannot be reached (${errorMessage(t.error)}); sending them to ${registry.apiHost} instead`,
     );
   }

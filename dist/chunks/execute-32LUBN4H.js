@@ -1,2 +1,0 @@
-import { createRequire as __ociPushCreateRequire } from 'node:module'; const require = __ociPushCreateRequire(import.meta.url);
-import{a,b}from"./chunk-ACIRUTC6.js";import"./chunk-CUN626KV.js";import"./chunk-OBZKBJA5.js";import"./chunk-RT6ZJIJW.js";import"./chunk-YXSHGZHX.js";import"./chunk-VMW2KWVY.js";import"./chunk-UST4V5JQ.js";import"./chunk-LOSWYYCV.js";import"./chunk-X4T4DFML.js";export{b as executePush,a as failedBeforePush};
