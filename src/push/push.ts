@@ -18,13 +18,7 @@ import { type LocalProof, localProof } from '../transfer/local-proof.js';
 import { SHARES_PER_PLACE, type TransferPolicy, transferPolicy } from '../transfer/policy.js';
 import { limiter } from '../util/concurrency.js';
 import { InputError } from '../util/errors.js';
-import {
-  type BlobOutcome,
-  type PushResult,
-  type TargetResult,
-  emptyResult,
-  tally,
-} from './result.js';
+import { type BlobOutcome, type PushResult, type TargetResult, emptyResult } from './result.js';
 import { type PushDeps, type PushSession, phase, runPush } from './session.js';
 import { addReferrer, subjectOf } from './referrers.js';
 import { applyTags } from './tag.js';
@@ -177,7 +171,6 @@ function sayBlob(run: ImageRun, target: TargetResult, outcome: BlobOutcome): voi
 /** Stops before any manifest when a blob failed: a corrupt local blob in the input's words. */
 function refuseFailedBlobs(run: ImageRun): void {
   const { result } = run;
-  tally(result);
   if (!result.failedBlobs.length) return;
   const corrupt = result.targets
     .flatMap((t) => [...t.blobs.values()])

@@ -22,7 +22,19 @@ export interface TargetResult {
   sourcesRead?: string[];
 }
 
-export interface PushResult {
+/** What the blobs came to, in every repository: derived from the outcomes, never kept apart. */
+export interface BlobCounts {
+  /** Every blob that failed, each once. */
+  failedBlobs: string[];
+  blobsUploaded: number;
+  blobsSkipped: number;
+  blobsMounted: number;
+  bytesUploaded: number;
+  /** The bytes of the blobs mounted from another repository: not sent. */
+  bytesMounted: number;
+}
+
+export interface PushResult extends Readonly<BlobCounts> {
   ok: boolean;
   /** The digest of the top-level manifest or index. */
   digest?: string;
@@ -47,61 +59,66 @@ export interface PushResult {
   error?: Error;
   /** The probable cause of a failure that is not one blob's, from the failure rules. */
   cause?: CauseId;
-  failedBlobs: string[];
-  blobsUploaded: number;
-  blobsSkipped: number;
-  blobsMounted: number;
-  bytesUploaded: number;
-  /** The bytes of the blobs mounted from another repository: not sent. */
-  bytesMounted: number;
   durationMs: number;
 }
 
-/** Tallies the per-blob outcomes into the counters the outputs report. */
-export function tally(result: PushResult): void {
-  let uploaded = 0;
-  let skipped = 0;
-  let mounted = 0;
-  let bytes = 0;
-  let mountedBytes = 0;
-  const failed = new Set<string>();
-  for (const target of result.targets) {
-    for (const blob of target.blobs.values()) {
-      if (blob.state === 'failed') failed.add(blob.digest);
-      else if (blob.how === 'monolithic' || blob.how === 'chunked') {
-        uploaded++;
-        bytes += blob.size;
-      } else if (blob.how === 'mounted') {
-        mounted++;
-        skipped++;
-        mountedBytes += blob.size;
-      } else skipped++;
-    }
-  }
-  result.blobsUploaded = uploaded;
-  result.blobsSkipped = skipped;
-  result.blobsMounted = mounted;
-  result.bytesUploaded = bytes;
-  result.bytesMounted = mountedBytes;
-  result.failedBlobs = [...failed];
-}
-
-/** A result before anything happened: not ok, nothing pushed, every counter at zero. */
-export function emptyResult(tags: ImageReference[], extra: Partial<PushResult> = {}): PushResult {
-  return {
-    ok: false,
-    refs: [],
-    elsewhere: [],
-    referrers: [],
-    targetRefs: tags.map((t) => formatReference(t)),
-    targets: [],
+/** The counts of the blob outcomes of `targets`. */
+export function blobCounts(targets: readonly TargetResult[]): BlobCounts {
+  const counts: BlobCounts = {
     failedBlobs: [],
     blobsUploaded: 0,
     blobsSkipped: 0,
     blobsMounted: 0,
     bytesUploaded: 0,
     bytesMounted: 0,
+  };
+  const failed = new Set<string>();
+  for (const target of targets)
+    for (const blob of target.blobs.values()) {
+      if (blob.state === 'failed') failed.add(blob.digest);
+      else if (blob.how === 'monolithic' || blob.how === 'chunked') {
+        counts.blobsUploaded++;
+        counts.bytesUploaded += blob.size;
+      } else {
+        counts.blobsSkipped++;
+        if (blob.how === 'mounted') {
+          counts.blobsMounted++;
+          counts.bytesMounted += blob.size;
+        }
+      }
+    }
+  counts.failedBlobs = [...failed];
+  return counts;
+}
+
+const COUNTS: (keyof BlobCounts)[] = [
+  'failedBlobs',
+  'blobsUploaded',
+  'blobsSkipped',
+  'blobsMounted',
+  'bytesUploaded',
+  'bytesMounted',
+];
+
+/** A result before anything happened: not ok, nothing pushed; its counts follow its targets. */
+export function emptyResult(
+  tags: ImageReference[],
+  extra: Partial<Omit<PushResult, keyof BlobCounts>> = {},
+): PushResult {
+  const result = {
+    ok: false,
+    refs: [],
+    elsewhere: [],
+    referrers: [],
+    targetRefs: tags.map((t) => formatReference(t)),
+    targets: [],
     durationMs: 0,
     ...extra,
   };
+  for (const key of COUNTS)
+    Object.defineProperty(result, key, {
+      get: () => blobCounts(result.targets)[key],
+      enumerable: true,
+    });
+  return result as unknown as PushResult;
 }

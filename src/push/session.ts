@@ -10,7 +10,7 @@ import { CancelledError, cancellableClock } from '../util/cancel.js';
 import { type Clock, realClock } from '../util/clock.js';
 import type { Logger } from '../util/logger.js';
 import { connectRegistry } from './connect.js';
-import { type Phase, type PushResult, tally } from './result.js';
+import { type Phase, type PushResult } from './result.js';
 
 export interface PushDeps {
   logger: Logger;
@@ -101,7 +101,6 @@ export async function runPush(
     if (thrown instanceof UploadFailed && !session.cancelled) {
       result.cause = thrown.decision.cause;
     } else if (session.cancelled) {
-      tally(result);
       result.cause = 'cancelled';
       result.error = new CancelledError(cancelledMessage(result));
     } else if (!(error instanceof BlobsFailedError))
@@ -112,7 +111,6 @@ export async function runPush(
   } finally {
     // Every request has finished: drop idle keep-alive sockets now rather than wait on them.
     if (!deps.base) await base.destroy().catch(() => undefined);
-    tally(result);
     result.durationMs = clock.now() - started;
   }
   return result;
