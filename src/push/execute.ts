@@ -5,7 +5,7 @@ import { classifyError } from '../registry/failure.js';
 import { realClock } from '../util/clock.js';
 import { pingEarly } from './connect.js';
 import { type PushDeps, pushImage } from './push.js';
-import { transportFor } from './session.js';
+import { transportFor } from './push-run.js';
 import { type PushResult, emptyResult } from './result.js';
 
 /** A result for input that failed before anything was sent. */

@@ -14,7 +14,7 @@ import { RegistryError } from '../registry/errors.js';
 import type { Registry } from '../registry/registry.js';
 import { type ImageReference, formatReference, parseReference } from '../registry/reference.js';
 import { type PushResult, type TargetResult, emptyResult } from './result.js';
-import { type PushDeps, type PushSession, phase, runPush } from './session.js';
+import { type PushDeps, type PushRun, phase, runPush } from './push-run.js';
 import { UploadFailed } from '../transfer/attempts.js';
 import { type BlobContext, pushBlob } from '../transfer/blob.js';
 import { confirmTag, sameDigest } from '../transfer/manifest.js';
@@ -135,9 +135,9 @@ async function copyManifest(
 }
 
 /** One `index-from` push: what its phases read and add to. */
-interface IndexRun {
+interface IndexPush {
   settings: PushSettings;
-  session: PushSession;
+  run: PushRun;
   result: PushResult;
   policy: TransferPolicy;
   sources: Source[];
@@ -155,20 +155,20 @@ export async function pushIndex(settings: PushSettings, deps: PushDeps): Promise
   const result = emptyResult(settings.tags, {
     source: `index from ${n} manifest${n === 1 ? '' : 's'}`,
   });
-  return runPush(settings, deps, result, async (session) => {
-    const run: IndexRun = {
+  return runPush(settings, deps, result, async (run) => {
+    const push: IndexPush = {
       settings,
-      session,
+      run,
       result,
       policy: transferPolicy(settings.transfer),
       sources: checkedSources(settings),
       children: [],
     };
-    run.registry = await phase(session, 'auth', () => authenticateIndex(run));
-    await phase(session, 'manifests', () => readSources(run), 'Read the manifests');
-    assembleIndex(run);
-    await phase(session, 'manifests', () => pushIndexes(run), 'Push the index');
-    await phase(session, 'tags', () => tagIndex(run));
+    push.registry = await phase(run, 'auth', () => authenticateIndex(push));
+    await phase(run, 'manifests', () => readSources(push), 'Read the manifests');
+    assembleIndex(push);
+    await phase(run, 'manifests', () => pushIndexes(push), 'Push the index');
+    await phase(run, 'tags', () => tagIndex(push));
   });
 }
 
@@ -194,15 +194,15 @@ function checkedSources(settings: PushSettings): Source[] {
 }
 
 /** Push to every tag's repository, with pull on the sources' repositories (to mount from them). */
-async function authenticateIndex(run: IndexRun): Promise<Registry> {
-  const { settings, session } = run;
+async function authenticateIndex(push: IndexPush): Promise<Registry> {
+  const { settings, run } = push;
   const repositories = [
     ...new Set([
-      ...run.sources.map((s) => s.ref.repository),
+      ...push.sources.map((s) => s.ref.repository),
       ...settings.tags.map((t) => t.repository),
     ]),
   ];
-  const registry = await session.connect(settings.tags[0]!);
+  const registry = await run.connect(settings.tags[0]!);
   for (const t of settings.tags)
     await registry.authorize(
       t.repository,
@@ -212,10 +212,10 @@ async function authenticateIndex(run: IndexRun): Promise<Registry> {
 }
 
 /** Reads every source: an index's children, or one manifest with the platform its config names. */
-async function readSources(run: IndexRun): Promise<void> {
-  for (const source of run.sources) {
-    const client = new RepositoryClient(run.registry!, source.ref.repository);
-    const { raw, mediaType } = await readSource(client, source, run.settings.tags[0]!);
+async function readSources(push: IndexPush): Promise<void> {
+  for (const source of push.sources) {
+    const client = new RepositoryClient(push.registry!, source.ref.repository);
+    const { raw, mediaType } = await readSource(client, source, push.settings.tags[0]!);
     const digest = digestOf(raw);
     const shown = formatReference(source.ref);
     if (source.ref.digest && source.ref.digest !== digest)
@@ -226,10 +226,10 @@ async function readSources(run: IndexRun): Promise<void> {
       manifestKind(mediaType) ?? manifestKind(JSON.parse(raw.toString('utf8')).mediaType);
     if (kind === 'index') {
       for (const descriptor of indexSchema.parse(JSON.parse(raw.toString('utf8'))).manifests)
-        run.children.push({ descriptor, repository: source.ref.repository });
+        push.children.push({ descriptor, repository: source.ref.repository });
     } else if (kind === 'manifest') {
       const platform = await platformOf(client, raw, shown);
-      run.children.push({
+      push.children.push({
         descriptor: { mediaType, digest, size: raw.length, ...(platform ? { platform } : {}) },
         repository: source.ref.repository,
       });
@@ -237,7 +237,7 @@ async function readSources(run: IndexRun): Promise<void> {
       throw new InputError(
         `index-from ${shown}: unsupported media type ${JSON.stringify(mediaType)}`,
       );
-    run.session.logger.info(`${shown}: ${digest} (${mediaType})`);
+    push.run.logger.info(`${shown}: ${digest} (${mediaType})`);
   }
 }
 
@@ -257,43 +257,43 @@ function readSource(
 }
 
 /** The index over the children, its digest, and the targets it goes to. */
-function assembleIndex(run: IndexRun): void {
-  const { settings, result } = run;
+function assembleIndex(push: IndexPush): void {
+  const { settings, result } = push;
   const raw = Buffer.from(
     JSON.stringify({
       schemaVersion: 2,
       mediaType: MediaType.ociIndex,
-      manifests: run.children.map((c) => c.descriptor),
+      manifests: push.children.map((c) => c.descriptor),
       ...(Object.keys(settings.annotations).length ? { annotations: settings.annotations } : {}),
     }),
   );
   const digest = digestOf(raw);
-  run.index = { raw, digest };
+  push.index = { raw, digest };
   result.digest = digest;
-  result.platforms = run.children
+  result.platforms = push.children
     .map((c) => formatPlatform(c.descriptor.platform))
     .filter((p): p is string => Boolean(p) && p !== 'unknown/unknown');
   result.targets = planTargets(settings.tags, digest).map((t): TargetResult => ({
     ...t,
     blobs: new Map(),
-    observations: run.registry!.observations,
+    observations: push.registry!.observations,
   }));
 }
 
 /** Each target gets the children it lacks (mounted), then the index by digest. */
-async function pushIndexes(run: IndexRun): Promise<void> {
-  const { raw, digest } = run.index!;
-  const registry = run.registry!;
-  for (const target of run.result.targets) {
-    const others = [...new Set(run.children.map((c) => c.repository))].filter(
+async function pushIndexes(push: IndexPush): Promise<void> {
+  const { raw, digest } = push.index!;
+  const registry = push.registry!;
+  for (const target of push.result.targets) {
+    const others = [...new Set(push.children.map((c) => c.repository))].filter(
       (r) => r !== target.repository,
     );
     const to = new RepositoryClient(registry, target.repository, others);
-    for (const child of run.children.filter((c) => c.repository !== target.repository))
+    for (const child of push.children.filter((c) => c.repository !== target.repository))
       await copyManifest(new RepositoryClient(registry, child.repository), to, child, {
-        policy: run.policy,
-        clock: run.session.clock,
-        logger: run.session.logger,
+        policy: push.policy,
+        clock: push.run.clock,
+        logger: push.run.logger,
         records: new Map(),
       });
     const { digest: returned } = await to.putManifest(digest, MediaType.ociIndex, raw);
@@ -309,14 +309,14 @@ async function pushIndexes(run: IndexRun): Promise<void> {
 }
 
 /** Each tag set and read back. */
-async function tagIndex(run: IndexRun): Promise<void> {
-  const { raw, digest } = run.index!;
-  const { session, result } = run;
+async function tagIndex(push: IndexPush): Promise<void> {
+  const { raw, digest } = push.index!;
+  const { run, result } = push;
   const node = { descriptor: { mediaType: MediaType.ociIndex, digest, size: raw.length }, raw };
   const put = async (target: Target, tag: string): Promise<string> => {
-    const client = new RepositoryClient(run.registry!, target.repository);
+    const client = new RepositoryClient(push.registry!, target.repository);
     await client.putManifest(tag, MediaType.ociIndex, raw);
-    return confirmTag(client, node, tag, session.clock, run.policy.verifyLagRetries);
+    return confirmTag(client, node, tag, run.clock, push.policy.verifyLagRetries);
   };
-  await applyTags(result.targets, digest, put, session.logger, result.refs, result.elsewhere);
+  await applyTags(result.targets, digest, put, run.logger, result.refs, result.elsewhere);
 }

@@ -19,22 +19,22 @@ import { SHARES_PER_PLACE, type TransferPolicy, transferPolicy } from '../transf
 import { limiter } from '../util/concurrency.js';
 import { InputError } from '../util/errors.js';
 import { type BlobOutcome, type PushResult, type TargetResult, emptyResult } from './result.js';
-import { type PushDeps, type PushSession, phase, runPush } from './session.js';
+import { type PushDeps, type PushRun, phase, runPush } from './push-run.js';
 import { addReferrer, subjectOf } from './referrers.js';
 import { applyTags } from './tag.js';
 import { type Target, planTargets } from './targets.js';
 
-export type { PushDeps } from './session.js';
+export type { PushDeps } from './push-run.js';
 export { BlobsFailedError } from '../transfer/manifest.js';
 
 /** Existence checks and verifications at once: they move no bytes, so they run wider than uploads. */
 const CHECK_CONCURRENCY = 16;
 
 /** One image push: what every phase reads and adds to. */
-interface ImageRun {
+interface ImagePush {
   image: LoadedImage;
   settings: PushSettings;
-  session: PushSession;
+  run: PushRun;
   result: PushResult;
   policy: TransferPolicy;
   /** Each target's client and blob context, set when it is authenticated. */
@@ -64,40 +64,40 @@ export async function pushImage(
     return config ? readRegularFile(config.path, config.digest, 1 << 20) : undefined;
   });
   result.digest = image.root.descriptor.digest;
-  return runPush(settings, deps, result, async (session) => {
+  return runPush(settings, deps, result, async (run) => {
     const targets = planTargets(settings.tags, image.root.descriptor.digest);
     refuseUnservableDigests(image, targets);
     result.targets = targets.map((t): TargetResult => ({ ...t, blobs: new Map() }));
-    const run: ImageRun = {
+    const push: ImagePush = {
       image,
       settings,
-      session,
+      run,
       result,
       policy: transferPolicy(settings.transfer),
       contexts: new Map(),
       proof: localProof(),
       keptBy: new Map(),
     };
-    await phase(session, 'auth', () => authenticate(run));
-    await phase(session, 'blobs', () => uploadBlobs(run));
-    refuseFailedBlobs(run);
-    await phase(session, 'manifests', () => pushManifests(run));
-    await phase(session, 'tags', () => tagTargets(run));
-    await pushReferrers(run);
+    await phase(run, 'auth', () => authenticate(push));
+    await phase(run, 'blobs', () => uploadBlobs(push));
+    refuseFailedBlobs(push);
+    await phase(run, 'manifests', () => pushManifests(push));
+    await phase(run, 'tags', () => tagTargets(push));
+    await pushReferrers(push);
   });
 }
 
 /** Connects each target's registry, plans its mounts, and checks its credentials up front. */
-async function authenticate(run: ImageRun): Promise<void> {
-  const { image, settings, session, result } = run;
+async function authenticate(push: ImagePush): Promise<void> {
+  const { image, settings, run, result } = push;
   const candidates = await mountCandidates(image, settings.mountFrom);
   const reading = mountReading();
   for (const target of result.targets) {
-    const registry = await session.connect(target);
+    const registry = await run.connect(target);
     const mountFrom = mountSourceFor(result.targets, target);
     // The base image's blobs, where the registry has them: mounted, never uploaded again.
     const plan = candidates.length
-      ? await planMounts(candidates, target, registry, image, reading, session.logger)
+      ? await planMounts(candidates, target, registry, image, reading, run.logger)
       : undefined;
     target.sourcesRead = plan?.read ?? [];
     // Only the target's own scope: a token service that refuses the mount source's scope
@@ -105,48 +105,48 @@ async function authenticate(run: ImageRun): Promise<void> {
     await registry.authorize(target.repository);
     target.mountedFrom = mountFrom;
     target.observations = registry.observations;
-    run.contexts.set(target, {
+    push.contexts.set(target, {
       client: new RepositoryClient(registry, target.repository),
-      policy: run.policy,
-      clock: session.clock,
-      logger: session.logger,
+      policy: push.policy,
+      clock: run.clock,
+      logger: run.logger,
       mountFrom,
       // Known sources first (the base holds the base layers); then another target, which
       // holds every blob; then a source whose blobs are not known.
       mountFor: (digest) => plan?.known.get(digest) ?? mountFrom ?? plan?.anyBlob[0],
       image,
       blobs: target.blobs,
-      stopped: () => run.stopped ?? (session.cancelled ? 'cancelled' : undefined),
-      stop: (cause) => (run.stopped ??= cause),
+      stopped: () => push.stopped ?? (run.cancelled ? 'cancelled' : undefined),
+      stop: (cause) => (push.stopped ??= cause),
       records: new Map(),
-      proof: run.proof,
+      proof: push.proof,
     });
   }
-  sayUnreadable(reading, session.logger);
+  sayUnreadable(reading, run.logger);
 }
 
 /** Every blob to every repository, each checked, uploaded and verified on its own. */
-async function uploadBlobs(run: ImageRun): Promise<void> {
-  const { result, policy } = run;
+async function uploadBlobs(push: ImagePush): Promise<void> {
+  const { result, policy } = push;
   for (const target of result.targets) {
     // Nothing is tagged once a blob failed: the next repository would only fail the same way.
-    if (run.stopped || result.targets.some((t) => [...t.blobs.values()].some(isFailed))) break;
+    if (push.stopped || result.targets.some((t) => [...t.blobs.values()].some(isFailed))) break;
     // Only the requests that carry bytes wait for a place (small blobs share one).
     const uploads = limiter(policy.concurrency * SHARES_PER_PLACE);
     const checks = limiter(CHECK_CONCURRENCY);
     await Promise.all(
-      [...run.image.blobs.values()].map(async (blob) => {
-        const outcome = await pushBlob(run.contexts.get(target)!, blob, { uploads, checks });
+      [...push.image.blobs.values()].map(async (blob) => {
+        const outcome = await pushBlob(push.contexts.get(target)!, blob, { uploads, checks });
         if (!outcome) return;
         target.blobs.set(blob.digest, outcome);
         // A failure no other blob can get past (read-only, refused credentials) ends the phase.
-        if (outcome.stopsPush) run.stopped ??= outcome.cause ?? 'unknown';
-        sayBlob(run, target, outcome);
+        if (outcome.stopsPush) push.stopped ??= outcome.cause ?? 'unknown';
+        sayBlob(push, target, outcome);
       }),
     );
   }
   const rest = result.targets.slice(LOGGED_TARGETS).filter((t) => t.blobs.size);
-  if (rest.length) run.session.logger.info(`${rest.length} more repositories: ${blobCounts(rest)}`);
+  if (rest.length) push.run.logger.info(`${rest.length} more repositories: ${blobCounts(rest)}`);
 }
 
 const isFailed = (b: BlobOutcome): boolean => b.state === 'failed';
@@ -155,9 +155,9 @@ const isFailed = (b: BlobOutcome): boolean => b.state === 'failed';
  * One line per blob. The log grows with what failed, not with the number of targets: after the
  * first few repositories a blob that went well is a debug line, and one line counts them.
  */
-function sayBlob(run: ImageRun, target: TargetResult, outcome: BlobOutcome): void {
-  const { logger } = run.session;
-  const quiet = run.result.targets.indexOf(target) >= LOGGED_TARGETS;
+function sayBlob(push: ImagePush, target: TargetResult, outcome: BlobOutcome): void {
+  const { logger } = push.run;
+  const quiet = push.result.targets.indexOf(target) >= LOGGED_TARGETS;
   const what =
     outcome.state === 'failed'
       ? `FAILED: ${outcome.error?.message}`
@@ -169,8 +169,8 @@ function sayBlob(run: ImageRun, target: TargetResult, outcome: BlobOutcome): voi
 }
 
 /** Stops before any manifest when a blob failed: a corrupt local blob in the input's words. */
-function refuseFailedBlobs(run: ImageRun): void {
-  const { result } = run;
+function refuseFailedBlobs(push: ImagePush): void {
+  const { result } = push;
   if (!result.failedBlobs.length) return;
   const corrupt = result.targets
     .flatMap((t) => [...t.blobs.values()])
@@ -190,26 +190,26 @@ function refuseFailedBlobs(run: ImageRun): void {
 
 /** Notes a manifest whose PUT the registry answered with OCI-Subject: it keeps its referrers. */
 function noteSubject(
-  run: ImageRun,
+  push: ImagePush,
   target: TargetResult,
   node: ImageNode,
   answer: PutManifest,
 ): void {
   if (!answer.subject) return;
-  const kept = run.keptBy.get(target) ?? new Set<string>();
+  const kept = push.keptBy.get(target) ?? new Set<string>();
   kept.add(node.descriptor.digest);
-  run.keptBy.set(target, kept);
+  push.keptBy.set(target, kept);
 }
 
 /** Every manifest below the root, bottom-up, by digest; a tagged root is pushed by its tags. */
-async function pushManifests(run: ImageRun): Promise<void> {
-  for (const target of run.result.targets) {
-    const ctx = run.contexts.get(target)!;
-    for (const node of manifestsBottomUp(run.image.root)) {
+async function pushManifests(push: ImagePush): Promise<void> {
+  for (const target of push.result.targets) {
+    const ctx = push.contexts.get(target)!;
+    for (const node of manifestsBottomUp(push.image.root)) {
       // A PUT by digest as well as by tag would send the same bytes twice.
-      if (node === run.image.root && target.tags.length) continue;
+      if (node === push.image.root && target.tags.length) continue;
       noteSubject(
-        run,
+        push,
         target,
         node,
         await putManifest(ctx.client, node, node.descriptor.digest, ctx),
@@ -219,21 +219,21 @@ async function pushManifests(run: ImageRun): Promise<void> {
 }
 
 /** Each tag set and read back; the digest reported is the one the registry serves. */
-async function tagTargets(run: ImageRun): Promise<void> {
-  const { image, result, session, policy } = run;
+async function tagTargets(push: ImagePush): Promise<void> {
+  const { image, result, run, policy } = push;
   const put = async (target: Target, tag: string): Promise<string> => {
     const t = target as TargetResult;
-    const ctx = run.contexts.get(t)!;
-    noteSubject(run, t, image.root, await putManifest(ctx.client, image.root, tag, ctx));
-    return confirmTag(ctx.client, image.root, tag, session.clock, policy.verifyLagRetries);
+    const ctx = push.contexts.get(t)!;
+    noteSubject(push, t, image.root, await putManifest(ctx.client, image.root, tag, ctx));
+    return confirmTag(ctx.client, image.root, tag, run.clock, policy.verifyLagRetries);
   };
   const digest = image.root.descriptor.digest;
-  await applyTags(result.targets, digest, put, session.logger, result.refs, result.elsewhere);
+  await applyTags(result.targets, digest, put, run.logger, result.refs, result.elsewhere);
   // A sha512 layout: the registry names the manifest by its own digest, and so do the outputs.
   const served = result.refs[0]?.split('@')[1];
   if (served && served !== digest) {
     result.digest = served;
-    session.logger.info(
+    run.logger.info(
       `the registry serves the manifest as ${served}; the layout named it ${digest} (the same bytes)`,
     );
   }
@@ -243,24 +243,28 @@ async function tagTargets(run: ImageRun): Promise<void> {
  * Artifacts (signatures, SBOMs) name their subject; without the referrers API, the referrers tag
  * schema keeps them findable from it.
  */
-async function pushReferrers(run: ImageRun): Promise<void> {
-  const artifacts = manifestsBottomUp(run.image.root).filter((node) => subjectOf(node));
+async function pushReferrers(push: ImagePush): Promise<void> {
+  const artifacts = manifestsBottomUp(push.image.root).filter((node) => subjectOf(node));
   if (!artifacts.length) return;
-  await phase(run.session, 'referrers', async () => {
-    for (const target of run.result.targets)
+  await phase(push.run, 'referrers', async () => {
+    for (const target of push.result.targets)
       for (const node of artifacts) {
-        if (run.keptBy.get(target)?.has(node.descriptor.digest)) continue;
-        await addReferrerTag(run, target, node);
+        if (push.keptBy.get(target)?.has(node.descriptor.digest)) continue;
+        await addReferrerTag(push, target, node);
       }
   });
 }
 
-async function addReferrerTag(run: ImageRun, target: TargetResult, node: ImageNode): Promise<void> {
-  const { logger } = run.session;
-  const tag = await addReferrer(run.contexts.get(target)!.client, node, subjectOf(node)!, logger);
+async function addReferrerTag(
+  push: ImagePush,
+  target: TargetResult,
+  node: ImageNode,
+): Promise<void> {
+  const { logger } = push.run;
+  const tag = await addReferrer(push.contexts.get(target)!.client, node, subjectOf(node)!, logger);
   if (!tag) return;
   const ref = `${target.registry}/${target.repository}:${tag}`;
-  if (!run.result.referrers.includes(ref)) run.result.referrers.push(ref);
+  if (!push.result.referrers.includes(ref)) push.result.referrers.push(ref);
   logger.info(`${ref}: lists ${node.descriptor.digest} (the registry has no referrers API)`);
 }
 

@@ -25,7 +25,7 @@ export interface PushDeps {
 }
 
 /** What every phase of a push shares: the transport, the connected registries, and where it is. */
-export interface PushSession {
+export interface PushRun {
   logger: Logger;
   clock: Clock;
   phase: Phase;
@@ -57,7 +57,7 @@ export async function runPush(
   settings: PushSettings,
   deps: PushDeps,
   result: PushResult,
-  phases: (session: PushSession) => Promise<void>,
+  phases: (run: PushRun) => Promise<void>,
 ): Promise<PushResult> {
   const clock = cancellableClock(deps.clock ?? realClock, deps.signal);
   const env = deps.env ?? process.env;
@@ -66,7 +66,7 @@ export async function runPush(
   const registries = new Map<string, Promise<Registry>>();
   let last: Registry | undefined;
   const firstRegistry = settings.tags[0]?.registry;
-  const session: PushSession = {
+  const run: PushRun = {
     logger: deps.logger,
     clock,
     phase: 'validate',
@@ -89,23 +89,23 @@ export async function runPush(
     },
   };
   try {
-    await phases(session);
-    if (session.cancelled) throw new CancelledError('cancelled');
+    await phases(run);
+    if (run.cancelled) throw new CancelledError('cancelled');
     result.ok = true;
   } catch (thrown) {
     // A failure the rules already decided on carries its decision: keep the registry's error.
     const error = thrown instanceof UploadFailed ? thrown.original : thrown;
     // No connection was made at all: that is where it stopped, not at the credentials.
-    result.phase = session.phase === 'auth' && neverConnected(error) ? 'connect' : session.phase;
+    result.phase = run.phase === 'auth' && neverConnected(error) ? 'connect' : run.phase;
     result.error = error instanceof Error ? error : new Error(String(error));
-    if (thrown instanceof UploadFailed && !session.cancelled) {
+    if (thrown instanceof UploadFailed && !run.cancelled) {
       result.cause = thrown.decision.cause;
-    } else if (session.cancelled) {
+    } else if (run.cancelled) {
       result.cause = 'cancelled';
       result.error = new CancelledError(cancelledMessage(result));
     } else if (!(error instanceof BlobsFailedError))
       result.cause = classifyError(error, {
-        authorized: session.phase !== 'auth' && session.phase !== 'validate',
+        authorized: run.phase !== 'auth' && run.phase !== 'validate',
         anonymous: last ? !last.auth.hasCredentials : false,
       }).cause;
   } finally {
@@ -144,11 +144,11 @@ const PHASE_TITLES: Partial<Record<Phase, string>> = {
  * group. `title` overrides the phase's usual group title.
  */
 export function phase<T>(
-  session: PushSession,
+  run: PushRun,
   name: Phase,
   fn: () => Promise<T>,
   title = PHASE_TITLES[name] ?? name,
 ): Promise<T> {
-  session.phase = name;
-  return session.logger.group(title, fn);
+  run.phase = name;
+  return run.logger.group(title, fn);
 }
