@@ -19,6 +19,7 @@ import type { Logger } from '../util/logger.js';
 import { type Attempts, MAX_GROWS, situation } from './attempts.js';
 import { checkFileDigest, fileBody, fileRange } from './body.js';
 import type { LocalProof } from './local-proof.js';
+import { isEdge } from './machine-edges.js';
 import type { BlobHow, BlobOutcome } from './outcome.js';
 import { CHUNK_FLOOR, type TransferPolicy, uploadShares } from './policy.js';
 
@@ -118,11 +119,7 @@ type Terminal = Extract<State, { name: 'done' | 'failed' | 'never-started' }>;
  */
 export async function runBlob(ctx: MachineContext, start: State): Promise<Terminal> {
   let state = start;
-  let release: (() => void) | undefined;
-  const drop = (): void => {
-    release?.();
-    release = undefined;
-  };
+  const place: Place = {};
   try {
     for (;;) {
       switch (state.name) {
@@ -131,46 +128,72 @@ export async function runBlob(ctx: MachineContext, start: State): Promise<Termin
         case 'never-started':
           return state;
         case 'wait': {
-          drop();
+          release(place);
           await ctx.clock.sleep(state.ms);
-          state = state.then;
+          state = edge(state, state.then);
           continue;
         }
       }
       const current: Active = state;
-      if (LANE[current.name] === 'upload') {
-        if (!release) {
-          release = await ctx.uploads.acquire({
-            weight: uploadShares(ctx.policy, ctx.blob.size),
-          });
-          // Another blob stopped the push while this one waited for its place.
-          const stopped = ctx.stopped?.();
-          if (stopped) {
-            const a = ctx.attempts;
-            if (current.name === 'open' && a.sessions === 0 && a.reuploads === 0)
-              return { name: 'never-started' };
-            return stoppedBy(stopped, ctx);
-          }
-        }
-        state = await step(ctx, current);
-      } else {
-        drop();
-        // A blob still waiting for its first check when the push stopped is left alone.
-        state = await ctx.checks(
-          async () =>
-            current.name === 'check' && ctx.stopped?.()
-              ? { name: 'never-started' as const }
-              : step(ctx, current),
-          { first: current.name === 'verify' },
-        );
-      }
+      state = edge(
+        current,
+        LANE[current.name] === 'upload'
+          ? await inUploadPlace(ctx, current, place)
+          : await inChecksLane(ctx, current, place),
+      );
       // Said before the place is given back, so no blob waiting for it starts in vain.
       if (state.name === 'failed' && state.decision.action === 'fail-push')
         ctx.stop?.(state.decision.cause);
     }
   } finally {
-    drop();
+    release(place);
   }
+}
+
+/** The blob's upload place, held from `open` to `commit` and given back while it waits. */
+interface Place {
+  release?: () => void;
+}
+
+function release(place: Place): void {
+  place.release?.();
+  place.release = undefined;
+}
+
+/** Only the edges the table has: any other is a bug, said as one rather than taken. */
+function edge(from: State, to: State): State {
+  if (!isEdge(from.name, to.name))
+    throw new Error(`the blob's machine has no edge from ${from.name} to ${to.name}`);
+  return to;
+}
+
+/** A step of a session: it takes the blob's upload place first (once per session). */
+async function inUploadPlace(ctx: MachineContext, current: Active, place: Place): Promise<State> {
+  if (!place.release) {
+    place.release = await ctx.uploads.acquire({ weight: uploadShares(ctx.policy, ctx.blob.size) });
+    // Another blob stopped the push while this one waited for its place.
+    const stopped = ctx.stopped?.();
+    if (stopped) {
+      const a = ctx.attempts;
+      if (current.name === 'open' && a.sessions === 0 && a.reuploads === 0)
+        return { name: 'never-started' };
+      return stoppedBy(stopped, ctx);
+    }
+  }
+  return step(ctx, current);
+}
+
+/** A step that moves no bytes: it waits in the checks lane, verifications first. */
+function inChecksLane(ctx: MachineContext, current: Active, place: Place): Promise<State> {
+  release(place);
+  // A blob still waiting for its first check when the push stopped is left alone.
+  return ctx.checks(
+    async () =>
+      current.name === 'check' && ctx.stopped?.()
+        ? { name: 'never-started' as const }
+        : step(ctx, current),
+    { first: current.name === 'verify' },
+  );
 }
 
 function stoppedBy(cause: CauseId, ctx: MachineContext): Terminal {

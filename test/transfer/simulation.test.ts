@@ -153,6 +153,8 @@ function broken(c: Case, run: Awaited<ReturnType<typeof simulate>>): string | un
   const { outcome, sim, elapsed, policy } = run;
   const blob = files.get(c.size)!;
   if (!outcome) return 'no outcome for a blob that was never stopped';
+  // Every step it took is an edge of the machine's table (docs/architecture.md draws it).
+  if (/has no edge/.test(outcome.error?.message ?? '')) return outcome.error!.message;
   // It ends, in bounded time and requests.
   if (sim.log.length > 400) return `${sim.log.length} requests`;
   if (elapsed > 60 * 60_000) return `${Math.round(elapsed / 1000)} s of virtual time`;

@@ -1,2 +1,0 @@
-import { createRequire as __ociPushCreateRequire } from 'node:module'; const require = __ociPushCreateRequire(import.meta.url);
-import{a,b}from"./chunk-H6KOSIPS.js";import"./chunk-JA73V2ZU.js";import"./chunk-4H6VIDZ6.js";import"./chunk-CNLT25Z2.js";import"./chunk-YXSHGZHX.js";import"./chunk-VMW2KWVY.js";import"./chunk-UST4V5JQ.js";import"./chunk-LOSWYYCV.js";import"./chunk-X4T4DFML.js";export{b as executePush,a as failedBeforePush};
