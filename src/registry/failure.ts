@@ -216,21 +216,15 @@ function give(op: Op): 'fail-blob' | 'fail-push' {
   return isBlobOp(op) ? 'fail-blob' : 'fail-push';
 }
 
-/** Turns a transient decision into a final one once the budget for it is spent. */
+/**
+ * Turns a decision into a final one where a bound of its own is reached: quick retries past their
+ * count, chunks that cannot grow. The budget is not checked here: whoever tries again charges it
+ * (`charge()` in the blob's machine, `withRetry` for the other requests), and says when it is spent.
+ */
 function bounded(decision: Decision, f: Failure, s: Situation): Decision {
   const { action } = decision;
-  if (action === 'retry' && decision.quick) {
-    if ((s.attempt ?? 0) >= QUICK_RETRIES || (s.budgetLeft ?? 0) <= 0)
-      return { ...decision, action: give(f.op), quick: false };
-    return decision;
-  }
-  if (action === 'retry' || action === 'resume') {
-    if ((s.budgetLeft ?? 0) <= 0) return { action: give(f.op), cause: decision.cause };
-  }
-  if (action === 'restart') {
-    if ((s.budgetLeft ?? 0) <= 0 || (s.sessionsLeft ?? 0) <= 0)
-      return { action: 'fail-blob', cause: decision.cause };
-  }
+  if (action === 'retry' && decision.quick && (s.attempt ?? 0) >= QUICK_RETRIES)
+    return { ...decision, action: give(f.op), quick: false };
   // Chunks refused as too small: larger ones, unless the window has no room or the grows are spent.
   if (
     action === 'grow' &&
@@ -238,8 +232,6 @@ function bounded(decision: Decision, f: Failure, s: Situation): Decision {
       (s.chunkCeiling !== undefined && (s.chunkSize ?? 0) >= s.chunkCeiling))
   )
     return { action: 'fail-blob', cause: 'chunk-window' };
-  if (action === 'reupload' && ((s.budgetLeft ?? 0) <= 0 || (s.reuploadsLeft ?? 0) <= 0))
-    return { action: 'fail-blob', cause: decision.cause };
   return decision;
 }
 

@@ -606,7 +606,7 @@ const TRANSITIONS: Record<Action, (t: Turn) => State> = {
     const a = ctx.attempts;
     ctx.outcome.vanishedAfterAck ||= decision.cause === 'vanished-after-ack';
     record(ctx.outcome, lostLine(t), error instanceof RegistryError ? error : undefined);
-    if (!charge(t)) return spent(t);
+    if (a.reuploads >= ctx.policy.reuploads || !charge(t)) return spent(t);
     a.reuploads++;
     a.lagHeads = 0;
     ctx.logger.info(

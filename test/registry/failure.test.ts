@@ -116,10 +116,10 @@ const rows: [string, Failure, Situation, Action, CauseId][] = [
     'verify-mismatch',
   ],
   [
-    'lost again with no re-upload left',
+    'lost again: upload it again (the machine stops at its re-upload bound)',
     f({ op: 'verify', status: 404 }),
     { ...budget, lagLeft: 0, reuploadsLeft: 0 },
-    'fail-blob',
+    'reupload',
     'vanished-after-ack',
   ],
   [
@@ -145,17 +145,17 @@ const rows: [string, Failure, Situation, Action, CauseId][] = [
     'registry-stalled',
   ],
   [
-    'no answer, no budget',
+    'no answer: again, whatever the budget (the one who tries again charges it)',
     f({ op: 'commit', ended: 'deadline' }),
     spent,
-    'fail-blob',
+    'retry',
     'registry-stalled',
   ],
   [
-    'refused connection with retries: 0: no quick retry either',
+    'refused connection: a quick retry, whatever the budget (the caller charges it)',
     f({ op: 'ping', networkCode: 'ECONNREFUSED' }),
     { budgetLeft: 0 },
-    'fail-push',
+    'retry',
     'connection-refused',
   ],
   // Network, before any answer.
@@ -202,10 +202,10 @@ const rows: [string, Failure, Situation, Action, CauseId][] = [
     'connect-timeout',
   ],
   [
-    'connect timeout, budget spent',
+    'connect timeout: again, whatever the budget',
     f({ op: 'ping', networkCode: 'UND_ERR_CONNECT_TIMEOUT' }),
     spent,
-    'fail-push',
+    'retry',
     'connect-timeout',
   ],
   [
@@ -280,10 +280,10 @@ const rows: [string, Failure, Situation, Action, CauseId][] = [
     'connection-reset',
   ],
   [
-    'reset mid-PATCH, budget spent',
+    'reset mid-PATCH: resume, whatever the budget',
     f({ op: 'patch', networkCode: 'ECONNRESET', bodyIncomplete: true }),
     { ...chunking, budgetLeft: 0 },
-    'fail-blob',
+    'resume',
     'connection-reset',
   ],
   [
@@ -308,10 +308,10 @@ const rows: [string, Failure, Situation, Action, CauseId][] = [
     'connection-dropped',
   ],
   [
-    'manifest PUT dropped, budget spent',
+    'manifest PUT dropped: again, whatever the budget',
     f({ op: 'manifest', networkCode: 'ECONNRESET' }),
     spent,
-    'fail-push',
+    'retry',
     'connection-dropped',
   ],
   [
@@ -352,10 +352,10 @@ const rows: [string, Failure, Situation, Action, CauseId][] = [
     'vanished-after-ack',
   ],
   [
-    'lost blob, no budget left',
+    'lost blob: upload it again, whatever the budget',
     f({ op: 'manifest', status: 400, codes: ['MANIFEST_BLOB_UNKNOWN'] }),
     spent,
-    'fail-blob',
+    'reupload',
     'vanished-after-ack',
   ],
 
@@ -594,16 +594,22 @@ const rows: [string, Failure, Situation, Action, CauseId][] = [
     'chunk-window',
   ],
   [
-    'lost session, no sessions left',
+    'lost session: a new one, whatever is left (the machine counts sessions)',
     f({ op: 'patch', status: 404 }),
     { ...chunking, sessionsLeft: 0 },
-    'fail-blob',
+    'restart',
     'lost-session',
   ],
 
   // Transient.
   ['429', f({ op: 'open', status: 429 }), budget, 'retry', 'rate-limited'],
-  ['429, budget spent', f({ op: 'open', status: 429 }), spent, 'fail-blob', 'rate-limited'],
+  [
+    '429: again, whatever the budget',
+    f({ op: 'open', status: 429 }),
+    spent,
+    'retry',
+    'rate-limited',
+  ],
   ['524 to a large body, auto', f({ op: 'put-blob', status: 524 }), auto, 'chunk', 'proxy-timeout'],
   [
     '522 to a small body',
@@ -615,10 +621,10 @@ const rows: [string, Failure, Situation, Action, CauseId][] = [
   ['520 to a HEAD', f({ op: 'verify', status: 520 }), budget, 'retry', 'proxy-timeout'],
   ['500 to a PATCH', f({ op: 'patch', status: 500 }), chunking, 'resume', 'storage-error'],
   [
-    '500 to a PATCH, budget spent',
+    '500 to a PATCH: resume, whatever the budget',
     f({ op: 'patch', status: 500 }),
     { ...chunking, budgetLeft: 0 },
-    'fail-blob',
+    'resume',
     'storage-error',
   ],
   [
@@ -632,10 +638,10 @@ const rows: [string, Failure, Situation, Action, CauseId][] = [
   ['500 to a commit', f({ op: 'commit', status: 500 }), chunking, 'retry', 'storage-error'],
   ['503 to the manifest PUT', f({ op: 'manifest', status: 503 }), budget, 'retry', 'storage-error'],
   [
-    '503 at ping, budget spent',
+    '503 at ping: again, whatever the budget (withRetry charges it)',
     f({ op: 'ping', status: 503 }),
     spent,
-    'fail-push',
+    'retry',
     'storage-error',
   ],
   ['an unexpected 4xx on a blob', f({ op: 'open', status: 418 }), budget, 'fail-blob', 'unknown'],

@@ -148,110 +148,149 @@ async function simulate(c: Case): Promise<{
   return { outcome, sim, elapsed: clock.now(), policy };
 }
 
-/** Every promise, for one schedule. Returns what broke, or undefined. */
-function broken(c: Case, run: Awaited<ReturnType<typeof simulate>>): string | undefined {
-  const { outcome, sim, elapsed, policy } = run;
-  const blob = files.get(c.size)!;
-  if (!outcome) return 'no outcome for a blob that was never stopped';
-  // Every step it took is an edge of the machine's table (docs/architecture.md draws it).
+type Run = Awaited<ReturnType<typeof simulate>>;
+type Property = (c: Case, run: Run & { outcome: BlobOutcome }) => string | undefined;
+
+/** It ends, in bounded time and requests, and every step it took is an edge of the machine. */
+const ends: Property = (_c, { outcome, sim, elapsed }) => {
   if (/has no edge/.test(outcome.error?.message ?? '')) return outcome.error!.message;
-  // It ends, in bounded time and requests.
   if (sim.log.length > 400) return `${sim.log.length} requests`;
   if (elapsed > 60 * 60_000) return `${Math.round(elapsed / 1000)} s of virtual time`;
-  // Pushed means the registry holds exactly these bytes.
-  if (outcome.state !== 'failed') {
-    const held = sim.blobs.get(blob.digest);
-    if (!held || held.length !== blob.size)
-      return `reported ${outcome.state}, registry holds ${held?.length ?? 'nothing'}`;
-  }
-  // retries: N. A failed request is tried again only while the budget lasts: charged failures
-  // followed by another try are at most N, and N more after each chunk that went through.
-  // A session's DELETE is cleanup, never tried again; in auto mode one refused single body is the
-  // switch to chunks, which the path decided and the budget does not pay for.
+  return undefined;
+};
+
+/** Pushed means the registry holds exactly these bytes. */
+const truthful: Property = (c, { outcome, sim }) => {
+  if (outcome.state === 'failed') return undefined;
+  const blob = files.get(c.size)!;
+  const held = sim.blobs.get(blob.digest);
+  if (!held || held.length !== blob.size)
+    return `reported ${outcome.state}, registry holds ${held?.length ?? 'nothing'}`;
+  return undefined;
+};
+
+/**
+ * retries: N. A failed request is tried again only while the budget lasts: charged failures
+ * followed by another try are at most N, and N more after each chunk that went through. A
+ * session's DELETE is cleanup, never tried again; in auto mode one refused single body is the
+ * switch to chunks, which the path decided and the budget does not pay for. And it does try again:
+ * a transient failure is never the end while the budget lasts.
+ */
+const budgeted: Property = (c, { outcome, sim }) => {
+  if (!CHARGED.has(c.schedule.kind)) return undefined;
   const injected = sim.log.filter((r) => r.injected && r.method !== 'DELETE');
-  if (CHARGED.has(c.schedule.kind)) {
-    // A lost blob's 404s are first lag HEADs (their own bound); only its uploads again are charged.
-    const triedAgain =
-      c.schedule.kind === 'lost-blob'
-        ? sim.log.filter((r) => r.method === 'POST').length - 1
-        : outcome.state === 'failed'
-          ? injected.length - 1
-          : injected.length;
-    const patches = sim.log.filter((r) => r.method === 'PATCH' && r.status === 202).length;
-    // Only a blob larger than a chunk switches; a smaller one starts again instead (charged).
-    const switched = c.mode === 'auto' && c.size > 64 * KiB ? 1 : 0;
-    const allowed = c.retries * (1 + patches) + switched;
-    if (triedAgain > allowed) return `${triedAgain} tries again, at most ${allowed} allowed`;
-    if (c.retries === 0 && outcome.state === 'failed' && triedAgain > switched)
-      return `retries 0, yet ${injected.length} failed requests`;
-    // And it does try again: a transient failure is never the end while the budget lasts.
-    if (c.retries >= 1 && c.schedule.rate >= 1 && outcome.state === 'failed' && triedAgain < 1)
-      return `retries ${c.retries}, yet no try again after ${injected.length} failure(s)`;
-    // (Expiring sessions ignore the rate: their sessions always expire.)
-    if (
-      c.retries >= 5 &&
-      c.schedule.rate <= 0.1 &&
-      c.schedule.kind !== 'expiring-session' &&
-      outcome.state === 'failed'
-    )
-      return `1 request in 10 failing, retries ${c.retries}, yet ${outcome.cause}`;
-  }
-  // Sessions: the first, `retries` new ones after failures (never refilled by progress), the
-  // re-uploads, one switch to chunks, and the grows a chunk window asks for.
+  // A lost blob's 404s are first lag HEADs (their own bound); only its uploads again are charged.
+  const triedAgain =
+    c.schedule.kind === 'lost-blob'
+      ? sim.log.filter((r) => r.method === 'POST').length - 1
+      : outcome.state === 'failed'
+        ? injected.length - 1
+        : injected.length;
+  const patches = sim.log.filter((r) => r.method === 'PATCH' && r.status === 202).length;
+  // Only a blob larger than a chunk switches; a smaller one starts again instead (charged).
+  const switched = c.mode === 'auto' && c.size > 64 * KiB ? 1 : 0;
+  const allowed = c.retries * (1 + patches) + switched;
+  if (triedAgain > allowed) return `${triedAgain} tries again, at most ${allowed} allowed`;
+  if (c.retries === 0 && outcome.state === 'failed' && triedAgain > switched)
+    return `retries 0, yet ${injected.length} failed requests`;
+  if (c.retries >= 1 && c.schedule.rate >= 1 && outcome.state === 'failed' && triedAgain < 1)
+    return `retries ${c.retries}, yet no try again after ${injected.length} failure(s)`;
+  // (Expiring sessions ignore the rate: their sessions always expire.)
+  if (
+    c.retries >= 5 &&
+    c.schedule.rate <= 0.1 &&
+    c.schedule.kind !== 'expiring-session' &&
+    outcome.state === 'failed'
+  )
+    return `1 request in 10 failing, retries ${c.retries}, yet ${outcome.cause}`;
+  return undefined;
+};
+
+/**
+ * Sessions: the first, `retries` new ones after failures (never refilled by progress), the
+ * re-uploads, one switch to chunks, and the grows a chunk window asks for.
+ */
+const fewSessions: Property = (c, { sim, policy }) => {
   const posts = sim.log.filter((r) => r.method === 'POST').length;
   const sessions = 1 + c.retries + policy.reuploads + 1 + (c.schedule.kind === 'chunk-min' ? 8 : 0);
-  if (posts > sessions) return `${posts} upload sessions, at most ${sessions}`;
-  // Replica lag up to verifyLagRetries HEADs is waited out, never uploaded again.
-  if (c.schedule.kind === 'replica-lag' && (c.schedule.lag ?? 0) <= policy.verifyLagRetries) {
-    if (outcome.state !== 'pushed')
-      return `lag of ${c.schedule.lag} not waited out: ${outcome.state} ${outcome.cause}`;
-    if (sim.log.filter((r) => r.method === 'POST').length !== 1) return 'uploaded again for a lag';
-  }
-  // A schedule that never lets up fails with the cause injected.
+  return posts > sessions ? `${posts} upload sessions, at most ${sessions}` : undefined;
+};
+
+/** Replica lag up to verifyLagRetries HEADs is waited out, never uploaded again. */
+const lagWaited: Property = (c, { outcome, sim, policy }) => {
+  if (c.schedule.kind !== 'replica-lag' || (c.schedule.lag ?? 0) > policy.verifyLagRetries)
+    return undefined;
+  if (outcome.state !== 'pushed')
+    return `lag of ${c.schedule.lag} not waited out: ${outcome.state} ${outcome.cause}`;
+  if (sim.log.filter((r) => r.method === 'POST').length !== 1) return 'uploaded again for a lag';
+  return undefined;
+};
+
+/** A schedule that never lets up fails with the cause injected; chunks under a cap get through. */
+const namedRightly: Property = (c, { outcome }) => {
   const forever = CAUSE_FOREVER[c.schedule.kind];
-  if (c.schedule.rate >= 1 && forever) {
-    const bodyCapPasses = c.schedule.kind === 'body-cap' && (c.schedule.limit ?? 0) >= c.size;
-    const smallNoBody = c.schedule.kind === 'reset-body' && false;
-    if (!bodyCapPasses && !smallNoBody) {
-      if (
-        c.schedule.kind === 'body-cap' &&
-        c.mode !== 'monolithic' &&
-        (c.schedule.limit ?? 0) >= 64 * KiB
-      ) {
-        // Chunks fit under the cap: it must get through.
-        if (outcome.state !== 'pushed')
-          return `chunks fit under the cap, yet ${outcome.state} (${outcome.cause})`;
-      } else if (outcome.state !== 'failed')
-        return `${c.schedule.kind} forever, yet ${outcome.state}`;
-      else if (!forever.includes(outcome.cause ?? ''))
-        return `cause ${outcome.cause}, injected ${c.schedule.kind} (${forever.join(' or ')})`;
-      // A session lost again and again is replicas without a shared secret, from the second loss.
-      else if (
-        c.schedule.kind === 'lost-session' &&
-        c.retries >= 1 &&
-        outcome.cause !== 'no-shared-secret'
-      )
-        return `sessions lost ${c.retries + 1} times, yet the cause is ${outcome.cause}`;
-    }
-  }
-  // Sessions that expire before a chunked upload ends: named as such (or, the first time, as lost),
-  // never as replicas without a shared secret; faster uploads get through.
-  if (c.schedule.kind === 'expiring-session' && c.mode === 'chunked') {
-    const takes = (c.size / 32_768) * 1000;
-    if (takes > (c.schedule.limit ?? 0) * 1.1 && outcome.state === 'pushed')
-      return `a ${Math.round(takes)} ms upload outlived a ${c.schedule.limit} ms session`;
-    if (
-      outcome.state === 'failed' &&
-      !['session-expired', 'lost-session'].includes(outcome.cause ?? '')
-    )
-      return `expiring sessions reported as ${outcome.cause}`;
-  }
-  // No faults, or faults that only cost time: the blob gets through.
+  if (c.schedule.rate < 1 || !forever) return undefined;
+  if (c.schedule.kind === 'body-cap' && (c.schedule.limit ?? 0) >= c.size) return undefined;
   if (
-    ['none', 'relative-location', 'chunk-min'].includes(c.schedule.kind) &&
-    outcome.state !== 'pushed'
+    c.schedule.kind === 'body-cap' &&
+    c.mode !== 'monolithic' &&
+    (c.schedule.limit ?? 0) >= 64 * KiB
   )
-    return `${c.schedule.kind}: ${outcome.state} (${outcome.cause}: ${outcome.error?.message})`;
+    return outcome.state !== 'pushed'
+      ? `chunks fit under the cap, yet ${outcome.state} (${outcome.cause})`
+      : undefined;
+  if (outcome.state !== 'failed') return `${c.schedule.kind} forever, yet ${outcome.state}`;
+  if (!forever.includes(outcome.cause ?? ''))
+    return `cause ${outcome.cause}, injected ${c.schedule.kind} (${forever.join(' or ')})`;
+  // A session lost again and again is replicas without a shared secret, from the second loss.
+  if (c.schedule.kind === 'lost-session' && c.retries >= 1 && outcome.cause !== 'no-shared-secret')
+    return `sessions lost ${c.retries + 1} times, yet the cause is ${outcome.cause}`;
+  return undefined;
+};
+
+/**
+ * Sessions that expire before a chunked upload ends: named as such (or, the first time, as lost),
+ * never as replicas without a shared secret; faster uploads get through.
+ */
+const expiryNamed: Property = (c, { outcome }) => {
+  if (c.schedule.kind !== 'expiring-session' || c.mode !== 'chunked') return undefined;
+  const takes = (c.size / 32_768) * 1000;
+  if (takes > (c.schedule.limit ?? 0) * 1.1 && outcome.state === 'pushed')
+    return `a ${Math.round(takes)} ms upload outlived a ${c.schedule.limit} ms session`;
+  if (
+    outcome.state === 'failed' &&
+    !['session-expired', 'lost-session'].includes(outcome.cause ?? '')
+  )
+    return `expiring sessions reported as ${outcome.cause}`;
+  return undefined;
+};
+
+/** No faults, or faults that only cost time: the blob gets through. */
+const harmless: Property = (c, { outcome }) =>
+  ['none', 'relative-location', 'chunk-min'].includes(c.schedule.kind) && outcome.state !== 'pushed'
+    ? `${c.schedule.kind}: ${outcome.state} (${outcome.cause}: ${outcome.error?.message})`
+    : undefined;
+
+/** Every promise the machine makes, as properties of one schedule's run. */
+const PROPERTIES: Property[] = [
+  ends,
+  truthful,
+  budgeted,
+  fewSessions,
+  lagWaited,
+  namedRightly,
+  expiryNamed,
+  harmless,
+];
+
+/** What broke for one schedule, or undefined. */
+function broken(c: Case, run: Run): string | undefined {
+  if (!run.outcome) return 'no outcome for a blob that was never stopped';
+  const ran = { ...run, outcome: run.outcome };
+  for (const property of PROPERTIES) {
+    const why = property(c, ran);
+    if (why) return why;
+  }
   return undefined;
 }
 
