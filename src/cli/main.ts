@@ -88,6 +88,11 @@ async function parsed(run: CliRun, argv: string[]): Promise<ParsedArgs | number>
     const args = parseArgs(argv);
     if (args.help) return (run.io.stdout(USAGE), 0);
     if (args.version) return (run.io.stdout(`oci-push ${VERSION}\n`), 0);
+    const layout = args.inputs[Input.layout];
+    if (args.passwordStdin && (layout === '-' || /^\/dev\/stdin(:|$)/.test(layout ?? '')))
+      throw new UsageError(
+        '--password-stdin and an image on stdin: one stdin carries one of them; give the image as a file, or the password with --password (or docker login)',
+      );
     if (args.passwordStdin)
       args.inputs[Input.password] = (await run.io.stdin()).replace(/\r?\n$/, '');
     const password = args.inputs[Input.password];

@@ -125,17 +125,26 @@ export async function openImageSource(options: SourceOptions): Promise<LoadedIma
         options.signal,
       );
       shownAs = `image ${options.image}`;
+    } else if (options.layout === '-') {
+      // `-` is stdin, as tar, skopeo and docker load take it.
+      path = '/dev/stdin';
+      shownAs = 'stdin';
     } else {
       ({ path, ref } = await parseLayoutSpec(options.layout ?? ''));
       shownAs = path;
     }
     let image: LoadedImage;
+    const stdin = STDIN_NAMES.has(path);
+    if (stdin && process.stdin.isTTY)
+      throw new InputError(
+        `${shownAs}: a terminal, not an image; pipe an archive into it (oci-push push - REF < image.tar)`,
+      );
     const info = await stat(path);
     if (info.isFIFO() || info.isSocket()) {
-      // A pipe (`--layout /dev/stdin`, a process substitution) is read once, as it arrives:
-      // extracted as a stream, never spooled first.
-      // A socket cannot be opened by name; when it is this process's stdin, read that.
-      const stdin = info.isSocket() && STDIN_NAMES.has(path);
+      // A pipe (`-`, `/dev/stdin`, a process substitution) is read once, as it arrives: extracted
+      // as a stream, never spooled first. This process's own stdin is read as it is, so a writer
+      // that is already gone (`true | oci-push push - REF`) is an empty input at once; a named
+      // pipe is opened without blocking and waits a bounded time for its writer.
       if (info.isSocket() && !stdin) throw new InputError(`${shownAs}: a socket, not an archive`);
       const extracted = await scratch();
       const { extractStream } = await import('./archive.js');

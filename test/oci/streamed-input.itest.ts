@@ -179,6 +179,50 @@ describe('stdin that is an image', () => {
   });
 });
 
+describe('`-` is stdin, and stdin that ends at once is empty', () => {
+  it('oci-push push - REF < image.tar pushes, and skopeo pulls it back', async () => {
+    const temp = await newTemp();
+    const child = spawn(
+      'sh',
+      ['-c', `"${NODE}" "${CLI}" push - '${registry.host}/s/dash:1' < '${tarFile}'`],
+      { env: { PATH: process.env.PATH, HOME: work, RUNNER_TEMP: temp, TMPDIR: temp }, cwd: ROOT },
+    );
+    const done = await ended(child);
+    expect(done.code, done.stderr).toBe(0);
+    const pulled = await skopeoPull(`${registry.host}/s/dash:1`, join(work, 'pull-dash'));
+    expect(pulled.code, pulled.stderr).toBe(0);
+  });
+
+  it.each([['-'], ['/dev/stdin']])(
+    'true | oci-push push %s REF fails in under 2 s, naming empty stdin',
+    async (source) => {
+      const temp = await newTemp();
+      const done = await ended(
+        cliThroughShell('true', ['push', source, `${registry.host}/s/empty:1`], temp),
+      );
+      expect(done.code).toBe(1);
+      expect(done.ms).toBeLessThan(2_000);
+      expect(errorLines(done.stderr)).toEqual([
+        `oci-push: ${source === '-' ? 'stdin' : source}: empty; no archive was written to it`,
+      ]);
+      expect(await readdir(temp)).toEqual([]);
+    },
+  );
+
+  it('the password and the image cannot both come from stdin', async () => {
+    const temp = await newTemp();
+    const done = await ended(
+      cliThroughShell(
+        `cat ${tarFile}`,
+        ['push', '-', `${registry.host}/s/both:1`, '--username', 'u', '--password-stdin'],
+        temp,
+      ),
+    );
+    expect(done.code).toBe(2);
+    expect(done.stderr).toMatch(/--password-stdin and an image on stdin/);
+  });
+});
+
 describe('only what an image needs is written', () => {
   it('files that cannot be part of the image are read past, never written: they do not count against max-image-size', async () => {
     const dir = join(work, 'with-junk');
