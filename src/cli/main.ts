@@ -111,6 +111,8 @@ export async function main(
   cancel?: Cancel,
 ): Promise<number> {
   const run = cliRun(argv, io, cancel);
+  // Nothing at all: what can be typed, as a usage error.
+  if (!argv.length) return (io.stderr(USAGE), 2);
   const args = await parsed(run, argv);
   if (typeof args === 'number') return args;
   const get = (name: InputName): string => args.inputs[name] ?? '';

@@ -1,3 +1,4 @@
+import { existsSync } from 'node:fs';
 import { UsageError } from '../util/errors.js';
 import { INPUT_DEFAULTS, Input, type InputName } from './inputs.js';
 import { isBooleanText, parseBoolean } from './settings.js';
@@ -238,6 +239,10 @@ export function parseArgs(argv: string[]): ParsedArgs {
   const args = [...argv];
   let command: ParsedArgs['command'] = 'push';
   if (args[0] === 'push' || args[0] === 'diagnose') command = args.shift() as ParsedArgs['command'];
+  // `oci-push help` and `oci-push version`, as git and docker take them.
+  else if (args[0] === 'help') args.splice(0, 1, `--${CLI_FLAGS.help}`);
+  else if (args[0] === 'version') args.splice(0, 1, `--${CLI_FLAGS.version}`);
+  else refuseMistypedCommand(args[0]);
   const { values, positional } = readFlags(args);
   const flag = (name: string): boolean =>
     parseBoolean(`--${name}`, values.get(name)?.[0] ?? 'false');
@@ -259,6 +264,18 @@ export function parseArgs(argv: string[]): ParsedArgs {
     version: flag(CLI_FLAGS.version),
     passwordStdin: flag(CLI_FLAGS.passwordStdin),
   };
+}
+
+const COMMANDS = ['push', 'diagnose', 'help', 'version'];
+
+/**
+ * A first word that is one or two letters from a command (`diagnos`, `pusj`) is a typo, unless a
+ * file or folder of that name is there to push: it is never taken as a layout path in silence.
+ */
+function refuseMistypedCommand(word: string | undefined): void {
+  if (!word || !/^[a-z]+$/.test(word) || existsSync(word)) return;
+  const near = COMMANDS.find((c) => distance(word, c) <= (c.length > 4 ? 2 : 1));
+  if (near) throw new UsageError(`unknown command ${JSON.stringify(word)} (did you mean ${near}?)`);
 }
 
 /** Edits between two short words: insertions, deletions and substitutions. */

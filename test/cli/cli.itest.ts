@@ -224,4 +224,28 @@ describe('usage', () => {
     expect(res.code).toBe(0);
     expect(res.stdout).toContain('--upload-mode');
   });
+
+  it('help and version are commands too; nothing at all prints the usage with exit 2', async () => {
+    const help = await runCli(['help']);
+    expect(help.code).toBe(0);
+    expect(help.stdout).toContain('--upload-mode');
+    const version = await runCli(['version']);
+    expect(version.code).toBe(0);
+    expect(version.stdout).toMatch(/^oci-push \S+\n$/);
+    const none = await runCli([]);
+    expect(none.code).toBe(2);
+    expect(none.stderr).toContain('Usage: oci-push push SOURCE REF');
+  });
+
+  it('a mistyped command gets a suggestion and exit 2, never a layout path', async () => {
+    for (const [typed, meant] of [
+      ['diagnos', 'diagnose'],
+      ['pusj', 'push'],
+      ['verison', 'version'],
+    ]) {
+      const res = await runCli([typed!, 'registry.example.com/team/app:1']);
+      expect(res.code, typed).toBe(2);
+      expect(res.stderr).toContain(`unknown command "${typed}" (did you mean ${meant}?)`);
+    }
+  });
 });
