@@ -71,11 +71,13 @@ function cliRun(argv: string[], io: CliIo, cancel?: Cancel): CliRun {
     return code;
   };
   const usage = (error: Error): number => {
+    // The settings are read for both shells: here they are flags, and said as flags.
+    const message = error.message.replace(/\binput ([a-z][a-z0-9-]*)/g, '--$1');
     if (argv.includes('--json'))
       io.stdout(
-        `${logger.masker.mask(JSON.stringify({ ok: false, usage: true, error: oneLine(error.message) }, null, 2))}\n`,
+        `${logger.masker.mask(JSON.stringify({ ok: false, usage: true, error: oneLine(message) }, null, 2))}\n`,
       );
-    const code = fail(error.message, 2);
+    const code = fail(message, 2);
     io.stderr('(see oci-push --help)\n');
     return code;
   };
@@ -97,6 +99,10 @@ async function parsed(run: CliRun, argv: string[]): Promise<ParsedArgs | number>
       args.inputs[Input.password] = (await run.io.stdin()).replace(/\r?\n$/, '');
     const password = args.inputs[Input.password];
     if (password) run.logger.secret(password);
+    if (password && !args.passwordStdin)
+      run.logger.warning(
+        'a password on the command line can be read by other users of this machine and stays in the shell history; use --password-stdin',
+      );
     return args;
   } catch (error) {
     if (error instanceof UsageError) return run.usage(error);
@@ -182,7 +188,8 @@ function reportPush(run: CliRun, args: ParsedArgs, result: PushResult): number {
 function passwordsIn(argv: string[]): string[] {
   const out: string[] = [];
   argv.forEach((arg, i) => {
-    if (arg === '--password' && argv[i + 1] !== undefined) out.push(argv[i + 1] as string);
+    if ((arg === '--password' || arg === '-p') && argv[i + 1] !== undefined)
+      out.push(argv[i + 1] as string);
     else if (arg.startsWith('--password=')) out.push(arg.slice('--password='.length));
   });
   return out;

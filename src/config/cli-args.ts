@@ -16,6 +16,14 @@ export const CLI_FLAGS = {
 
 type FlagName = InputName | (typeof CLI_FLAGS)[keyof typeof CLI_FLAGS];
 
+const SHORT_FLAGS: Readonly<Record<string, FlagName>> = {
+  '-h': CLI_FLAGS.help,
+  '-v': CLI_FLAGS.version,
+  '-q': CLI_FLAGS.quiet,
+  '-u': Input.username,
+  '-p': Input.password,
+};
+
 interface FlagSpec {
   name: FlagName;
   /** The value's placeholder in --help; absent for a boolean flag. */
@@ -173,9 +181,10 @@ function readFlags(args: string[]): { values: Map<string, string[]>; positional:
   const positional: string[] = [];
   while (args.length) {
     const arg = args.shift() as string;
-    const short = arg === '-h' ? CLI_FLAGS.help : arg === '-v' ? CLI_FLAGS.version : undefined;
+    // The short flags people type from other tools: a `-p value` is `--password value`.
+    const short = SHORT_FLAGS[arg];
     if (short) {
-      values.set(short, ['true']);
+      values.set(short, [flagValue(short, undefined, args)]);
       continue;
     }
     const m = /^--([a-z][a-z0-9-]*)(?:=(.*))?$/s.exec(arg);
@@ -310,7 +319,12 @@ function suggestion(name: string): string {
 }
 
 function optionLines(): string[] {
-  const left = FLAGS.map((f) => `--${f.name}${f.value ? ` ${f.value}` : ''}`);
+  const shortOf = (name: FlagName): string | undefined =>
+    Object.entries(SHORT_FLAGS).find(([, long]) => long === name)?.[0];
+  const left = FLAGS.map((f) => {
+    const short = shortOf(f.name);
+    return `${short ? `${short}, ` : ''}--${f.name}${f.value ? ` ${f.value}` : ''}`;
+  });
   const width = Math.max(...left.map((l) => l.length)) + 2;
   return FLAGS.map((f, i) => {
     const fallback = INPUT_DEFAULTS[f.name as InputName];

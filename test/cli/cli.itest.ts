@@ -248,4 +248,24 @@ describe('usage', () => {
       expect(res.stderr).toContain(`unknown command "${typed}" (did you mean ${meant}?)`);
     }
   });
+
+  it('names flags as flags in usage errors, and warns about a password on the command line', async () => {
+    const bad = await runCli(['push', work, 'x/y:1', '--retries', 'many']);
+    expect(bad.code).toBe(2);
+    expect(bad.stderr).toContain('oci-push: --retries: expected a whole number, got "many"');
+    expect(bad.stderr).not.toMatch(/input retries/);
+    const open = await runCli([
+      'push',
+      work,
+      '127.0.0.1:1/x/y:1',
+      '-u',
+      'me',
+      '-p',
+      'pw-on-the-line',
+      '--retries',
+      '0',
+    ]);
+    expect(open.stderr).toMatch(/a password on the command line can be read by other users/);
+    expect(open.stderr).not.toContain('pw-on-the-line');
+  });
 });

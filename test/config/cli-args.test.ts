@@ -90,10 +90,19 @@ describe('parseArgs', () => {
       inputs: Record<string, unknown>;
     };
     for (const input of Object.keys(action.inputs))
-      expect(USAGE).toMatch(new RegExp(`^  --${input}\\b`, 'm'));
+      expect(USAGE).toMatch(new RegExp(`^  (-[a-z], )?--${input}\\b`, 'm'));
     const columns = USAGE.split('\n')
-      .filter((l) => l.startsWith('  --'))
-      .map((l) => /^ {2}--\S+(?: \S+)?\s+/.exec(l)![0].length);
+      .filter((l) => /^ {2}(-[a-z], )?--/.test(l))
+      .map((l) => /^ {2}(?:-[a-z], )?--\S+(?: \S+)?\s+/.exec(l)![0].length);
     expect(new Set(columns).size).toBe(1);
+  });
+
+  it('takes the short flags of other tools: -u, -p, -q, -h, -v', () => {
+    const args = parseArgs(['push', 'l', 'a/b:1', '-u', 'me', '-p', 'pw', '-q']);
+    expect(args.inputs).toMatchObject({ username: 'me', password: 'pw' });
+    expect(args.quiet).toBe(true);
+    expect(parseArgs(['-h']).help).toBe(true);
+    expect(parseArgs(['-v']).version).toBe(true);
+    expect(() => parseArgs(['push', 'l', 'a/b:1', '-u'])).toThrow(/--username needs a value/);
   });
 });
