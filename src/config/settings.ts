@@ -1,5 +1,5 @@
 import type { Credentials } from '../registry/auth.js';
-import { type ImageReference, parseReference } from '../registry/reference.js';
+import { type ImageReference, parseTarget } from '../registry/reference.js';
 import type { Compression } from '../oci/docker-archive.js';
 import type { Engine } from '../oci/engine-export.js';
 import { MIN_CHUNK_SIZE, type UploadMode } from '../transfer/policy.js';
@@ -184,9 +184,7 @@ export async function readPushSettings(
     );
   const pushByDigest = parseBoolean(`input ${Input.pushByDigest}`, value(Input.pushByDigest));
   // With push-by-digest the references name repositories only: nothing is tagged.
-  const tags = tagList
-    .map(parseReference)
-    .map((t) => (pushByDigest ? { ...t, tag: undefined } : t));
+  const tags = tagList.map(parseTarget).map((t) => (pushByDigest ? { ...t, tag: undefined } : t));
   const mode = oneOf(Input.uploadMode, value(Input.uploadMode), UPLOAD_MODES);
   const chunkText = value(Input.chunkSize);
   const chunkSize = parseSize(chunkText);
@@ -238,7 +236,7 @@ export async function readDiagnoseSettings(
   credentialSource = 'the username and password flags',
 ): Promise<DiagnoseSettings> {
   return {
-    ref: parseReference(ref),
+    ref: parseTarget(ref),
     maxProbe,
     ...(await connectionOf(get, credentialSource)),
   };

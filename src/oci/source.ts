@@ -100,6 +100,101 @@ async function openFolder(
   );
 }
 
+/** Where the input is: a path to read, how to name it, and the image it picks (`PATH:REF`). */
+interface InputPlace {
+  path: string;
+  ref?: string;
+  shownAs: string;
+}
+
+async function inputPlace(
+  options: SourceOptions,
+  scratch: () => Promise<string>,
+): Promise<InputPlace> {
+  if (options.image) {
+    const { exportImage } = await import('./engine-export.js');
+    const path = await exportImage(
+      options.image,
+      options.engine,
+      await scratch(),
+      options.logger,
+      options.signal,
+    );
+    return { path, shownAs: `image ${options.image}` };
+  }
+  // `-` is stdin, as tar, skopeo and docker load take it.
+  if (options.layout === '-') return { path: '/dev/stdin', shownAs: 'stdin' };
+  const { path, ref } = await parseLayoutSpec(options.layout ?? '');
+  return { path, ref, shownAs: path };
+}
+
+/** An archive's image, named as one (a docker-archive says so itself). */
+function asArchive(image: LoadedImage, place: InputPlace): LoadedImage {
+  if (image.source.startsWith('docker-archive')) return image;
+  return { ...image, source: `oci archive ${place.shownAs}${place.ref ? `:${place.ref}` : ''}` };
+}
+
+/**
+ * A pipe (`-`, `/dev/stdin`, a process substitution) is read once, as it arrives: extracted as a
+ * stream, never spooled first. This process's own stdin is read as it is, so a writer that is
+ * already gone (`true | oci-push push - REF`) is an empty input at once; a named pipe is opened
+ * without blocking and waits a bounded time for its writer.
+ */
+async function readPipe(
+  place: InputPlace,
+  stdin: boolean,
+  options: SourceOptions,
+  scratch: () => Promise<string>,
+): Promise<LoadedImage> {
+  const extracted = await scratch();
+  const { extractStream } = await import('./archive.js');
+  await extractStream(
+    stdin ? process.stdin : readFifo(place.path, place.shownAs, options.signal),
+    place.shownAs,
+    extracted,
+    { signal: options.signal, maxBytes: options.maxImageSize },
+  );
+  return asArchive(await openFolder(extracted, place.ref, options, place.shownAs, scratch), place);
+}
+
+/** An archive file, extracted (its errors name the input as the person wrote it). */
+async function readArchiveFile(
+  place: InputPlace,
+  options: SourceOptions,
+  scratch: () => Promise<string>,
+): Promise<LoadedImage> {
+  const extracted = await scratch();
+  const { extractArchive } = await import('./archive.js');
+  await extractArchive(place.path, extracted, {
+    signal: options.signal,
+    maxBytes: options.maxImageSize,
+  }).catch((error: unknown) => {
+    if (error instanceof InputError)
+      throw new InputError(error.message.split(place.path).join(place.shownAs));
+    throw error;
+  });
+  return asArchive(await openFolder(extracted, place.ref, options, place.shownAs, scratch), place);
+}
+
+/** The image at a place: a folder, an archive file, or a pipe. */
+async function readPlace(
+  place: InputPlace,
+  options: SourceOptions,
+  scratch: () => Promise<string>,
+): Promise<LoadedImage> {
+  const stdin = STDIN_NAMES.has(place.path);
+  if (stdin && process.stdin.isTTY)
+    throw new InputError(
+      `${place.shownAs}: a terminal, not an image; pipe an archive into it (oci-push push - REF < image.tar)`,
+    );
+  const info = await stat(place.path);
+  if (info.isSocket() && !stdin) throw new InputError(`${place.shownAs}: a socket, not an archive`);
+  if (info.isFIFO() || info.isSocket()) return readPipe(place, stdin, options, scratch);
+  if (info.isDirectory()) return openFolder(place.path, place.ref, options, place.shownAs, scratch);
+  if (!info.isFile()) throw new InputError(`${place.shownAs}: not a file, a folder or a pipe`);
+  return readArchiveFile(place, options, scratch);
+}
+
 /** Opens the image input: a layout folder or archive (`layout`), or an image exported from an engine (`image`). */
 export async function openImageSource(options: SourceOptions): Promise<LoadedImage> {
   const temps: string[] = [];
@@ -112,72 +207,7 @@ export async function openImageSource(options: SourceOptions): Promise<LoadedIma
     await Promise.all(temps.map(removeTempDir));
   };
   try {
-    let path: string;
-    let ref: string | undefined;
-    let shownAs: string;
-    if (options.image) {
-      const { exportImage } = await import('./engine-export.js');
-      path = await exportImage(
-        options.image,
-        options.engine,
-        await scratch(),
-        options.logger,
-        options.signal,
-      );
-      shownAs = `image ${options.image}`;
-    } else if (options.layout === '-') {
-      // `-` is stdin, as tar, skopeo and docker load take it.
-      path = '/dev/stdin';
-      shownAs = 'stdin';
-    } else {
-      ({ path, ref } = await parseLayoutSpec(options.layout ?? ''));
-      shownAs = path;
-    }
-    let image: LoadedImage;
-    const stdin = STDIN_NAMES.has(path);
-    if (stdin && process.stdin.isTTY)
-      throw new InputError(
-        `${shownAs}: a terminal, not an image; pipe an archive into it (oci-push push - REF < image.tar)`,
-      );
-    const info = await stat(path);
-    if (info.isFIFO() || info.isSocket()) {
-      // A pipe (`-`, `/dev/stdin`, a process substitution) is read once, as it arrives: extracted
-      // as a stream, never spooled first. This process's own stdin is read as it is, so a writer
-      // that is already gone (`true | oci-push push - REF`) is an empty input at once; a named
-      // pipe is opened without blocking and waits a bounded time for its writer.
-      if (info.isSocket() && !stdin) throw new InputError(`${shownAs}: a socket, not an archive`);
-      const extracted = await scratch();
-      const { extractStream } = await import('./archive.js');
-      await extractStream(
-        stdin ? process.stdin : readFifo(path, shownAs, options.signal),
-        shownAs,
-        extracted,
-        { signal: options.signal, maxBytes: options.maxImageSize },
-      );
-      image = await openFolder(extracted, ref, options, shownAs, scratch);
-      if (!image.source.startsWith('docker-archive'))
-        image = { ...image, source: `oci archive ${shownAs}${ref ? `:${ref}` : ''}` };
-      return { ...image, cleanup };
-    } else if (!info.isFile() && !info.isDirectory()) {
-      throw new InputError(`${shownAs}: not a file, a folder or a pipe`);
-    }
-    if (info.isDirectory()) {
-      image = await openFolder(path, ref, options, shownAs, scratch);
-    } else {
-      const extracted = await scratch();
-      const { extractArchive } = await import('./archive.js');
-      await extractArchive(path, extracted, {
-        signal: options.signal,
-        maxBytes: options.maxImageSize,
-      }).catch((error: unknown) => {
-        if (error instanceof InputError)
-          throw new InputError(error.message.split(path).join(shownAs));
-        throw error;
-      });
-      image = await openFolder(extracted, ref, options, shownAs, scratch);
-      if (!image.source.startsWith('docker-archive'))
-        image = { ...image, source: `oci archive ${shownAs}${ref ? `:${ref}` : ''}` };
-    }
+    const image = await readPlace(await inputPlace(options, scratch), options, scratch);
     return { ...image, cleanup };
   } catch (error) {
     await cleanup();

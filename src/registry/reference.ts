@@ -146,3 +146,25 @@ export function isLoopback(host: string): boolean {
     .toLowerCase();
   return name === 'localhost' || name === '::1' || /^127\.\d{1,3}\.\d{1,3}\.\d{1,3}$/.test(name);
 }
+
+/**
+ * A reference a person names as a target (a tag to push, a registry to diagnose), read strictly: a
+ * bare `host:port` is a registry, not an image, and a bare word would silently be a Docker Hub
+ * image (`v` → docker.io/library/v). Both are refused with what to write instead.
+ */
+export function parseTarget(input: string): ImageReference {
+  const text = input.trim();
+  const hostPort = /^([^/@]+):(\d+)$/.exec(text);
+  if (
+    hostPort &&
+    (/[.]/.test(hostPort[1]!) || hostPort[1] === 'localhost' || hostPort[1]!.startsWith('['))
+  )
+    throw new UsageError(
+      `${JSON.stringify(text)} is a registry (HOST:PORT), not an image: add the repository, such as ${text}/team/app`,
+    );
+  if (/^[a-z0-9._-]+$/.test(text))
+    throw new UsageError(
+      `${JSON.stringify(text)} names no registry and no tag: it would be Docker Hub's docker.io/library/${text}; write that in full if it is meant`,
+    );
+  return parseReference(text);
+}

@@ -268,4 +268,13 @@ describe('usage', () => {
     expect(open.stderr).toMatch(/a password on the command line can be read by other users/);
     expect(open.stderr).not.toContain('pw-on-the-line');
   });
+
+  it('a registry given as an image, or a stray word as a target: exit 2 with what to write', async () => {
+    const registry = await runCli(['diagnose', '127.0.0.1:5101']);
+    expect(registry.code).toBe(2);
+    expect(registry.stderr).toContain('such as 127.0.0.1:5101/team/app');
+    const stray = await runCli(['push', work, '127.0.0.1:5101/team/app:1', 'v']);
+    expect(stray.code).toBe(2);
+    expect(stray.stderr).toContain("it would be Docker Hub's docker.io/library/v");
+  });
 });

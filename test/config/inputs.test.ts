@@ -35,8 +35,21 @@ describe('readPushSettings', () => {
     );
   });
 
+  it('refuses a target that is a registry, or a bare word that would silently be Docker Hub', async () => {
+    await expect(parse({ tags: '127.0.0.1:5101' })).rejects.toThrow(
+      /"127.0.0.1:5101" is a registry \(HOST:PORT\), not an image: add the repository/,
+    );
+    await expect(parse({ tags: 'ghcr.io/o/a:1, v' })).rejects.toThrow(
+      /"v" names no registry and no tag: it would be Docker Hub's docker.io\/library\/v/,
+    );
+    const ok = await parse({ tags: 'user/app:1, alpine:3.20' });
+    expect(ok.tags.map((t) => t.repository)).toEqual(['user/app', 'library/alpine']);
+  });
+
   it('splits tags on newlines and commas', async () => {
-    const inputs = await parse({ tags: 'ghcr.io/o/a:1, ghcr.io/o/a:2\n\nalpine' });
+    const inputs = await parse({
+      tags: 'ghcr.io/o/a:1, ghcr.io/o/a:2\n\ndocker.io/library/alpine',
+    });
     expect(inputs.tags.map((t) => `${t.registry}/${t.repository}:${t.tag ?? ''}`)).toEqual([
       'ghcr.io/o/a:1',
       'ghcr.io/o/a:2',

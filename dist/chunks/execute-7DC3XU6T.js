@@ -1,2 +1,0 @@
-import { createRequire as __ociPushCreateRequire } from 'node:module'; const require = __ociPushCreateRequire(import.meta.url);
-import{a,b}from"./chunk-NTUHC2NO.js";import"./chunk-S6UT4ADW.js";import"./chunk-THPPCKBT.js";import"./chunk-ETFYHXRQ.js";import"./chunk-YXSHGZHX.js";import"./chunk-VMW2KWVY.js";import"./chunk-UST4V5JQ.js";import"./chunk-LOSWYYCV.js";import"./chunk-X4T4DFML.js";export{b as executePush,a as failedBeforePush};
