@@ -288,24 +288,52 @@ function refuseMistypedCommand(word: string | undefined): void {
 }
 
 /** Edits between two short words: insertions, deletions and substitutions. */
+/** Edits between two short words: insertions, deletions, substitutions, and swaps of neighbours. */
 function distance(a: string, b: string): number {
-  let row = Array.from({ length: b.length + 1 }, (_, i) => i);
-  for (let i = 1; i <= a.length; i++) {
-    const next = [i];
-    for (let j = 1; j <= b.length; j++)
-      next[j] = Math.min(
-        (row[j] as number) + 1,
-        (next[j - 1] as number) + 1,
-        (row[j - 1] as number) + (a[i - 1] === b[j - 1] ? 0 : 1),
-      );
-    row = next;
-  }
-  return row[b.length] as number;
+  const d = Array.from({ length: a.length + 1 }, (_, i) =>
+    Array.from({ length: b.length + 1 }, (_, j) => (i === 0 ? j : j === 0 ? i : 0)),
+  );
+  for (let i = 1; i <= a.length; i++)
+    for (let j = 1; j <= b.length; j++) {
+      const cost = a[i - 1] === b[j - 1] ? 0 : 1;
+      let best = Math.min(d[i - 1]![j]! + 1, d[i]![j - 1]! + 1, d[i - 1]![j - 1]! + cost);
+      // `quite` for `quiet`: two letters swapped are one slip.
+      if (i > 1 && j > 1 && a[i - 1] === b[j - 2] && a[i - 2] === b[j - 1])
+        best = Math.min(best, d[i - 2]![j - 2]! + 1);
+      d[i]![j] = best;
+    }
+  return d[a.length]![b.length]!;
 }
+
+/**
+ * Flags of skopeo, crane, regctl and docker that have an equivalent here, and what to type instead.
+ * Only those: a flag that means nothing here gets no invented advice.
+ */
+const FOREIGN_FLAGS: Readonly<Record<string, string>> = {
+  'tls-verify': 'here: --insecure, for --tls-verify=false',
+  'dest-tls-verify': 'here: --insecure, for --dest-tls-verify=false',
+  'src-tls-verify': 'here: --insecure, for a registry without trusted TLS',
+  authfile:
+    'here: REGISTRY_AUTH_FILE=FILE or DOCKER_CONFIG=DIR, read as podman and docker read them',
+  'dest-authfile': 'here: REGISTRY_AUTH_FILE=FILE or DOCKER_CONFIG=DIR',
+  creds: 'here: --username USER --password-stdin',
+  'dest-creds': 'here: --username USER --password-stdin',
+  'registry-username': 'here: --username',
+  'registry-password': 'here: --password-stdin',
+  'insecure-registry': 'here: --insecure',
+  'cert-dir': 'here: --ca-file FILE',
+  cacert: 'here: --ca-file FILE',
+  'ca-cert': 'here: --ca-file FILE',
+  'dest-cert-dir': 'here: --ca-file FILE',
+  debug: 'here: --verbose',
+  'log-level': 'here: --verbose or --quiet',
+};
 
 /** ` (did you mean --tags?)` for a near miss: a typo, a missing plural, a prefix of one flag. */
 function suggestion(name: string): string {
   const lower = name.toLowerCase();
+  const foreign = FOREIGN_FLAGS[lower];
+  if (foreign) return ` (${foreign})`;
   const names = FLAGS.map((f) => f.name as string);
   // `--retry` for `--retries`: a stem the word was bent from.
   const stem = lower.length >= 5 ? lower.slice(0, -1) : lower;

@@ -105,4 +105,20 @@ describe('parseArgs', () => {
     expect(parseArgs(['-v']).version).toBe(true);
     expect(() => parseArgs(['push', 'l', 'a/b:1', '-u'])).toThrow(/--username needs a value/);
   });
+
+  it("suggests the flag meant: a swap of two letters, and other tools' flags that have an equivalent", () => {
+    const said = (flag: string): string => {
+      try {
+        parseArgs(['push', 'l', 'a/b:1', flag]);
+      } catch (error) {
+        return (error as Error).message;
+      }
+      return '';
+    };
+    expect(said('--quite')).toBe('unknown flag --quite (did you mean --quiet?)');
+    expect(said('--tls-verify=false')).toContain('here: --insecure, for --tls-verify=false');
+    expect(said('--dest-creds=u:p')).toContain('here: --username USER --password-stdin');
+    expect(said('--authfile=x')).toContain('REGISTRY_AUTH_FILE');
+    expect(said('--nope')).toBe('unknown flag --nope');
+  });
 });

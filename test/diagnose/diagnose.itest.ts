@@ -140,4 +140,26 @@ describe('the action with diagnose: on-failure', () => {
     expect(run.summary).toContain('**Worked around:** a push with the default `upload-mode: auto`');
     expect(run.summary).toMatch(/\| 1 MiB \+ 1 byte, chunked \| ✅ \|/);
   });
+
+  it('after a push that failed at a second registry, probes that registry, not the first', async () => {
+    const locked = await startRegistry({ htpasswd: { someone: 'pw-diag-second' } });
+    try {
+      const layout = join(work, 'two-registries');
+      await makeLayout(layout, { seed: 'diag-two', layers: 1, layerSize: 1024 });
+      const res = await runCli([
+        'push',
+        layout,
+        `${registry.host}/diag/first:1`,
+        `${locked.host}/diag/second:1`,
+        '--retries',
+        '0',
+      ]);
+      expect(res.code).toBe(1);
+      const probed = res.stderr.split('Diagnose the registry')[1] ?? '';
+      expect(probed).toContain(`${locked.host}/v2/ answers`);
+      expect(probed).not.toContain(`${registry.host}/v2/ answers`);
+    } finally {
+      await locked.stop();
+    }
+  });
 });
