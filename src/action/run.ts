@@ -160,6 +160,11 @@ async function runAction(signal: AbortSignal): Promise<void> {
     else if (a.kind === 'error') core.error(text, { title: a.title });
     else core.warning(text, { title: a.title });
   }
+  // The log ends with what was pushed, as the CLI's stdout does: the digest, then each ref.
+  if (outputs.values.digest) {
+    core.info(`digest: ${outputs.values.digest}`);
+    for (const ref of JSON.parse(outputs.values.refs) as string[]) core.info(`pushed: ${ref}`);
+  }
   // Kept even if the annotations were cut: a failed run must exit 1.
   if (failure !== undefined) process.exitCode = 1;
 }

@@ -179,6 +179,17 @@ function whereInImage(result: PushResult, digest: string): string[] {
   );
 }
 
+/** Lines in order, each run of the same line once with how many times it came. */
+function collapsed(lines: string[]): { line: string; times: number }[] {
+  const out: { line: string; times: number }[] = [];
+  for (const line of lines) {
+    const last = out[out.length - 1];
+    if (last?.line === line) last.times++;
+    else out.push({ line, times: 1 });
+  }
+  return out;
+}
+
 function blobDetail(result: PushResult, failed: FailedBlob): string[] {
   const { blob } = failed;
   const out: string[] = [`#### ❌ ${code(blob.digest)}`, ''];
@@ -189,9 +200,10 @@ function blobDetail(result: PushResult, failed: FailedBlob): string[] {
   out.push(`- **Registry answered:** ${lastAnswer(blob.errors, blob.error)}`);
   if (blob.tried.length) {
     out.push(`- **Tried** (${plural(blob.attempts, 'upload session')}):`);
-    for (const line of blob.tried.slice(-8))
-      out.push(`  - ${escapeMarkdown(triedLine(line, blob.digest))}`);
-    if (blob.tried.length > 8) out.push(`  - … and ${blob.tried.length - 8} earlier`);
+    const runs = collapsed(blob.tried.map((line) => triedLine(line, blob.digest)));
+    for (const { line, times } of runs.slice(-8))
+      out.push(`  - ${escapeMarkdown(line)}${times > 1 ? ` (×${times})` : ''}`);
+    if (runs.length > 8) out.push(`  - … and ${runs.length - 8} earlier`);
   }
   out.push(...renderCause(failed.cause), '');
   return out;
@@ -467,15 +479,19 @@ function whatFailedSection(result: PushResult, shell: Shell): string[] {
     const notTried = Math.max(0, planned - failedCount - kept);
     const also = notTried ? ` and the ${notTried} not tried after the push stopped` : '';
     out.push(
-      `> [!NOTE]\n> Re-running this job uploads only the ${plural(failedCount, 'failed blob')}${also}: the ${plural(kept, 'blob')} already verified in the registry are skipped by HEAD. No manifest or tag was pushed, so nothing points at an incomplete image.`,
+      `> [!NOTE]\n> Re-running this job uploads only the ${plural(failedCount, 'failed blob')}${also}: ${kept === 1 ? 'the 1 blob already verified in the registry is' : `the ${kept} blobs already verified in the registry are`} skipped by HEAD. No manifest or tag was pushed, so nothing points at an incomplete image.`,
       '',
     );
   }
   return out;
 }
 
+/** Whether any blob was attempted: a push that stopped before them has no blob statistics. */
+const attempted = (result: PushResult): boolean => result.targets.some((t) => t.blobs.size > 0);
+
 /** The blob counts, the repositories read, and the layers registries do not store. */
 function countsSection(result: PushResult): string[] {
+  if (!result.ok && !attempted(result)) return [];
   const mounted = result.blobsMounted
     ? ` (${result.blobsMounted} mounted: ${formatSize(result.bytesMounted)} not sent)`
     : '';
@@ -524,6 +540,7 @@ function diagnosisSection(findings: Finding[] | undefined, shell: Shell): string
 
 /** Every full digest, for an image small enough to list them. */
 function digestsSection(result: PushResult): string[] {
+  if (!result.ok && !attempted(result)) return [];
   const image = result.image;
   if (!image || !image.blobs.size || image.blobs.size > FULL_DIGESTS_UP_TO) return [];
   return details(

@@ -86,6 +86,13 @@ describe('the action as the runner runs it', () => {
       expect(res.stdout).toContain(`::group::${phase}`);
     }
     expect(res.summary).toContain(`${registry.host}/action/app:1`);
+    // The log ends with the digest and each ref pushed.
+    const last = res.stdout.trimEnd().split('\n').slice(-3);
+    expect(last).toEqual([
+      `digest: ${image.digest}`,
+      `pushed: ${registry.host}/action/app:1@${image.digest}`,
+      `pushed: ${registry.host}/action/app:latest@${image.digest}`,
+    ]);
     expect((await listTags(registry.url, 'action/app', basic(USER, PASSWORD))).sort()).toEqual([
       '1',
       'latest',
@@ -124,6 +131,9 @@ describe('the action as the runner runs it', () => {
   it('writes a summary for an input error too (tags: empty)', async () => {
     const res = await runAction(work, { layout: join(work, 'ok'), tags: '' });
     expect(res.code).toBe(1);
+    // Nothing was attempted: no blob statistics, no digests.
+    expect(res.summary).not.toContain('**Blobs:**');
+    expect(res.summary).not.toContain('Full digests');
     expect(res.summary).toContain('❌ oci-push: push failed');
     expect(res.summary).toContain('input tags is required');
     expect(res.summary).toContain('no blob, manifest or tag was sent to the registry');

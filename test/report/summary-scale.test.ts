@@ -132,4 +132,13 @@ describe('recoveries', () => {
       ['retries', 1, 3],
     ]);
   });
+
+  it('identical attempts are one line with a count, and one kept blob is said in the singular', () => {
+    const result = failedPush(1);
+    const blob = [...result.targets[0]!.blobs.values()][0]!;
+    blob.tried = Array<string>(6).fill('monolithic upload: PUT the upload session → 503');
+    const summary = renderSummary(result);
+    expect(summary).toContain('PUT the upload session → 503 (×6)');
+    expect(summary.match(/PUT the upload session → 503/g)).toHaveLength(1);
+  });
 });
