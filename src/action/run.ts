@@ -111,6 +111,9 @@ export async function run(): Promise<void> {
   }
 }
 
+/** The refs the log's last lines name; a push to hundreds of repositories counts the rest. */
+const LOGGED_REFS = 5;
+
 async function runAction(signal: AbortSignal): Promise<void> {
   let settings: PushSettings | undefined;
   let result: PushResult | undefined;
@@ -163,7 +166,10 @@ async function runAction(signal: AbortSignal): Promise<void> {
   // The log ends with what was pushed, as the CLI's stdout does: the digest, then each ref.
   if (outputs.values.digest) {
     core.info(`digest: ${outputs.values.digest}`);
-    for (const ref of JSON.parse(outputs.values.refs) as string[]) core.info(`pushed: ${ref}`);
+    const refs = JSON.parse(outputs.values.refs) as string[];
+    for (const ref of refs.slice(0, LOGGED_REFS)) core.info(`pushed: ${ref}`);
+    if (refs.length > LOGGED_REFS)
+      core.info(`pushed: ${refs.length - LOGGED_REFS} more (the refs output lists them all)`);
   }
   // Kept even if the annotations were cut: a failed run must exit 1.
   if (failure !== undefined) process.exitCode = 1;

@@ -165,7 +165,10 @@ function sayBlob(push: ImagePush, target: TargetResult, outcome: BlobOutcome): v
         ? `mounted from ${outcome.mountedFrom}`
         : outcome.how;
   const say = outcome.state === 'failed' || !quiet ? logger.info : logger.debug;
-  say.call(logger, `${target.repository}: ${outcome.digest} (${outcome.size} bytes) ${what}`);
+  // With several registries, each line says which one.
+  const several = new Set(push.result.targets.map((t) => t.apiHost)).size > 1;
+  const where = several ? `${target.registry}/${target.repository}` : target.repository;
+  say.call(logger, `${where}: ${outcome.digest} (${outcome.size} bytes) ${what}`);
 }
 
 /** Stops before any manifest when a blob failed: a corrupt local blob in the input's words. */

@@ -162,4 +162,23 @@ describe('the action with diagnose: on-failure', () => {
       await locked.stop();
     }
   });
+
+  it('a push to two registries names the registry in each blob line', async () => {
+    const second = await startRegistry();
+    try {
+      const layout = join(work, 'two-open');
+      await makeLayout(layout, { seed: 'diag-two-open', layers: 1, layerSize: 1024 });
+      const res = await runCli([
+        'push',
+        layout,
+        `${registry.host}/two/a:1`,
+        `${second.host}/two/b:1`,
+      ]);
+      expect(res.code, res.stderr).toBe(0);
+      expect(res.stderr).toMatch(new RegExp(`^${registry.host}/two/a: sha256:`, 'm'));
+      expect(res.stderr).toMatch(new RegExp(`^${second.host}/two/b: sha256:`, 'm'));
+    } finally {
+      await second.stop();
+    }
+  });
 });
