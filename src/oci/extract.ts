@@ -16,9 +16,9 @@ export interface Ceiling {
 }
 
 /** The most entries an archive may have: an image's hold a few per layer and blob. */
-export const MAX_ARCHIVE_ENTRIES = 100_000;
+const MAX_ARCHIVE_ENTRIES = 100_000;
 /** What each entry counts against the ceiling besides its bytes: its header, as in the archive. */
-export const ENTRY_BYTES = 512;
+const ENTRY_BYTES = 512;
 /** Links resolved within an archive before any gives up: as the kernel's 40. */
 const MAX_LINK_HOPS = 40;
 

@@ -152,7 +152,7 @@ const ACCEPT = [
  * What a layout can make a push read, whatever it names: a layout controls its annotations and its
  * provenance, so its sources are bounded in count, and so are the manifests read to plan mounts.
  */
-export const MOUNT_LIMITS = { sources: 50, manifestReads: 200, depth: 3, childrenPerIndex: 8 };
+const MOUNT_LIMITS = { sources: 50, manifestReads: 200, depth: 3, childrenPerIndex: 8 };
 
 /**
  * The reading shared by a push's targets: each distinct manifest is read once, and the limits hold

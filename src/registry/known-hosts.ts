@@ -23,7 +23,7 @@ interface KnownHost {
   quirks: HostQuirks;
 }
 
-export const KNOWN_HOSTS: readonly KnownHost[] = [
+const KNOWN_HOSTS: readonly KnownHost[] = [
   // PATCH bodies over 4 MiB answer 416 "too large".
   { name: 'GitHub Container Registry', host: /^ghcr\.io$/, quirks: { maxChunk: 4 * MiB } },
   // Parts under 5 MiB (but the last) are refused when the next part comes.

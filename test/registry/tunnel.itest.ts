@@ -24,6 +24,24 @@ afterAll(async () => {
 
 const TIMEOUT = '2s';
 
+/** The CLI pushing to registry.test (a name only the proxy could reach), with `env` added. */
+function pushThrough(retries: string, env: NodeJS.ProcessEnv): ReturnType<typeof runCli> {
+  return runCli(
+    [
+      'push',
+      layout,
+      'registry.test/app:1',
+      '--retries',
+      retries,
+      '--request-timeout',
+      TIMEOUT,
+      '--diagnose',
+      'never',
+    ],
+    { env: { ...process.env, ...env } },
+  );
+}
+
 describe('a proxy that does not open the tunnel', () => {
   it.each<[HostileMode]>([
     ['close'],
@@ -35,20 +53,7 @@ describe('a proxy that does not open the tunnel', () => {
   ])('%s: the CLI with retries 0 sends one CONNECT and names the proxy', async (mode) => {
     const proxy = await startHostileServer(mode);
     const started = Date.now();
-    const res = await runCli(
-      [
-        'push',
-        layout,
-        'registry.test/app:1',
-        '--retries',
-        '0',
-        '--request-timeout',
-        TIMEOUT,
-        '--diagnose',
-        'never',
-      ],
-      { env: { ...process.env, HTTPS_PROXY: proxy.url, NO_PROXY: '' } },
-    );
+    const res = await pushThrough('0', { HTTPS_PROXY: proxy.url, NO_PROXY: '' });
     const seconds = (Date.now() - started) / 1000;
     await proxy.stop();
     expect(res.code).toBe(1);
@@ -60,20 +65,7 @@ describe('a proxy that does not open the tunnel', () => {
 
   it('retries 2: three CONNECTs, no more', async () => {
     const proxy = await startHostileServer('close-after-connect');
-    const res = await runCli(
-      [
-        'push',
-        layout,
-        'registry.test/app:1',
-        '--retries',
-        '2',
-        '--request-timeout',
-        TIMEOUT,
-        '--diagnose',
-        'never',
-      ],
-      { env: { ...process.env, HTTPS_PROXY: proxy.url } },
-    );
+    const res = await pushThrough('2', { HTTPS_PROXY: proxy.url });
     await proxy.stop();
     expect(res.code).toBe(1);
     expect(proxy.connects).toBe(3);
@@ -128,20 +120,7 @@ describe('NO_PROXY as Go reads it', () => {
     ['other.test, registry.test', 0],
   ])('NO_PROXY=%s: the CLI sends %i CONNECT', async (noProxy, connects) => {
     const proxy = await startHostileServer('close');
-    const res = await runCli(
-      [
-        'push',
-        layout,
-        'registry.test/app:1',
-        '--retries',
-        '0',
-        '--request-timeout',
-        TIMEOUT,
-        '--diagnose',
-        'never',
-      ],
-      { env: { ...process.env, HTTPS_PROXY: proxy.url, NO_PROXY: noProxy } },
-    );
+    const res = await pushThrough('0', { HTTPS_PROXY: proxy.url, NO_PROXY: noProxy });
     await proxy.stop();
     expect(res.code).toBe(1);
     expect(proxy.connections).toBe(connects);
