@@ -7,7 +7,7 @@ import { digestOf, digestFile } from '../oci/digest.js';
 import type { BlobFile } from '../oci/image.js';
 import { makeTempDir, removeTempDir } from '../oci/source.js';
 import { RepositoryClient } from '../registry/client.js';
-import { classifyError } from '../registry/failure.js';
+import { credentialsSent, faultOf } from '../registry/failure.js';
 import { type BaseTransport, DEFAULT_DEADLINES, createBaseTransport } from '../registry/http.js';
 import { formatReference } from '../registry/reference.js';
 import type { Registry } from '../registry/registry.js';
@@ -112,9 +112,11 @@ class Probe {
       ? undefined
       : error instanceof UploadFailed
         ? error.decision.cause
-        : classifyError(error, {
-            authorized: this.registry?.authorized ?? false,
-            anonymous: this.registry ? !this.registry.auth.hasCredentials : false,
+        : faultOf(error, {
+            credentials: credentialsSent(
+              this.registry ? this.registry.auth.hasCredentials : true,
+              this.registry?.authorized ?? false,
+            ),
           }).cause;
     this.findings.push({ check, phase, ok, detail, cause });
     this.options.logger.info(`${ok ? 'ok  ' : 'FAIL'} ${check}: ${detail}`);

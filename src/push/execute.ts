@@ -1,7 +1,7 @@
 import type { PushSettings } from '../config/settings.js';
 import type { LoadedImage } from '../oci/image.js';
 import { openImageSource } from '../oci/source.js';
-import { classifyError } from '../registry/failure.js';
+import { faultOf } from '../registry/failure.js';
 import { realClock } from '../util/clock.js';
 import { pingEarly } from './connect.js';
 import { type PushDeps, pushImage } from './push.js';
@@ -17,7 +17,7 @@ export function failedBeforePush(
   return emptyResult(tags, {
     phase: 'validate',
     error: error instanceof Error ? error : new Error(String(error)),
-    cause: classifyError(error).cause,
+    cause: faultOf(error).cause,
     durationMs: Date.now() - started,
   });
 }

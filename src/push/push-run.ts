@@ -1,5 +1,5 @@
 import type { PushSettings } from '../config/settings.js';
-import { classifyError } from '../registry/failure.js';
+import { credentialsSent, faultOf } from '../registry/failure.js';
 import { RegistryError } from '../registry/errors.js';
 import { type BaseTransport, DEFAULT_DEADLINES, createBaseTransport } from '../registry/http.js';
 import type { EarlyPing } from './connect.js';
@@ -104,9 +104,11 @@ export async function runPush(
       result.cause = 'cancelled';
       result.error = new CancelledError(cancelledMessage(result));
     } else if (!(error instanceof BlobsFailedError))
-      result.cause = classifyError(error, {
-        authorized: run.phase !== 'auth' && run.phase !== 'validate',
-        anonymous: last ? !last.auth.hasCredentials : false,
+      result.cause = faultOf(error, {
+        credentials: credentialsSent(
+          last ? last.auth.hasCredentials : true,
+          run.phase !== 'auth' && run.phase !== 'validate',
+        ),
       }).cause;
   } finally {
     // Every request has finished: drop idle keep-alive sockets now rather than wait on them.

@@ -2,7 +2,7 @@ import type { Clock } from '../util/clock.js';
 import type { Logger } from '../util/logger.js';
 import { type Challenge, parseChallenge } from './auth.js';
 import { RegistryError } from './errors.js';
-import { classifyError } from './failure.js';
+import { faultOf } from './failure.js';
 import { type HttpResponse, type Transport, errorFromResponse } from './http.js';
 import { isLoopback, writtenPort } from './reference.js';
 import { withRetry } from './retry.js';
@@ -56,7 +56,7 @@ export async function ping(options: PingOptions): Promise<PingResult> {
       });
     // Nothing listens on the port yet: https would dial the same port and fail the same way, so
     // the tries again (a service still starting) are over http, and a failure says it as tried.
-    if (refused && classifyError(refused, {}, 'ping').cause === 'connection-refused') {
+    if (refused && faultOf(refused, { op: 'ping' }).cause === 'connection-refused') {
       const late = await get('http', options.retries).catch((error: unknown) => {
         throw explained(error, apiHost);
       });
@@ -78,7 +78,7 @@ export async function ping(options: PingOptions): Promise<PingResult> {
     try {
       res = await get('https', options.retries);
     } catch (error) {
-      const cause = classifyError(error, {}, 'ping').cause;
+      const cause = faultOf(error, { op: 'ping' }).cause;
       const mayUseHttp = options.insecure || loopback;
       if (cause === 'http-over-https' && mayUseHttp) {
         res = await get('http', options.retries);
@@ -122,7 +122,7 @@ const CONNECT_CONTEXT: Partial<Record<string, (host: string, proxy: string) => s
 
 function explained(error: unknown, host: string): unknown {
   if (!(error instanceof RegistryError) || error.status !== undefined) return error;
-  const context = CONNECT_CONTEXT[classifyError(error, {}, 'ping').cause]?.(
+  const context = CONNECT_CONTEXT[faultOf(error, { op: 'ping' }).cause]?.(
     host,
     error.proxy ?? 'HTTPS_PROXY',
   );

@@ -2,13 +2,15 @@ import type { Logger } from '../util/logger.js';
 import type { Clock } from '../util/clock.js';
 import { RetryBudget } from './budget.js';
 import { RegistryError } from './errors.js';
-import { type Decision, type Op, classify, failureOf } from './failure.js';
+import { type Fault, type Op, faultOf } from './failure.js';
 import { type HttpRequest, type HttpResponse, type Transport, errorFromResponse } from './http.js';
 import { displayUrl } from './redact.js';
 
 export const BACKOFF_BASE_MS = 1_000;
 export const BACKOFF_MAX_MS = 30_000;
 const QUICK_BASE_MS = 250;
+/** Quick retries for a refused connection: 0.25 + 0.5 + 1 + 2 s, so a push fails well inside 15 s. */
+export const QUICK_RETRIES = 4;
 /** A Retry-After beyond this is a registry asking us to give up, not to wait. */
 const RETRY_AFTER_MAX_MS = 5 * 60_000;
 
@@ -36,14 +38,14 @@ export function backoffDelay(retry: number, clock: Clock): number {
 
 /** The wait before the next try: Retry-After when the registry gave one, else backoff. */
 export function waitFor(
-  decision: Decision,
+  fault: Pick<Fault, 'quick'>,
   retry: number,
   clock: Clock,
   headers: Record<string, string> = {},
 ): number {
   const retryAfter = parseRetryAfter(headers['retry-after'], clock.now());
   if (retryAfter !== undefined) return retryAfter;
-  if (decision.quick) return QUICK_BASE_MS * 2 ** retry;
+  if (fault.quick) return QUICK_BASE_MS * 2 ** retry;
   return backoffDelay(retry, clock);
 }
 
@@ -52,8 +54,13 @@ function asError(req: HttpRequest, outcome: { res: HttpResponse } | { error: unk
   return 'res' in outcome ? errorFromResponse(req, outcome.res) : outcome.error;
 }
 
+/** Whether a fault may be tried again, on its `retry`-th retry: transient ones, quick ones a few times. */
+export function mayRetry(fault: Fault, retry: number): boolean {
+  return fault.kind === 'transient' && !(fault.quick && retry >= QUICK_RETRIES);
+}
+
 /**
- * Sends a request again when the failure rules say `retry` and its budget allows. A request's body
+ * Sends a request again when the failure rules call its failure transient and its budget allows. A request's body
  * is a factory, so each try rereads it. Statuses the caller handles itself (404 to a HEAD, 202 to a
  * mount) are not failures and come back at once.
  */
@@ -73,13 +80,9 @@ export function withRetry(next: Transport, policy: RetryPolicy, logger: Logger):
       if ('res' in outcome && outcome.res.status < 400) return outcome.res;
       const error = asError(req, outcome);
       if (!(error instanceof RegistryError)) return settle(outcome);
-      const decision = classify(failureOf(error, op), {
-        budgetLeft: budget.left,
-        attempt: retry,
-      });
-      if (decision.action !== 'retry') return settle(outcome);
-      if (!budget.spend()) return settle(outcome);
-      const wait = waitFor(decision, retry, policy.clock, error.headers);
+      const fault = faultOf(error, { op });
+      if (!mayRetry(fault, retry) || !budget.spend()) return settle(outcome);
+      const wait = waitFor(fault, retry, policy.clock, error.headers);
       const why = error.answer;
       logger.info(
         `${req.method} ${displayUrl(req.url)}: ${why}; trying again in ${(wait / 1000).toFixed(1)} s`,

@@ -14,10 +14,9 @@ export interface Cause {
 
 /** Facts a cause text may name. */
 export interface CauseFacts {
-  /** The body size refused at the smallest chunk. */
-  refusedBytes?: number;
-  /** The size of the request body a proxy refused as too large. */
-  bodyBytes?: number;
+  /** The sizes the path refused as too large: the smallest (a chunk at the floor), the largest. */
+  smallestRefused?: number;
+  largestRefused?: number;
   /** The host an upload Location named that the runner could not reach (already escaped text). */
   locationHost?: string;
   /** The proxy a request went through: scheme, host and port (no credentials). */
@@ -335,13 +334,13 @@ function bodyLimitText(id: CauseId, bytes: number): Omit<Cause, 'id'> | undefine
 /** The cause text for an id, with the facts it names filled in, in the syntax of the shell that runs. */
 export function causeOf(id: CauseId, facts: CauseFacts = {}, shell: Shell = 'action'): Cause {
   let text = CAUSES[id];
-  if (id === 'body-limit-at-floor' && facts.refusedBytes !== undefined) {
+  if (id === 'body-limit-at-floor' && facts.smallestRefused !== undefined) {
     text = {
       ...text,
-      title: `The path to the registry refused the request body as too large even for chunks of ${formatSize(facts.refusedBytes)}, the smallest oci-push sends: no chunk size can get through.`,
+      title: `The path to the registry refused the request body as too large even for chunks of ${formatSize(facts.smallestRefused)}, the smallest oci-push sends: no chunk size can get through.`,
     };
   }
-  if (facts.bodyBytes !== undefined) text = bodyLimitText(id, facts.bodyBytes) ?? text;
+  if (facts.largestRefused !== undefined) text = bodyLimitText(id, facts.largestRefused) ?? text;
   if (id === 'location-unreachable' && facts.locationHost) {
     text = {
       ...text,
@@ -371,7 +370,7 @@ export interface RecoveryFacts {
   /** How often: uploads again, HEADs asked again, sessions, requests tried again. */
   times: number;
   /** The largest body refused, and the chunk size that then went through. */
-  refusedBytes?: number;
+  largestRefused?: number;
   chunkBytes?: number;
 }
 
@@ -405,7 +404,7 @@ const RECOVERIES: Record<RecoveryKind, (f: RecoveryFacts) => { title: string; fi
     fix: "Route a push's requests to one replica (sticky sessions), or enable the storage's read-after-write consistency.",
   }),
   chunked: (f) => ({
-    title: `The path to the registry refused ${count(f.blobs, 'request body', 'request bodies')}${f.refusedBytes ? ` of up to ${formatSize(f.refusedBytes)}` : ''} as too large; oci-push sent ${f.blobs === 1 ? 'it' : 'them'} in chunks${f.chunkBytes ? ` of ${formatSize(f.chunkBytes)}` : ''}, which went through.`,
+    title: `The path to the registry refused ${count(f.blobs, 'request body', 'request bodies')}${f.largestRefused ? ` of up to ${formatSize(f.largestRefused)}` : ''} as too large; oci-push sent ${f.blobs === 1 ? 'it' : 'them'} in chunks${f.chunkBytes ? ` of ${formatSize(f.chunkBytes)}` : ''}, which went through.`,
     fix:
       f.chunkBytes && sizeSetting(f.chunkBytes)
         ? `Set {{upload-mode: chunked}} and {{chunk-size: ${sizeSetting(f.chunkBytes)}}} to skip the refused attempts next time, or raise the proxy's body size limit.`

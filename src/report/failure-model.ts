@@ -34,8 +34,8 @@ export function blobCause(
   return causeOf(
     id,
     {
-      refusedBytes: blob.refusedBytes,
-      bodyBytes: blob.bodyBytes,
+      smallestRefused: blob.smallestRefused,
+      largestRefused: blob.largestRefused,
       proxy: blob.errors[blob.errors.length - 1]?.proxy,
       locationHost: id === 'location-unreachable' ? (moved ?? locationHostOf(blob)) : undefined,
     },
@@ -66,7 +66,7 @@ export interface CauseGroup {
   /** What the registry last answered, for the first blob or the push: `413 from cloudflare`. */
   answer?: string;
   /** The smallest request body refused as too large among its blobs. */
-  bodyBytes?: number;
+  largestRefused?: number;
 }
 
 /** A short phrase for a registry answer: the status and who sent it. */
@@ -88,13 +88,13 @@ export function failureCauses(result: PushResult, shell: Shell = 'action'): Caus
       // One group per cause: its text names the smallest body refused, which every blob's exceeds.
       const key = cause.id;
       const prior = groups.get(key);
-      if (prior && (blob.bodyBytes ?? Infinity) < (prior.bodyBytes ?? Infinity)) {
+      if (prior && (blob.largestRefused ?? Infinity) < (prior.largestRefused ?? Infinity)) {
         prior.cause = cause;
-        prior.bodyBytes = blob.bodyBytes;
+        prior.largestRefused = blob.largestRefused;
       }
       const group = prior ?? {
         cause,
-        bodyBytes: blob.bodyBytes,
+        largestRefused: blob.largestRefused,
         blobs: [],
         failures: [],
         answer: shortAnswer(blob.errors[blob.errors.length - 1]),
@@ -144,7 +144,7 @@ export function recoveries(result: PushResult, shell: Shell = 'action'): Recover
       const r = blob.recovered;
       add('reuploaded', r.reuploads);
       add('replica-lag', r.lagHeads);
-      if (r.refusedBytes !== undefined) add('chunked', 1, r.refusedBytes, r.chunkBytes ?? 0);
+      if (r.largestRefused !== undefined) add('chunked', 1, r.largestRefused, r.chunkBytes ?? 0);
       add('sessions-lost', r.lostSessions);
       add('retries', r.retries);
     }
@@ -164,7 +164,7 @@ export function recoveries(result: PushResult, shell: Shell = 'action'): Recover
         {
           blobs: t.blobs,
           times: t.times,
-          refusedBytes: t.refused || undefined,
+          largestRefused: t.refused || undefined,
           chunkBytes: t.chunk || undefined,
         },
         shell,

@@ -1,6 +1,6 @@
 import { RetryBudget } from '../registry/budget.js';
 import type { RegistryError } from '../registry/errors.js';
-import type { Decision, Situation } from '../registry/failure.js';
+import type { CauseId } from '../registry/failure.js';
 import type { TransferPolicy } from './policy.js';
 
 export type Method = 'monolithic' | 'chunked';
@@ -9,8 +9,8 @@ export type Method = 'monolithic' | 'chunked';
 export const MAX_GROWS = 8;
 
 /**
- * Everything tried for one blob in one repository, in one record: the failure rules read it whole
- * (`situation()`), and nothing else counts tries. Every counter is either charged to the budget
+ * Everything tried for one blob in one repository, in one record: the machine's transitions read
+ * it, and nothing else counts tries. Every counter is either charged to the budget
  * (`retries`: resent requests, resumes, new sessions, re-uploads, quick retries) or is a bound of
  * its own (`MAX_GROWS`, `verifyLagRetries`, `reuploads`, one switch to chunks), as action.yml says.
  * The manifest's re-upload of a lost blob goes on with the same record.
@@ -41,20 +41,18 @@ export interface Attempts {
   /** The single-body upload was refused and the blob went on in chunks. */
   switchedToChunks: boolean;
   /** The largest body the path refused as too large, and the chunk size that last went through. */
-  refusedBody?: number;
-  chunkWentThrough?: number;
+  largestRefused?: number;
+  chunkBytes?: number;
   /** Tries again of the same request (retry or quick retry) since the last step that succeeded. */
   retries: number;
   /** The current session resumed at an offset the registry reported. */
   resumed: boolean;
   /** The file was hashed after the registry refused its digest, and matched it. */
   fileChecked: boolean;
-  /** The chunk size refused last, for a path that refused even the smallest one. */
-  refusedBytes?: number;
+  /** The smallest body the path refused as too large: the smallest chunk, when even that was. */
+  smallestRefused?: number;
   /** What went wrong on the way, oldest first, even when the blob got through in the end. */
   problems: { method: Method; error: RegistryError }[];
-  /** The decision on the last failure: its cause is the blob's cause if it fails. */
-  decision?: Decision;
 }
 
 export function newAttempts(policy: Pick<TransferPolicy, 'retries'>): Attempts {
@@ -79,24 +77,10 @@ export function newAttempts(policy: Pick<TransferPolicy, 'retries'>): Attempts {
   };
 }
 
-/** The record as the failure rules read it. */
-export function situation(
-  attempts: Attempts,
-  policy: Pick<TransferPolicy, 'retries' | 'verifyLagRetries' | 'reuploads'>,
-  extra: Partial<Situation> = {},
-): Situation {
-  return {
-    budgetLeft: attempts.budget.left,
-    // A new session is a try again like any other, and progress in one session does not buy more.
-    sessionsLeft: policy.retries - attempts.restarts,
-    lostSessions: attempts.lostSessions,
-    attempt: attempts.retries,
-    resumed: attempts.resumed,
-    fileIntact: attempts.fileChecked,
-    lagLeft: policy.verifyLagRetries - attempts.lagHeads,
-    reuploadsLeft: policy.reuploads - attempts.reuploads,
-    ...extra,
-  };
+/** How a blob's machine ended a blob it could not push: that blob alone, or the whole push. */
+export interface Decision {
+  action: 'fail-blob' | 'fail-push';
+  cause: CauseId;
 }
 
 /** Ends a blob with the decision that ended it, carrying the error it was about. */

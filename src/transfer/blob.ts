@@ -7,7 +7,8 @@ import { type Limiter, unlimited } from '../util/concurrency.js';
 import { errorMessage } from '../util/errors.js';
 import type { Logger } from '../util/logger.js';
 import { type Attempts, UploadFailed, newAttempts } from './attempts.js';
-import { type State, runBlob } from './machine.js';
+import type { State } from './blob-state.js';
+import { runBlob } from './machine.js';
 import type { LocalProof } from './local-proof.js';
 import { type BlobOutcome, newBlobOutcome } from './outcome.js';
 import type { TransferPolicy } from './policy.js';
@@ -109,7 +110,7 @@ export async function pushBlob(
     lostSessions: attempts.lostSessions,
     retries: attempts.retried,
     ...(attempts.switchedToChunks && attempts.method === 'chunked'
-      ? { refusedBytes: attempts.refusedBody, chunkBytes: attempts.chunkWentThrough }
+      ? { largestRefused: attempts.largestRefused, chunkBytes: attempts.chunkBytes }
       : {}),
   };
   if (end.name === 'never-started') return undefined;
@@ -126,8 +127,8 @@ export async function pushBlob(
   outcome.error = error instanceof Error ? error : new Error(errorMessage(error));
   outcome.cause = decision.cause;
   outcome.stopsPush = decision.action === 'fail-push';
-  outcome.refusedBytes = attempts.refusedBytes;
-  outcome.bodyBytes = attempts.refusedBody;
+  outcome.smallestRefused = attempts.smallestRefused;
+  outcome.largestRefused = attempts.largestRefused;
   if (error instanceof RegistryError && !outcome.errors.includes(error)) outcome.errors.push(error);
   if (!outcome.tried.some((line) => line.endsWith(errorMessage(error))))
     outcome.tried.push(errorMessage(error));

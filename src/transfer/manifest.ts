@@ -4,7 +4,7 @@ import { digestOf, isDigest } from '../oci/digest.js';
 import type { ImageNode, LoadedImage } from '../oci/image.js';
 import type { PutManifest, RepositoryClient } from '../registry/client.js';
 import { RegistryError } from '../registry/errors.js';
-import { classifyError } from '../registry/failure.js';
+import { credentialsSent, faultOf } from '../registry/failure.js';
 import { type BlobContext, pushBlob } from './blob.js';
 import { UploadFailed } from './attempts.js';
 import type { BlobOutcome } from './outcome.js';
@@ -48,11 +48,14 @@ export async function putManifest(
     const missing = error instanceof RegistryError ? blobNamedBy(error, ctx.image) : undefined;
     if (!missing)
       throw new UploadFailed(
-        classifyError(
-          error,
-          { authorized: client.registry.authorized, blobKnown: false },
-          'manifest',
-        ),
+        {
+          action: 'fail-push',
+          cause: faultOf(error, {
+            op: 'manifest',
+            credentials: credentialsSent(true, client.registry.authorized),
+            foreignBlob: true,
+          }).cause,
+        },
         error,
       );
     await uploadAgain(client, node, ctx, missing, error as RegistryError);

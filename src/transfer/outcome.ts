@@ -24,10 +24,9 @@ export interface BlobOutcome {
   error?: Error;
   /** The probable cause of the failure, from the failure rules; set when the blob failed. */
   cause?: CauseId;
-  /** The chunk size the path refused last, when it refused even the smallest one. */
-  refusedBytes?: number;
-  /** The size of the request body a proxy refused as too large, when one was. */
-  bodyBytes?: number;
+  /** The sizes the path refused as too large: the smallest (a chunk at the floor), the largest. */
+  smallestRefused?: number;
+  largestRefused?: number;
   /** What this blob got past on its way in, for the "Recovered" report. */
   recovered: Recovered;
   /** The registry acknowledged the upload and then answered 404 to HEAD. */
@@ -47,7 +46,7 @@ export interface Recovered {
   /** Requests sent again after a network error, 5xx or 429. */
   retries: number;
   /** The single body was refused as too large and chunks of `chunkBytes` went through. */
-  refusedBytes?: number;
+  largestRefused?: number;
   chunkBytes?: number;
 }
 

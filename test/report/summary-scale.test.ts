@@ -16,7 +16,7 @@ function failedPush(n: number): PushResult {
       const digest = `sha256:${hex(i + 1)}`;
       const outcome = newBlobOutcome({ digest, size: 4096 + i, mediaType: 'application/x' });
       outcome.cause = 'nginx-body-limit';
-      outcome.bodyBytes = 4096 + i;
+      outcome.largestRefused = 4096 + i;
       outcome.attempts = 1;
       outcome.error = new Error('413');
       outcome.errors.push(
@@ -101,10 +101,10 @@ describe('texts in the syntax of the shell that runs', () => {
   });
 
   it("Cloudflare's plan limits only where the refused size fits them", () => {
-    expect(causeOf('cloudflare-body-limit', { bodyBytes: 2 << 20 }).title).not.toMatch(
+    expect(causeOf('cloudflare-body-limit', { largestRefused: 2 << 20 }).title).not.toMatch(
       /Free and Pro/,
     );
-    expect(causeOf('cloudflare-body-limit', { bodyBytes: 150e6 }).title).toMatch(
+    expect(causeOf('cloudflare-body-limit', { largestRefused: 150e6 }).title).toMatch(
       /over the limit of Cloudflare's Free and Pro \(100 MB\) plan\./,
     );
   });

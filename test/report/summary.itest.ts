@@ -100,7 +100,7 @@ describe('the summary names the failing blob, what the registry said, and the pr
       'upload-mode': 'monolithic',
     });
     expectBlobCause(run, layer(), 'HTTP 413', 'cloudflare-body-limit', {
-      bodyBytes: sizeOf(layer()),
+      largestRefused: sizeOf(layer()),
     });
     expect(run.summary).toContain('from server `cloudflare`');
   });
@@ -109,7 +109,7 @@ describe('the summary names the failing blob, what the registry said, and the pr
     const run = await act(await proxy({ bodyCap: { bytes: MiB, style: 'nginx' } }), {
       'upload-mode': 'monolithic',
     });
-    expectBlobCause(run, layer(), 'HTTP 413', 'nginx-body-limit', { bodyBytes: sizeOf(layer()) });
+    expectBlobCause(run, layer(), 'HTTP 413', 'nginx-body-limit', { largestRefused: sizeOf(layer()) });
   });
 
   it('acknowledged (201), then 404 on HEAD', async () => {

@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { HostProfile } from '../../src/registry/host-profile.js';
 import { CHUNK_FLOOR } from '../../src/transfer/policy.js';
-import { effectiveChunkSize } from '../../src/transfer/machine.js';
+import { effectiveChunkSize } from '../../src/transfer/steps.js';
 
 const MiB = 1 << 20;
 

@@ -1,2 +1,0 @@
-import { createRequire as __ociPushCreateRequire } from 'node:module'; const require = __ociPushCreateRequire(import.meta.url);
-import{a,b}from"./chunk-FABI34MV.js";import"./chunk-UQYFYT3W.js";import"./chunk-K4HWUYU4.js";import"./chunk-SI3E2NXH.js";import"./chunk-QFJWV6AR.js";import"./chunk-VMW2KWVY.js";import"./chunk-UST4V5JQ.js";import"./chunk-LOSWYYCV.js";import"./chunk-X4T4DFML.js";export{b as executePush,a as failedBeforePush};
