@@ -19,9 +19,10 @@ import {
   verifyMount,
   verifyUpload,
 } from './steps.js';
-import { type Action, TRANSITIONS, type Turn, chunkOf, end, record } from './transitions.js';
+import { type Learned, type Next, apply, go } from './learned.js';
+import { type Action, TRANSITIONS, type Turn, chunkOf, end, tried } from './transitions.js';
 
-type Step<N extends Active['name']> = (ctx: MachineContext, state: StateOf<N>) => Promise<State>;
+type Step<N extends Active['name']> = (ctx: MachineContext, state: StateOf<N>) => Promise<Next>;
 
 /** Where a fault leads from one state: the actions tried in order; after the last, the blob fails. */
 type Routes = Partial<Record<FaultKind, readonly Action[]>>;
@@ -140,12 +141,12 @@ export async function runBlob(ctx: MachineContext, start: State): Promise<Termin
         }
       }
       const current: Active = state;
-      state = edge(
-        current,
+      const next =
         MACHINE[current.name].lane === 'upload'
           ? await inUploadPlace(ctx, current, place)
-          : await inChecksLane(ctx, current, place),
-      );
+          : await inChecksLane(ctx, current, place);
+      apply(ctx, next.learned);
+      state = edge(current, next.state);
       // Said before the place is given back, so no blob waiting for it starts in vain.
       if (state.name === 'failed' && state.decision.action === 'fail-push')
         ctx.stop?.(state.decision.cause);
@@ -173,7 +174,7 @@ function edge(from: State, to: State): State {
 }
 
 /** A step of a session: it takes the blob's upload place first (once per session). */
-async function inUploadPlace(ctx: MachineContext, current: Active, place: Place): Promise<State> {
+async function inUploadPlace(ctx: MachineContext, current: Active, place: Place): Promise<Next> {
   if (!place.release) {
     place.release = await ctx.uploads.acquire({ weight: uploadShares(ctx.policy, ctx.blob.size) });
     // Another blob stopped the push while this one waited for its place.
@@ -181,21 +182,21 @@ async function inUploadPlace(ctx: MachineContext, current: Active, place: Place)
     if (stopped) {
       const a = ctx.attempts;
       if (current.name === 'open' && a.sessions === 0 && a.reuploads === 0)
-        return { name: 'never-started' };
-      return stoppedBy(stopped);
+        return go({ name: 'never-started' });
+      return go(stoppedBy(stopped));
     }
   }
   return step(ctx, current);
 }
 
 /** A step that moves no bytes: it waits in the checks lane, verifications first. */
-function inChecksLane(ctx: MachineContext, current: Active, place: Place): Promise<State> {
+function inChecksLane(ctx: MachineContext, current: Active, place: Place): Promise<Next> {
   release(place);
   // A blob still waiting for its first check when the push stopped is left alone.
   return ctx.checks(
     async () =>
       current.name === 'check' && ctx.stopped?.()
-        ? { name: 'never-started' as const }
+        ? go({ name: 'never-started' })
         : step(ctx, current),
     { first: current.name === 'verify' },
   );
@@ -207,13 +208,15 @@ function stoppedBy(cause: CauseId): Terminal {
 }
 
 /** One request, and the state it leads to; a failure goes to the rules. */
-async function step(ctx: MachineContext, state: Active): Promise<State> {
+async function step(ctx: MachineContext, state: Active): Promise<Next> {
   try {
     const next = await (MACHINE[state.name].step as Step<typeof state.name>)(ctx, state as never);
-    if (state.name !== 'cancel') ctx.attempts.retries = 0;
-    return next;
-  } catch (error) {
-    return failed(ctx, state, await explained(ctx, state, error));
+    if (state.name === 'cancel') return next;
+    return { state: next.state, learned: [...next.learned, { fact: 'answered' }] };
+  } catch (thrown) {
+    const { error, intact } = await explained(ctx, state, thrown);
+    const next = failed(ctx, state, error);
+    return intact ? { ...next, learned: [{ fact: 'file-intact' }, ...next.learned] } : next;
   }
 }
 
@@ -228,31 +231,31 @@ function sentBy(ctx: MachineContext, state: Active): Sent {
   return { op, credentials, location: registry.profile.locationsOnOwnHost ? 'moved' : undefined };
 }
 
-/** What a failure taught, before its transition: the host's profile and the blob's record. */
-function learn(t: Turn): void {
+/** What a failure itself taught, whatever the move after it: for the host's profile and the record. */
+function lessons(t: Turn): Learned[] {
   const { ctx, state, fault, error } = t;
-  const a = ctx.attempts;
+  const learned: Learned[] = [];
   // A session lost after it took chunks may have expired: the host's profile learns its age.
   const lost = fault.kind === 'session-gone' || fault.kind === 'range-mismatch';
   if (lost && state.name === 'patch' && state.offset > 0)
-    ctx.client.registry.profile.sessionLostAt(ctx.clock.now() - state.session.openedAt);
+    learned.push({ fact: 'session-lost-at', ageMs: ctx.clock.now() - state.session.openedAt });
   const body =
     state.name === 'put' ? ctx.blob.size : state.name === 'patch' ? chunkOf(ctx, state) : 0;
-  if (fault.kind === 'body-too-large' && body)
-    a.largestRefused = Math.max(a.largestRefused ?? 0, body);
+  if (fault.kind === 'body-too-large' && body) learned.push({ fact: 'body-refused', size: body });
   if (MACHINE[state.name].lane === 'upload' && error instanceof RegistryError)
-    record(ctx.outcome, `${a.method} upload: ${error.message}`, error);
+    learned.push(tried(`${ctx.attempts.method} upload: ${error.message}`, error));
+  return learned;
 }
 
 /** The rules read the fault; the state's row says where it leads. */
-function failed(ctx: MachineContext, state: Active, error: unknown): State {
+function failed(ctx: MachineContext, state: Active, error: unknown): Next {
   const turn: Turn = { ctx, state, error, fault: faultOf(error, sentBy(ctx, state)) };
-  learn(turn);
-  return afterFault(turn);
+  const next = afterFault(turn);
+  return { state: next.state, learned: [...lessons(turn), ...next.learned] };
 }
 
-/** The first action of the state's row for this fault that applies; after the last, the blob fails. */
-export function afterFault(turn: Turn): State {
+/** The first move of the state's row for this fault that applies; after the last, the blob fails. */
+export function afterFault(turn: Turn): Next {
   for (const action of routeOf(turn.state.name, turn.fault.kind)) {
     const next = TRANSITIONS[action](turn);
     if (next) return next;

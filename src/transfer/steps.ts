@@ -1,8 +1,9 @@
 import type { UploadStart } from '../registry/client.js';
 import { RegistryError } from '../registry/errors.js';
 import { InputError } from '../util/errors.js';
-import type { Active, MachineContext, Session, State } from './blob-state.js';
+import type { Active, MachineContext, Session } from './blob-state.js';
 import { checkFileDigest, fileBody, fileRange } from './body.js';
+import { type Next, go } from './learned.js';
 import { CHUNK_FLOOR } from './policy.js';
 
 /**
@@ -14,109 +15,101 @@ export async function explained(
   ctx: MachineContext,
   state: Active,
   error: unknown,
-): Promise<unknown> {
+): Promise<{ error: unknown; intact?: true }> {
   const refused =
     error instanceof RegistryError && error.codes.some((c) => c.code === 'DIGEST_INVALID');
   if (!refused || ctx.attempts.fileChecked || (state.name !== 'put' && state.name !== 'commit'))
-    return error;
+    return { error };
   try {
     await checkFileDigest(ctx.blob);
   } catch (corrupt) {
-    return corrupt;
+    return { error: corrupt };
   }
-  ctx.attempts.fileChecked = true;
-  return error;
+  return { error, intact: true };
 }
 
 /** A state that sends a request, by its name. */
 export type StateOf<N extends Active['name']> = Extract<Active, { name: N }>;
 
 /** HEAD: present with our size is done; missing goes to a mount or a new session. */
-export async function checkExists(ctx: MachineContext): Promise<State> {
+export async function checkExists(ctx: MachineContext): Promise<Next> {
   const stat = await ctx.client.statBlob(ctx.blob.digest, 'exists');
   if (stat.exists && (stat.size === undefined || stat.size === ctx.blob.size))
-    return { name: 'done', how: 'present' };
+    return go({ name: 'done', how: 'present' });
   // A source the registry refused once (no pull access there) is not asked again.
   const refused = ctx.mountFrom && ctx.client.registry.profile.mountsRefusedFrom.has(ctx.mountFrom);
-  return ctx.mountFrom && !refused ? { name: 'mount' } : { name: 'open' };
+  return go(ctx.mountFrom && !refused ? { name: 'mount' } : { name: 'open' });
 }
 
 /** POST with `mount`: 201 mounted, or 202 a session that takes the upload instead. */
-export async function mountFrom(ctx: MachineContext): Promise<State> {
+export async function mountFrom(ctx: MachineContext): Promise<Next> {
   // Never mount bytes the layout does not hold: the file must hash to the digest first.
   if (!ctx.mountOnly) await (ctx.proof ? ctx.proof.proven(ctx.blob) : checkFileDigest(ctx.blob));
   const start = await ctx.client.startUpload({ digest: ctx.blob.digest, from: ctx.mountFrom! });
-  if (start.mounted) return { name: 'mount-verify' };
+  if (start.mounted) return go({ name: 'mount-verify' });
   if (ctx.mountOnly) throw notMountable(ctx, start.location);
   // A 202: the registry did not have it there, and this session takes the upload instead.
   return begin(ctx, start);
 }
 
 /** HEAD after a mount: it must read back as ours. */
-export async function verifyMount(ctx: MachineContext): Promise<State> {
+export async function verifyMount(ctx: MachineContext): Promise<Next> {
   await verify(ctx, 'mount-verify');
-  return { name: 'done', how: 'mounted' };
+  return go({ name: 'done', how: 'mounted' });
 }
 
 /** POST: a new upload session. */
-export async function openSession(ctx: MachineContext): Promise<State> {
+export async function openSession(ctx: MachineContext): Promise<Next> {
   const start = await ctx.client.startUpload();
   if (start.mounted) throw new Error('the registry answered a plain upload as a mount');
   return begin(ctx, start);
 }
 
 /** PUT: the whole blob in one body. */
-export async function putBody(ctx: MachineContext, state: StateOf<'put'>): Promise<State> {
+export async function putBody(ctx: MachineContext, state: StateOf<'put'>): Promise<Next> {
   const { blob } = ctx;
   await ctx.client.putBlob(state.session.location, blob.digest, blob.size, fileBody(blob), {
     onProgress: ctx.onProgress,
   });
-  ctx.attempts.chunks = 1;
-  return { name: 'verify' };
+  return go({ name: 'verify' }, { fact: 'body-sent' });
 }
 
 /** GET the session: where the upload stands, to resume from there. */
-export async function askStatus(ctx: MachineContext, state: StateOf<'status'>): Promise<State> {
+export async function askStatus(ctx: MachineContext, state: StateOf<'status'>): Promise<Next> {
   const status = await ctx.client.uploadStatus(state.session.location);
   // Never trust a registry's offset past the bytes actually sent.
   const offset = Math.min(status.offset, state.sent);
   ctx.logger.info(`${ctx.blob.digest}: resuming the upload at byte ${offset}`);
-  ctx.attempts.resumed = true;
   const session = { ...state.session, location: status.location };
-  return { name: 'patch', session, offset, size: state.size };
+  return go({ name: 'patch', session, offset, size: state.size }, { fact: 'resumed' });
 }
 
 /** PUT with the digest after the last chunk. */
-export async function commit(ctx: MachineContext, state: StateOf<'commit'>): Promise<State> {
+export async function commit(ctx: MachineContext, state: StateOf<'commit'>): Promise<Next> {
   await ctx.client.commitUpload(state.session.location, ctx.blob.digest, ctx.blob.size);
-  return { name: 'verify' };
+  return go({ name: 'verify' });
 }
 
 /** DELETE the session (best effort), then go where the edge it stands for leads. */
-export async function cancel(ctx: MachineContext, state: StateOf<'cancel'>): Promise<State> {
+export async function cancel(ctx: MachineContext, state: StateOf<'cancel'>): Promise<Next> {
   await ctx.client.cancelUpload(state.session.location);
-  return state.then;
+  return go(state.then);
 }
 
 /** HEAD after a commit: the blob must read back as sent. */
-export async function verifyUpload(ctx: MachineContext): Promise<State> {
+export async function verifyUpload(ctx: MachineContext): Promise<Next> {
   await verify(ctx, 'verify');
-  const a = ctx.attempts;
-  // Only the HEADs asked again before a verification that found the blob were replica lag;
-  // those before a re-upload were the registry losing it.
-  a.lagTotal += a.lagHeads;
-  ctx.proof?.accepted(ctx.blob.digest);
-  return { name: 'done', how: a.method };
+  return go({ name: 'done', how: ctx.attempts.method }, { fact: 'verified' });
 }
 
 /** The manifest PUT said the registry lost this blob: that answer is the step's failure. */
-export async function vanished(_ctx: MachineContext, state: StateOf<'vanished'>): Promise<State> {
+export async function vanished(_ctx: MachineContext, state: StateOf<'vanished'>): Promise<Next> {
   throw state.error;
 }
 
 /** One chunk; the session goes on from where it ends, or commits after the last. */
-export async function sendChunk(ctx: MachineContext, state: StateOf<'patch'>): Promise<State> {
-  const { client, blob, attempts: a } = ctx;
+export async function sendChunk(ctx: MachineContext, state: StateOf<'patch'>): Promise<Next> {
+  const { client, blob } = ctx;
   const length = Math.min(state.size, blob.size - state.offset);
   const base = state.offset;
   const location = await client.patchChunk(
@@ -126,16 +119,12 @@ export async function sendChunk(ctx: MachineContext, state: StateOf<'patch'>): P
     fileRange(blob.path, state.offset, length),
     { onProgress: ctx.onProgress && ((n) => ctx.onProgress!(base + n)) },
   );
-  a.chunks++;
-  a.chunkBytes = state.size;
-  if (length === state.size) client.registry.profile.chunkWentThrough(state.size);
-  // The upload moved forward: failures before it say nothing about the next ones.
-  a.budget.refill();
   const session = { ...state.session, location };
   const offset = state.offset + length;
+  const sent = { fact: 'chunk-sent', size: state.size, length } as const;
   return offset < blob.size
-    ? { name: 'patch', session, offset, size: state.size }
-    : { name: 'commit', session };
+    ? go({ name: 'patch', session, offset, size: state.size }, sent)
+    : go({ name: 'commit', session }, sent);
 }
 
 /** A blob with no local copy that the registry would not mount: the session is dropped. */
@@ -147,12 +136,9 @@ function notMountable(ctx: MachineContext, location: URL): Error {
 }
 
 /** A new session: one body, or chunks when the mode, the host or an earlier refusal says so. */
-function begin(ctx: MachineContext, start: Extract<UploadStart, { mounted: false }>): State {
+function begin(ctx: MachineContext, start: Extract<UploadStart, { mounted: false }>): Next {
   const { policy, blob, attempts: a } = ctx;
   const profile = ctx.client.registry.profile;
-  a.sessions++;
-  a.resumed = false;
-  a.chunks = 0;
   const session: Session = {
     location: start.location,
     minChunk: start.minChunk,
@@ -163,14 +149,14 @@ function begin(ctx: MachineContext, start: Extract<UploadStart, { mounted: false
     a.method === 'chunked' ||
     policy.mode === 'chunked' ||
     (policy.mode === 'auto' && profile.prefersChunks(blob.size));
-  a.method = chunked ? 'chunked' : 'monolithic';
-  if (!chunked) return { name: 'put', session };
+  const opened = { fact: 'session-opened', method: chunked ? 'chunked' : 'monolithic' } as const;
+  if (!chunked) return go({ name: 'put', session }, opened);
   const size = effectiveChunkSize(
     profile.chunkSize(policy.chunkSize),
     start.minChunk,
     start.maxChunk,
   );
-  return { name: 'patch', session, offset: 0, size };
+  return go({ name: 'patch', session, offset: 0, size }, opened);
 }
 
 /** The chunk size within the registry's window and our floor. */

@@ -6,7 +6,7 @@ import { errorMessage } from '../util/errors.js';
 import { formatSize } from '../util/format.js';
 import { MAX_GROWS } from './attempts.js';
 import type { Active, MachineContext, State } from './blob-state.js';
-import type { BlobOutcome } from './outcome.js';
+import { type Learned, type Next, go } from './learned.js';
 import { CHUNK_FLOOR } from './policy.js';
 
 /** Upload sessions a blob may lose before the loss itself is the answer. */
@@ -21,11 +21,11 @@ export interface Turn {
 }
 
 /**
- * What one action does from the state that failed: the next state, or `undefined` when the action
- * does not apply there (the machine's table then tries the next one listed, and after the last the
- * blob fails with the fault's cause).
+ * What one move does from the state that failed: the next state and what it learned, or `undefined`
+ * when the move does not apply there (the machine's table then tries the next one listed, and after
+ * the last the blob fails with the fault's cause). A move reads; the loop applies what it learned.
  */
-export type Transition = (t: Turn) => State | undefined;
+export type Transition = (t: Turn) => Next | undefined;
 
 /** The size of the chunk a failed step was sending, or would send. */
 export function chunkOf(ctx: MachineContext, state: Active): number {
@@ -33,10 +33,12 @@ export function chunkOf(ctx: MachineContext, state: Active): number {
   return ctx.client.registry.profile.chunkSize(ctx.policy.chunkSize);
 }
 
-export function record(outcome: BlobOutcome, line: string, error?: RegistryError): void {
-  outcome.tried.push(line);
-  if (error && !outcome.errors.includes(error)) outcome.errors.push(error);
-}
+/** A line for the blob's record, with the registry's error it is about. */
+export const tried = (line: string, error?: unknown): Learned => ({
+  fact: 'tried',
+  line,
+  error: error instanceof RegistryError ? error : undefined,
+});
 
 /** Drops the session (best effort), then goes on. */
 function leave(state: Active, then: State): State {
@@ -44,42 +46,43 @@ function leave(state: Active, then: State): State {
 }
 
 /** The blob fails (after dropping its session), for `cause`: alone, or stopping the push. */
-export function fail(t: Turn, cause: CauseId, stops: 'blob' | 'push' = 'blob'): State {
+export function fail(
+  t: Turn,
+  cause: CauseId,
+  stops: 'blob' | 'push' = 'blob',
+  ...learned: Learned[]
+): Next {
   const decision = { action: stops === 'push' ? 'fail-push' : 'fail-blob', cause } as const;
-  return leave(t.state, { name: 'failed', error: t.error, decision });
+  return go(leave(t.state, { name: 'failed', error: t.error, decision }), ...learned);
 }
 
 /** The end of a table row: the fault ends the blob, or the push when nothing else can succeed. */
-export function end(t: Turn): State {
+export function end(t: Turn): Next {
   const { state, ctx, error } = t;
-  if (state.name === 'verify')
-    record(
-      ctx.outcome,
-      `upload ${ctx.attempts.reuploads + 1} acknowledged (201), then HEAD: ${errorMessage(error)}`,
-      error instanceof RegistryError ? error : undefined,
-    );
   const stops = t.fault.kind === 'fatal' || t.fault.kind === 'auth' ? 'push' : 'blob';
-  return fail(t, t.fault.cause, stops);
+  if (state.name !== 'verify') return fail(t, t.fault.cause, stops);
+  const line = `upload ${ctx.attempts.reuploads + 1} acknowledged (201), then HEAD: ${errorMessage(error)}`;
+  return fail(t, t.fault.cause, stops, tried(line, error));
 }
 
 /** Tries again the budget does not allow: the blob fails with the fault's cause. */
-const spent = (t: Turn): State => fail(t, t.fault.cause);
+const spent = (t: Turn, ...learned: Learned[]): Next => fail(t, t.fault.cause, 'blob', ...learned);
 
 /**
- * The one place a try again is charged: false when the budget is spent. Every transition that
- * sends something again passes here, and nothing else in the machine charges the budget.
+ * The one place a try again is charged: undefined when the budget is spent, else what the try
+ * costs (a charge, and a longer wait next time) and how long to wait. Every move that sends
+ * something again passes here, and nothing else in the machine spends the budget.
  */
-function charge(t: Turn, resend = false): boolean {
+function charge(
+  t: Turn,
+  resend: boolean,
+  quick = t.fault.quick,
+): { ms: number; cost: Learned[] } | undefined {
   const a = t.ctx.attempts;
-  if (!a.budget.spend()) return false;
-  if (resend) a.retried++;
-  return true;
-}
-
-/** The wait before a try again: Retry-After, the quick schedule, or backoff. */
-function backoff(t: Turn, quick = t.fault.quick): number {
+  if (a.budget.left <= 0) return undefined;
   const headers = t.error instanceof RegistryError ? t.error.headers : {};
-  return waitFor({ quick }, t.ctx.attempts.retries++, t.ctx.clock, headers);
+  const ms = waitFor({ quick }, a.retries, t.ctx.clock, headers);
+  return { ms, cost: [{ fact: 'charged', resend }, { fact: 'waited' }] };
 }
 
 const seconds = (ms: number): string => `${(ms / 1000).toFixed(1)} s`;
@@ -87,47 +90,46 @@ const seconds = (ms: number): string => `${(ms / 1000).toFixed(1)} s`;
 /** The same request again, after a wait; quick retries stop at their own count. */
 const retry: Transition = (t) => {
   if (!mayRetry(t.fault, t.ctx.attempts.retries)) return undefined;
-  if (!charge(t, true)) return spent(t);
-  const ms = backoff(t);
+  const paid = charge(t, true);
+  if (!paid) return spent(t);
   const { error } = t;
   const what = error instanceof RegistryError ? `${error.method} ${error.url}` : t.state.name;
   const why = error instanceof RegistryError ? error.answer : errorMessage(error);
-  t.ctx.logger.info(`${what}: ${why}; trying again in ${seconds(ms)}`);
-  return { name: 'wait', ms, then: t.state };
+  t.ctx.logger.info(`${what}: ${why}; trying again in ${seconds(paid.ms)}`);
+  return go({ name: 'wait', ms: paid.ms, then: t.state }, ...paid.cost);
 };
 
 /** A chunk that failed: the session is asked where it stands, and goes on from there. */
 const resume: Transition = (t) => {
   const { state, ctx } = t;
   if (state.name !== 'patch') return undefined;
-  if (!charge(t, true)) return spent(t);
-  const ms = backoff(t);
+  const paid = charge(t, true);
+  if (!paid) return spent(t);
   const sent = state.offset + Math.min(state.size, ctx.blob.size - state.offset);
   ctx.logger.info(
     `${ctx.blob.digest}: ${errorMessage(t.error)}; asking the registry where the upload stands`,
   );
-  return {
-    name: 'wait',
-    ms,
-    then: { name: 'status', session: state.session, sent, size: state.size },
-  };
+  const then: State = { name: 'status', session: state.session, sent, size: state.size };
+  return go({ name: 'wait', ms: paid.ms, then }, ...paid.cost);
 };
 
 /** A new session from byte 0, for `cause`; never more than `retries` of them. */
-function restartFor(t: Turn, cause: CauseId, quick?: boolean): State {
+function restartFor(t: Turn, cause: CauseId, quick?: boolean): Next {
   const { ctx } = t;
-  const a = ctx.attempts;
   const stopped = ctx.stopped?.();
   // Stopped for another blob's reason: this blob failed for that same reason, not its own.
   if (stopped) return fail(t, stopped);
-  if (a.restarts >= ctx.policy.retries || !charge(t)) return fail(t, cause);
-  a.restarts++;
-  if (cause === 'lost-session' || cause === 'no-shared-secret') a.lostSessions++;
-  const ms = backoff(t, quick);
+  const paid = ctx.attempts.restarts < ctx.policy.retries ? charge(t, false, quick) : undefined;
+  if (!paid) return fail(t, cause);
+  const lostSession = cause === 'lost-session' || cause === 'no-shared-secret';
   ctx.logger.info(
-    `${ctx.blob.digest}: upload failed (${errorMessage(t.error)}); starting again in ${seconds(ms)}`,
+    `${ctx.blob.digest}: upload failed (${errorMessage(t.error)}); starting again in ${seconds(paid.ms)}`,
   );
-  return leave(t.state, { name: 'wait', ms, then: { name: 'open' } });
+  const then: State = { name: 'open' };
+  return go(leave(t.state, { name: 'wait', ms: paid.ms, then }), ...paid.cost, {
+    fact: 'restarted',
+    lostSession,
+  });
 }
 
 /**
@@ -161,18 +163,17 @@ const newSession: Transition = (t) => {
 const chunk: Transition = (t) => {
   const { ctx } = t;
   const profile = ctx.client.registry.profile;
-  const a = ctx.attempts;
-  const mayChunk = ctx.policy.mode === 'auto' && profile.chunkedUploads && a.method !== 'chunked';
+  const mayChunk =
+    ctx.policy.mode === 'auto' && profile.chunkedUploads && ctx.attempts.method !== 'chunked';
   const smaller = chunkOf(ctx, t.state) < ctx.blob.size;
   if (!mayChunk || (t.fault.kind === 'body-cut' && !smaller)) return undefined;
-  profile.monolithicRefused(ctx.blob.size);
-  a.largestRefused = Math.max(a.largestRefused ?? 0, ctx.blob.size);
-  a.method = 'chunked';
-  a.switchedToChunks = true;
   ctx.logger.info(
     `${ctx.blob.digest}: the single-body upload failed (${errorMessage(t.error)}); switching to chunks`,
   );
-  return leave(t.state, { name: 'open' });
+  return go(leave(t.state, { name: 'open' }), {
+    fact: 'switched-to-chunks',
+    refused: ctx.blob.size,
+  });
 };
 
 /** Half the chunk, in the same session; at the smallest chunk there is no way through. */
@@ -181,18 +182,13 @@ const shrink: Transition = (t) => {
   if (state.name !== 'patch') return undefined;
   const length = Math.min(state.size, ctx.blob.size - state.offset);
   const floor = Math.max(CHUNK_FLOOR, state.session.minChunk ?? 0);
-  const a = ctx.attempts;
-  if (state.size <= floor) {
-    a.smallestRefused = length;
-    return fail(t, 'body-limit-at-floor');
-  }
-  ctx.client.registry.profile.chunkRefusedAsTooLarge(length);
-  a.shrinks++;
+  if (state.size <= floor)
+    return fail(t, 'body-limit-at-floor', 'blob', { fact: 'refused-at-floor', size: length });
   const size = Math.max(floor, Math.floor(length / 2));
   ctx.logger.info(
     `${ctx.blob.digest}: a chunk of ${formatSize(length)} was refused as too large; chunks are now ${formatSize(size)}`,
   );
-  return { ...state, size };
+  return go({ ...state, size }, { fact: 'chunk-too-large', size: length });
 };
 
 /**
@@ -205,13 +201,10 @@ const grow: Transition = (t) => {
   const size = state.name === 'patch' ? state.size : chunkOf(ctx, state);
   const ceiling = 'session' in state ? state.session.maxChunk : undefined;
   if (ctx.attempts.grows >= MAX_GROWS || (ceiling && size >= ceiling)) return undefined;
-  const profile = ctx.client.registry.profile;
-  profile.chunkRefusedAsTooSmall(size);
-  ctx.attempts.grows++;
   ctx.logger.info(
-    `${ctx.blob.digest}: chunks of ${formatSize(size)} were refused as too small; starting again with ${formatSize(profile.chunkSize(ctx.policy.chunkSize))}`,
+    `${ctx.blob.digest}: chunks of ${formatSize(size)} were refused as too small; starting again with larger ones`,
   );
-  return leave(state, { name: 'open' });
+  return go(leave(state, { name: 'open' }), { fact: 'chunk-too-small', size });
 };
 
 /** A refused mount: uploaded instead; a source refused once is not asked again. */
@@ -220,24 +213,20 @@ const plainUpload: Transition = (t) => {
   if (ctx.mountOnly) return fail(t, 'input', 'push');
   const registry = ctx.client.registry;
   const message = errorMessage(t.error);
+  const from = ctx.mountFrom ?? '';
+  if (state.name === 'mount-verify')
+    return go({ name: 'open' }, tried(`mount from ${from} acknowledged, then HEAD: ${message}`));
   // The mount itself was refused (no pull access, another project, a token service refusing the
-  // source's scope): not a 202, which only says the source lacks this blob.
-  const from = ctx.mountFrom;
-  if (state.name === 'mount' && from && !registry.profile.mountsRefusedFrom.has(from)) {
-    // Said once per source, never a failure: the report warns from the observation.
-    registry.profile.mountsRefusedFrom.add(from);
-    registry.observations.mountsRefusedFrom.push(from);
+  // source's scope): not a 202, which only says the source lacks this blob. Said once per source.
+  if (!registry.profile.mountsRefusedFrom.has(from))
     ctx.logger.info(
       `${registry.name}: mounting from ${from} was refused (${message}); blobs are uploaded instead`,
     );
-  }
-  record(
-    ctx.outcome,
-    state.name === 'mount-verify'
-      ? `mount from ${from} acknowledged, then HEAD: ${message}`
-      : `mount from ${from} refused (${message}); uploading instead`,
+  return go(
+    { name: 'open' },
+    { fact: 'mount-refused', from },
+    tried(`mount from ${from} refused (${message}); uploading instead`),
   );
-  return { name: 'open' };
 };
 
 /** A blob not yet served after its commit: asked again while replicas may lag. Never charged. */
@@ -245,8 +234,8 @@ const lag: Transition = (t) => {
   const a = t.ctx.attempts;
   if (t.fault.cause !== 'vanished-after-ack' || a.lagHeads >= t.ctx.policy.verifyLagRetries)
     return undefined;
-  a.lagHeads++;
-  return { name: 'wait', ms: backoffDelay(a.lagHeads - 1, t.ctx.clock), then: { name: 'verify' } };
+  const ms = backoffDelay(a.lagHeads, t.ctx.clock);
+  return go({ name: 'wait', ms, then: { name: 'verify' } }, { fact: 'lag-head' });
 };
 
 /** How the registry lost an acknowledged blob, for the blob's record. */
@@ -260,16 +249,15 @@ function lostLine(t: Turn): string {
 /** The registry lost a blob it had acknowledged: uploaded again, within `reuploads`. */
 const reupload: Transition = (t) => {
   const { ctx, fault, error } = t;
-  const a = ctx.attempts;
-  ctx.outcome.vanishedAfterAck ||= fault.cause === 'vanished-after-ack';
-  record(ctx.outcome, lostLine(t), error instanceof RegistryError ? error : undefined);
-  if (a.reuploads >= ctx.policy.reuploads || !charge(t)) return spent(t);
-  a.reuploads++;
-  a.lagHeads = 0;
+  const seen: Learned[] = [tried(lostLine(t), error)];
+  if (fault.cause === 'vanished-after-ack') seen.unshift({ fact: 'vanished-after-ack' });
+  const paid = ctx.attempts.reuploads < ctx.policy.reuploads ? charge(t, false) : undefined;
+  if (!paid) return spent(t, ...seen);
   ctx.logger.info(
     `${ctx.blob.digest}: acknowledged but ${errorMessage(error)}; uploading it again`,
   );
-  return { name: 'open' };
+  // The wait is the lag HEADs' before it; a re-upload goes at once.
+  return go({ name: 'open' }, ...seen, paid.cost[0]!, { fact: 'reuploaded' });
 };
 
 /**
@@ -283,19 +271,17 @@ const ownHost: Transition = (t) => {
   if (!('session' in state)) return undefined;
   const registry = ctx.client.registry;
   const from = state.session.location.host;
-  registry.profile.locationsOnOwnHost = true;
-  if (!registry.observations.locationMovedFrom) {
-    // The warning is the report's, from the observation; the log says what happened.
-    registry.observations.locationMovedFrom = from;
+  // The warning is the report's, from the observation; the log says what happened.
+  if (!registry.observations.locationMovedFrom)
     ctx.logger.info(
       `${registry.name}: upload Locations name ${from}, which cannot be reached (${errorMessage(t.error)}); sending them to ${registry.apiHost} instead`,
     );
-  }
   const location = onOwnHost(state.session.location, registry.baseUrl);
-  return { ...state, session: { ...state.session, location } } as State;
+  const moved = { ...state, session: { ...state.session, location } } as State;
+  return go(moved, { fact: 'location-moved', from });
 };
 
-/** Every action a table row may name, and what it does. */
+/** Every move a table row may name, and what it does. */
 export const TRANSITIONS = {
   retry,
   resume,

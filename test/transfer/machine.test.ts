@@ -6,6 +6,7 @@ import { Registry } from '../../src/registry/registry.js';
 import { QUICK_RETRIES } from '../../src/registry/retry.js';
 import { newAttempts } from '../../src/transfer/attempts.js';
 import type { Active, MachineContext, Session, State } from '../../src/transfer/blob-state.js';
+import { apply } from '../../src/transfer/learned.js';
 import { MACHINE, afterFault } from '../../src/transfer/machine.js';
 import { newBlobOutcome } from '../../src/transfer/outcome.js';
 import { type UploadMode, transferPolicy } from '../../src/transfer/policy.js';
@@ -119,6 +120,7 @@ const CAUSE: Record<FaultKind, CauseId> = {
 
 function run(name: Active['name'], kind: FaultKind, setup: Setup = {}, fault: Partial<Fault> = {}) {
   const ctx = contextFor(setup);
+  const before = JSON.stringify(ctx.attempts);
   const state = { ...STATES[name], ...setup.at } as Active;
   const error = new RegistryError({
     method: 'GET',
@@ -126,8 +128,16 @@ function run(name: Active['name'], kind: FaultKind, setup: Setup = {}, fault: Pa
     url: 'https://r/',
     status: 500,
   });
-  const next = afterFault({ ctx, state, error, fault: { kind, cause: CAUSE[kind], ...fault } });
-  return { ctx, next, landing: landing(next) };
+  const { state: next, learned } = afterFault({
+    ctx,
+    state,
+    error,
+    fault: { kind, cause: CAUSE[kind], ...fault },
+  });
+  // The move only reads: what it learned changes the record when the loop applies it.
+  expect(JSON.stringify(ctx.attempts)).toBe(before);
+  apply(ctx, learned);
+  return { ctx, next, learned, landing: landing(next) };
 }
 
 type Row = [
