@@ -17,9 +17,11 @@ import { INPUT_DEFAULTS, Input } from '../src/config/inputs.js';
 import { SHARES_PER_PLACE, SMALL_BLOB, uploadShares } from '../src/transfer/policy.js';
 import { DATA, MiB, derivedLayout, layout } from './layouts.js';
 import { bundle } from '../scripts/bundle-config.mjs';
+import { REQUIRED } from '../test/support/prerequisites.js';
+import { containerdFar, farCases, farLines, ociPushOn, skopeoFar } from './far.js';
 
 const RUNS = Number(process.env.BENCH_RUNS ?? 5);
-const ONLY = process.env.BENCH_ONLY as 'wan' | 'loopback' | 'derived' | undefined;
+const ONLY = process.env.BENCH_ONLY as 'wan' | 'loopback' | 'derived' | 'far' | undefined;
 const CLI = join(ROOT, 'dist', 'cli.js');
 /**
  * Where registries keep their storage: memory. The registry's disk is not the client's (a real one
@@ -381,8 +383,43 @@ async function derivedCases(): Promise<{
   return { derived, floor, lines };
 }
 
+/** Writes one section of results.md in place (between its markers), or appends it. */
+async function writeSection(name: string, lines: string[]): Promise<void> {
+  const file = join(ROOT, 'bench', 'results.md');
+  const current = await readFile(file, 'utf8');
+  const open = `<!-- ${name}:start -->`;
+  const close = `<!-- ${name}:end -->\n`;
+  const start = current.indexOf(open);
+  const end = current.indexOf(close);
+  const next =
+    start >= 0 && end > start
+      ? `${current.slice(0, start)}${lines.join('\n')}${current.slice(end + close.length)}`
+      : `${current.trimEnd()}\n\n${lines.join('\n')}`;
+  await writeFile(file, next);
+  process.stderr.write(`${lines.join('\n')}\n`);
+}
+
+/** The distant TLS registry against containerd's pusher (see far.ts). */
+async function farSection(
+  node24: string,
+  layouts: Parameters<typeof farCases>[0],
+): Promise<string[]> {
+  const results = await farCases(
+    layouts,
+    {
+      'oci-push (Node 24)': ociPushOn(node24),
+      'oci-push (Node 20)': ociPushOn(process.execPath),
+      containerd: containerdFar,
+      skopeo: skopeoFar,
+    },
+    RUNS,
+  );
+  return farLines(results, RUNS);
+}
+
 async function main(): Promise<void> {
-  ensurePrerequisites();
+  // containerd's pusher is the distant case's peer.
+  ensurePrerequisites({ ...REQUIRED, '/usr/bin/ctr': 'containerd' });
   if (!existsSync('/usr/bin/time'))
     execFileSync('apt-get', ['install', '-y', 'time'], { stdio: 'inherit' });
   execFileSync(process.execPath, [join(ROOT, 'scripts', 'bundle.mjs')], {
@@ -403,17 +440,11 @@ async function main(): Promise<void> {
 
   if (ONLY === 'derived') {
     // This section alone, written into results.md in place of the one there.
-    const { lines } = await derivedCases();
-    const file = join(ROOT, 'bench', 'results.md');
-    const current = await readFile(file, 'utf8');
-    const start = current.indexOf('<!-- derived:start -->');
-    const end = current.indexOf('<!-- derived:end -->');
-    const next =
-      start >= 0 && end > start
-        ? `${current.slice(0, start)}${lines.join('\n')}${current.slice(end + '<!-- derived:end -->\n'.length)}`
-        : `${current.trimEnd()}\n\n${lines.join('\n')}`;
-    await writeFile(file, next);
-    process.stderr.write(`${lines.join('\n')}\n`);
+    await writeSection('derived', (await derivedCases()).lines);
+    return;
+  }
+  if (ONLY === 'far') {
+    await writeSection('far', await farSection(node24, { l40, l4x64, lIndex }));
     return;
   }
   const cases: CaseResult[] = [];
@@ -439,7 +470,7 @@ async function main(): Promise<void> {
       'oci-push': ociPush(),
       'oci-push (Node 24)': onNode24,
       skopeo,
-      curl: curlFloor(16),
+      curl: curlFloor(PLACES * SHARES_PER_PLACE),
     });
     cases.push(many);
   }
@@ -564,7 +595,7 @@ async function main(): Promise<void> {
       's',
     ],
     [
-      '50 ms per request, fresh 40 × 1 MiB ≤ 1.5 × curl floor (16 at once)',
+      '50 ms per request, fresh 40 × 1 MiB ≤ 1.5 × curl floor (64 at once)',
       vsCurl(wan50.result, 'oci-push'),
       1.5,
       '×',
@@ -619,8 +650,8 @@ async function main(): Promise<void> {
     "- The registry keeps its storage in memory (`/dev/shm`), and `sync` runs between measurements: a real registry's disk is not the client's, and on this 2-core machine the registry's disk writes (and their writeback during the next measurement) made the same command vary by a third. The last section measures the headline cases on disk.",
     `- In each of ${RUNS} rounds the clients run in turn, in alternating order; the tables give the median wall time of the whole process.`,
     '- Layers are incompressible (AES-CTR keystream), written once into `bench/.data/`.',
-    `- \`oci-push\`: \`node dist/cli.js --layout DIR --tags HOST/REPO:1\` (defaults: auto upload mode, concurrency 4, so up to 16 blobs of at most 1 MiB at once), on Node ${process.version}, the CLI's; \`oci-push (Node 24)\`: the same on Node ${execFileSync(node24, ['--version'], { encoding: 'utf8' }).trim()}, the action's runtime. \`skopeo\`: \`skopeo copy --all oci:DIR docker://HOST/REPO:1\`.`,
-    '- `curl`: the floor: for each blob one POST and one streamed `curl -T` PUT, 4 blobs at once (1 for the single-layer case, 16 for blobs of at most 1 MiB, as oci-push sends them); no manifest, no existence checks, no verification. Two curl processes, one for every POST and one for every PUT, each with `--parallel` so its transfers share its connections and no process start per blob pads the floor.',
+    `- \`oci-push\`: \`node dist/cli.js --layout DIR --tags HOST/REPO:1\` (defaults: auto upload mode, concurrency 4, so up to 64 blobs of at most 1 MiB at once), on Node ${process.version}, the CLI's; \`oci-push (Node 24)\`: the same on Node ${execFileSync(node24, ['--version'], { encoding: 'utf8' }).trim()}, the action's runtime. \`skopeo\`: \`skopeo copy --all oci:DIR docker://HOST/REPO:1\`.`,
+    '- `curl`: the floor: for each blob one POST and one streamed `curl -T` PUT, 4 blobs at once (1 for the single-layer case, 64 for blobs of at most 1 MiB, as oci-push sends them); no manifest, no existence checks, no verification. Two curl processes, one for every POST and one for every PUT, each with `--parallel` so its transfers share its connections and no process start per blob pads the floor.',
     '- CPU: user + system seconds from `/usr/bin/time` (for curl, the shell and every curl it started). Peak RSS: its maximum resident set size, one run each.',
     '- Absolute times do not carry from one machine to another; compare ratios measured in the same run.',
     '',
@@ -644,7 +675,7 @@ async function main(): Promise<void> {
     '',
     "`bench/delay-proxy.ts` stands in front of the registry and holds every request one round trip (50 or 150 ms) before forwarding it, and the first request on a new connection one more (its TCP handshake); bytes move at loopback speed. The registry keeps its storage in memory (`/dev/shm`): a distant registry's disk is not the runner's, and on this 2-core machine the registry's disk writes otherwise compete with the client. The last table gives the headline case with storage on disk.",
     '',
-    "- **floor (protocol)**: the least the protocol allows at oci-push's concurrency (16 blobs of at most 1 MiB at once, 4 larger ones): a connection and `GET /v2/`, one round trip to open the parallel connections, a POST and a PUT per wave of blobs, the manifest PUT; for 64 MiB layers plus the bytes' own time on loopback (the curl floor above). Process start is not in it.",
+    "- **floor (protocol)**: the least the protocol allows at oci-push's concurrency (64 blobs of at most 1 MiB at once, 4 larger ones): a connection and `GET /v2/`, one round trip to open the parallel connections, a POST and a PUT per wave of blobs, the manifest PUT; for 64 MiB layers plus the bytes' own time on loopback (the curl floor above). Process start is not in it.",
     "- **floor (with oci-push checks)**: the same plus the two round trips oci-push's guarantees put on the critical path: the first existence check (HEAD) before the first upload, and the last verification (HEAD) before the manifest. Every other check overlaps other blobs' uploads.",
     '- **requests per blob**: every request the proxy saw (including `GET /v2/` and the manifest) over the blobs (layers and config). oci-push sends, per blob, an existence HEAD, a POST, a PUT and a verifying HEAD.',
     "- **proxy busy**: from the first request's arrival to the last answer, in round trips, for oci-push: the round trips on its critical path, plus the time the registry took to answer under load.",
@@ -661,6 +692,7 @@ async function main(): Promise<void> {
     '',
   );
   lines.push(...(await derivedCases()).lines);
+  lines.push(...(await farSection(node24, { l40, l4x64, lIndex })));
   lines.push('## Targets', '', '| target | measured | met |', '| --- | --- | --- |');
   for (const [what, value, limit, unit] of targets) {
     const shown = Number.isFinite(value)
@@ -673,7 +705,7 @@ async function main(): Promise<void> {
   }
   lines.push(
     '',
-    'Reproduce: `npm ci && npm run bench` (as root on Debian, it installs the registry, skopeo, nginx and time if missing). `BENCH_RUNS=N` changes the number of rounds; `BENCH_ONLY=wan` or `BENCH_ONLY=loopback` runs one part and prints it instead of writing this file.',
+    'Reproduce: `npm ci && npm run bench` (as root on Debian, it installs the registry, skopeo, nginx, containerd and time if missing). `BENCH_RUNS=N` changes the number of rounds; `BENCH_ONLY=wan` or `BENCH_ONLY=loopback` runs one part and prints it instead of writing this file; `BENCH_ONLY=derived` and `BENCH_ONLY=far` rewrite their own section.',
     '',
   );
   await writeFile(join(ROOT, 'bench', 'results.md'), lines.join('\n'));

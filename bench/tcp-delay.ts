@@ -21,8 +21,15 @@ interface Pending {
   end?: boolean;
 }
 
-/** Bytes from `from` reach `to` `oneWayMs` late, paced at `rate`, the first `extraMs` later still. */
-function delayed(from: Socket, to: Socket, oneWayMs: number, extraMs: number, rate: number): void {
+/** One direction of the link: every connection's bytes share its rate. */
+interface Wire {
+  rate: number;
+  /** When the bytes already handed to this direction have left. */
+  busyUntil: number;
+}
+
+/** Bytes from `from` reach `to` `oneWayMs` late, paced on `wire`, the first `extraMs` later still. */
+function delayed(from: Socket, to: Socket, oneWayMs: number, extraMs: number, wire: Wire): void {
   const queue: Pending[] = [];
   let timer: NodeJS.Timeout | undefined;
   let sentUntil = 0;
@@ -43,8 +50,11 @@ function delayed(from: Socket, to: Socket, oneWayMs: number, extraMs: number, ra
   };
   const enqueue = (item: Omit<Pending, 'due'>, bytes: number): void => {
     const now = performance.now();
-    // Serialised on the link, then in flight: a byte leaves after those before it.
-    sentUntil = Math.max(sentUntil, now + (first ? extraMs : 0)) + (bytes / rate) * 1000;
+    // Serialised on the link, then in flight: a byte leaves after those before it, on this
+    // connection and on the link.
+    const leaves = Math.max(sentUntil, wire.busyUntil, now + (first ? extraMs : 0));
+    sentUntil = leaves + (bytes / wire.rate) * 1000;
+    wire.busyUntil = sentUntil;
     first = false;
     queue.push({ ...item, due: sentUntil + oneWayMs });
     schedule();
@@ -64,6 +74,8 @@ export async function startTcpDelay(
 ): Promise<TcpDelay> {
   let opened = 0;
   const sockets = new Set<Socket>();
+  const up: Wire = { rate, busyUntil: 0 };
+  const down: Wire = { rate, busyUntil: 0 };
   const server: Server = createServer((client) => {
     opened++;
     const upstream = connect(upstreamPort, '127.0.0.1');
@@ -73,8 +85,8 @@ export async function startTcpDelay(
       sockets.add(s);
       s.on('close', () => sockets.delete(s));
     }
-    delayed(client, upstream, rttMs / 2, rttMs, rate);
-    delayed(upstream, client, rttMs / 2, 0, rate);
+    delayed(client, upstream, rttMs / 2, rttMs, up);
+    delayed(upstream, client, rttMs / 2, 0, down);
   });
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
   return {

@@ -1,4 +1,5 @@
-import { Agent, type Dispatcher, ProxyAgent } from './undici.js';
+import { createSecureContext } from 'node:tls';
+import { Agent, type Dispatcher, ProxyAgent, buildConnector } from './undici.js';
 import {
   type ProxySettings,
   proxyCredentials,
@@ -21,15 +22,26 @@ export interface DispatcherOptions {
   connectMs: number;
 }
 
+/**
+ * What a request carries: `bulk` is a blob body, which HTTP/2's flow-control windows would hold to
+ * a window per round trip on a distant link (distribution's Go server grants 1 MiB per connection),
+ * so it goes on HTTP/1.1 connections of its own; everything else shares one HTTP/2 connection where
+ * the registry offers it over TLS.
+ */
+export type Load = 'small' | 'bulk';
+
 export interface Dispatchers {
-  /** The undici dispatcher for a URL, and the proxy it goes through (as it may be shown). */
-  for(url: URL): { dispatcher: Dispatcher; proxy?: string };
+  /** The undici dispatcher for a URL and a load, and the proxy it goes through (as it may be shown). */
+  for(url: URL, load?: Load): { dispatcher: Dispatcher; proxy?: string; h2: boolean };
   close(): Promise<void>;
   destroy(): Promise<void>;
 }
 
 /** The deadlines of the transport end every request; undici's own timers are only a backstop. */
 const COMMON = { headersTimeout: 0, bodyTimeout: 0, keepAliveTimeout: 30_000 };
+
+/** Requests at once on one HTTP/2 connection (distribution's Go server allows 250). */
+const H2_STREAMS = 100;
 
 /** The Proxy-Authorization for a proxy URL's credentials, sent to the proxy only. */
 function proxyAuthorization(proxy: URL): string | undefined {
@@ -40,12 +52,51 @@ function proxyAuthorization(proxy: URL): string | undefined {
 }
 
 /**
+ * HTTP/2 where the registry's TLS offers it. undici sends one request at a time on a connection
+ * unless told `pipelining`, which on an HTTP/1.1 connection would pipeline: so only a request to a
+ * host already seen to speak h2, or the first one to a host (which finds out), goes this way.
+ */
+function http2Routing(connectMs: number): {
+  multiplexed: (tls: object) => Dispatcher;
+  speaksH2: (url: URL) => boolean;
+} {
+  const alpn = new Map<string, string>();
+  const probing = new Set<string>();
+  const multiplexed = (tls: object): Dispatcher => {
+    const connector = buildConnector({ ...tls, timeout: connectMs, allowH2: true });
+    return new Agent({
+      ...COMMON,
+      allowH2: true,
+      pipelining: H2_STREAMS,
+      connect: (opts, done) =>
+        connector(opts, (error, socket) => {
+          if (!error)
+            alpn.set(opts.host ?? '', (socket as { alpnProtocol?: string }).alpnProtocol || '');
+          done(error, socket as never);
+        }),
+    });
+  };
+  const speaksH2 = (url: URL): boolean => {
+    const seen = alpn.get(url.host);
+    if (seen !== undefined) return seen === 'h2';
+    if (probing.has(url.host)) return false;
+    probing.add(url.host);
+    return true;
+  };
+  return { multiplexed, speaksH2 };
+}
+
+/**
  * One undici dispatcher per way of reaching a registry: direct or through which proxy, with which
  * TLS. One TLS setting serves every connection, direct or through a tunnel: the extra CA (with the
  * system's and NODE_EXTRA_CA_CERTS), or none checked for `insecure` hosts.
  */
 export function createDispatchers(options: DispatcherOptions): Dispatchers {
-  const strictTls = options.ca ? { ca: trustedWith(options.ca) } : {};
+  // One TLS context for every connection: building one from the roots costs ~20 ms of CPU on Node
+  // 20's OpenSSL, which `ca` on each connection would pay again.
+  const strictTls = options.ca
+    ? { secureContext: createSecureContext({ ca: trustedWith(options.ca) }) }
+    : {};
   const laxTls = { rejectUnauthorized: false };
   const proxies = options.proxies ?? proxySettingsFrom(process.env);
   const insecure = new Set([...(options.insecureHosts ?? [])].map(canonicalHost));
@@ -73,20 +124,23 @@ export function createDispatchers(options: DispatcherOptions): Dispatchers {
       proxyTunnel: false,
     });
   };
+  const direct = (tls: object): Dispatcher =>
+    new Agent({ ...COMMON, connect: { ...tls, timeout: options.connectMs } });
+  const { multiplexed, speaksH2 } = http2Routing(options.connectMs);
   return {
-    for: (url) => {
+    for: (url, load = 'small') => {
       const lax = url.protocol === 'https:' && insecure.has(canonicalHost(url.host));
       const tls = lax ? laxTls : strictTls;
       const proxy = proxyFor(url, proxies);
-      const key = `${lax ? 'lax' : 'strict'} ${proxy?.href ?? 'direct'} ${proxy ? url.protocol : ''}`;
+      // Not through a proxy: proxies stay as they were.
+      const h2 = !proxy && url.protocol === 'https:' && load === 'small' && speaksH2(url);
+      const key = `${lax ? 'lax' : 'strict'} ${proxy?.href ?? 'direct'} ${proxy ? url.protocol : ''} ${h2 ? 'h2' : ''}`;
       let dispatcher = made.get(key);
       if (!dispatcher) {
-        dispatcher = proxy
-          ? viaProxy(proxy, url, tls)
-          : new Agent({ ...COMMON, connect: { ...tls, timeout: options.connectMs } });
+        dispatcher = proxy ? viaProxy(proxy, url, tls) : h2 ? multiplexed(tls) : direct(tls);
         made.set(key, dispatcher);
       }
-      return { dispatcher, proxy: proxy ? proxyShown(proxy) : undefined };
+      return { dispatcher, proxy: proxy ? proxyShown(proxy) : undefined, h2 };
     },
     close: async () => {
       await Promise.all([...made.values()].map((d) => d.close()));

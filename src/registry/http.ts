@@ -2,7 +2,7 @@ import { setMaxListeners } from 'node:events';
 import type { Readable } from 'node:stream';
 import type { Dispatcher } from './undici.js';
 import type { ProxySettings } from './proxy.js';
-import { createDispatchers } from './dispatchers.js';
+import { type Load, createDispatchers } from './dispatchers.js';
 import { TunnelError } from './tunnel.js';
 import { InputError } from '../util/errors.js';
 import { RegistryError } from './errors.js';
@@ -212,6 +212,14 @@ function wireFailure(
   });
 }
 
+/**
+ * A blob's bytes go on HTTP/1.1 connections of their own (see `Load`): undici also never puts a
+ * streamed body on an HTTP/2 connection beside other requests, so each would open one anyway.
+ */
+function loadOf(req: HttpRequest): Load {
+  return req.op === 'put-blob' || req.op === 'patch' ? 'bulk' : 'small';
+}
+
 /** The bottom layer: one undici request, no retries, no auth. Proxies come from HTTPS_PROXY/NO_PROXY. */
 export function createBaseTransport(options: BaseTransportOptions = {}): BaseTransport {
   const deadlines = options.deadlines ?? DEFAULT_DEADLINES;
@@ -232,7 +240,7 @@ export function createBaseTransport(options: BaseTransportOptions = {}): BaseTra
     const signal = options.signal
       ? AbortSignal.any([options.signal, deadline.controller.signal])
       : deadline.controller.signal;
-    const { dispatcher, proxy } = dispatchers.for(req.url);
+    const { dispatcher, proxy, h2 } = dispatchers.for(req.url, loadOf(req));
     try {
       const res = await dispatcher.request({
         origin: req.url.origin,
@@ -246,6 +254,9 @@ export function createBaseTransport(options: BaseTransportOptions = {}): BaseTra
         // Registries do not; undici keeps it only when the answer also says `Connection:
         // keep-alive` (proxies mostly do, distribution's own Go server does not).
         ...(req.method === 'HEAD' ? { reset: false } : {}),
+        // On HTTP/2 every request is a stream of its own: a POST need not wait for the others
+        // in flight (undici holds a non-idempotent request until its connection is idle).
+        ...(h2 ? { idempotent: true } : {}),
       });
       answered = true;
       deadline.arm(deadlines.requestMs, 'the answer did not arrive whole');

@@ -1,2 +1,0 @@
-import { createRequire as __ociPushCreateRequire } from 'node:module'; const require = __ociPushCreateRequire(import.meta.url);
-import{a,b}from"./chunk-OMKKWNQR.js";import"./chunk-3UWCF75J.js";import"./chunk-JBFLRE4E.js";import"./chunk-52OG6RAL.js";import"./chunk-QFJWV6AR.js";import"./chunk-VMW2KWVY.js";import"./chunk-UST4V5JQ.js";import"./chunk-LOSWYYCV.js";import"./chunk-X4T4DFML.js";export{b as executePush,a as failedBeforePush};

@@ -1,0 +1,61 @@
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { makeSelfSigned } from '../support/certs.js';
+import { makeLayout } from '../support/layouts.js';
+import { type RunningRegistry, startRegistry } from '../support/registry.js';
+import { runCli, skopeoPull } from '../support/run.js';
+import { type TcpCounter, startTcpCounter } from '../support/tcp-counter.js';
+
+// A registry that offers HTTP/2 over TLS (distribution does): every request without a blob's bytes
+// shares one connection, so a distant registry costs one handshake, not one per HEAD.
+let work: string;
+let registry: RunningRegistry;
+let caFile: string;
+
+beforeAll(async () => {
+  work = await mkdtemp(join(tmpdir(), 'oci-push-h2-'));
+  const tls = makeSelfSigned(work, 'h2', ['127.0.0.1']);
+  caFile = tls.certFile;
+  registry = await startRegistry({ tls });
+});
+afterAll(async () => {
+  await registry?.stop();
+  await rm(work, { recursive: true, force: true });
+});
+
+async function pushThrough(counter: TcpCounter, dir: string): Promise<number> {
+  const before = counter.tlsConnections();
+  const res = await runCli([
+    '--layout',
+    dir,
+    '--tags',
+    `127.0.0.1:${counter.port}/h2/app:1`,
+    '--ca-file',
+    caFile,
+  ]);
+  expect(res.code, res.stderr).toBe(0);
+  return counter.tlsConnections() - before;
+}
+
+describe('HTTP/2 where the registry offers it over TLS', () => {
+  // (A loopback registry is asked over plain http first; only TLS connections are counted.)
+  it('a re-push of 12 blobs is one TLS connection; a fresh push adds one per blob body at most', async () => {
+    const dir = join(work, 'image');
+    await makeLayout(dir, { seed: 'h2', layers: 11, layerSize: 64 << 10 });
+    const counter = await startTcpCounter(registry.port);
+    try {
+      const fresh = await pushThrough(counter, dir);
+      // The ping, 12 HEADs, 12 POSTs, 12 verifications, the manifest and its read-back on one
+      // connection; the 12 bodies on HTTP/1.1 connections of their own.
+      expect(fresh).toBeGreaterThanOrEqual(2);
+      expect(fresh).toBeLessThanOrEqual(1 + 12);
+      expect(await pushThrough(counter, dir)).toBe(1);
+      const pulled = await skopeoPull(`127.0.0.1:${counter.port}/h2/app:1`, join(work, 'pulled'));
+      expect(pulled.code, pulled.stderr).toBe(0);
+    } finally {
+      await counter.stop();
+    }
+  });
+});
