@@ -70,7 +70,7 @@ const said = (r: RunResult): string =>
     r.stderr
       .trim()
       .split('\n')
-      .filter((l) => /fatal|oci-push:|recovered:|error|hung/i.test(l))[0] ?? ''
+      .filter((l) => /fatal|oci-push:|recovered:|error|hung|^ctr:/i.test(l))[0] ?? ''
   )
     .replace(/\?_state=[^"\s]*/g, '?…')
     .slice(0, 160);

@@ -20,8 +20,8 @@ import { type BlobContext, pushBlob } from '../transfer/blob.js';
 import { confirmTag, sameDigest } from '../transfer/manifest.js';
 import { MAX_MANIFESTS } from '../oci/layout.js';
 import { type TransferPolicy, transferPolicy } from '../transfer/policy.js';
-import { applyTags } from './tag.js';
-import { type Target, planTargets } from './targets.js';
+import { type PutTag, applyTags } from './tag.js';
+import { planTargets } from './targets.js';
 
 const ACCEPT = [
   MediaType.ociManifest,
@@ -313,10 +313,10 @@ async function tagIndex(push: IndexPush): Promise<void> {
   const { raw, digest } = push.index!;
   const { run, result } = push;
   const node = { descriptor: { mediaType: MediaType.ociIndex, digest, size: raw.length }, raw };
-  const put = async (target: Target, tag: string): Promise<string> => {
+  const put: PutTag = async (target, tag) => {
     const client = new RepositoryClient(push.registry!, target.repository);
     await client.putManifest(tag, MediaType.ociIndex, raw);
-    return confirmTag(client, node, tag, run.clock, push.policy.verifyLagRetries);
+    return { readBack: confirmTag(client, node, tag, run.clock, push.policy.verifyLagRetries) };
   };
   await applyTags(result.targets, digest, put, run.logger, result.refs, result.elsewhere);
 }

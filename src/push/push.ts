@@ -21,7 +21,7 @@ import { InputError } from '../util/errors.js';
 import { type BlobOutcome, type PushResult, type TargetResult, emptyResult } from './result.js';
 import { type PushDeps, type PushRun, phase, runPush } from './push-run.js';
 import { addReferrer, subjectOf } from './referrers.js';
-import { applyTags } from './tag.js';
+import { type PutTag, applyTags } from './tag.js';
 import { type Target, planTargets } from './targets.js';
 
 export type { PushDeps } from './push-run.js';
@@ -227,11 +227,13 @@ async function pushManifests(push: ImagePush): Promise<void> {
 /** Each tag set and read back; the digest reported is the one the registry serves. */
 async function tagTargets(push: ImagePush): Promise<void> {
   const { image, result, run, policy } = push;
-  const put = async (target: Target, tag: string): Promise<string> => {
+  const put: PutTag = async (target, tag) => {
     const t = target as TargetResult;
     const ctx = push.contexts.get(t)!;
     noteSubject(push, t, image.root, await putManifest(ctx.client, image.root, tag, ctx));
-    return confirmTag(ctx.client, image.root, tag, run.clock, policy.verifyLagRetries);
+    return {
+      readBack: confirmTag(ctx.client, image.root, tag, run.clock, policy.verifyLagRetries),
+    };
   };
   const digest = image.root.descriptor.digest;
   await applyTags(result.targets, digest, put, run.logger, result.refs, result.elsewhere);
