@@ -404,7 +404,7 @@ async function farSection(
   node24: string,
   layouts: Parameters<typeof farCases>[0],
 ): Promise<string[]> {
-  const results = await farCases(
+  const measured = await farCases(
     layouts,
     {
       'oci-push (Node 24)': ociPushOn(node24),
@@ -414,7 +414,7 @@ async function farSection(
     },
     RUNS,
   );
-  return farLines(results, RUNS);
+  return farLines(measured, RUNS);
 }
 
 async function main(): Promise<void> {

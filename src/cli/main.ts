@@ -1,10 +1,14 @@
-import { constants } from 'node:fs';
-import { access, stat, writeFile } from 'node:fs/promises';
-import { dirname, resolve } from 'node:path';
+import { writeFile } from 'node:fs/promises';
 import { text } from 'node:stream/consumers';
 import { type ParsedArgs, USAGE, parseArgs } from '../config/cli-args.js';
+import { checkWritableFolder } from '../config/writable-file.js';
 import { Input, type InputName } from '../config/inputs.js';
-import { readDiagnoseSettings, readPushSettings } from '../config/settings.js';
+import {
+  type RegistryCredentials,
+  readDiagnoseSettings,
+  readPushSettings,
+  registryHostOf,
+} from '../config/settings.js';
 import { type Finding, blocking } from '../diagnose/finding.js';
 import type { PushResult } from '../push/result.js';
 import { causeOf, workaroundOf } from '../report/causes.js';
@@ -97,6 +101,7 @@ async function parsed(run: CliRun, argv: string[]): Promise<ParsedArgs | number>
       );
     if (args.passwordStdin)
       args.inputs[Input.password] = (await run.io.stdin()).replace(/\r?\n$/, '');
+    args.moreCredentials = await credsOf(run, args, layout);
     const password = args.inputs[Input.password];
     if (password) run.logger.secret(password);
     if (password && !args.passwordStdin)
@@ -108,6 +113,45 @@ async function parsed(run: CliRun, argv: string[]): Promise<ParsedArgs | number>
     if (error instanceof UsageError) return run.usage(error);
     return run.fail(errorMessage(error), 1);
   }
+}
+
+/**
+ * `--creds HOST=USER:ENV` (the secret in the environment variable ENV) or `--creds HOST=USER` (the
+ * secret on stdin: one stdin, so at most one such, and not with --password-stdin or an image on
+ * stdin). Every secret is masked.
+ */
+async function credsOf(
+  run: CliRun,
+  args: ParsedArgs,
+  layout: string | undefined,
+): Promise<RegistryCredentials[]> {
+  const out: RegistryCredentials[] = [];
+  let stdinTaken = args.passwordStdin || layout === '-' || /^\/dev\/stdin(:|$)/.test(layout ?? '');
+  for (const spec of args.creds) {
+    const m = /^([^=\s]+)=([^:\s]+)(?::([A-Za-z_][A-Za-z0-9_]*))?$/.exec(spec);
+    if (!m)
+      throw new UsageError(
+        `--creds ${JSON.stringify(spec)}: expected HOST=USER:ENV (the secret in the environment variable ENV) or HOST=USER (the secret on stdin)`,
+      );
+    const [, host, username, variable] = m as unknown as [string, string, string, string?];
+    const registry = registryHostOf(host, `--creds ${host}`);
+    let password: string;
+    if (variable) {
+      password = process.env[variable] ?? '';
+      if (!password)
+        throw new UsageError(`--creds ${spec}: the environment variable ${variable} is not set`);
+    } else {
+      if (stdinTaken)
+        throw new UsageError(
+          `--creds ${spec}: its secret would come from stdin, which already carries ${args.passwordStdin ? 'the --password-stdin password' : 'a secret or the image'}; name a variable: --creds ${host}=${username}:ENV`,
+        );
+      stdinTaken = true;
+      password = (await run.io.stdin()).replace(/\r?\n$/, '');
+    }
+    run.logger.secret(password);
+    out.push({ registry, credentials: { username, password, source: `--creds ${registry}` } });
+  }
+  return out;
 }
 
 /** The CLI: parses `argv` (without node and the script), runs, and returns the exit code. */
@@ -138,10 +182,13 @@ async function push(
   get: (name: InputName) => string,
 ): Promise<number> {
   const { logger, cancel } = run;
-  const settings = await readPushSettings(get, 'the username and password flags');
+  const settings = {
+    ...(await readPushSettings(get, 'the username and password flags')),
+    moreCredentials: args.moreCredentials ?? [],
+  };
   // Checked before anything is pushed: a summary that cannot be written must not fail a push
   // that already happened.
-  if (args.summaryFile) await checkWritableFolder(args.summaryFile);
+  if (args.summaryFile) await checkWritableFolder('--summary-file', args.summaryFile);
   // Loaded only for a push: --version, --help and usage errors never load the HTTP stack.
   const { executePush } = await import('../push/execute.js');
   const result = await executePush(settings, { logger, signal: cancel?.signal });
@@ -201,6 +248,7 @@ function jsonOf(result: PushResult): Record<string, unknown> {
   for (const [name, value] of Object.entries(checkedOutputs(outputsOf(result)).values))
     json[name] = /^[[{]/.test(value) || /^\d+$/.test(value) ? JSON.parse(value) : value;
   if (result.error) json.error = result.error.message;
+  if (result.dryRun) json['dry-run'] = result.dryRun;
   const causes = failureCauses(result, 'cli');
   if (causes.length)
     json.causes = causes.map((g) => ({
@@ -212,7 +260,7 @@ function jsonOf(result: PushResult): Record<string, unknown> {
   return json;
 }
 
-/** `oci-push diagnose REF`: 0 when every check passed, 1 when one failed. */
+/** `oci-push diagnose REF`: 1 when a check failed that a push cannot get past, else 0. */
 async function runDiagnose(
   args: ParsedArgs,
   get: (name: InputName) => string,
@@ -220,7 +268,10 @@ async function runDiagnose(
   io: CliIo,
   cancel?: Cancel,
 ): Promise<number> {
-  const settings = await readDiagnoseSettings(get, args.ref ?? '', args.maxProbe);
+  const settings = {
+    ...(await readDiagnoseSettings(get, args.ref ?? '', args.maxProbe)),
+    moreCredentials: args.moreCredentials ?? [],
+  };
   const { diagnose } = await import('../diagnose/diagnose.js');
   const findings = await diagnose(settings, { logger, signal: cancel?.signal });
   if (cancel?.signal.aborted) {
@@ -254,14 +305,4 @@ async function runDiagnose(
     );
   }
   return failed.length ? 1 : 0;
-}
-
-async function checkWritableFolder(file: string): Promise<void> {
-  const folder = dirname(resolve(file));
-  const info = await stat(folder).catch(() => undefined);
-  if (!info?.isDirectory())
-    throw new UsageError(`--summary-file ${file}: the folder ${folder} does not exist`);
-  await access(folder, constants.W_OK).catch(() => {
-    throw new UsageError(`--summary-file ${file}: the folder ${folder} is not writable`);
-  });
 }

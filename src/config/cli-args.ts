@@ -1,7 +1,7 @@
 import { existsSync } from 'node:fs';
 import { UsageError } from '../util/errors.js';
 import { INPUT_DEFAULTS, Input, type InputName } from './inputs.js';
-import { isBooleanText, parseBoolean } from './settings.js';
+import { type RegistryCredentials, isBooleanText, parseBoolean } from './settings.js';
 
 export const CLI_FLAGS = {
   summaryFile: 'summary-file',
@@ -11,10 +11,17 @@ export const CLI_FLAGS = {
   help: 'help',
   version: 'version',
   passwordStdin: 'password-stdin',
+  creds: 'creds',
   maxProbe: 'max-probe',
 } as const;
 
 type FlagName = InputName | (typeof CLI_FLAGS)[keyof typeof CLI_FLAGS];
+
+/** Other tools' spellings of a flag that means the same here. */
+const ALIASES: Readonly<Record<string, FlagName>> = {
+  annotation: Input.annotations,
+  platform: Input.platforms,
+};
 
 const SHORT_FLAGS: Readonly<Record<string, FlagName>> = {
   '-h': CLI_FLAGS.help,
@@ -72,6 +79,21 @@ export const FLAGS: readonly FlagSpec[] = [
     help: 'a repository or image on the target registry that holds the base layers; repeat',
     repeatable: true,
   },
+  {
+    name: Input.platforms,
+    value: 'OS/ARCH[/VARIANT]',
+    help: 'push only these platforms of an index, as a new index (also --platform); repeat',
+    repeatable: true,
+  },
+  {
+    name: Input.dryRun,
+    help: 'check what exists and say what a push would send and tag; write nothing',
+  },
+  {
+    name: Input.duplicatePlatforms,
+    value: 'refuse|allow',
+    help: 'index-from: two manifests for one platform',
+  },
   { name: Input.pushByDigest, help: 'push without tags (the tags name repositories only)' },
   { name: Input.engine, value: 'ENGINE', help: 'auto, docker or podman, for --image' },
   { name: Input.compression, value: 'C', help: 'gzip or none, for docker-archive layers' },
@@ -83,10 +105,21 @@ export const FLAGS: readonly FlagSpec[] = [
   {
     name: Input.username,
     value: 'USER',
-    help: 'registry user (with --password or --password-stdin)',
+    help: 'registry user (with --password or --password-stdin), for --registry',
+  },
+  {
+    name: Input.registry,
+    value: 'HOST',
+    help: "the registry --username is for (default: the first target's)",
   },
   { name: Input.password, value: 'PASSWORD', help: 'registry password or token' },
   { name: CLI_FLAGS.passwordStdin, help: 'read the password from standard input' },
+  {
+    name: CLI_FLAGS.creds,
+    value: 'HOST=USER[:ENV]',
+    help: 'credentials for another registry: the secret in the environment variable ENV, else on stdin; repeat',
+    repeatable: true,
+  },
   {
     name: Input.githubToken,
     value: 'TOKEN',
@@ -110,7 +143,11 @@ export const FLAGS: readonly FlagSpec[] = [
     help: 'how long a request waits for an answer, such as 30s (a commit gets more per byte)',
   },
   { name: Input.uploadMode, value: 'MODE', help: 'auto, monolithic or chunked' },
-  { name: Input.chunkSize, value: 'SIZE', help: 'chunk size, such as 50MiB or 100MB' },
+  {
+    name: Input.chunkSize,
+    value: 'SIZE',
+    help: 'chunk size, such as 50MiB; halved when refused, never below 64 KiB',
+  },
   { name: Input.summary, help: 'write the summary (with --summary-file)' },
   {
     name: Input.diagnose,
@@ -118,6 +155,7 @@ export const FLAGS: readonly FlagSpec[] = [
     help: 'on-failure or never: probe the registry after a failed push',
   },
   { name: CLI_FLAGS.summaryFile, value: 'FILE', help: 'write the markdown summary to FILE' },
+  { name: Input.digestFile, value: 'FILE', help: 'write the pushed digest to FILE' },
   { name: CLI_FLAGS.json, help: 'print the outputs (or the usage error) as JSON on stdout' },
   { name: CLI_FLAGS.verbose, help: 'log every request' },
   { name: CLI_FLAGS.quiet, help: 'print only errors, warnings and the result' },
@@ -142,15 +180,34 @@ export interface ParsedArgs {
   help: boolean;
   version: boolean;
   passwordStdin: boolean;
+  /** `--creds HOST=USER[:ENV]`, as given. */
+  creds: string[];
+  /** The same, read: each registry's credentials, the secret from its variable or stdin. */
+  moreCredentials?: RegistryCredentials[];
 }
 
 /**
- * The short form `push SOURCE REF [REF…]`: SOURCE is a layout folder or archive, or
- * `docker://NAME` / `podman://NAME` for an image in that engine.
+ * The short form `push SOURCE REF [REF…]`: SOURCE is a layout folder or archive, an image in an
+ * engine (`podman://NAME`), or a source as skopeo names it: `oci:DIR[:REF]`, `oci-archive:FILE[:REF]`,
+ * `docker-archive:FILE[:REF]`, `docker-daemon:NAME`, `containers-storage:NAME`. In skopeo
+ * `docker://` is a registry, so it is refused as a source rather than read as the docker engine.
  */
 function sourceInputs(source: string): Partial<Record<InputName, string>> {
-  const engine = /^(docker|podman):\/\/(.+)$/.exec(source);
-  if (engine) return { [Input.image]: engine[2], [Input.engine]: engine[1] };
+  if (source.startsWith('docker://'))
+    throw new UsageError(
+      `${JSON.stringify(source)}: docker:// names a registry (as in skopeo), and oci-push does not copy from registries; for an image in the docker engine write docker-daemon:${source.slice('docker://'.length)}`,
+    );
+  const transport = /^(oci|oci-archive|docker-archive|docker-daemon|containers-storage):(.+)$/.exec(
+    source,
+  );
+  if (transport) {
+    const [, name, rest] = transport as unknown as [string, string, string];
+    if (name === 'docker-daemon') return { [Input.image]: rest, [Input.engine]: 'docker' };
+    if (name === 'containers-storage') return { [Input.image]: rest, [Input.engine]: 'podman' };
+    return { [Input.layout]: rest };
+  }
+  const engine = /^podman:\/\/(.+)$/.exec(source);
+  if (engine) return { [Input.image]: engine[1], [Input.engine]: 'podman' };
   return { [Input.layout]: source };
 }
 
@@ -196,8 +253,9 @@ function readFlags(args: string[]): { values: Map<string, string[]>; positional:
       positional.push(arg);
       continue;
     }
-    // `--annotation`, as buildx spells it, is `--annotations` given once more.
-    const name = m[1] === 'annotation' ? Input.annotations : (m[1] as string);
+    // `--annotation`, as buildx spells it, is `--annotations` given once more; `--platform`, as
+    // docker and skopeo spell it, is `--platforms`.
+    const name = ALIASES[m[1] as string] ?? (m[1] as string);
     const value = flagValue(name, m[2], args);
     const list = values.get(name) ?? [];
     if (list.length && !SPECS.get(name)?.repeatable)
@@ -272,6 +330,7 @@ export function parseArgs(argv: string[]): ParsedArgs {
     help,
     version: flag(CLI_FLAGS.version),
     passwordStdin: flag(CLI_FLAGS.passwordStdin),
+    creds: values.get(CLI_FLAGS.creds) ?? [],
   };
 }
 
@@ -316,7 +375,6 @@ const FOREIGN_FLAGS: Readonly<Record<string, string>> = {
   authfile:
     'here: REGISTRY_AUTH_FILE=FILE or DOCKER_CONFIG=DIR, read as podman and docker read them',
   'dest-authfile': 'here: REGISTRY_AUTH_FILE=FILE or DOCKER_CONFIG=DIR',
-  creds: 'here: --username USER --password-stdin',
   'dest-creds': 'here: --username USER --password-stdin',
   'registry-username': 'here: --username',
   'registry-password': 'here: --password-stdin',
@@ -325,6 +383,8 @@ const FOREIGN_FLAGS: Readonly<Record<string, string>> = {
   cacert: 'here: --ca-file FILE',
   'ca-cert': 'here: --ca-file FILE',
   'dest-cert-dir': 'here: --ca-file FILE',
+  digestfile: 'here: --digest-file FILE',
+  iidfile: 'here: --digest-file FILE',
   debug: 'here: --verbose',
   'log-level': 'here: --verbose or --quiet',
 };
@@ -366,8 +426,9 @@ export const USAGE = `Usage: oci-push push SOURCE REF [REF...] [options]
        oci-push diagnose REF [--username USER --password-stdin] [--insecure] [--max-probe] [--json]
 
 Pushes an OCI image to one or more registries, verifying every blob before any manifest is
-pushed. SOURCE is a layout folder or archive, or docker://NAME or podman://NAME for an image in
-that engine.
+pushed. SOURCE is a layout folder or archive, - for stdin, or as skopeo names it: oci:DIR[:REF],
+oci-archive:FILE, docker-archive:FILE, docker-daemon:NAME, containers-storage:NAME (podman://NAME
+too). docker:// is a registry, as in skopeo: oci-push does not copy from registries.
 
 Options (every input of the GitHub Action is a flag of the same name, with the same default):
 ${optionLines().join('\n')}
@@ -376,6 +437,6 @@ diagnose probes a registry in at most 30 s: /v2/ and its auth, push access, a sm
 monolithically, a 1 MiB + 1 byte blob monolithically (body size limits) and in chunks, each read back
 with HEAD. The blobs have fixed contents, so probes leave nothing new behind.
 
-Exit codes: 0 pushed (diagnose: every check passed), 1 the push failed, bad input, or a check
-failed, 2 bad usage, 130 or 143 cancelled (SIGINT or SIGTERM).
+Exit codes: 0 pushed, 1 the push failed or the input is bad, 2 bad usage, 130 or 143 cancelled
+(SIGINT or SIGTERM). diagnose exits 1 only when a check fails that a push cannot get past.
 `;

@@ -8,6 +8,7 @@ export const Input = {
   tags: 'tags',
   username: 'username',
   password: 'password',
+  registry: 'registry',
   insecure: 'insecure',
   concurrency: 'concurrency',
   retries: 'retries',
@@ -22,6 +23,10 @@ export const Input = {
   indexFrom: 'index-from',
   mountFrom: 'mount-from',
   annotations: 'annotations',
+  digestFile: 'digest-file',
+  platforms: 'platforms',
+  dryRun: 'dry-run',
+  duplicatePlatforms: 'duplicate-platforms',
 } as const;
 
 export type InputName = (typeof Input)[keyof typeof Input];
@@ -39,6 +44,8 @@ export const INPUT_DEFAULTS: Partial<Record<InputName, string>> = {
   [Input.summary]: 'true',
   [Input.diagnose]: 'on-failure',
   [Input.pushByDigest]: 'false',
+  [Input.dryRun]: 'false',
+  [Input.duplicatePlatforms]: 'refuse',
 };
 
 /** Defaults that are workflow expressions: action.yml has them, the runner evaluates them. */

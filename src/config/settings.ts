@@ -5,14 +5,25 @@ import type { Engine } from '../oci/engine-export.js';
 import { MIN_CHUNK_SIZE, type UploadMode } from '../transfer/policy.js';
 import { UsageError } from '../util/errors.js';
 import { readCa } from './ca-file.js';
+import { checkWritableFolder } from './writable-file.js';
 import { INPUT_DEFAULTS, Input, type InputName } from './inputs.js';
 
 export type DiagnoseWhen = 'on-failure' | 'never';
 
 /** What reaches a registry: shared by a push and by `diagnose`. */
+/** Credentials for one more registry (the CLI's `--creds`). */
+export interface RegistryCredentials {
+  registry: string;
+  credentials: Credentials;
+}
+
 export interface ConnectionSettings {
-  /** Explicit credentials; they go to the registry of the first tag only. */
+  /** Explicit credentials; they go to `credentialsRegistry` only. */
   credentials?: Credentials;
+  /** The registry `username` and `password` are for (`registry`); the first tag's when unset. */
+  credentialsRegistry?: string;
+  /** Credentials for other registries, each for its own (`--creds`). */
+  moreCredentials: RegistryCredentials[];
   /** For ghcr.io when no other credentials are found. */
   githubToken?: string;
   insecure: boolean;
@@ -42,6 +53,14 @@ export interface PushSettings extends ConnectionSettings {
   annotations: Record<string, string>;
   summary: boolean;
   diagnose: DiagnoseWhen;
+  /** Where the pushed digest goes once the push succeeded (`digest-file`). */
+  digestFile?: string;
+  /** Only these platforms of an index (`os/arch[/variant]`); empty for all. */
+  platforms: string[];
+  /** Check and report, write nothing (`dry-run`). */
+  dryRun: boolean;
+  /** Whether `index-from` may hold two manifests for one platform. */
+  duplicatePlatforms: 'refuse' | 'allow';
 }
 
 export interface DiagnoseSettings extends ConnectionSettings {
@@ -144,13 +163,29 @@ function credentialsOf(get: InputSource, source: string): Credentials | undefine
   return username ? { username, password, source } : undefined;
 }
 
+/** `ghcr.io`, `registry.example.com:5000`: a registry host, as a tag's first part names it. */
+export function registryHostOf(text: string, name = `input ${Input.registry}`): string {
+  const host = text
+    .trim()
+    .replace(/^https?:\/\//, '')
+    .replace(/\/+$/, '');
+  if (!/^[a-z0-9.-]+(:\d+)?$/i.test(host) && !/^\[[0-9a-f:]+\](:\d+)?$/i.test(host))
+    throw new UsageError(
+      `${name}: expected a registry host such as ghcr.io or registry.example.com:5000, got ${JSON.stringify(text)}`,
+    );
+  return host.toLowerCase();
+}
+
 async function connectionOf(get: InputSource, source: string): Promise<ConnectionSettings> {
   const value = valueOf(get);
   const credentials = credentialsOf(get, source);
   const insecure = parseBoolean(`input ${Input.insecure}`, value(Input.insecure));
   const ca = await readCa(value(Input.caFile) || undefined);
+  const registry = get(Input.registry).trim();
   return {
     credentials,
+    credentialsRegistry: registry ? registryHostOf(registry) : undefined,
+    moreCredentials: [],
     githubToken: get(Input.githubToken).trim() || undefined,
     insecure,
     ca,
@@ -224,8 +259,48 @@ export async function readPushSettings(
     summary,
     diagnose,
     annotations,
+    digestFile: await digestFileOf(value(Input.digestFile)),
+    platforms: platformsOf(get(Input.platforms), indexFrom.length > 0),
+    dryRun: dryRunOf(value(Input.dryRun), indexFrom.length > 0),
+    duplicatePlatforms: oneOf(Input.duplicatePlatforms, value(Input.duplicatePlatforms), [
+      'refuse',
+      'allow',
+    ] as const),
     ...(await connectionOf(get, credentialSource)),
   };
+}
+
+function dryRunOf(text: string, createsIndex: boolean): boolean {
+  const dryRun = parseBoolean(`input ${Input.dryRun}`, text);
+  if (dryRun && createsIndex)
+    throw new UsageError(
+      `input ${Input.dryRun} checks a layout or an image against the registry; it does not work with ${Input.indexFrom}`,
+    );
+  return dryRun;
+}
+
+const PLATFORM = /^[a-z0-9]+\/[a-z0-9_]+(\/[a-z0-9]+)?$/;
+
+/** `linux/amd64`, `linux/arm/v7`: the platforms to keep, as docker's --platform writes them. */
+function platformsOf(text: string, createsIndex: boolean): string[] {
+  const platforms = splitList(text).map((p) => p.toLowerCase());
+  const bad = platforms.find((p) => !PLATFORM.test(p));
+  if (bad !== undefined)
+    throw new UsageError(
+      `input ${Input.platforms}: expected os/arch or os/arch/variant such as linux/amd64, got ${JSON.stringify(bad)}`,
+    );
+  if (platforms.length && createsIndex)
+    throw new UsageError(
+      `input ${Input.platforms} picks platforms of an image; ${Input.indexFrom} names the manifests of the index itself`,
+    );
+  return platforms;
+}
+
+/** The digest file, its folder checked now (see `checkWritableFolder`). */
+async function digestFileOf(file: string): Promise<string | undefined> {
+  if (!file) return undefined;
+  await checkWritableFolder(Input.digestFile, file);
+  return file;
 }
 
 /** Settings for `oci-push diagnose REF`, from the same inputs a push reads. */

@@ -71,7 +71,8 @@ export async function connectRegistry(
   const { logger, clock } = deps;
   const credentials = await credentialsFor(target.registry, target.repository, {
     explicit: settings.credentials,
-    explicitRegistry: firstRegistry,
+    explicitRegistry: settings.credentialsRegistry ?? firstRegistry,
+    more: settings.moreCredentials,
     githubToken: settings.githubToken,
     env: deps.env,
     logger,

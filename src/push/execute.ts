@@ -1,5 +1,7 @@
+import { writeFile } from 'node:fs/promises';
 import type { PushSettings } from '../config/settings.js';
 import type { LoadedImage } from '../oci/image.js';
+import { readRegularFile } from '../oci/read-file.js';
 import { openImageSource } from '../oci/source.js';
 import { faultOf } from '../registry/failure.js';
 import { realClock } from '../util/clock.js';
@@ -22,6 +24,31 @@ export function failedBeforePush(
   });
 }
 
+/** The image cut to the `platforms` input: an index anew, with its new digest said. */
+async function onlyPlatforms(
+  image: LoadedImage,
+  platforms: string[],
+  logger: PushDeps['logger'],
+): Promise<LoadedImage> {
+  const { selectPlatforms } = await import('../oci/select-platforms.js');
+  const selected = await selectPlatforms(image, platforms, async (node) => {
+    const config = node.blobs[0];
+    return config ? readRegularFile(config.path, config.digest, 1 << 20) : undefined;
+  });
+  if (selected.root !== image.root)
+    logger.info(
+      `platforms ${platforms.join(', ')}: a new index of ${selected.root.kind === 'index' ? selected.root.children.length : 1} manifests, ${selected.root.descriptor.digest}, ${selected.blobs.size} blobs`,
+    );
+  return selected;
+}
+
+/** The pushed digest in the `digest-file`, once the push succeeded; as skopeo writes it, no newline. */
+async function withDigestFile(settings: PushSettings, result: PushResult): Promise<PushResult> {
+  if (settings.digestFile && result.ok && result.digest && !result.dryRun)
+    await writeFile(settings.digestFile, result.digest);
+  return result;
+}
+
 /**
  * The whole job behind both shells: read and validate the image, then push it (or assemble the
  * index), then clean up. Never throws: a failure is a result that says where and why.
@@ -30,11 +57,14 @@ export async function executePush(settings: PushSettings, deps: PushDeps): Promi
   const started = Date.now();
   if (settings.indexFrom.length) {
     const { pushIndex } = await import('./push-index.js');
-    return pushIndex(settings, deps);
+    return withDigestFile(settings, await pushIndex(settings, deps));
   }
   const base = deps.base ?? transportFor(settings, deps.signal);
   try {
-    return await validateAndPush(settings, { ...deps, base }, started);
+    return await withDigestFile(
+      settings,
+      await validateAndPush(settings, { ...deps, base }, started),
+    );
   } finally {
     // Only what this run opened; an early ping still waiting ends here too.
     if (!deps.base) await base.destroy().catch(() => undefined);
@@ -62,7 +92,9 @@ async function validateAndPush(
       logger.info(
         `${loaded.source}: ${loaded.root.descriptor.digest}, ${loaded.blobs.size} blobs present with the right sizes (the registry checks each upload against its digest; a refused one is hashed here to say why)`,
       );
-      return loaded;
+      return settings.platforms.length
+        ? await onlyPlatforms(loaded, settings.platforms, logger)
+        : loaded;
     });
   } catch (error) {
     return failedBeforePush(settings.tags, error, started);

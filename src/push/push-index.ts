@@ -256,9 +256,35 @@ function readSource(
   });
 }
 
+/**
+ * One manifest per platform: the same manifest named twice is kept once; two manifests for one
+ * platform are refused (unless `duplicate-platforms: allow`), since a runtime would pick either. Attestations (unknown/unknown) and
+ * manifests naming no platform are not platforms.
+ */
+function oncePerPlatform(push: IndexPush): void {
+  const seen = new Map<string, string>();
+  const digests = new Set<string>();
+  push.children = push.children.filter((c) => {
+    if (digests.has(c.descriptor.digest)) return false;
+    digests.add(c.descriptor.digest);
+    return true;
+  });
+  for (const child of push.children) {
+    const platform = formatPlatform(child.descriptor.platform);
+    if (!platform || platform === 'unknown/unknown') continue;
+    const first = seen.get(platform);
+    if (first && push.settings.duplicatePlatforms === 'refuse')
+      throw new InputError(
+        `index-from: two manifests for ${platform}, ${first} and ${child.descriptor.digest}: a runtime would pick either; name each platform once, or set duplicate-platforms: allow`,
+      );
+    seen.set(platform, child.descriptor.digest);
+  }
+}
+
 /** The index over the children, its digest, and the targets it goes to. */
 function assembleIndex(push: IndexPush): void {
   const { settings, result } = push;
+  oncePerPlatform(push);
   const raw = Buffer.from(
     JSON.stringify({
       schemaVersion: 2,

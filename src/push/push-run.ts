@@ -66,6 +66,8 @@ export async function runPush(
   const registries = new Map<string, Promise<Registry>>();
   let last: Registry | undefined;
   const firstRegistry = settings.tags[0]?.registry;
+  if (settings.credentials)
+    result.credentialsRegistry = settings.credentialsRegistry ?? firstRegistry;
   const run: PushRun = {
     logger: deps.logger,
     clock,
@@ -103,13 +105,15 @@ export async function runPush(
     } else if (run.cancelled) {
       result.cause = 'cancelled';
       result.error = new CancelledError(cancelledMessage(result));
-    } else if (!(error instanceof BlobsFailedError))
+    } else if (!(error instanceof BlobsFailedError)) {
+      result.stoppedAt = last?.apiHost;
       result.cause = faultOf(error, {
         credentials: credentialsSent(
           last ? last.auth.hasCredentials : true,
           run.phase !== 'auth' && run.phase !== 'validate',
         ),
       }).cause;
+    }
   } finally {
     // Every request has finished: drop idle keep-alive sockets now rather than wait on them.
     if (!deps.base) await base.destroy().catch(() => undefined);

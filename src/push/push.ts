@@ -18,6 +18,7 @@ import { type LocalProof, localProof } from '../transfer/local-proof.js';
 import { SHARES_PER_PLACE, type TransferPolicy, transferPolicy } from '../transfer/policy.js';
 import { limiter } from '../util/concurrency.js';
 import { InputError } from '../util/errors.js';
+import { formatSize } from '../util/format.js';
 import { type BlobOutcome, type PushResult, type TargetResult, emptyResult } from './result.js';
 import { type PushDeps, type PushRun, phase, runPush } from './push-run.js';
 import { addReferrer, subjectOf } from './referrers.js';
@@ -28,10 +29,14 @@ export type { PushDeps } from './push-run.js';
 export { BlobsFailedError } from '../transfer/manifest.js';
 
 /**
- * Existence checks and verifications at once: they move no bytes, so they run wider than uploads;
- * on HTTP/2 they share one connection, so a 40-layer image is checked in one round trip.
+ * Existence checks and verifications at once: they move no bytes, so they run wider than uploads.
+ * On HTTP/2 they share one connection, so a 64-layer image is checked in one round trip; on
+ * HTTP/1.1 each HEAD costs a connection (undici closes it after a HEAD), so fewer.
  */
-const CHECK_CONCURRENCY = 64;
+const CHECK_CONCURRENCY = { multiplexed: 64, perConnection: 16 };
+
+const checksFor = (registry: { multiplexed: boolean }): number =>
+  registry.multiplexed ? CHECK_CONCURRENCY.multiplexed : CHECK_CONCURRENCY.perConnection;
 
 /** One image push: what every phase reads and adds to. */
 interface ImagePush {
@@ -82,6 +87,7 @@ export async function pushImage(
       keptBy: new Map(),
     };
     await phase(run, 'auth', () => authenticate(push));
+    if (settings.dryRun) return phase(run, 'blobs', () => checkOnly(push), 'Check (dry run)');
     await phase(run, 'blobs', () => uploadBlobs(push));
     refuseFailedBlobs(push);
     await phase(run, 'manifests', () => pushManifests(push));
@@ -136,10 +142,11 @@ async function uploadBlobs(push: ImagePush): Promise<void> {
     if (push.stopped || result.targets.some((t) => [...t.blobs.values()].some(isFailed))) break;
     // Only the requests that carry bytes wait for a place (small blobs share one).
     const uploads = limiter(policy.concurrency * SHARES_PER_PLACE);
-    const checks = limiter(CHECK_CONCURRENCY);
+    const ctx = push.contexts.get(target)!;
+    const checks = limiter(checksFor(ctx.client.registry));
     await Promise.all(
       [...push.image.blobs.values()].map(async (blob) => {
-        const outcome = await pushBlob(push.contexts.get(target)!, blob, { uploads, checks });
+        const outcome = await pushBlob(ctx, blob, { uploads, checks });
         if (!outcome) return;
         target.blobs.set(blob.digest, outcome);
         // A failure no other blob can get past (read-only, refused credentials) ends the phase.
@@ -153,6 +160,40 @@ async function uploadBlobs(push: ImagePush): Promise<void> {
 }
 
 const isFailed = (b: BlobOutcome): boolean => b.state === 'failed';
+
+/**
+ * A dry run: each blob's existence asked in each repository, and what a push would send and tag
+ * said; no upload, mount, manifest or tag.
+ */
+async function checkOnly(push: ImagePush): Promise<void> {
+  const { result, run } = push;
+  const dryRun = { wouldUpload: 0, wouldUploadBytes: 0, present: 0, wouldTag: [] as string[] };
+  for (const target of result.targets) {
+    const { client } = push.contexts.get(target)!;
+    const checks = limiter(checksFor(client.registry));
+    const missing: number[] = [];
+    await Promise.all(
+      [...push.image.blobs.values()].map((blob) =>
+        checks(async () => {
+          const stat = await client.statBlob(blob.digest, 'exists');
+          if (stat.exists && (stat.size === undefined || stat.size === blob.size)) dryRun.present++;
+          else missing.push(blob.size);
+        }),
+      ),
+    );
+    const bytes = missing.reduce((a, b) => a + b, 0);
+    dryRun.wouldUpload += missing.length;
+    dryRun.wouldUploadBytes += bytes;
+    const where = `${target.registry}/${target.repository}`;
+    const tags = target.tags.map((tag) => `${where}:${tag}`);
+    dryRun.wouldTag.push(...tags);
+    run.logger.info(
+      `${where}: would upload ${missing.length} of ${push.image.blobs.size} blobs (${formatSize(bytes)}), ${push.image.blobs.size - missing.length} already there; ${tags.length ? `would tag ${tags.join(', ')}` : 'would push by digest'}`,
+    );
+  }
+  result.dryRun = dryRun;
+  run.logger.info('dry run: nothing was uploaded, mounted, tagged or written');
+}
 
 /**
  * One line per blob. The log grows with what failed, not with the number of targets: after the

@@ -54,12 +54,26 @@ export interface PushResult extends Readonly<BlobCounts> {
   platforms?: string[];
   /** Whether the targets are pushed by digest only (push-by-digest): nothing is tagged. */
   byDigest?: boolean;
+  /** A dry run: what a push would have sent and tagged; nothing was written. */
+  dryRun?: DryRun;
   /** Where the push stopped, when it failed. */
   phase?: Phase;
+  /** The registry (host[:port]) it was talking to when it stopped outside the blobs. */
+  stoppedAt?: string;
+  /** The registry the username and password were for, when they were given. */
+  credentialsRegistry?: string;
   error?: Error;
   /** The probable cause of a failure that is not one blob's, from the failure rules. */
   cause?: CauseId;
   durationMs: number;
+}
+
+/** What a dry run found: blobs each registry lacks (a push would send them), and the tags. */
+export interface DryRun {
+  wouldUpload: number;
+  wouldUploadBytes: number;
+  present: number;
+  wouldTag: string[];
 }
 
 /** The counts of the blob outcomes of `targets`. */

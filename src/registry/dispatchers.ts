@@ -7,7 +7,7 @@ import {
   proxySettingsFrom,
   proxyShown,
 } from './proxy.js';
-import { trustedWith } from './trust.js';
+import { certsDirCas, trustedWith } from './trust.js';
 import { canonicalHost } from './reference.js';
 import { tunnelConnector } from './tunnel.js';
 
@@ -33,6 +33,8 @@ export type Load = 'small' | 'bulk';
 export interface Dispatchers {
   /** The undici dispatcher for a URL and a load, and the proxy it goes through (as it may be shown). */
   for(url: URL, load?: Load): { dispatcher: Dispatcher; proxy?: string; h2: boolean };
+  /** Whether a host (host:port) was seen to speak HTTP/2. */
+  multiplexed(host: string): boolean;
   close(): Promise<void>;
   destroy(): Promise<void>;
 }
@@ -59,6 +61,7 @@ function proxyAuthorization(proxy: URL): string | undefined {
 function http2Routing(connectMs: number): {
   multiplexed: (tls: object) => Dispatcher;
   speaksH2: (url: URL) => boolean;
+  seenH2: (host: string) => boolean;
 } {
   const alpn = new Map<string, string>();
   const probing = new Set<string>();
@@ -83,7 +86,7 @@ function http2Routing(connectMs: number): {
     probing.add(url.host);
     return true;
   };
-  return { multiplexed, speaksH2 };
+  return { multiplexed, speaksH2, seenH2: (host) => alpn.get(host) === 'h2' };
 }
 
 /**
@@ -98,6 +101,21 @@ export function createDispatchers(options: DispatcherOptions): Dispatchers {
     ? { secureContext: createSecureContext({ ca: trustedWith(options.ca) }) }
     : {};
   const laxTls = { rejectUnauthorized: false };
+  // A registry with CAs of its own in certs.d gets a context with them added; each host's folders
+  // are read once.
+  const hostTrust = new Map<string, { tls: object; key: string }>();
+  const trustFor = (host: string): { tls: object; key: string } => {
+    let trust = hostTrust.get(host);
+    if (!trust) {
+      const cas = certsDirCas(host);
+      const ca = cas.length ? trustedWith(...(options.ca ? [options.ca] : []), ...cas) : [];
+      trust = cas.length
+        ? { tls: { secureContext: createSecureContext({ ca }) }, key: `certs.d ${host}` }
+        : { tls: strictTls, key: 'strict' };
+      hostTrust.set(host, trust);
+    }
+    return trust;
+  };
   const proxies = options.proxies ?? proxySettingsFrom(process.env);
   const insecure = new Set([...(options.insecureHosts ?? [])].map(canonicalHost));
   const made = new Map<string, Dispatcher>();
@@ -126,15 +144,16 @@ export function createDispatchers(options: DispatcherOptions): Dispatchers {
   };
   const direct = (tls: object): Dispatcher =>
     new Agent({ ...COMMON, connect: { ...tls, timeout: options.connectMs } });
-  const { multiplexed, speaksH2 } = http2Routing(options.connectMs);
+  const { multiplexed, speaksH2, seenH2 } = http2Routing(options.connectMs);
   return {
     for: (url, load = 'small') => {
       const lax = url.protocol === 'https:' && insecure.has(canonicalHost(url.host));
-      const tls = lax ? laxTls : strictTls;
+      const trust = lax ? { tls: laxTls, key: 'lax' } : trustFor(url.host);
+      const tls = trust.tls;
       const proxy = proxyFor(url, proxies);
       // Not through a proxy: proxies stay as they were.
       const h2 = !proxy && url.protocol === 'https:' && load === 'small' && speaksH2(url);
-      const key = `${lax ? 'lax' : 'strict'} ${proxy?.href ?? 'direct'} ${proxy ? url.protocol : ''} ${h2 ? 'h2' : ''}`;
+      const key = `${trust.key} ${proxy?.href ?? 'direct'} ${proxy ? url.protocol : ''} ${h2 ? 'h2' : ''}`;
       let dispatcher = made.get(key);
       if (!dispatcher) {
         dispatcher = proxy ? viaProxy(proxy, url, tls) : h2 ? multiplexed(tls) : direct(tls);
@@ -142,6 +161,7 @@ export function createDispatchers(options: DispatcherOptions): Dispatchers {
       }
       return { dispatcher, proxy: proxy ? proxyShown(proxy) : undefined, h2 };
     },
+    multiplexed: seenH2,
     close: async () => {
       await Promise.all([...made.values()].map((d) => d.close()));
     },

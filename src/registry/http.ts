@@ -82,6 +82,8 @@ export interface BaseTransportOptions {
 
 export interface BaseTransport {
   send: Transport;
+  /** Whether requests to this host (host:port) share one HTTP/2 connection, as far as seen. */
+  multiplexed?(host: string): boolean;
   close(): Promise<void>;
   /** Closes every socket now, idle or not: for when every request has finished. */
   destroy(): Promise<void>;
@@ -281,7 +283,12 @@ export function createBaseTransport(options: BaseTransportOptions = {}): BaseTra
     }
   };
 
-  return { send, close: dispatchers.close, destroy: dispatchers.destroy };
+  return {
+    send,
+    multiplexed: dispatchers.multiplexed,
+    close: dispatchers.close,
+    destroy: dispatchers.destroy,
+  };
 }
 
 /** A response the caller did not expect becomes a RegistryError carrying what the registry said. */

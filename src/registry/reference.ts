@@ -153,7 +153,8 @@ export function isLoopback(host: string): boolean {
  * image (`v` → docker.io/library/v). Both are refused with what to write instead.
  */
 export function parseTarget(input: string): ImageReference {
-  const text = input.trim();
+  // `docker://HOST/REPO:TAG`, as skopeo names a registry target.
+  const text = input.trim().replace(/^docker:\/\//, '');
   const hostPort = /^([^/@]+):(\d+)$/.exec(text);
   if (
     hostPort &&

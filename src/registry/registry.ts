@@ -77,6 +77,11 @@ export class Registry {
   }
 
   /** The credentials were accepted at the start: a 401 from now on is a token that expired. */
+  /** Whether its requests share one HTTP/2 connection (known once `GET /v2/` was answered). */
+  get multiplexed(): boolean {
+    return this.options.base.multiplexed?.(this.baseUrl.host) ?? false;
+  }
+
   get authorized(): boolean {
     return this.authorizedOnce;
   }

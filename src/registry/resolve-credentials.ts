@@ -6,9 +6,11 @@ import { canonicalHost, sameRegistry } from './reference.js';
 export const GHCR = 'ghcr.io';
 
 export interface CredentialContext {
-  /** Credentials from the inputs; they belong to the registry of the first tag only. */
+  /** Credentials from the inputs; they belong to `explicitRegistry` only. */
   explicit?: Credentials;
   explicitRegistry?: string;
+  /** Credentials given for other registries, each for its own (`--creds`). */
+  more?: readonly { registry: string; credentials: Credentials }[];
   /** The github-token input, else GITHUB_TOKEN: a fallback for ghcr.io. */
   githubToken?: string;
   env: NodeJS.ProcessEnv;
@@ -16,7 +18,7 @@ export interface CredentialContext {
 }
 
 /**
- * Credentials for one registry, in order: the inputs (first tag's registry only), docker's and
+ * Credentials for one registry, in order: the inputs (their registry only), `--creds`, docker's and
  * podman's stored credentials, then for ghcr.io the workflow's GitHub token with the actor as user.
  * Undefined means anonymous.
  */
@@ -27,6 +29,8 @@ export async function credentialsFor(
 ): Promise<Credentials | undefined> {
   if (ctx.explicit && ctx.explicitRegistry && sameRegistry(registry, ctx.explicitRegistry))
     return ctx.explicit;
+  const given = ctx.more?.find((m) => sameRegistry(registry, m.registry));
+  if (given) return given.credentials;
   const stored = await lookupCredentials(canonicalHost(registry), repository, {
     env: ctx.env,
     logger: ctx.logger,

@@ -21,6 +21,9 @@ export interface CauseFacts {
   locationHost?: string;
   /** The proxy a request went through: scheme, host and port (no credentials). */
   proxy?: string;
+  /** The registry that refused (host[:port], escaped), and the one the username and password are for. */
+  registry?: string;
+  credentialsRegistry?: string;
 }
 
 /**
@@ -331,6 +334,34 @@ function bodyLimitText(id: CauseId, bytes: number): Omit<Cause, 'id'> | undefine
   return undefined;
 }
 
+/** The registry that refused, when the username and password are for another one. */
+function otherRegistry(
+  facts: CauseFacts,
+): { registry: string; credentialsRegistry: string } | undefined {
+  const clean = (h: string | undefined): string | undefined =>
+    h?.toLowerCase().replace(/[^a-z0-9.:[\]-]/g, '');
+  const registry = clean(facts.registry);
+  const credentialsRegistry = clean(facts.credentialsRegistry);
+  if (!registry || !credentialsRegistry) return undefined;
+  const same = (a: string, b: string): boolean => a.replace(/:443$/, '') === b.replace(/:443$/, '');
+  return same(registry, credentialsRegistry) ? undefined : { registry, credentialsRegistry };
+}
+
+/** A registry that asked for credentials, when those given are for another registry. */
+function credentialsElsewhere(
+  id: 'no-credentials' | 'credentials',
+  { registry, credentialsRegistry }: { registry: string; credentialsRegistry: string },
+): Omit<Cause, 'id'> {
+  const what =
+    id === 'no-credentials'
+      ? 'asks for credentials (401), and none were found for it'
+      : 'refused the credentials it was given (401 or 403)';
+  return {
+    title: `\`${registry}\` ${what}: {{username}} and {{password}} are for \`${credentialsRegistry}\` only.`,
+    fix: `[[Log in to \`${registry}\` before this step (docker/login-action with \`registry: ${registry}\`, \`docker login\`, \`podman login\`): its stored credentials are read. Or push to it in a step of its own with its own \`registry\`, \`username\` and \`password\`.||Give \`${registry}\` its own: \`--creds ${registry}=USER:ENV\` (the secret in the environment variable ENV), or \`docker login ${registry}\` / \`podman login ${registry}\` (their stored credentials are read).]]`,
+  };
+}
+
 /** The cause text for an id, with the facts it names filled in, in the syntax of the shell that runs. */
 export function causeOf(id: CauseId, facts: CauseFacts = {}, shell: Shell = 'action'): Cause {
   let text = CAUSES[id];
@@ -341,6 +372,9 @@ export function causeOf(id: CauseId, facts: CauseFacts = {}, shell: Shell = 'act
     };
   }
   if (facts.largestRefused !== undefined) text = bodyLimitText(id, facts.largestRefused) ?? text;
+  const other = otherRegistry(facts);
+  if ((id === 'no-credentials' || id === 'credentials') && other)
+    text = credentialsElsewhere(id, other);
   if (id === 'location-unreachable' && facts.locationHost) {
     text = {
       ...text,

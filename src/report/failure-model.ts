@@ -46,7 +46,12 @@ export function blobCause(
 /** The probable cause of a push that stopped outside the blobs. */
 export function pushCause(result: PushResult, shell: Shell = 'action'): Cause {
   const proxy = result.error instanceof RegistryError ? result.error.proxy : undefined;
-  return causeOf(result.cause ?? 'unknown', { proxy }, shell);
+  const facts = {
+    proxy,
+    registry: result.stoppedAt,
+    credentialsRegistry: result.credentialsRegistry,
+  };
+  return causeOf(result.cause ?? 'unknown', facts, shell);
 }
 
 /** One failed blob where it failed: for the tables and the detail sections. */

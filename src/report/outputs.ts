@@ -20,6 +20,7 @@ export type OutputName = (typeof Output)[keyof typeof Output];
 export function outputsOf(result: PushResult | undefined): Record<OutputName, string> {
   return {
     // Set whenever a ref points at it: a later target's failure does not unset what was tagged.
+    // A dry run gives the digest it would push.
     [Output.digest]: result?.ok || result?.refs.length ? (result.digest ?? '') : '',
     [Output.refs]: JSON.stringify(result?.refs ?? []),
     [Output.blobsUploaded]: String(result?.blobsUploaded ?? 0),

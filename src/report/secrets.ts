@@ -38,9 +38,18 @@ export class SecretMasker {
     return added;
   }
 
+  /**
+   * Each secret where it stands as a token: a secret made of letters and digits is masked where no
+   * letter or digit touches it, so a password that is an ordinary word does not cut other words
+   * apart ("they", with the password "hey"); one with other characters, everywhere. In the action
+   * the runner masks the log as it does (every occurrence); this is what oci-push writes itself.
+   */
   mask(text: string): string {
     let out = text;
-    for (const secret of this.secrets) out = out.split(secret).join('***');
+    for (const secret of this.secrets) {
+      if (!/^[A-Za-z0-9]+$/.test(secret)) out = out.split(secret).join('***');
+      else out = out.replace(new RegExp(`(?<![A-Za-z0-9])${secret}(?![A-Za-z0-9])`, 'g'), '***');
+    }
     return out;
   }
 }

@@ -3,7 +3,7 @@ import { shortDigest } from '../oci/digest.js';
 import type { ImageNode, ManifestNode } from '../oci/image.js';
 import { manifestsBottomUp } from '../oci/image.js';
 import { formatPlatform } from '../oci/types.js';
-import type { BlobOutcome, PushResult, TargetResult } from '../push/result.js';
+import type { BlobOutcome, DryRun, PushResult, TargetResult } from '../push/result.js';
 import { RegistryError } from '../registry/errors.js';
 import { formatDuration, formatSize } from '../util/format.js';
 import { type Cause, type Shell, causeOf, workaroundOf } from './causes.js';
@@ -150,7 +150,9 @@ function causesSection(result: PushResult, groups: CauseGroup[]): string[] {
     const hit = g.blobs.length
       ? `${plural(g.blobs.length, 'blob')}${g.answer ? `: ${escapeMarkdown(g.answer)}` : ''}`
       : `Stopped at ${escapeMarkdown(result.phase ?? 'the push')}${g.answer ? `: ${escapeMarkdown(g.answer)}` : ''}`;
-    out.push(`- **${hit}** — ${g.cause.title}`, `  **Fix:** ${g.cause.fix}`);
+    // With several causes, each is named by its id, as the failed blobs below are grouped.
+    const id = groups.length > 1 ? ` ${code(g.cause.id)}` : '';
+    out.push(`- **${hit}**${id} — ${g.cause.title}`, `  **Fix:** ${g.cause.fix}`);
   }
   out.push('');
   return out;
@@ -199,13 +201,19 @@ function blobDetail(result: PushResult, failed: FailedBlob): string[] {
   out.push(`- **Size:** ${formatSize(blob.size)} (${escapeMarkdown(blob.mediaType)})`);
   out.push(`- **Registry answered:** ${lastAnswer(blob.errors, blob.error)}`);
   if (blob.tried.length) {
-    out.push(`- **Tried** (${plural(blob.attempts, 'upload session')}):`);
     const runs = collapsed(blob.tried.map((line) => triedLine(line, blob.digest)));
+    const sessions = plural(blob.attempts, 'upload session');
+    if (runs.length === 1 && runs[0]!.times === 1) {
+      out.push(`- **Tried** (${sessions}): ${escapeMarkdown(runs[0]!.line)}`, '');
+      return out;
+    }
+    out.push(`- **Tried** (${sessions}):`);
     for (const { line, times } of runs.slice(-8))
       out.push(`  - ${escapeMarkdown(line)}${times > 1 ? ` (×${times})` : ''}`);
     if (runs.length > 8) out.push(`  - … and ${runs.length - 8} earlier`);
   }
-  out.push(...renderCause(failed.cause), '');
+  // The cause and its fix are said once, for its group, under "Why it failed".
+  out.push('');
   return out;
 }
 
@@ -221,7 +229,7 @@ function failedBlobsSection(result: PushResult, groups: CauseGroup[]): string[] 
   const rest: { failed: FailedBlob; cause: Cause }[] = [];
   for (const group of failing) {
     if (failing.length > 1)
-      out.push(`**${plural(group.failures.length, 'blob')}:** ${group.cause.title}`, '');
+      out.push(`**${plural(group.failures.length, 'blob')}, ${code(group.cause.id)}:**`, '');
     group.failures.forEach((failed, i) => {
       if (i < DETAILED_PER_CAUSE && detailed < DETAILED_IN_ALL) {
         detailed++;
@@ -360,6 +368,8 @@ function outcomeWords(target: TargetResult): string {
 function blobTables(result: PushResult): string[] {
   const image = result.image;
   if (!image || !result.targets.some((t) => t.blobs.size)) return [];
+  // A few failed blobs are each shown in full above, and the counts say the rest.
+  if (!result.ok && result.failedBlobs.length <= DETAILED_PER_CAUSE) return [];
   const body: string[] = [];
   const nodes = manifests(image.root);
   const isIndex = image.root.kind === 'index';
@@ -426,6 +436,27 @@ function recoveredSection(result: PushResult, shell: Shell): string[] {
 const FULL_DIGESTS_UP_TO = 20;
 
 /** The heading, and the digest and source lines under it. */
+/** A dry run that got through: what a push would send and tag; nothing was written. */
+function dryRunSummary(result: PushResult, dryRun: DryRun): string[] {
+  const digest = result.digest ? ` ${code(shortDigest(result.digest))}` : '';
+  const source = result.image?.source;
+  const tags = dryRun.wouldTag.length
+    ? dryRun.wouldTag.map((t) => code(t)).join(', ')
+    : 'nothing (push by digest)';
+  return [
+    `## ✅ oci-push: dry run${digest}, nothing written`,
+    '',
+    ...(result.digest ? [`**Digest:** ${code(result.digest)}  `] : []),
+    ...(source ? [`**Source:** ${escapeMarkdown(source)}`] : []),
+    '',
+    ...madeSection(result),
+    `- **Would upload:** ${plural(dryRun.wouldUpload, 'blob')} (${formatSize(dryRun.wouldUploadBytes)})`,
+    `- **Already there:** ${plural(dryRun.present, 'blob')}`,
+    `- **Would tag:** ${tags}`,
+    '',
+  ];
+}
+
 function headSection(result: PushResult, groups: CauseGroup[]): string[] {
   const digest = result.digest ? ` ${code(shortDigest(result.digest))}` : '';
   const out = [`## ${result.ok ? `✅ oci-push: pushed${digest}` : '❌ oci-push: push failed'}`, ''];
@@ -540,7 +571,8 @@ function diagnosisSection(findings: Finding[] | undefined, shell: Shell): string
 
 /** Every full digest, for an image small enough to list them. */
 function digestsSection(result: PushResult): string[] {
-  if (!result.ok && !attempted(result)) return [];
+  // A failed push names its failed blobs in full above, and the failed-blobs output lists them.
+  if (!result.ok) return [];
   const image = result.image;
   if (!image || !image.blobs.size || image.blobs.size > FULL_DIGESTS_UP_TO) return [];
   return details(
@@ -554,6 +586,7 @@ function digestsSection(result: PushResult): string[] {
 /** Renders the step summary as GitHub-flavoured markdown. Every foreign string is escaped. */
 export function renderSummary(result: PushResult, extras: SummaryExtras = {}): string {
   const shell = extras.shell ?? 'action';
+  if (result.ok && result.dryRun) return dryRunSummary(result, result.dryRun).join('\n');
   const groups = failureCauses(result, shell);
   return [
     ...headSection(result, groups),

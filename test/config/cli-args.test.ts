@@ -76,7 +76,27 @@ describe('parseArgs', () => {
       engine: 'podman',
       tags: 'localhost:5000/app:dev',
     });
-    expect(parseArgs(['push', 'docker://app', 'r.io/a']).inputs.engine).toBe('docker');
+    // skopeo's transports: docker:// is a registry there, so it is refused as a source.
+    expect(() => parseArgs(['push', 'docker://app', 'r.io/a'])).toThrow(
+      /docker:\/\/ names a registry.*docker-daemon:app/,
+    );
+    expect(parseArgs(['push', 'docker-daemon:app:1', 'r.io/a']).inputs).toMatchObject({
+      image: 'app:1',
+      engine: 'docker',
+    });
+    expect(parseArgs(['push', 'containers-storage:app', 'r.io/a']).inputs).toMatchObject({
+      image: 'app',
+      engine: 'podman',
+    });
+    expect(parseArgs(['push', 'oci:./dir:v1', 'r.io/a']).inputs.layout).toBe('./dir:v1');
+    expect(parseArgs(['push', 'oci-archive:/t/img.tar', 'r.io/a']).inputs.layout).toBe(
+      '/t/img.tar',
+    );
+    expect(parseArgs(['push', 'docker-archive:/t/s.tar', 'r.io/a']).inputs.layout).toBe('/t/s.tar');
+    expect(parseArgs(['push', 'oci:d', 'docker://r.io/a:1']).inputs.tags).toBe('docker://r.io/a:1');
+    expect(
+      parseArgs(['push', 'oci:d', 'r.io/a', '--platform', 'linux/arm64']).inputs.platforms,
+    ).toBe('linux/arm64');
     expect(() => parseArgs(['push', '--layout', 'l', 'extra', 'r.io/a'])).toThrow(
       /the source is given by a flag already/,
     );

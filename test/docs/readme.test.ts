@@ -4,10 +4,11 @@ import { describe, expect, it } from 'vitest';
 import { parse } from 'yaml';
 import { parseArgs } from '../../src/config/cli-args.js';
 
-// The README's examples are what people copy: each must run as written, against action.yml and
-// the requirements of the actions it uses.
+// The README's examples, and docs/usage.md's, are what people copy: each must run as written,
+// against action.yml and the requirements of the actions it uses.
 const ROOT = join(import.meta.dirname, '..', '..');
 const readme = readFileSync(join(ROOT, 'README.md'), 'utf8');
+const usage = readFileSync(join(ROOT, 'docs', 'usage.md'), 'utf8');
 const action = parse(readFileSync(join(ROOT, 'action.yml'), 'utf8')) as {
   inputs: Record<string, unknown>;
 };
@@ -25,7 +26,7 @@ interface Job {
   steps?: Step[];
 }
 
-const blocks = [...readme.matchAll(/```(yaml|sh)\n([\s\S]*?)```/g)].map((m) => ({
+const blocks = [...`${readme}\n${usage}`.matchAll(/```(yaml|sh)\n([\s\S]*?)```/g)].map((m) => ({
   lang: m[1] as string,
   text: m[2] as string,
 }));
@@ -41,7 +42,7 @@ function jobsOf(doc: unknown): { name: string; job: Job }[] {
 
 const snippets = yamlBlocks.map((b) => ({ text: b.text, doc: parse(b.text) as unknown }));
 
-describe('README examples', () => {
+describe('README and docs/usage.md examples', () => {
   it('has examples to check', () => {
     expect(snippets.length).toBeGreaterThan(5);
   });

@@ -133,6 +133,38 @@ describe('a multi-platform build spread over matrix jobs', () => {
     expect(await listTags(registry.url, 'matrix/none')).toEqual([]);
   });
 
+  it('refuses two manifests for one platform unless told duplicate-platforms: allow', async () => {
+    const repo = `${registry.host}/matrix/twice`;
+    const other = join(work, 'amd64-again');
+    const again = await makeLayout(other, {
+      seed: 'matrix-amd64-again',
+      layers: 1,
+      platform: platforms[0],
+    });
+    const digests: string[] = [];
+    for (const dir of [images[0]!.dir, other]) {
+      const pushed = await runCli(['push', dir, `${repo}:x`, '--push-by-digest']);
+      expect(pushed.code, pushed.stderr).toBe(0);
+      digests.push(pushed.stdout.split('\n')[0]!);
+    }
+    expect(digests[1]).toBe(again.digest);
+    const res = await runCli(['--index-from', digests.join(','), '--tags', `${repo}:1`]);
+    expect(res.code).toBe(1);
+    expect(res.stderr).toContain(
+      `index-from: two manifests for linux/amd64, ${digests[0]} and ${digests[1]}: a runtime would pick either; name each platform once, or set duplicate-platforms: allow`,
+    );
+    const allowed = await runCli([
+      '--index-from',
+      digests.join(','),
+      '--tags',
+      `${repo}:allowed`,
+      '--duplicate-platforms',
+      'allow',
+    ]);
+    expect(allowed.code, allowed.stderr).toBe(0);
+    expect((await listTags(registry.url, 'matrix/twice')).sort()).toEqual(['allowed']);
+  });
+
   it("annotates the index it creates, from docker/metadata-action's annotations output as it is", async () => {
     const repo = `${registry.host}/matrix/annotated`;
     const digests: string[] = [];

@@ -145,6 +145,57 @@ describe('outputs say what happened', () => {
   });
 });
 
+describe('digest-file', () => {
+  it('the CLI writes the pushed digest, as skopeo --digestfile does', async () => {
+    const { dir, digest } = await layout('digest-file-cli');
+    const file = join(work, 'cli.digest');
+    const res = await runCli(
+      ['push', dir, `${registry.host}/results/digest-file:1`, '--digest-file', file],
+      { env: env() },
+    );
+    expect(res.code, res.stderr).toBe(0);
+    expect(await readFile(file, 'utf8')).toBe(digest);
+    expect(res.stdout.split('\n')[0]).toBe(digest);
+  });
+
+  it('the action writes it too, and it equals the digest output', async () => {
+    const { dir, digest } = await layout('digest-file-action');
+    const file = join(work, 'action.digest');
+    const action = await runAction(work, {
+      layout: dir,
+      tags: `${registry.host}/results/digest-file:2`,
+      'digest-file': file,
+    });
+    expect(action.code, action.stderr).toBe(0);
+    expect(action.outputs.digest).toBe(digest);
+    expect(await readFile(file, 'utf8')).toBe(digest);
+  });
+
+  it('a failed push writes none; a folder that does not exist is refused before anything is pushed', async () => {
+    const { dir } = await layout('digest-file-failed');
+    const file = join(work, 'failed.digest');
+    const failed = await runCli(
+      ['push', dir, '127.0.0.1:1/results/digest-file:3', '--digest-file', file, '--retries', '0'],
+      { env: env() },
+    );
+    expect(failed.code).toBe(1);
+    expect(await readFile(file, 'utf8').catch(() => 'none')).toBe('none');
+    const missing = await runCli(
+      [
+        'push',
+        dir,
+        `${registry.host}/results/digest-file-missing:1`,
+        '--digest-file',
+        join(work, 'no-such-folder', 'x.digest'),
+      ],
+      { env: env() },
+    );
+    expect(missing.code).toBe(2);
+    expect(missing.stderr).toMatch(/digest-file .*no-such-folder.*does not exist/);
+    expect(await listTags(registry.url, 'results/digest-file-missing')).toEqual([]);
+  });
+});
+
 describe('validation does not depend on order', () => {
   it.each([
     ['the wrong size second', false],

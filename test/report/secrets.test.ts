@@ -29,3 +29,21 @@ describe('secret forms', () => {
     expect(masker.mask(text)).toBe('a *** b *** c *** ab');
   });
 });
+
+describe('secrets as tokens', () => {
+  it('an alphanumeric secret is masked where it stands alone, not inside other words', () => {
+    const masker = new SecretMasker();
+    masker.add('hey');
+    expect(masker.mask('they said hey, then HEYhey and hey123 and "hey"')).toBe(
+      'they said ***, then HEYhey and hey123 and "***"',
+    );
+  });
+
+  it('in a URL, a header or JSON it is still a token', () => {
+    const masker = new SecretMasker();
+    masker.add('S3cretToken9');
+    expect(masker.mask('GET /x?token=S3cretToken9&a=1 Authorization: Bearer S3cretToken9')).toBe(
+      'GET /x?token=***&a=1 Authorization: Bearer ***',
+    );
+  });
+});

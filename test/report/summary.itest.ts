@@ -109,7 +109,9 @@ describe('the summary names the failing blob, what the registry said, and the pr
     const run = await act(await proxy({ bodyCap: { bytes: MiB, style: 'nginx' } }), {
       'upload-mode': 'monolithic',
     });
-    expectBlobCause(run, layer(), 'HTTP 413', 'nginx-body-limit', { largestRefused: sizeOf(layer()) });
+    expectBlobCause(run, layer(), 'HTTP 413', 'nginx-body-limit', {
+      largestRefused: sizeOf(layer()),
+    });
   });
 
   it('acknowledged (201), then 404 on HEAD', async () => {

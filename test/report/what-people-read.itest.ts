@@ -112,6 +112,27 @@ describe('100 failed blobs', () => {
   });
 });
 
+describe('2 failed blobs', () => {
+  it('a summary of at most 40 lines, the cause and its fix said once', async () => {
+    const p = await proxy({ bodyCap: { bytes: 100_000, style: 'nginx' } });
+    const run = await runAction(work, {
+      layout: small,
+      tags: `${p.host}/read/two${n}:1`,
+      'upload-mode': 'monolithic',
+      retries: '0',
+      diagnose: 'never',
+    });
+    expect(run.code).toBe(1);
+    expect(JSON.parse(run.outputs['failed-blobs']!)).toHaveLength(2);
+    const lines = run.summary.trimEnd().split('\n');
+    expect(lines.length, run.summary).toBeLessThanOrEqual(40);
+    const title = run.summary.match(/^- \*\*[^*]+\*\*(?: `[^`]+`)? — (.+)$/m)?.[1];
+    expect(title).toBeDefined();
+    expect(run.summary.split('**Fix:**')).toHaveLength(2);
+    expect(run.summary.split(title!).length - 1, title).toBe(1);
+  });
+});
+
 describe('recoveries are reported', () => {
   it('a blob lost after its commit and uploaded again: pushed, said in the summary, one warning, counted', async () => {
     const layer = smallImage.blobs[1]!;

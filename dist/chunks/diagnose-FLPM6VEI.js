@@ -1,2 +1,0 @@
-import { createRequire as __ociPushCreateRequire } from 'node:module'; const require = __ociPushCreateRequire(import.meta.url);
-import{a,b,c,d}from"./chunk-I2TWTKDS.js";import"./chunk-6OZLIVYG.js";import"./chunk-LCJLUNU7.js";import"./chunk-RJQCMHE3.js";import"./chunk-VMW2KWVY.js";import"./chunk-UST4V5JQ.js";import"./chunk-LOSWYYCV.js";import"./chunk-X4T4DFML.js";export{a as DIAGNOSE_TIMEOUT_MS,c as LARGE_PROBE_BYTES,b as MEDIUM_PROBE_BYTES,d as diagnose};
