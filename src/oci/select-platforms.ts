@@ -1,4 +1,5 @@
 import { InputError } from '../util/errors.js';
+import { foreignLine } from '../util/text.js';
 import { digestOf } from './digest.js';
 import {
   type BlobFile,
@@ -35,7 +36,7 @@ export async function selectPlatforms(
   const missing = wanted.filter((w) => !has.some((p) => p === w || p.startsWith(`${w}/`)));
   if (missing.length)
     throw new InputError(
-      `${image.source}: no ${missing.join(', ')} in the image; it has ${has.join(', ') || 'no platform it names'}`,
+      `${image.source}: no ${missing.join(', ')} in the image; it has ${has.map((p) => foreignLine(p, 80)).join(', ') || 'no platform it names'}`,
     );
   if (image.root.kind === 'manifest') return image;
   const root = keepPlatforms(image.root, wanted);

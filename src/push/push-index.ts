@@ -1,4 +1,5 @@
 import type { PushSettings } from '../config/settings.js';
+import { foreignLine } from '../util/text.js';
 import { InputError } from '../util/errors.js';
 import { digestOf, isDigest } from '../oci/digest.js';
 import { MediaType, manifestKind } from '../oci/media-types.js';
@@ -275,7 +276,7 @@ function oncePerPlatform(push: IndexPush): void {
     const first = seen.get(platform);
     if (first && push.settings.duplicatePlatforms === 'refuse')
       throw new InputError(
-        `index-from: two manifests for ${platform}, ${first} and ${child.descriptor.digest}: a runtime would pick either; name each platform once, or set duplicate-platforms: allow`,
+        `index-from: two manifests for ${foreignLine(platform, 80)}, ${first} and ${child.descriptor.digest}: a runtime would pick either; name each platform once, or set duplicate-platforms: allow`,
       );
     seen.set(platform, child.descriptor.digest);
   }

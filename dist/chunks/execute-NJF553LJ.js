@@ -1,2 +1,0 @@
-import { createRequire as __ociPushCreateRequire } from 'node:module'; const require = __ociPushCreateRequire(import.meta.url);
-import{a,b}from"./chunk-4V4AJZY6.js";import"./chunk-QBYCCL5A.js";import"./chunk-6HHB6WYM.js";import"./chunk-YQVU3AK4.js";import"./chunk-QSBSGLCY.js";import"./chunk-EFR7CHDE.js";import"./chunk-LOSWYYCV.js";import"./chunk-6BT6ABJV.js";import"./chunk-ULNGP62Y.js";import"./chunk-S63LTBMJ.js";import"./chunk-CDNS7XPM.js";export{b as executePush,a as failedBeforePush};
