@@ -7,6 +7,7 @@ import { readRegularFile } from '../oci/read-file.js';
 import { type PutManifest, RepositoryClient } from '../registry/client.js';
 import type { CauseId } from '../registry/failure.js';
 import { pushBlob } from '../transfer/blob.js';
+import { holds } from '../transfer/steps.js';
 import { mountCandidates, mountReading, planMounts, sayUnreadable } from './mount-sources.js';
 import {
   BlobsFailedError,
@@ -176,7 +177,7 @@ async function checkOnly(push: ImagePush): Promise<void> {
       [...push.image.blobs.values()].map((blob) =>
         checks(async () => {
           const stat = await client.statBlob(blob.digest, 'exists');
-          if (stat.exists && (stat.size === undefined || stat.size === blob.size)) dryRun.present++;
+          if (holds(stat, blob.size)) dryRun.present++;
           else missing.push(blob.size);
         }),
       ),

@@ -31,11 +31,15 @@ export async function explained(
 /** A state that sends a request, by its name. */
 export type StateOf<N extends Active['name']> = Extract<Active, { name: N }>;
 
+/** Whether a HEAD's answer says the registry holds this blob: there, with our size when it says one. */
+export function holds(stat: { exists: boolean; size?: number }, size: number): boolean {
+  return stat.exists && (stat.size === undefined || stat.size === size);
+}
+
 /** HEAD: present with our size is done; missing goes to a mount or a new session. */
 export async function checkExists(ctx: MachineContext): Promise<Next> {
   const stat = await ctx.client.statBlob(ctx.blob.digest, 'exists');
-  if (stat.exists && (stat.size === undefined || stat.size === ctx.blob.size))
-    return go({ name: 'done', how: 'present' });
+  if (holds(stat, ctx.blob.size)) return go({ name: 'done', how: 'present' });
   // A source the registry refused once (no pull access there) is not asked again.
   const refused = ctx.mountFrom && ctx.client.registry.profile.mountsRefusedFrom.has(ctx.mountFrom);
   return go(ctx.mountFrom && !refused ? { name: 'mount' } : { name: 'open' });
