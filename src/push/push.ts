@@ -14,6 +14,7 @@ import {
   type ManifestContext,
   confirmTag,
   putManifest,
+  standingTags,
 } from '../transfer/manifest.js';
 import { type LocalProof, localProof } from '../transfer/local-proof.js';
 import { SHARES_PER_PLACE, type TransferPolicy, transferPolicy } from '../transfer/policy.js';
@@ -54,6 +55,8 @@ interface ImagePush {
   stopped?: CauseId;
   /** Manifests whose PUT the registry answered with OCI-Subject: it keeps their referrers. */
   keptBy: Map<TargetResult, Set<string>>;
+  /** Each target's tags that pointed at this image before the push, read beside the blob checks. */
+  standing: Map<TargetResult, Promise<Map<string, string>>>;
 }
 
 /**
@@ -86,6 +89,7 @@ export async function pushImage(
       contexts: new Map(),
       proof: localProof(),
       keptBy: new Map(),
+      standing: new Map(),
     };
     await phase(run, 'auth', () => authenticate(push));
     if (settings.dryRun) return phase(run, 'blobs', () => checkOnly(push), 'Check (dry run)');
@@ -145,6 +149,7 @@ async function uploadBlobs(push: ImagePush): Promise<void> {
     const uploads = limiter(policy.concurrency * SHARES_PER_PLACE);
     const ctx = push.contexts.get(target)!;
     const checks = limiter(checksFor(ctx.client.registry));
+    push.standing.set(target, standingTags(ctx.client, push.image.root, target.tags, checks));
     await Promise.all(
       [...push.image.blobs.values()].map(async (blob) => {
         const outcome = await pushBlob(ctx, blob, { uploads, checks });
@@ -249,29 +254,44 @@ function noteSubject(
   push.keptBy.set(target, kept);
 }
 
-/** Every manifest below the root, bottom-up, by digest; a tagged root is pushed by its tags. */
+/**
+ * Every manifest below the root, by digest; a tagged root is pushed by its tags. An image's
+ * manifests name only blobs, all verified by now, so they go at once; an index, or an artifact
+ * naming a subject, follows in bottom-up order.
+ */
 async function pushManifests(push: ImagePush): Promise<void> {
   for (const target of push.result.targets) {
     const ctx = push.contexts.get(target)!;
-    for (const node of manifestsBottomUp(push.image.root)) {
-      // A PUT by digest as well as by tag would send the same bytes twice.
-      if (node === push.image.root && target.tags.length) continue;
+    const put = async (node: ImageNode): Promise<void> =>
       noteSubject(
         push,
         target,
         node,
         await putManifest(ctx.client, node, node.descriptor.digest, ctx),
       );
-    }
+    // A PUT by digest as well as by tag would send the same bytes twice.
+    const nodes = manifestsBottomUp(push.image.root).filter(
+      (node) => node !== push.image.root || !target.tags.length,
+    );
+    const leaf = (node: ImageNode): boolean => node.kind === 'manifest' && !subjectOf(node);
+    const at = limiter(checksFor(ctx.client.registry));
+    await Promise.all(nodes.filter(leaf).map((node) => at(() => put(node))));
+    for (const node of nodes.filter((n) => !leaf(n))) await put(node);
   }
 }
 
-/** Each tag set and read back; the digest reported is the one the registry serves. */
+/**
+ * Each tag set and read back; the digest reported is the one the registry serves. A tag that
+ * already pointed at this image, in a repository that already held every blob, is not written
+ * again: its HEAD, asked beside the blob checks, was its read-back.
+ */
 async function tagTargets(push: ImagePush): Promise<void> {
   const { image, result, run, policy } = push;
   const put: PutTag = async (target, tag) => {
     const t = target as TargetResult;
     const ctx = push.contexts.get(t)!;
+    const served = await alreadyTagged(push, t, tag);
+    if (served) return { readBack: Promise.resolve(served), unchanged: true };
     noteSubject(push, t, image.root, await putManifest(ctx.client, image.root, tag, ctx));
     return {
       readBack: confirmTag(ctx.client, image.root, tag, run.clock, policy.verifyLagRetries),
@@ -287,6 +307,20 @@ async function tagTargets(push: ImagePush): Promise<void> {
       `the registry serves the manifest as ${served}; the layout named it ${digest} (the same bytes)`,
     );
   }
+}
+
+/**
+ * The digest a tag already serves this image as, when writing it again would change nothing: every
+ * blob was there before the push, and the image names no subject (whose referrers its PUT keeps).
+ */
+async function alreadyTagged(
+  push: ImagePush,
+  target: TargetResult,
+  tag: string,
+): Promise<string | undefined> {
+  if (subjectOf(push.image.root)) return undefined;
+  if ([...target.blobs.values()].some((b) => b.how !== 'present')) return undefined;
+  return (await push.standing.get(target))?.get(tag);
 }
 
 /**

@@ -4,11 +4,19 @@ import type { Target } from './targets.js';
 
 const LOGGED_TAGS = 5;
 
-/** Writes a tag: resolves once the PUT is answered, with its read-back still on its way. */
-export type PutTag = (target: Target, tag: string) => Promise<{ readBack: Promise<string> }>;
+/**
+ * Writes a tag: resolves once the PUT is answered, with its read-back still on its way; or says the
+ * tag already pointed at the image (`unchanged`), read back before the push wrote anything.
+ */
+export type PutTag = (
+  target: Target,
+  tag: string,
+) => Promise<{ readBack: Promise<string>; unchanged?: boolean }>;
 
 /** A tag written and being read back, or a target without tags (its ref is the digest's). */
-type Written = { target: Target; tag: string; readBack: Promise<string> } | { ref: string };
+type Written =
+  | { target: Target; tag: string; readBack: Promise<string>; unchanged?: boolean }
+  | { ref: string };
 
 /**
  * The last step of every push: set each target's tags, in order. Each tag is read back (the digest
@@ -31,10 +39,10 @@ export async function applyTags(
   try {
     for (const target of targets) {
       for (const tag of target.tags) {
-        const { readBack } = await put(target, tag);
+        const { readBack, unchanged } = await put(target, tag);
         // Settled below, in order; never an unhandled rejection meanwhile.
         readBack.catch(() => undefined);
-        written.push({ target, tag, readBack });
+        written.push({ target, tag, readBack, unchanged });
       }
       if (!target.tags.length)
         written.push({ ref: `${target.registry}/${target.repository}@${digest}` });
@@ -62,7 +70,7 @@ async function confirmInOrder(
       refs.push(entry.ref);
       continue;
     }
-    const { target, tag, readBack } = entry;
+    const { target, tag, readBack, unchanged } = entry;
     const name = `${target.registry}/${target.repository}:${tag}`;
     try {
       refs.push(`${name}@${await readBack}`);
@@ -74,7 +82,7 @@ async function confirmInOrder(
     }
     // A line a tag for the first few; a push to hundreds of repositories logs a count instead.
     const say = ++tagged <= LOGGED_TAGS ? logger.info : logger.debug;
-    say.call(logger, `tagged ${name}`);
+    say.call(logger, `tagged ${name}${unchanged ? ' (it already pointed at this image)' : ''}`);
   }
   if (tagged > LOGGED_TAGS) logger.info(`tagged ${tagged} references in all`);
   return { failure };

@@ -193,6 +193,9 @@ export class RepositoryClient {
       // a plain upload with a token for the target alone.
       ...(mount ? { scopes: this.registry.scopesFor(this.repository, [mount.from]) } : {}),
     };
+    // The body follows the answer, on a connection of its own (see `Load`): its handshakes
+    // overlap this round trip instead of following it.
+    if (!mount) this.registry.warm(url);
     const res = await this.sendOnce(req);
     if (mount && res.status === 201) return { mounted: true };
     if (res.status !== 202) throw errorFromResponse(req, res, 'starting an upload');

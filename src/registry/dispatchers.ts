@@ -35,6 +35,11 @@ export interface Dispatchers {
   for(url: URL, load?: Load): { dispatcher: Dispatcher; proxy?: string; h2: boolean };
   /** Whether a host (host:port) was seen to speak HTTP/2. */
   multiplexed(host: string): boolean;
+  /**
+   * A blob's body will soon go to this URL's origin: open its connection now, unless an idle or
+   * opening one is there for it, so the handshakes overlap the round trip that starts the upload.
+   */
+  warm(url: URL): void;
   close(): Promise<void>;
   destroy(): Promise<void>;
 }
@@ -44,6 +49,63 @@ const COMMON = { headersTimeout: 0, bodyTimeout: 0, keepAliveTimeout: 30_000 };
 
 /** Requests at once on one HTTP/2 connection (distribution's Go server allows 250). */
 const H2_STREAMS = 100;
+
+type Connector = ReturnType<typeof buildConnector>;
+type Socket = Parameters<Parameters<Connector>[1]>[1];
+
+/**
+ * Connections opened before undici asks for one, per origin: undici's public API has no
+ * preconnect, so the agent's own connect function takes a parked socket before it dials.
+ */
+class ParkedConnections {
+  private readonly parked = new Map<string, Promise<Socket | undefined>[]>();
+  /** Bodies announced and not yet sent, per origin. */
+  private readonly awaited = new Map<string, number>();
+
+  constructor(private readonly connector: Connector) {}
+
+  /** undici's connect function: a parked socket that is still open, or a new connection. */
+  readonly connect: Connector = (opts, done) => {
+    const next = this.parked.get(`${opts.protocol}//${opts.host}`)?.shift();
+    if (!next) return this.connector(opts, done);
+    void next.then((socket) =>
+      socket && !socket.destroyed ? done(null, socket) : this.connector(opts, done),
+    );
+  };
+
+  /** Another body will go to `url`'s origin; `idle` connections there can take one each. */
+  announce(url: URL, idle: number): void {
+    const awaited = (this.awaited.get(url.origin) ?? 0) + 1;
+    this.awaited.set(url.origin, awaited);
+    const parked = this.parked.get(url.origin) ?? [];
+    this.parked.set(url.origin, parked);
+    if (idle + parked.length >= awaited) return;
+    const port = url.port || (url.protocol === 'https:' ? '443' : '80');
+    parked.push(
+      new Promise((resolve) => {
+        this.connector(
+          { hostname: url.hostname, host: url.host, protocol: url.protocol, port, servername: '' },
+          (error, socket) => {
+            // A connection that failed here is dialled again when it is needed, and fails there.
+            socket?.on('error', () => undefined);
+            resolve(error ? undefined : (socket ?? undefined));
+          },
+        );
+      }),
+    );
+  }
+
+  /** A body is being sent to `origin`: one announced fewer. */
+  sending(origin: string): void {
+    this.awaited.set(origin, Math.max(0, (this.awaited.get(origin) ?? 0) - 1));
+  }
+
+  async destroy(): Promise<void> {
+    const all = [...this.parked.values()].flat();
+    this.parked.clear();
+    for (const socket of await Promise.all(all)) socket?.destroy();
+  }
+}
 
 /** The Proxy-Authorization for a proxy URL's credentials, sent to the proxy only. */
 function proxyAuthorization(proxy: URL): string | undefined {
@@ -89,83 +151,124 @@ function http2Routing(connectMs: number): {
   return { multiplexed, speaksH2, seenH2: (host) => alpn.get(host) === 'h2' };
 }
 
+type Trust = { tls: object; key: string };
+
+/**
+ * The TLS each host is reached with. One context for every connection: building one from the roots
+ * costs ~20 ms of CPU on Node 20's OpenSSL, which `ca` on each connection would pay again. A
+ * registry with CAs of its own in certs.d gets a context with them added; each host's folders are
+ * read once.
+ */
+function hostTrust(options: DispatcherOptions): { strict: object; trustFor: (url: URL) => Trust } {
+  const strict = options.ca
+    ? { secureContext: createSecureContext({ ca: trustedWith(options.ca) }) }
+    : {};
+  const insecure = new Set([...(options.insecureHosts ?? [])].map(canonicalHost));
+  const byHost = new Map<string, Trust>();
+  const certsD = (host: string): Trust => {
+    const cas = certsDirCas(host);
+    const ca = cas.length ? trustedWith(...(options.ca ? [options.ca] : []), ...cas) : [];
+    return cas.length
+      ? { tls: { secureContext: createSecureContext({ ca }) }, key: `certs.d ${host}` }
+      : { tls: strict, key: 'strict' };
+  };
+  const trustFor = (url: URL): Trust => {
+    if (url.protocol === 'https:' && insecure.has(canonicalHost(url.host)))
+      return { tls: { rejectUnauthorized: false }, key: 'lax' };
+    let trust = byHost.get(url.host);
+    if (!trust) byHost.set(url.host, (trust = certsD(url.host)));
+    return trust;
+  };
+  return { strict, trustFor };
+}
+
+/**
+ * Through a proxy: https through a CONNECT tunnel of our own connector (its deadline, its failures
+ * said once); http as absolute-URI requests to the proxy, which fail like any request.
+ */
+function viaProxy(
+  proxy: URL,
+  url: URL,
+  tls: { registry: object; proxy: object },
+  connectMs: number,
+): Dispatcher {
+  const authorization = proxyAuthorization(proxy);
+  if (url.protocol === 'https:')
+    return new Agent({
+      ...COMMON,
+      connect: tunnelConnector({
+        proxy,
+        authorization,
+        proxyTls: tls.proxy,
+        registryTls: tls.registry,
+        timeoutMs: connectMs,
+      }),
+    });
+  return new ProxyAgent({
+    ...COMMON,
+    uri: new URL(proxyShown(proxy)).href,
+    ...(authorization ? { token: authorization } : {}),
+    proxyTls: { ...tls.proxy, timeout: connectMs },
+    proxyTunnel: false,
+  });
+}
+
 /**
  * One undici dispatcher per way of reaching a registry: direct or through which proxy, with which
  * TLS. One TLS setting serves every connection, direct or through a tunnel: the extra CA (with the
  * system's and NODE_EXTRA_CA_CERTS), or none checked for `insecure` hosts.
  */
 export function createDispatchers(options: DispatcherOptions): Dispatchers {
-  // One TLS context for every connection: building one from the roots costs ~20 ms of CPU on Node
-  // 20's OpenSSL, which `ca` on each connection would pay again.
-  const strictTls = options.ca
-    ? { secureContext: createSecureContext({ ca: trustedWith(options.ca) }) }
-    : {};
-  const laxTls = { rejectUnauthorized: false };
-  // A registry with CAs of its own in certs.d gets a context with them added; each host's folders
-  // are read once.
-  const hostTrust = new Map<string, { tls: object; key: string }>();
-  const trustFor = (host: string): { tls: object; key: string } => {
-    let trust = hostTrust.get(host);
-    if (!trust) {
-      const cas = certsDirCas(host);
-      const ca = cas.length ? trustedWith(...(options.ca ? [options.ca] : []), ...cas) : [];
-      trust = cas.length
-        ? { tls: { secureContext: createSecureContext({ ca }) }, key: `certs.d ${host}` }
-        : { tls: strictTls, key: 'strict' };
-      hostTrust.set(host, trust);
-    }
-    return trust;
-  };
+  const { strict, trustFor } = hostTrust(options);
   const proxies = options.proxies ?? proxySettingsFrom(process.env);
-  const insecure = new Set([...(options.insecureHosts ?? [])].map(canonicalHost));
   const made = new Map<string, Dispatcher>();
-  const viaProxy = (proxy: URL, url: URL, tls: object): Dispatcher => {
-    const authorization = proxyAuthorization(proxy);
-    // https through a CONNECT tunnel of our own connector (its deadline, its failures said once);
-    // http as absolute-URI requests to the proxy, which fail like any request.
-    if (url.protocol === 'https:')
-      return new Agent({
-        ...COMMON,
-        connect: tunnelConnector({
-          proxy,
-          authorization,
-          proxyTls: strictTls,
-          registryTls: tls,
-          timeoutMs: options.connectMs,
-        }),
-      });
-    return new ProxyAgent({
-      ...COMMON,
-      uri: new URL(proxyShown(proxy)).href,
-      ...(authorization ? { token: authorization } : {}),
-      proxyTls: { ...strictTls, timeout: options.connectMs },
-      proxyTunnel: false,
-    });
+  const parked = new Map<Dispatcher, ParkedConnections>();
+  const direct = (tls: object): Dispatcher => {
+    const connections = new ParkedConnections(
+      buildConnector({ ...tls, timeout: options.connectMs }),
+    );
+    const agent = new Agent({ ...COMMON, connect: connections.connect });
+    parked.set(agent, connections);
+    return agent;
   };
-  const direct = (tls: object): Dispatcher =>
-    new Agent({ ...COMMON, connect: { ...tls, timeout: options.connectMs } });
   const { multiplexed, speaksH2, seenH2 } = http2Routing(options.connectMs);
+  const route: Dispatchers['for'] = (url, load = 'small') => {
+    const trust = trustFor(url);
+    const tls = trust.tls;
+    const proxy = proxyFor(url, proxies);
+    // Not through a proxy: proxies stay as they were.
+    const h2 = !proxy && url.protocol === 'https:' && load === 'small' && speaksH2(url);
+    const key = `${trust.key} ${proxy?.href ?? 'direct'} ${proxy ? url.protocol : ''} ${h2 ? 'h2' : ''}`;
+    let dispatcher = made.get(key);
+    if (!dispatcher) {
+      dispatcher = proxy
+        ? viaProxy(proxy, url, { registry: tls, proxy: strict }, options.connectMs)
+        : h2
+          ? multiplexed(tls)
+          : direct(tls);
+      made.set(key, dispatcher);
+    }
+    return { dispatcher, proxy: proxy ? proxyShown(proxy) : undefined, h2 };
+  };
   return {
-    for: (url, load = 'small') => {
-      const lax = url.protocol === 'https:' && insecure.has(canonicalHost(url.host));
-      const trust = lax ? { tls: laxTls, key: 'lax' } : trustFor(url.host);
-      const tls = trust.tls;
-      const proxy = proxyFor(url, proxies);
-      // Not through a proxy: proxies stay as they were.
-      const h2 = !proxy && url.protocol === 'https:' && load === 'small' && speaksH2(url);
-      const key = `${trust.key} ${proxy?.href ?? 'direct'} ${proxy ? url.protocol : ''} ${h2 ? 'h2' : ''}`;
-      let dispatcher = made.get(key);
-      if (!dispatcher) {
-        dispatcher = proxy ? viaProxy(proxy, url, tls) : h2 ? multiplexed(tls) : direct(tls);
-        made.set(key, dispatcher);
-      }
-      return { dispatcher, proxy: proxy ? proxyShown(proxy) : undefined, h2 };
+    for: (url, load) => {
+      const routed = route(url, load);
+      if (load === 'bulk') parked.get(routed.dispatcher)?.sending(url.origin);
+      return routed;
     },
     multiplexed: seenH2,
+    warm: (url) => {
+      // Direct connections only (`parked` has no proxy's agent): tunnels stay as they were.
+      const { dispatcher } = route(url, 'bulk');
+      const stats = (dispatcher as Agent).stats?.[url.origin] as { free?: number } | undefined;
+      parked.get(dispatcher)?.announce(url, stats?.free ?? 0);
+    },
     close: async () => {
+      await Promise.all([...parked.values()].map((p) => p.destroy()));
       await Promise.all([...made.values()].map((d) => d.close()));
     },
     destroy: async () => {
+      await Promise.all([...parked.values()].map((p) => p.destroy()));
       await Promise.all([...made.values()].map((d) => d.destroy()));
     },
   };

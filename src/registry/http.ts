@@ -84,6 +84,8 @@ export interface BaseTransport {
   send: Transport;
   /** Whether requests to this host (host:port) share one HTTP/2 connection, as far as seen. */
   multiplexed?(host: string): boolean;
+  /** A blob's body will soon go to this URL's origin: its connection may open now. */
+  warm?(url: URL): void;
   close(): Promise<void>;
   /** Closes every socket now, idle or not: for when every request has finished. */
   destroy(): Promise<void>;
@@ -286,6 +288,7 @@ export function createBaseTransport(options: BaseTransportOptions = {}): BaseTra
   return {
     send,
     multiplexed: dispatchers.multiplexed,
+    warm: dispatchers.warm,
     close: dispatchers.close,
     destroy: dispatchers.destroy,
   };

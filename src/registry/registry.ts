@@ -82,6 +82,11 @@ export class Registry {
     return this.options.base.multiplexed?.(this.baseUrl.host) ?? false;
   }
 
+  /** A blob's body will soon go to `url`: its connection's handshakes may start now. */
+  warm(url: URL): void {
+    this.options.base.warm?.(url);
+  }
+
   get authorized(): boolean {
     return this.authorizedOnce;
   }

@@ -1,3 +1,4 @@
+import type { Limiter } from '../util/concurrency.js';
 import type { Clock } from '../util/clock.js';
 import { backoffDelay } from '../registry/retry.js';
 import { digestOf, isDigest } from '../oci/digest.js';
@@ -154,6 +155,30 @@ export async function confirmTag(
       }),
     );
   return served;
+}
+
+/**
+ * The tags that point at `node` now, with the digest each serves it as, asked among the blob
+ * checks (and counted with them); a tag that is missing, points elsewhere or
+ * cannot be read is simply not among them (it is written as any other).
+ */
+export async function standingTags(
+  client: RepositoryClient,
+  node: Pick<ImageNode, 'descriptor' | 'raw'>,
+  tags: readonly string[],
+  checks: Limiter,
+): Promise<Map<string, string>> {
+  const served = await Promise.all(
+    tags.map((tag) =>
+      checks(() => client.manifestDigest(tag, [node.descriptor.mediaType])).catch(() => undefined),
+    ),
+  );
+  const standing = new Map<string, string>();
+  tags.forEach((tag, i) => {
+    const digest = served[i];
+    if (digest && sameDigest(digest, node.descriptor.digest, node.raw)) standing.set(tag, digest);
+  });
+  return standing;
 }
 
 /** A tag that reads back with another digest: what it points at, and the error that says so. */

@@ -74,6 +74,40 @@ describe('tags read back after their PUT', () => {
     expect(run.summary).toContain(`serves it as \`${first.digest}\``);
   });
 
+  it('a re-push whose tag already points at the image writes no manifest; a new tag and a moved one are written', async () => {
+    const { dir, digest } = await image('standing');
+    const first = await runCli(['--layout', dir, '--tags', `${registry.host}/rb/standing:1`], {
+      env: env(),
+    });
+    expect(first.code, first.stderr).toBe(0);
+    const other = await image('standing-other');
+    const moved = await runCli(
+      ['--layout', other.dir, '--tags', `${registry.host}/rb/standing:moved`],
+      { env: env() },
+    );
+    expect(moved.code, moved.stderr).toBe(0);
+    const p = await proxy({});
+    const tags = ['1', 'moved', 'new'].map((t) => `${p.host}/rb/standing:${t}`).join(',');
+    const run = await runAction(work, { layout: dir, tags });
+    expect(run.code, run.stdout).toBe(0);
+    const puts = p.log.filter((e) => e.method === 'PUT').map((e) => e.path);
+    expect(puts).toEqual(['/v2/rb/standing/manifests/moved', '/v2/rb/standing/manifests/new']);
+    expect(run.stdout).toContain(
+      `tagged ${p.host}/rb/standing:1 (it already pointed at this image)`,
+    );
+    expect(JSON.parse(run.outputs.refs ?? '')).toEqual(
+      ['1', 'moved', 'new'].map((t) => `${p.host}/rb/standing:${t}@${digest}`),
+    );
+    for (const tag of ['1', 'moved']) {
+      const pulled = await skopeoPull(
+        `${p.host}/rb/standing:${tag}`,
+        join(work, `standing-${tag}`),
+      );
+      expect(pulled.code, pulled.stderr).toBe(0);
+      expect((await layoutContents(join(work, `standing-${tag}`))).top).toBe(digest);
+    }
+  });
+
   it('a PUT answered with a wrong digest, whose tag reads back right: pushed, and refs are true', async () => {
     const p = await proxy({ manifestDigestHeader: `sha256:${'e'.repeat(64)}` });
     const { dir, digest } = await image('lying-header');

@@ -1,3 +1,4 @@
+import { readFileSync } from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -7,6 +8,7 @@ import { makeLayout } from '../support/layouts.js';
 import { type RunningRegistry, startRegistry } from '../support/registry.js';
 import { runCli, skopeoPull } from '../support/run.js';
 import { type TcpCounter, startTcpCounter } from '../support/tcp-counter.js';
+import { createBaseTransport } from '../../src/registry/http.js';
 
 // A registry that offers HTTP/2 over TLS (distribution does): every request without a blob's bytes
 // shares one connection, so a distant registry costs one handshake, not one per HEAD.
@@ -55,6 +57,43 @@ describe('HTTP/2 where the registry offers it over TLS', () => {
       const pulled = await skopeoPull(`127.0.0.1:${counter.port}/h2/app:1`, join(work, 'pulled'));
       expect(pulled.code, pulled.stderr).toBe(0);
     } finally {
+      await counter.stop();
+    }
+  });
+});
+
+describe("a blob body's connection, opened while its upload starts", () => {
+  it('carries the body, and an idle one is not doubled', async () => {
+    const counter = await startTcpCounter(registry.port);
+    const base = createBaseTransport({ ca: readFileSync(caFile, 'utf8') });
+    const url = new URL(`https://127.0.0.1:${counter.port}/v2/`);
+    const waitFor = async (n: number): Promise<void> => {
+      for (let i = 0; i < 100 && counter.tlsConnections() < n; i++)
+        await new Promise((r) => setTimeout(r, 20));
+    };
+    try {
+      base.warm!(url);
+      await waitFor(1);
+      // Opened before any request asked for it, and the body goes on it: no second handshake.
+      expect(counter.tlsConnections()).toBe(1);
+      const body = { method: 'PUT', url, op: 'put-blob' as const, body: () => 'x' };
+      expect((await base.send(body)).status).toBeGreaterThanOrEqual(200);
+      expect(counter.tlsConnections()).toBe(1);
+      // The next body finds that connection idle (once undici has put it back): nothing more opens.
+      await new Promise((r) => setTimeout(r, 50));
+      base.warm!(url);
+      await new Promise((r) => setTimeout(r, 200));
+      expect(counter.tlsConnections()).toBe(1);
+      await base.send(body);
+      expect(counter.tlsConnections()).toBe(1);
+      await new Promise((r) => setTimeout(r, 50));
+      // Two bodies announced with one idle connection: one more opens, and is closed unused.
+      base.warm!(url);
+      base.warm!(url);
+      await waitFor(2);
+      expect(counter.tlsConnections()).toBe(2);
+    } finally {
+      await base.destroy();
       await counter.stop();
     }
   });
