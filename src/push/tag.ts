@@ -15,8 +15,7 @@ export type PutTag = (
 
 /** A tag written and being read back, or a target without tags (its ref is the digest's). */
 type Written =
-  | { target: Target; tag: string; readBack: Promise<string>; unchanged?: boolean }
-  | { ref: string };
+  { target: Target; tag: string; readBack: Promise<string>; unchanged?: boolean } | { ref: string };
 
 /**
  * The last step of every push: set each target's tags, in order. Each tag is read back (the digest

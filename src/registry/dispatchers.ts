@@ -1,5 +1,4 @@
-import { createSecureContext } from 'node:tls';
-import { Agent, type Dispatcher, ProxyAgent, buildConnector } from './undici.js';
+import { Agent, type Dispatcher, ProxyAgent } from './undici.js';
 import {
   type ProxySettings,
   proxyCredentials,
@@ -7,8 +6,7 @@ import {
   proxySettingsFrom,
   proxyShown,
 } from './proxy.js';
-import { certsDirCas, trustedWith } from './trust.js';
-import { canonicalHost } from './reference.js';
+import { type Connector, type Trust, hostTrust, trustingConnector } from './host-trust.js';
 import { tunnelConnector } from './tunnel.js';
 
 export interface DispatcherOptions {
@@ -50,7 +48,6 @@ const COMMON = { headersTimeout: 0, bodyTimeout: 0, keepAliveTimeout: 30_000 };
 /** Requests at once on one HTTP/2 connection (distribution's Go server allows 250). */
 const H2_STREAMS = 100;
 
-type Connector = ReturnType<typeof buildConnector>;
 type Socket = Parameters<Parameters<Connector>[1]>[1];
 
 /**
@@ -121,14 +118,14 @@ function proxyAuthorization(proxy: URL): string | undefined {
  * host already seen to speak h2, or the first one to a host (which finds out), goes this way.
  */
 function http2Routing(connectMs: number): {
-  multiplexed: (tls: object) => Dispatcher;
+  multiplexed: (trust: Trust) => Dispatcher;
   speaksH2: (url: URL) => boolean;
   seenH2: (host: string) => boolean;
 } {
   const alpn = new Map<string, string>();
   const probing = new Set<string>();
-  const multiplexed = (tls: object): Dispatcher => {
-    const connector = buildConnector({ ...tls, timeout: connectMs, allowH2: true });
+  const multiplexed = (trust: Trust): Dispatcher => {
+    const connector = trustingConnector(trust, { timeout: connectMs, allowH2: true });
     return new Agent({
       ...COMMON,
       allowH2: true,
@@ -149,37 +146,6 @@ function http2Routing(connectMs: number): {
     return true;
   };
   return { multiplexed, speaksH2, seenH2: (host) => alpn.get(host) === 'h2' };
-}
-
-type Trust = { tls: object; key: string };
-
-/**
- * The TLS each host is reached with. One context for every connection: building one from the roots
- * costs ~20 ms of CPU on Node 20's OpenSSL, which `ca` on each connection would pay again. A
- * registry with CAs of its own in certs.d gets a context with them added; each host's folders are
- * read once.
- */
-function hostTrust(options: DispatcherOptions): { strict: object; trustFor: (url: URL) => Trust } {
-  const strict = options.ca
-    ? { secureContext: createSecureContext({ ca: trustedWith(options.ca) }) }
-    : {};
-  const insecure = new Set([...(options.insecureHosts ?? [])].map(canonicalHost));
-  const byHost = new Map<string, Trust>();
-  const certsD = (host: string): Trust => {
-    const cas = certsDirCas(host);
-    const ca = cas.length ? trustedWith(...(options.ca ? [options.ca] : []), ...cas) : [];
-    return cas.length
-      ? { tls: { secureContext: createSecureContext({ ca }) }, key: `certs.d ${host}` }
-      : { tls: strict, key: 'strict' };
-  };
-  const trustFor = (url: URL): Trust => {
-    if (url.protocol === 'https:' && insecure.has(canonicalHost(url.host)))
-      return { tls: { rejectUnauthorized: false }, key: 'lax' };
-    let trust = byHost.get(url.host);
-    if (!trust) byHost.set(url.host, (trust = certsD(url.host)));
-    return trust;
-  };
-  return { strict, trustFor };
 }
 
 /**
@@ -223,9 +189,9 @@ export function createDispatchers(options: DispatcherOptions): Dispatchers {
   const proxies = options.proxies ?? proxySettingsFrom(process.env);
   const made = new Map<string, Dispatcher>();
   const parked = new Map<Dispatcher, ParkedConnections>();
-  const direct = (tls: object): Dispatcher => {
+  const direct = (trust: Trust): Dispatcher => {
     const connections = new ParkedConnections(
-      buildConnector({ ...tls, timeout: options.connectMs }),
+      trustingConnector(trust, { timeout: options.connectMs }),
     );
     const agent = new Agent({ ...COMMON, connect: connections.connect });
     parked.set(agent, connections);
@@ -234,7 +200,6 @@ export function createDispatchers(options: DispatcherOptions): Dispatchers {
   const { multiplexed, speaksH2, seenH2 } = http2Routing(options.connectMs);
   const route: Dispatchers['for'] = (url, load = 'small') => {
     const trust = trustFor(url);
-    const tls = trust.tls;
     const proxy = proxyFor(url, proxies);
     // Not through a proxy: proxies stay as they were.
     const h2 = !proxy && url.protocol === 'https:' && load === 'small' && speaksH2(url);
@@ -242,10 +207,10 @@ export function createDispatchers(options: DispatcherOptions): Dispatchers {
     let dispatcher = made.get(key);
     if (!dispatcher) {
       dispatcher = proxy
-        ? viaProxy(proxy, url, { registry: tls, proxy: strict }, options.connectMs)
+        ? viaProxy(proxy, url, { registry: trust.full(), proxy: strict() }, options.connectMs)
         : h2
-          ? multiplexed(tls)
-          : direct(tls);
+          ? multiplexed(trust)
+          : direct(trust);
       made.set(key, dispatcher);
     }
     return { dispatcher, proxy: proxy ? proxyShown(proxy) : undefined, h2 };
