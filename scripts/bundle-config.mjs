@@ -28,6 +28,15 @@ const UNDICI_ROOTS = [
 ];
 
 /**
+ * undici files its roots require that oci-push never reaches, and why: proxy-agent.js requires
+ * its SOCKS agent at load, and only calls it for a socks:// proxy, which proxy.ts refuses as input.
+ */
+const UNDICI_NEVER_REACHED = {
+  'lib/dispatcher/socks5-proxy-agent.js':
+    'SOCKS proxies are refused as input (src/registry/proxy.ts)',
+};
+
+/**
  * Whole packages left out, why they are never reached, and the names their importers take (ES
  * modules import by name; a name missing here fails the build, as an upgrade that uses more must).
  */
@@ -96,9 +105,11 @@ export function leaveOut() {
         loader: 'js',
       }));
       plugin.onLoad({ filter: /[\\/]node_modules[\\/]undici[\\/].*\.js$/ }, async (args) => {
-        const file = relative(undiciDir, args.path);
+        const file = relative(undiciDir, args.path).split(sep).join('/');
+        const never = UNDICI_NEVER_REACHED[file];
+        if (never) return { contents: standIn(`undici's ${file} (${never})`), loader: 'js' };
         if (file.startsWith('..') || file === 'index.js' || kept.has(args.path)) return undefined;
-        return { contents: standIn(`undici's ${file.split(sep).join('/')}`), loader: 'js' };
+        return { contents: standIn(`undici's ${file}`), loader: 'js' };
       });
     },
   };

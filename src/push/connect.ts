@@ -1,8 +1,10 @@
 import type { ConnectionSettings } from '../config/settings.js';
-import type { BaseTransport } from '../registry/http.js';
+import type { BaseTransport, HttpRequest } from '../registry/http.js';
 import { type PingResult, ping } from '../registry/ping.js';
 import { isLoopback } from '../registry/reference.js';
 import { Registry } from '../registry/registry.js';
+import { type Ahead, askAhead } from '../registry/ahead.js';
+import { withLogging } from '../registry/logging.js';
 import { credentialsFor } from '../registry/resolve-credentials.js';
 import type { Clock } from '../util/clock.js';
 import type { Logger } from '../util/logger.js';
@@ -57,12 +59,34 @@ function pingHost(
   });
 }
 
+/** A registry to open, and the blobs of its repository to check while it is asked `GET /v2/`. */
+export interface ConnectTarget {
+  registry: string;
+  apiHost: string;
+  repository: string;
+  /** The checks a push asks first, built for an API base URL. */
+  checkAhead?: (api: URL) => HttpRequest[];
+}
+
+/**
+ * Checks sent beside the early `GET /v2/` of a registry pushed to without credentials,
+ * on the HTTP/2 connection it opens: one round trip less before the first upload. Nothing is asked
+ * ahead when that ping goes over plain http (it settles first) or the connection is not HTTP/2.
+ */
+function checksAhead(target: ConnectTarget, deps: ConnectDeps): Ahead | undefined {
+  const early = deps.early?.get(target.apiHost);
+  if (!target.checkAhead || !early || !deps.base.firstConnection) return undefined;
+  const api = new URL(`https://${target.apiHost}/`);
+  const ready = Promise.race([deps.base.firstConnection(api), early.then(() => false)]);
+  return askAhead(target.checkAhead(api), withLogging(deps.base.send, deps.logger), ready);
+}
+
 /**
  * Opens one registry: finds its credentials (explicit ones for the first tag's registry, stored
  * ones, the GHCR token), learns its scheme and auth with `GET /v2/`, and says what it found.
  */
 export async function connectRegistry(
-  target: { registry: string; apiHost: string; repository: string },
+  target: ConnectTarget,
   firstRegistry: string | undefined,
   settings: ConnectionSettings,
   retries: number,
@@ -77,6 +101,7 @@ export async function connectRegistry(
     env: deps.env,
     logger,
   });
+  const ahead = credentials ? undefined : checksAhead(target, deps);
   const pinged = await pingOnce(target.apiHost, settings, retries, deps);
   const registry = new Registry({
     name: target.registry,
@@ -88,6 +113,7 @@ export async function connectRegistry(
     logger,
     base: deps.base,
     pinged,
+    ...(ahead && pinged.baseUrl.protocol === 'https:' ? { ahead } : {}),
   });
   const scheme = registry.baseUrl.protocol.replace(':', '');
   logger.info(

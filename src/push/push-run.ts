@@ -2,7 +2,7 @@ import type { PushSettings } from '../config/settings.js';
 import { credentialsSent, faultOf } from '../registry/failure.js';
 import { RegistryError } from '../registry/errors.js';
 import { type BaseTransport, DEFAULT_DEADLINES, createBaseTransport } from '../registry/http.js';
-import type { EarlyPing } from './connect.js';
+import type { ConnectTarget, EarlyPing } from './connect.js';
 import type { Registry } from '../registry/registry.js';
 import { BlobsFailedError } from '../transfer/manifest.js';
 import { UploadFailed } from '../transfer/attempts.js';
@@ -32,7 +32,7 @@ export interface PushRun {
   /** True once the run was cancelled. */
   readonly cancelled: boolean;
   /** The registry of `target`, connected once per host. */
-  connect(target: { registry: string; apiHost: string; repository: string }): Promise<Registry>;
+  connect(target: ConnectTarget): Promise<Registry>;
 }
 
 /** The run's network layer: one connection pool, the CA file and `insecure` applied. */

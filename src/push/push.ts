@@ -4,7 +4,8 @@ import type { LoadedImage } from '../oci/image.js';
 import { shortDigest } from '../oci/digest.js';
 import { type ImageNode, manifestsBottomUp, platformsOf } from '../oci/image.js';
 import { readRegularFile } from '../oci/read-file.js';
-import { type PutManifest, RepositoryClient } from '../registry/client.js';
+import { type PutManifest, RepositoryClient, blobCheck, tagCheck } from '../registry/client.js';
+import type { HttpRequest } from '../registry/http.js';
 import type { CauseId } from '../registry/failure.js';
 import { pushBlob } from '../transfer/blob.js';
 import { holds } from '../transfer/steps.js';
@@ -107,7 +108,16 @@ async function authenticate(push: ImagePush): Promise<void> {
   const candidates = await mountCandidates(image, settings.mountFrom);
   const reading = mountReading();
   for (const target of result.targets) {
-    const registry = await run.connect(target);
+    // Its first checks go out beside the registry's `GET /v2/` where that can help (connect.ts).
+    const checkAhead = (api: URL): HttpRequest[] => [
+      ...target.tags.map((tag) =>
+        tagCheck(api, target.repository, tag, [image.root.descriptor.mediaType]),
+      ),
+      ...[...image.blobs.keys()]
+        .slice(0, CHECK_CONCURRENCY.multiplexed)
+        .map((digest) => blobCheck(api, target.repository, digest)),
+    ];
+    const registry = await run.connect({ ...target, checkAhead });
     const mountFrom = mountSourceFor(result.targets, target);
     // The base image's blobs, where the registry has them: mounted, never uploaded again.
     const plan = candidates.length

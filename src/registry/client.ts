@@ -44,6 +44,32 @@ function headerNumber(value: string | undefined): number | undefined {
   return Number(value);
 }
 
+/**
+ * The first existence check of a blob: the same request whether it is asked in its turn or ahead,
+ * beside the registry's `GET /v2/` (whose answer may then stand for it).
+ */
+export function blobCheck(base: URL, repository: string, digest: string): HttpRequest {
+  const url = new URL(`/v2/${repository}/blobs/${digest}`, base);
+  return { method: 'HEAD', op: 'exists', url, mayUseAhead: true };
+}
+
+/** Where a tag points before the push: asked in its turn or ahead, as `blobCheck`. */
+export function tagCheck(
+  base: URL,
+  repository: string,
+  tag: string,
+  accept: readonly string[],
+): HttpRequest {
+  const url = new URL(`/v2/${repository}/manifests/${tag}`, base);
+  return {
+    method: 'HEAD',
+    op: 'read',
+    url,
+    headers: { accept: accept.join(', ') },
+    mayUseAhead: true,
+  };
+}
+
 /** The protocol steps against one repository, each a small function over the registry's transport. */
 export class RepositoryClient {
   readonly scopes: string[];
@@ -108,11 +134,10 @@ export class RepositoryClient {
    * is an error of its own: it says nothing about the blob.
    */
   async statBlob(digest: string, op: 'exists' | 'verify' = 'exists'): Promise<BlobStat> {
-    const req: HttpRequest = {
-      method: 'HEAD',
-      op,
-      url: this.url(`blobs/${digest}`),
-    };
+    const req: HttpRequest =
+      op === 'exists'
+        ? blobCheck(this.registry.baseUrl, this.repository, digest)
+        : { method: 'HEAD', op, url: this.url(`blobs/${digest}`) };
     const res = await this.sendOnce(req);
     if (res.status === 404) return { exists: false, status: 404 };
     if (isRedirect(res)) {
@@ -349,13 +374,20 @@ export class RepositoryClient {
    * The digest a tag points at now (HEAD), or undefined when there is no such tag; an empty string
    * when the registry serves it without a Docker-Content-Digest.
    */
-  async manifestDigest(reference: string, accept: string[]): Promise<string | undefined> {
-    const req: HttpRequest = {
-      method: 'HEAD',
-      op: 'read',
-      url: this.url(`manifests/${reference}`),
-      headers: { accept: accept.join(', ') },
-    };
+  async manifestDigest(
+    reference: string,
+    accept: string[],
+    /** Asked before anything is written: an answer asked ahead may stand for it. */
+    beforeThePush = false,
+  ): Promise<string | undefined> {
+    const req: HttpRequest = beforeThePush
+      ? tagCheck(this.registry.baseUrl, this.repository, reference, accept)
+      : {
+          method: 'HEAD',
+          op: 'read',
+          url: this.url(`manifests/${reference}`),
+          headers: { accept: accept.join(', ') },
+        };
     const res = await this.send(req);
     if (res.status === 404) return undefined;
     if (res.status !== 200) throw errorFromResponse(req, res, `checking manifest ${reference}`);

@@ -34,6 +34,11 @@ export interface Dispatchers {
   /** Whether a host (host:port) was seen to speak HTTP/2. */
   multiplexed(host: string): boolean;
   /**
+   * Whether the first connection to an https URL's host speaks HTTP/2, once it is open (false when
+   * it failed, or when that URL is reached over plain http or through a proxy).
+   */
+  firstConnection(url: URL): Promise<boolean>;
+  /**
    * A blob's body will soon go to this URL's origin: open its connection now, unless an idle or
    * opening one is there for it, so the handshakes overlap the round trip that starts the upload.
    */
@@ -121,8 +126,22 @@ function http2Routing(connectMs: number): {
   multiplexed: (trust: Trust) => Dispatcher;
   speaksH2: (url: URL) => boolean;
   seenH2: (host: string) => boolean;
+  opened: (host: string) => Promise<boolean>;
 } {
   const alpn = new Map<string, string>();
+  const waiting = new Map<string, (h2: boolean) => void>();
+  const opened = (host: string): Promise<boolean> =>
+    alpn.has(host)
+      ? Promise.resolve(alpn.get(host) === 'h2')
+      : new Promise((resolve) => {
+          const before = waiting.get(host);
+          waiting.set(host, (h2) => (before?.(h2), resolve(h2)));
+        });
+  const learn = (host: string, protocol: string | undefined): void => {
+    if (protocol !== undefined) alpn.set(host, protocol);
+    waiting.get(host)?.(protocol === 'h2');
+    waiting.delete(host);
+  };
   const probing = new Set<string>();
   const multiplexed = (trust: Trust): Dispatcher => {
     const connector = trustingConnector(trust, { timeout: connectMs, allowH2: true });
@@ -132,8 +151,8 @@ function http2Routing(connectMs: number): {
       pipelining: H2_STREAMS,
       connect: (opts, done) =>
         connector(opts, (error, socket) => {
-          if (!error)
-            alpn.set(opts.host ?? '', (socket as { alpnProtocol?: string }).alpnProtocol || '');
+          const protocol = (socket as { alpnProtocol?: string } | null)?.alpnProtocol;
+          learn(opts.host ?? '', error ? undefined : protocol || '');
           done(error, socket as never);
         }),
     });
@@ -145,7 +164,7 @@ function http2Routing(connectMs: number): {
     probing.add(url.host);
     return true;
   };
-  return { multiplexed, speaksH2, seenH2: (host) => alpn.get(host) === 'h2' };
+  return { multiplexed, speaksH2, seenH2: (host) => alpn.get(host) === 'h2', opened };
 }
 
 /**
@@ -197,7 +216,7 @@ export function createDispatchers(options: DispatcherOptions): Dispatchers {
     parked.set(agent, connections);
     return agent;
   };
-  const { multiplexed, speaksH2, seenH2 } = http2Routing(options.connectMs);
+  const { multiplexed, speaksH2, seenH2, opened } = http2Routing(options.connectMs);
   const route: Dispatchers['for'] = (url, load = 'small') => {
     const trust = trustFor(url);
     const proxy = proxyFor(url, proxies);
@@ -222,6 +241,10 @@ export function createDispatchers(options: DispatcherOptions): Dispatchers {
       return routed;
     },
     multiplexed: seenH2,
+    firstConnection: (url) =>
+      url.protocol === 'https:' && !proxyFor(url, proxies)
+        ? opened(url.host)
+        : Promise.resolve(false),
     warm: (url) => {
       // Direct connections only (`parked` has no proxy's agent): tunnels stay as they were.
       const { dispatcher } = route(url, 'bulk');

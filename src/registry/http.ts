@@ -21,6 +21,11 @@ export interface HttpRequest {
   scopes?: string[];
   /** What the request is for; the failure rules read it. */
   op?: Op;
+  /**
+   * A check asked before anything is written (a blob's first existence check, a tag's state):
+   * the same request asked ahead, beside the registry's `GET /v2/`, may stand for it.
+   */
+  mayUseAhead?: boolean;
   /** Called with the running count of body bytes handed to the socket. */
   onProgress?: (bytesSent: number) => void;
   /**
@@ -86,6 +91,8 @@ export interface BaseTransport {
   multiplexed?(host: string): boolean;
   /** A blob's body will soon go to this URL's origin: its connection may open now. */
   warm?(url: URL): void;
+  /** Whether the first connection to an https URL's host speaks HTTP/2, once open. */
+  firstConnection?(url: URL): Promise<boolean>;
   close(): Promise<void>;
   /** Closes every socket now, idle or not: for when every request has finished. */
   destroy(): Promise<void>;
@@ -289,6 +296,7 @@ export function createBaseTransport(options: BaseTransportOptions = {}): BaseTra
     send,
     multiplexed: dispatchers.multiplexed,
     warm: dispatchers.warm,
+    firstConnection: dispatchers.firstConnection,
     close: dispatchers.close,
     destroy: dispatchers.destroy,
   };

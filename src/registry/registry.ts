@@ -7,6 +7,7 @@ import { quirksOf } from './known-hosts.js';
 import { withLogging } from './logging.js';
 import type { PingResult } from './ping.js';
 import { withRetry } from './retry.js';
+import { type Ahead, withAhead } from './ahead.js';
 
 export interface RegistryOptions {
   /** The registry as the user named it (docker.io), for messages. */
@@ -21,6 +22,8 @@ export interface RegistryOptions {
   base: BaseTransport;
   /** What `ping()` learned about the host. */
   pinged: PingResult;
+  /** Existence checks asked beside the ping; used only if it asked for no credentials. */
+  ahead?: Ahead;
 }
 
 /** Things seen on the wire that explain a failure later: the summary turns these into causes. */
@@ -71,7 +74,11 @@ export class Registry {
       registryProtocol: this.baseUrl.protocol,
     });
     // Retry sits outside auth so that every try carries a current token.
-    const authed = withAuth(options.base.send, this.auth, () => this.noteRefresh());
+    const base =
+      options.ahead && !options.pinged.challenge
+        ? withAhead(options.base.send, options.ahead)
+        : options.base.send;
+    const authed = withAuth(base, this.auth, () => this.noteRefresh());
     this.send = withLogging(withRetry(authed, policy, options.logger), options.logger);
     this.sendOnce = withLogging(authed, options.logger);
   }

@@ -170,7 +170,9 @@ export async function standingTags(
 ): Promise<Map<string, string>> {
   const served = await Promise.all(
     tags.map((tag) =>
-      checks(() => client.manifestDigest(tag, [node.descriptor.mediaType])).catch(() => undefined),
+      checks(() => client.manifestDigest(tag, [node.descriptor.mediaType], true)).catch(
+        () => undefined,
+      ),
     ),
   );
   const standing = new Map<string, string>();

@@ -1,2 +1,0 @@
-import { createRequire as __ociPushCreateRequire } from 'node:module'; const require = __ociPushCreateRequire(import.meta.url);
-import{a,b}from"./chunk-6LA27NKL.js";import"./chunk-OC3OMUEO.js";import"./chunk-237LSEOJ.js";import"./chunk-YGF3HQP5.js";import"./chunk-BNDR5LGV.js";import"./chunk-EFR7CHDE.js";import"./chunk-LOSWYYCV.js";import"./chunk-6BT6ABJV.js";import"./chunk-46HY6RRC.js";import"./chunk-S63LTBMJ.js";import"./chunk-CDNS7XPM.js";export{b as executePush,a as failedBeforePush};
