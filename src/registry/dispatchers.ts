@@ -6,7 +6,13 @@ import {
   proxySettingsFrom,
   proxyShown,
 } from './proxy.js';
-import { type Connector, type Trust, hostTrust, trustingConnector } from './host-trust.js';
+import {
+  type Connector,
+  type TlsSessions,
+  type Trust,
+  hostTrust,
+  trustingConnector,
+} from './host-trust.js';
 import { tunnelConnector } from './tunnel.js';
 
 export interface DispatcherOptions {
@@ -122,7 +128,10 @@ function proxyAuthorization(proxy: URL): string | undefined {
  * unless told `pipelining`, which on an HTTP/1.1 connection would pipeline: so only a request to a
  * host already seen to speak h2, or the first one to a host (which finds out), goes this way.
  */
-function http2Routing(connectMs: number): {
+function http2Routing(
+  connectMs: number,
+  sessions: TlsSessions,
+): {
   multiplexed: (trust: Trust) => Dispatcher;
   speaksH2: (url: URL) => boolean;
   seenH2: (host: string) => boolean;
@@ -144,7 +153,7 @@ function http2Routing(connectMs: number): {
   };
   const probing = new Set<string>();
   const multiplexed = (trust: Trust): Dispatcher => {
-    const connector = trustingConnector(trust, { timeout: connectMs, allowH2: true });
+    const connector = trustingConnector(trust, { timeout: connectMs, allowH2: true }, sessions);
     return new Agent({
       ...COMMON,
       allowH2: true,
@@ -210,13 +219,14 @@ export function createDispatchers(options: DispatcherOptions): Dispatchers {
   const parked = new Map<Dispatcher, ParkedConnections>();
   const direct = (trust: Trust): Dispatcher => {
     const connections = new ParkedConnections(
-      trustingConnector(trust, { timeout: options.connectMs }),
+      trustingConnector(trust, { timeout: options.connectMs }, sessions),
     );
     const agent = new Agent({ ...COMMON, connect: connections.connect });
     parked.set(agent, connections);
     return agent;
   };
-  const { multiplexed, speaksH2, seenH2, opened } = http2Routing(options.connectMs);
+  const sessions: TlsSessions = new Map();
+  const { multiplexed, speaksH2, seenH2, opened } = http2Routing(options.connectMs, sessions);
   const route: Dispatchers['for'] = (url, load = 'small') => {
     const trust = trustFor(url);
     const proxy = proxyFor(url, proxies);

@@ -75,10 +75,14 @@ export function hostTrust(options: TrustOptions): {
  * the whole trust, whose failure is the one reported. Node sets `authorized` only when the chain
  * and the host name both check out.
  */
-export function trustingConnector(trust: Trust, options: buildConnector.BuildOptions): Connector {
-  if (!trust.own) return buildConnector({ ...trust.full(), ...options });
-  const own = buildConnector({ ...trust.own, ...options, rejectUnauthorized: false });
-  const full = once(() => buildConnector({ ...trust.full(), ...options }));
+export function trustingConnector(
+  trust: Trust,
+  options: buildConnector.BuildOptions,
+  sessions: TlsSessions,
+): Connector {
+  if (!trust.own) return resuming({ ...trust.full(), ...options }, sessions);
+  const own = resuming({ ...trust.own, ...options, rejectUnauthorized: false }, sessions);
+  const full = once(() => resuming({ ...trust.full(), ...options }, sessions));
   const needsRoots = new Set<string>();
   return (opts, done) => {
     const host = opts.host ?? '';
@@ -89,6 +93,35 @@ export function trustingConnector(trust: Trust, options: buildConnector.BuildOpt
       socket!.destroy();
       needsRoots.add(host);
       full()(opts, done);
+    });
+  };
+}
+
+/** TLS sessions by host, kept from connections whose certificate checked out. */
+export type TlsSessions = Map<string, Buffer>;
+
+/**
+ * A connector that resumes the host's last TLS session: a new connection then skips the
+ * certificate the server would send and sign and the client check, which dozens of blob bodies
+ * opening at once pay on both sides. undici keeps sessions per connector; this shares them between
+ * the connectors of a run (HTTP/2 and HTTP/1.1). Only a session of a connection that was
+ * authorized is kept.
+ */
+function resuming(
+  options: buildConnector.BuildOptions & { rejectUnauthorized?: boolean },
+  sessions: TlsSessions,
+): Connector {
+  const fresh = buildConnector(options);
+  return (opts, done) => {
+    const host = opts.host ?? '';
+    const session = opts.protocol === 'https:' ? sessions.get(host) : undefined;
+    const connector = session ? buildConnector({ ...options, session }) : fresh;
+    connector(opts, (error, socket) => {
+      const tls = socket as TLSSocket | null;
+      tls?.on?.('session', (ticket: Buffer) => {
+        if (tls.authorized || options.rejectUnauthorized !== false) sessions.set(host, ticket);
+      });
+      done(error, socket as never);
     });
   };
 }
