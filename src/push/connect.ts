@@ -4,7 +4,6 @@ import { type PingResult, ping } from '../registry/ping.js';
 import { isLoopback } from '../registry/reference.js';
 import { Registry } from '../registry/registry.js';
 import { type Ahead, askAhead } from '../registry/ahead.js';
-import { withLogging } from '../registry/logging.js';
 import { credentialsFor } from '../registry/resolve-credentials.js';
 import type { Clock } from '../util/clock.js';
 import type { Logger } from '../util/logger.js';
@@ -78,7 +77,8 @@ function checksAhead(target: ConnectTarget, deps: ConnectDeps): Ahead | undefine
   if (!target.checkAhead || !early || !deps.base.firstConnection) return undefined;
   const api = new URL(`https://${target.apiHost}/`);
   const ready = Promise.race([deps.base.firstConnection(api), early.then(() => false)]);
-  return askAhead(target.checkAhead(api), withLogging(deps.base.send, deps.logger), ready);
+  // Not logged here: the check that takes an answer logs it as its own.
+  return askAhead(target.checkAhead(api), deps.base.send, ready);
 }
 
 /**

@@ -218,9 +218,10 @@ export class RepositoryClient {
       // a plain upload with a token for the target alone.
       ...(mount ? { scopes: this.registry.scopesFor(this.repository, [mount.from]) } : {}),
     };
-    // The body follows the answer, on a connection of its own (see `Load`): its handshakes
-    // overlap this round trip instead of following it.
-    if (!mount) this.registry.warm(url);
+    // Over HTTP/2 the body follows the answer on an HTTP/1.1 connection of its own (see `Load`):
+    // its handshakes overlap this round trip instead of following it. Over HTTP/1.1 the body takes
+    // this request's connection once it is answered.
+    if (!mount && this.registry.multiplexed) this.registry.warm(url);
     const res = await this.sendOnce(req);
     if (mount && res.status === 201) return { mounted: true };
     if (res.status !== 202) throw errorFromResponse(req, res, 'starting an upload');
