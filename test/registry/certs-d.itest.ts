@@ -6,10 +6,12 @@ import { runAction } from '../support/actions-runner.js';
 import { makeSelfSigned } from '../support/certs.js';
 import { makeLayout } from '../support/layouts.js';
 import { type RunningRegistry, startRegistry } from '../support/registry.js';
-import { runCli } from '../support/run.js';
+import { runCli, skopeoPull } from '../support/run.js';
 
 // A registry whose CA is in podman's or docker's certs.d folder for its host:port is trusted as
-// podman and docker trust it, with no ca-file.
+// podman and docker trust it, with no ca-file. With a CA file (or certs.d CAs), a host is checked
+// against those CAs alone first; a certificate they do not vouch for is checked again with Node's
+// roots, on a new connection (src/registry/host-trust.ts).
 let work: string;
 let layout: string;
 const registries: RunningRegistry[] = [];
@@ -78,5 +80,42 @@ describe('certs.d', () => {
       '0',
     ]);
     expect(elsewhere.code).toBe(1);
+  });
+});
+
+describe('a CA file, and the roots beside it', () => {
+  it('a registry of the CA file and one trusted by the roots alone both take the push; one trusted by neither is refused', async () => {
+    const given = await tlsRegistry('given');
+    const rooted = await tlsRegistry('rooted');
+    const neither = await tlsRegistry('neither');
+    // NODE_EXTRA_CA_CERTS is read at Node's start into its roots: a stand-in for a public CA.
+    const env = { ...process.env, NODE_EXTRA_CA_CERTS: rooted.cert };
+    const tags = [given, rooted].map((r) => `${r.registry.host}/trust/app:1`);
+    const res = await runCli(
+      ['--layout', layout, '--tags', tags.join(','), '--ca-file', given.cert],
+      {
+        env,
+      },
+    );
+    expect(res.code, res.stderr).toBe(0);
+    for (const tag of tags) {
+      const pulled = await skopeoPull(tag, join(work, `pulled-${tags.indexOf(tag)}`));
+      expect(pulled.code, pulled.stderr).toBe(0);
+    }
+    const refused = await runCli(
+      [
+        '--layout',
+        layout,
+        '--tags',
+        `${neither.registry.host}/trust/app:1`,
+        '--ca-file',
+        given.cert,
+        '--retries',
+        '0',
+      ],
+      { env },
+    );
+    expect(refused.code).toBe(1);
+    expect(refused.stderr).toMatch(/certificate of 127\.0\.0\.1:\d+ is not trusted/);
   });
 });
