@@ -134,10 +134,12 @@ export class RepositoryClient {
    * is an error of its own: it says nothing about the blob.
    */
   async statBlob(digest: string, op: 'exists' | 'verify' = 'exists'): Promise<BlobStat> {
-    const req: HttpRequest =
-      op === 'exists'
-        ? blobCheck(this.registry.baseUrl, this.repository, digest)
-        : { method: 'HEAD', op, url: this.url(`blobs/${digest}`) };
+    // A verification is the same HEAD, never answered ahead.
+    const req: HttpRequest = {
+      ...blobCheck(this.registry.baseUrl, this.repository, digest),
+      op,
+      mayUseAhead: op === 'exists',
+    };
     const res = await this.sendOnce(req);
     if (res.status === 404) return { exists: false, status: 404 };
     if (isRedirect(res)) {
@@ -381,14 +383,10 @@ export class RepositoryClient {
     /** Asked before anything is written: an answer asked ahead may stand for it. */
     beforeThePush = false,
   ): Promise<string | undefined> {
-    const req: HttpRequest = beforeThePush
-      ? tagCheck(this.registry.baseUrl, this.repository, reference, accept)
-      : {
-          method: 'HEAD',
-          op: 'read',
-          url: this.url(`manifests/${reference}`),
-          headers: { accept: accept.join(', ') },
-        };
+    const req: HttpRequest = {
+      ...tagCheck(this.registry.baseUrl, this.repository, reference, accept),
+      mayUseAhead: beforeThePush,
+    };
     const res = await this.send(req);
     if (res.status === 404) return undefined;
     if (res.status !== 200) throw errorFromResponse(req, res, `checking manifest ${reference}`);
