@@ -2,7 +2,8 @@ import type { HttpRequest, HttpResponse, Transport } from './http.js';
 
 /**
  * Checks asked ahead: sent beside the first `GET /v2/` instead of after its answer, so a distant
- * registry answers both in one round trip. By request; each answer is taken once.
+ * registry answers both in one round trip. By request; each answer is taken once. `undefined`:
+ * never sent.
  */
 export type Ahead = Map<string, Promise<HttpResponse | undefined>>;
 
@@ -11,9 +12,9 @@ const sameAs = (req: HttpRequest): string =>
   `${req.method} ${req.url.href} ${req.headers?.accept ?? ''}`;
 
 /**
- * Sends each request once `ready` says the registry's first connection is up and multiplexed (HTTP/2:
- * they share it, never opening connections of their own). Anonymous, untried again: an answer that
- * is not a plain yes or no is dropped, and the check is asked again in its turn.
+ * Sends each request once `ready` says the registry's first connection is up and multiplexed
+ * (HTTP/2: they share it, never opening connections of their own). A failure is kept, to be the
+ * failure of the check that takes it.
  */
 export function askAhead(
   requests: readonly HttpRequest[],
@@ -21,17 +22,19 @@ export function askAhead(
   ready: Promise<boolean>,
 ): Ahead {
   const ahead: Ahead = new Map();
-  for (const req of requests)
-    ahead.set(
-      sameAs(req),
-      ready.then((multiplexed) => (multiplexed ? send(req).catch(() => undefined) : undefined)),
-    );
+  for (const req of requests) {
+    const asked = ready.then((multiplexed) => (multiplexed ? send(req) : undefined));
+    // Settled when a check takes it; never an unhandled rejection meanwhile.
+    asked.catch(() => undefined);
+    ahead.set(sameAs(req), asked);
+  }
   return ahead;
 }
 
 /**
- * A HEAD asked ahead takes that answer when it is 200 or 404 and the registry wants no credentials
- * (its `GET /v2/` said 200); any other answer, or none, and the request is sent as usual.
+ * A check asked ahead takes that answer, whatever it is, a failure included: it is used only where
+ * the registry wants no credentials and none are sent, so the request in its turn would be the same
+ * request again, a try more than `retries` allows. Only one never sent goes out now.
  */
 export function withAhead(next: Transport, ahead: Ahead): Transport {
   return async (req) => {
@@ -39,7 +42,6 @@ export function withAhead(next: Transport, ahead: Ahead): Transport {
     const asked = req.mayUseAhead ? ahead.get(sameAs(req)) : undefined;
     if (!asked) return next(req);
     ahead.delete(sameAs(req));
-    const answer = await asked;
-    return answer && (answer.status === 200 || answer.status === 404) ? answer : next(req);
+    return (await asked) ?? next(req);
   };
 }

@@ -45,12 +45,20 @@ describe('checks asked ahead', () => {
     expect(later.sent).toHaveLength(2);
   });
 
-  it('an answer that is not a plain yes or no is asked again in its turn', async () => {
-    const early = wire({ [`/v2/app/blobs/${digest}`]: 401 });
+  it("any answer asked ahead is the check's, a failure too: the same request is not sent again", async () => {
+    const early = wire({ [`/v2/app/blobs/${digest}`]: 503 });
     const ahead = askAhead([blobCheck(api, 'app', digest)], early.send, Promise.resolve(true));
     const later = wire({ [`/v2/app/blobs/${digest}`]: 200 });
-    expect((await withAhead(later.send, ahead)(blobCheck(api, 'app', digest))).status).toBe(200);
-    expect(later.sent).toHaveLength(1);
+    expect((await withAhead(later.send, ahead)(blobCheck(api, 'app', digest))).status).toBe(503);
+    const failing = askAhead(
+      [blobCheck(api, 'app', digest)],
+      () => Promise.reject(new Error('reset')),
+      Promise.resolve(true),
+    );
+    await expect(withAhead(later.send, failing)(blobCheck(api, 'app', digest))).rejects.toThrow(
+      'reset',
+    );
+    expect(later.sent).toHaveLength(0);
   });
 
   it('nothing is sent ahead unless the connection is multiplexed; a tag is matched with what it accepts', async () => {

@@ -1,2 +1,0 @@
-import { createRequire as __ociPushCreateRequire } from 'node:module'; const require = __ociPushCreateRequire(import.meta.url);
-import{a,b}from"./chunk-2A4DSXHK.js";import"./chunk-OEPAGECN.js";import"./chunk-LNR4D42H.js";import"./chunk-PQWLWSLR.js";import"./chunk-BNDR5LGV.js";import"./chunk-EFR7CHDE.js";import"./chunk-LOSWYYCV.js";import"./chunk-6BT6ABJV.js";import"./chunk-46HY6RRC.js";import"./chunk-S63LTBMJ.js";import"./chunk-CDNS7XPM.js";export{b as executePush,a as failedBeforePush};
