@@ -1,26 +1,24 @@
 // A distant registry as users have it: distribution serving TLS (a certificate made here) behind the
-// TCP-level delay link of tcp-delay.ts, under a host name (containerd dials localhost and 127.0.0.1
-// over plain http). Clients: oci-push on Node 24 (the action) and Node 20 (the CLI), containerd's
+// TCP-level delay link of test/support/tcp-delay.ts, under a host name (containerd dials localhost
+// and 127.0.0.1 over plain http). Clients: oci-push on Node 24 (the action) and Node 20 (the CLI), containerd's
 // pusher, skopeo. Each case prints the protocol floor beside them, so the distance to the limit is a
 // number.
 import { spawn } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
 import { createSecureContext } from 'node:tls';
 import { Agent } from 'undici';
-import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
-import { copyFile, mkdir } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { join } from 'node:path';
-import { makeSelfSigned } from '../test/support/certs.js';
 import { startRegistry } from '../test/support/registry.js';
 import { ROOT } from '../test/support/run.js';
 import { INPUT_DEFAULTS, Input } from '../src/config/inputs.js';
 import { SHARES_PER_PLACE, uploadShares } from '../src/transfer/policy.js';
 import { type Containerd, startContainerd } from './containerd.js';
-import { LINK_RATE, startTcpDelay } from './tcp-delay.js';
+import { LINK_RATE, startTcpDelay } from '../test/support/tcp-delay.js';
+import { FAR_HOST, ensureHostName, farCertificates } from '../test/support/far-host.js';
 
-/** The registry's name: resolves to 127.0.0.1 through /etc/hosts, written by the setup. */
-export const FAR_HOST = 'far-registry.test';
+export { FAR_HOST, ensureHostName, farCertificates };
+
 const CLI = join(ROOT, 'dist', 'cli.js');
 
 export interface FarSample {
@@ -29,13 +27,6 @@ export interface FarSample {
   note?: string;
   /** Connections the client opened through the link. */
   connections: number;
-}
-
-/** Makes FAR_HOST resolve to 127.0.0.1 (root: the bench's setup, like its apt packages). */
-export async function ensureHostName(): Promise<void> {
-  const hosts = await readFile('/etc/hosts', 'utf8');
-  if (new RegExp(`\\s${FAR_HOST.replace(/\./g, '\\.')}(\\s|$)`, 'm').test(hosts)) return;
-  await writeFile('/etc/hosts', `${hosts.trimEnd()}\n127.0.0.1 ${FAR_HOST}\n`);
 }
 
 function run(
@@ -157,20 +148,6 @@ export async function measureFar(
     await registry.stop();
     await rm(storage, { recursive: true, force: true });
   }
-}
-
-/** A certificate for FAR_HOST (its own CA), and a cert folder as skopeo reads one. */
-export async function farCertificates(): Promise<{
-  cert: { certFile: string; keyFile: string };
-  certDir: string;
-  dir: string;
-}> {
-  const dir = await mkdtemp(join(tmpdir(), 'oci-push-far-certs-'));
-  const cert = makeSelfSigned(dir, 'far', [FAR_HOST]);
-  const certDir = join(dir, 'skopeo');
-  await mkdir(certDir);
-  await copyFile(cert.certFile, join(certDir, 'ca.crt'));
-  return { cert, certDir, dir };
 }
 
 export { startContainerd };
@@ -334,7 +311,7 @@ export function farLines(
     '<!-- far:start -->',
     '## A distant registry over TLS (median wall time)',
     '',
-    `distribution serving TLS (a certificate made by the bench) as \`${FAR_HOST}\`, behind \`bench/tcp-delay.ts\`: a TCP-level link that delivers every byte half a round trip late in each direction, holds a new connection's first bytes one round trip more (its TCP handshake), and carries ${(LINK_RATE * 8) / 1e9} Gbit/s each way, shared by all connections. TLS, HTTP/2 and everything else pass through it, so each client pays the round trips and handshakes its own protocol needs. Median of ${runs} rounds, clients alternating (skopeo: 3 rounds at 150 ms); "conn." is the connections a push opened.`,
+    `distribution serving TLS (a certificate made by the bench) as \`${FAR_HOST}\`, behind \`test/support/tcp-delay.ts\`: a TCP-level link that delivers every byte half a round trip late in each direction, holds a new connection's first bytes one round trip more (its TCP handshake), and carries ${(LINK_RATE * 8) / 1e9} Gbit/s each way, shared by all connections. TLS, HTTP/2 and everything else pass through it, so each client pays the round trips and handshakes its own protocol needs. Median of ${runs} rounds, clients alternating (skopeo: 3 rounds at 150 ms); "conn." is the connections a push opened.`,
     '',
     "- **oci-push**: `node dist/cli.js --layout DIR --tags far-registry.test:PORT/REPO:1 --ca-file CA`, on Node 24 (the action's runtime) and Node 20 (the CLI's).",
     "- **containerd**: containerd's pusher, the code BuildKit and so docker/build-push-action push with: a `containerd` of the bench's own (root, state and socket in a temporary folder), each image imported once (`ctr images import --all-platforms --no-unpack`), then per push `ctr images tag` and `ctr images push --tlscacert CA` (timed together).",

@@ -1,13 +1,18 @@
 // `npm run compat`: pushes a small multi-layer image through every registry profile and real
-// distribution configuration, pulls each back with skopeo, and prints the table. Exit 1 if any case
-// did not behave as it must.
-import { COMPAT_CASES, runCase, startWorld } from '../test/support/compat.js';
+// distribution configuration, pulls each back with skopeo, and prints the table; then the same
+// cases once more through a distant TLS link (HTTP/2 offered, 50 ms round trips). `-- --direct` or
+// `-- --far` runs one of the two. Exit 1 if any case did not behave as it must.
+import { rm } from 'node:fs/promises';
+import { COMPAT_CASES, type CompatWorld, runCase, startWorld } from '../test/support/compat.js';
+import { ensureHostName, farCertificates } from '../test/support/far-host.js';
 import { ensurePrerequisites } from '../test/support/prerequisites.js';
 
-ensurePrerequisites();
-const world = await startWorld();
-let failed = 0;
-try {
+const FAR_RTT_MS = 50;
+
+/** Runs every case on one world and prints its table; returns how many did not behave. */
+async function runAll(world: CompatWorld, title: string): Promise<number> {
+  let failed = 0;
+  console.log(`\n## ${title}\n`);
   console.log('| case | result | seconds | source |');
   console.log('| --- | --- | --- | --- |');
   for (const c of COMPAT_CASES) {
@@ -24,8 +29,44 @@ try {
   console.log(
     `\nstorage host: ${world.storage.requests.length} requests, ${leaked} with credentials`,
   );
-  if (leaked) failed++;
-} finally {
-  await world.stop();
+  if (world.far) {
+    const served = world.far.links.map((l) => l.served);
+    const sum = (k: 'h2' | 'h1'): number => served.reduce((n, s) => n + s[k], 0);
+    console.log(
+      `through the TLS links: ${sum('h2')} requests over HTTP/2, ${sum('h1')} over HTTP/1.1`,
+    );
+  }
+  return failed + (leaked ? 1 : 0);
+}
+
+async function withWorld(start: () => Promise<CompatWorld>, title: string): Promise<number> {
+  const world = await start();
+  try {
+    return await runAll(world, title);
+  } finally {
+    await world.stop();
+  }
+}
+
+ensurePrerequisites();
+const only = process.argv.includes('--direct')
+  ? 'direct'
+  : process.argv.includes('--far')
+    ? 'far'
+    : undefined;
+let failed = 0;
+if (only !== 'far')
+  failed += await withWorld(() => startWorld(), 'Direct (plain http on loopback)');
+if (only !== 'direct') {
+  await ensureHostName();
+  const certs = await farCertificates();
+  try {
+    failed += await withWorld(
+      () => startWorld({ far: { cert: certs.cert, rttMs: FAR_RTT_MS } }),
+      `Through a distant TLS link (${FAR_RTT_MS} ms round trips, HTTP/2 offered)`,
+    );
+  } finally {
+    await rm(certs.dir, { recursive: true, force: true });
+  }
 }
 process.exitCode = failed ? 1 : 0;

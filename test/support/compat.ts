@@ -4,6 +4,7 @@ import { join } from 'node:path';
 import { type CauseId, causeOf } from '../../src/report/causes.js';
 import { type FaultProxy, type ProxyLogEntry, startFaultProxy } from './fault-proxy.js';
 import { type BuiltImage, makeDerivedLayout, makeLayout } from './layouts.js';
+import { type FarLink, startFarLink } from './far-link.js';
 import { type RunningNginx, startNginx } from './nginx.js';
 import { basic, layoutContents, listTags } from './oci.js';
 import { PROFILES, type ProfileName, makeProfile } from './profiles.js';
@@ -38,10 +39,37 @@ export interface CompatWorld {
   hub: TokenRegistry;
   nginx: RunningNginx[];
   proxies: FaultProxy[];
+  /** Set when every case is pushed through a distant TLS link (`startWorld({ far })`). */
+  far?: FarWorld;
   stop(): Promise<void>;
 }
 
-export async function startWorld(): Promise<CompatWorld> {
+/** The distant TLS link every case goes through: its certificate, round trip, and links opened. */
+export interface FarWorld {
+  cert: { certFile: string; keyFile: string };
+  rttMs: number;
+  links: FarLink[];
+}
+
+/** `host` behind the world's distant TLS link, or as it is without one. */
+async function reach(world: { far?: FarWorld }, host: string): Promise<string> {
+  if (!world.far) return host;
+  const link = await startFarLink(host, world.far.cert, world.far.rttMs);
+  world.far.links.push(link);
+  return link.host;
+}
+
+/**
+ * Every configuration started once. With `far`, every case is pushed through TLS and a delay link
+ * of that round trip (test/support/far-link.ts), token realms included: a realm must be https when
+ * the registry is.
+ */
+export async function startWorld(
+  options: { far?: Omit<FarWorld, 'links'> } = {},
+): Promise<CompatWorld> {
+  const far: FarWorld | undefined = options.far && { ...options.far, links: [] };
+  const realm =
+    far && (async (r: string) => `https://${await reach({ far }, new URL(r).host)}/token`);
   const work = await mkdtemp(join(tmpdir(), 'oci-push-compat-'));
   const layout = join(work, 'layout');
   // Layers over GHCR's 4 MiB PATCH cap and R2's 5 MiB minimum chunk.
@@ -70,8 +98,8 @@ export async function startWorld(): Promise<CompatWorld> {
       startRegistry({ readOnly: true }),
       startRegistry({ storage: shared, secret: 'replica-a-secret' }),
       startRegistry({ storage: shared, secret: 'replica-b-secret' }),
-      startTokenRegistry(work, { [USER]: PASSWORD }),
-      startTokenRegistry(work, { [USER]: PASSWORD }, { refuseMountScopes: true }),
+      startTokenRegistry(work, { [USER]: PASSWORD }, { realm }),
+      startTokenRegistry(work, { [USER]: PASSWORD }, { refuseMountScopes: true, realm }),
     ],
   );
   const balancer = await startRoundRobin([replicaA!.host, replicaB!.host], { splitUploads: true });
@@ -97,8 +125,10 @@ export async function startWorld(): Promise<CompatWorld> {
     hub: hub!,
     nginx,
     proxies: [],
+    far,
     stop: async () => {
       await Promise.all([
+        ...(far?.links ?? []).map((l) => l.stop()),
         ...world.proxies.map((p) => p.stop()),
         ...nginx.map((n) => n.stop()),
         balancer.stop(),
@@ -136,6 +166,8 @@ export interface CompatCase {
   mount?: 'mounted' | 'uploaded';
   /** Evidence in the proxy log that the quirk this case is about really happened. */
   exercised?: (log: ProxyLogEntry[]) => boolean;
+  /** What the summary must say the push got past. */
+  says?: RegExp;
 }
 
 async function profileTarget(world: CompatWorld, name: ProfileName) {
@@ -204,6 +236,11 @@ const PROFILE_SOURCES: Record<ProfileName, string> = {
   'artifactory-old': 'PUT with a body on a fresh session → 404 BLOB_UNKNOWN (F1)',
 };
 
+/** What the summary says a profile's quirk cost, where the push got past it with the defaults. */
+const SAYS: Partial<Record<ProfileName, RegExp>> = {
+  'artifactory-old': /refused 4 blobs sent as a single body \(it takes uploads only in chunks\)/,
+};
+
 /** Profiles that refuse a mount (401, a refused scope) or answer it with 202: the blobs are uploaded. */
 const MOUNT_REFUSED: ProfileName[] = ['docker-hub', 'harbor', 'ecr'];
 
@@ -230,6 +267,7 @@ export const COMPAT_CASES: CompatCase[] = [
     target: (world) => profileTarget(world, name),
     mount: MOUNT_REFUSED.includes(name) ? 'uploaded' : 'mounted',
     exercised: EXERCISED[name]?.[0],
+    says: SAYS[name],
   })),
   ...CHUNKED_TOO.map((name): CompatCase => ({
     name: `${name}, chunked`,
@@ -305,10 +343,15 @@ let counter = 0;
 
 /** Pushes the image with the CLI, then checks it as skopeo sees it, and re-pushes it. */
 export async function runCase(world: CompatWorld, c: CompatCase): Promise<CompatResult> {
-  const { host, upstream, auth, log } = await c.target(world);
+  const target = await c.target(world);
+  const { upstream, auth, log } = target;
+  const host = await reach(world, target.host);
   const repo = `compat/c${++counter}`;
   const summaryFile = join(world.work, `summary-${counter}.md`);
-  const creds = auth ? ['--username', USER, '--password-stdin'] : [];
+  const creds = [
+    ...(auth ? ['--username', USER, '--password-stdin'] : []),
+    ...(world.far ? ['--ca-file', world.far.cert.certFile] : []),
+  ];
   const args = [
     '--layout',
     world.layout,
@@ -360,6 +403,7 @@ export async function runCase(world: CompatWorld, c: CompatCase): Promise<Compat
   if (c.mount === 'uploaded' && mounted) return fail('a refused mount still shows as mounted');
   if (c.mount !== 'uploaded' && !mounted) return fail('the second repository mounted nothing');
   if (c.exercised && log && !c.exercised(log)) return fail('the profile quirk never happened');
+  if (c.says && !c.says.test(summary)) return fail(`the summary does not say ${c.says.source}`);
   // An image built FROM the one just pushed, told where its base is: the base's layers are
   // mounted, or uploaded where the registry refuses mounts, and it pulls back intact either way.
   const derivedSummary = join(world.work, `summary-${counter}-d.md`);

@@ -17,6 +17,8 @@ export async function startTokenRegistry(
   options: {
     refuseMountScopes?: boolean;
     grants?: (user: string | undefined, repository: string) => boolean;
+    /** The realm as the registry announces it: the token server's own, or a way to it. */
+    realm?: (tokenServerRealm: string) => Promise<string>;
   } = {},
 ): Promise<TokenRegistry> {
   const cert = makeSelfSigned(dir, `issuer-${Object.keys(users).join('-')}-${Date.now()}`);
@@ -28,8 +30,9 @@ export async function startTokenRegistry(
     refuseMountScopes: options.refuseMountScopes,
     grants: options.grants,
   });
+  const realm = options.realm ? await options.realm(tokens.realm) : tokens.realm;
   const registry = await startRegistry({
-    token: { realm: tokens.realm, service: TOKEN_SERVICE, issuer: 'iss', certFile: cert.certFile },
+    token: { realm, service: TOKEN_SERVICE, issuer: 'iss', certFile: cert.certFile },
   });
   return {
     registry,
