@@ -396,7 +396,14 @@ export function causeOf(id: CauseId, facts: CauseFacts = {}, shell: Shell = 'act
 }
 
 /** What a push worked around and got past: it succeeded, but the registry or the path is not well. */
-export type RecoveryKind = 'reuploaded' | 'replica-lag' | 'chunked' | 'sessions-lost' | 'retries';
+export type RecoveryKind =
+  | 'reuploaded'
+  | 'replica-lag'
+  | 'chunked'
+  | 'chunks-only'
+  | 'chunked-after-cuts'
+  | 'sessions-lost'
+  | 'retries';
 
 export interface RecoveryFacts {
   /** Blobs it happened to. */
@@ -443,6 +450,17 @@ const RECOVERIES: Record<RecoveryKind, (f: RecoveryFacts) => { title: string; fi
       f.chunkBytes && sizeSetting(f.chunkBytes)
         ? `Set {{upload-mode: chunked}} and {{chunk-size: ${sizeSetting(f.chunkBytes)}}} to skip the refused attempts next time, or raise the proxy's body size limit.`
         : "Raise the proxy's body size limit; or set {{upload-mode: chunked}} to skip the refused single bodies (chunks are then made smaller at the first refused one, as this push did).",
+  }),
+  'chunks-only': (f) => ({
+    title: `The registry refused ${count(f.blobs, 'blob')} sent as a single body (it takes uploads only in chunks); oci-push sent ${f.blobs === 1 ? 'it' : 'them'} in chunks, which went through.`,
+    fix: 'Set {{upload-mode: chunked}} to skip the refused single bodies next time.',
+  }),
+  'chunked-after-cuts': (f) => ({
+    title: `The connection broke while ${count(f.blobs, 'blob')}${f.largestRefused ? ` of up to ${formatSize(f.largestRefused)}` : ''} ${f.blobs === 1 ? 'was' : 'were'} sent as a single body; oci-push sent ${f.blobs === 1 ? 'it' : 'them'} in chunks${f.chunkBytes ? ` of ${formatSize(f.chunkBytes)}` : ''}, which went through: something between the runner and the registry cuts long or large requests.`,
+    fix:
+      f.chunkBytes && sizeSetting(f.chunkBytes)
+        ? `Raise the proxy's timeout or body limit; or set {{upload-mode: chunked}} and {{chunk-size: ${sizeSetting(f.chunkBytes)}}} to skip the cut attempts next time.`
+        : "Raise the proxy's timeout or body limit; or set {{upload-mode: chunked}} to skip the cut attempts next time.",
   }),
   'sessions-lost': (f) => ({
     title: `The registry lost ${count(f.times, 'upload session')} (404 or BLOB_UPLOAD_UNKNOWN on the session URL) for ${count(f.blobs, 'blob')}; oci-push started new ones.`,

@@ -1,5 +1,6 @@
 import type { BlobOutcome, PushResult, TargetResult } from '../push/result.js';
 import { RegistryError } from '../registry/errors.js';
+import type { ChunkReason } from '../transfer/outcome.js';
 import { foreignLine } from '../util/text.js';
 import {
   type Cause,
@@ -123,6 +124,13 @@ export function failureCauses(result: PushResult, shell: Shell = 'action'): Caus
   return [...groups.values()];
 }
 
+/** The recovery a blob's switch to chunks was, by why its single body failed. */
+const CHUNKED_BECAUSE: Record<ChunkReason, RecoveryKind> = {
+  'too-large': 'chunked',
+  'chunks-only': 'chunks-only',
+  'body-cut': 'chunked-after-cuts',
+};
+
 /**
  * What the push got past, by kind: blobs that went in after the registry lost them, replica lag
  * waited out, bodies refused and sent in chunks, sessions lost, requests tried again. Only blobs
@@ -149,7 +157,8 @@ export function recoveries(result: PushResult, shell: Shell = 'action'): Recover
       const r = blob.recovered;
       add('reuploaded', r.reuploads);
       add('replica-lag', r.lagHeads);
-      if (r.largestRefused !== undefined) add('chunked', 1, r.largestRefused, r.chunkBytes ?? 0);
+      if (r.chunkedBecause)
+        add(CHUNKED_BECAUSE[r.chunkedBecause], 1, r.largestRefused ?? 0, r.chunkBytes ?? 0);
       add('sessions-lost', r.lostSessions);
       add('retries', r.retries);
     }
@@ -157,6 +166,8 @@ export function recoveries(result: PushResult, shell: Shell = 'action'): Recover
     'reuploaded',
     'replica-lag',
     'chunked',
+    'chunks-only',
+    'chunked-after-cuts',
     'sessions-lost',
     'retries',
   ];
@@ -177,9 +188,21 @@ export function recoveries(result: PushResult, shell: Shell = 'action'): Recover
     });
 }
 
+/** The keys of the `recoveries` output: a blob sent in chunks counts as `chunked`, whatever the reason. */
+type RecoveryCount = Exclude<RecoveryKind, 'chunks-only' | 'chunked-after-cuts'>;
+const COUNTED_AS: Record<RecoveryKind, RecoveryCount> = {
+  reuploaded: 'reuploaded',
+  'replica-lag': 'replica-lag',
+  chunked: 'chunked',
+  'chunks-only': 'chunked',
+  'chunked-after-cuts': 'chunked',
+  'sessions-lost': 'sessions-lost',
+  retries: 'retries',
+};
+
 /** The recovery counts as the outputs report them: every kind, zero when it did not happen. */
-export function recoveryCounts(result: PushResult | undefined): Record<RecoveryKind, number> {
-  const counts: Record<RecoveryKind, number> = {
+export function recoveryCounts(result: PushResult | undefined): Record<RecoveryCount, number> {
+  const counts: Record<RecoveryCount, number> = {
     reuploaded: 0,
     'replica-lag': 0,
     chunked: 0,
@@ -187,7 +210,7 @@ export function recoveryCounts(result: PushResult | undefined): Record<RecoveryK
     retries: 0,
   };
   if (!result) return counts;
-  for (const r of recoveries(result)) counts[r.kind] = r.facts.times;
+  for (const r of recoveries(result)) counts[COUNTED_AS[r.kind]] += r.facts.times;
   return counts;
 }
 

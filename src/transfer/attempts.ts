@@ -1,6 +1,7 @@
 import { RetryBudget } from '../registry/budget.js';
 import type { RegistryError } from '../registry/errors.js';
 import type { CauseId } from '../registry/failure.js';
+import type { ChunkReason } from './outcome.js';
 import type { TransferPolicy } from './policy.js';
 
 export type Method = 'monolithic' | 'chunked';
@@ -38,9 +39,9 @@ export interface Attempts {
   lagTotal: number;
   /** Requests sent again (retries and resumes) that were charged to the budget, in all. */
   retried: number;
-  /** The single-body upload was refused and the blob went on in chunks. */
-  switchedToChunks: boolean;
-  /** The largest body the path refused as too large, and the chunk size that last went through. */
+  /** Why the single-body upload failed and the blob went on in chunks; unset while it has not. */
+  chunkedBecause?: ChunkReason;
+  /** The largest single body that failed, and the chunk size that last went through. */
   largestRefused?: number;
   chunkBytes?: number;
   /** Tries again of the same request (retry or quick retry) since the last step that succeeded. */
@@ -69,7 +70,6 @@ export function newAttempts(policy: Pick<TransferPolicy, 'retries'>): Attempts {
     reuploads: 0,
     lagTotal: 0,
     retried: 0,
-    switchedToChunks: false,
     retries: 0,
     resumed: false,
     fileChecked: false,

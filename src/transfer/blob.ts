@@ -51,6 +51,24 @@ export interface BlobOptions {
   checks?: Limiter;
 }
 
+/** What the blob's tries got past, as its outcome reports it. */
+function recoveredFrom(attempts: Attempts): BlobOutcome['recovered'] {
+  const chunked = attempts.chunkedBecause && attempts.method === 'chunked';
+  return {
+    reuploads: attempts.reuploads,
+    lagHeads: attempts.lagTotal,
+    lostSessions: attempts.lostSessions,
+    retries: attempts.retried,
+    ...(chunked
+      ? {
+          chunkedBecause: attempts.chunkedBecause,
+          largestRefused: attempts.largestRefused,
+          chunkBytes: attempts.chunkBytes,
+        }
+      : {}),
+  };
+}
+
 /**
  * A blob's whole life in one repository, run by the transfer machine (`machine.ts`): HEAD (skip
  * when present), mount when another repository has it, else upload; then HEAD again, uploading
@@ -104,15 +122,7 @@ export async function pushBlob(
   outcome.durationMs = clock.now() - started;
   outcome.attempts = attempts.sessions;
   outcome.chunks = attempts.chunks;
-  outcome.recovered = {
-    reuploads: attempts.reuploads,
-    lagHeads: attempts.lagTotal,
-    lostSessions: attempts.lostSessions,
-    retries: attempts.retried,
-    ...(attempts.switchedToChunks && attempts.method === 'chunked'
-      ? { largestRefused: attempts.largestRefused, chunkBytes: attempts.chunkBytes }
-      : {}),
-  };
+  outcome.recovered = recoveredFrom(attempts);
   if (end.name === 'never-started') return undefined;
   if (end.name === 'done') {
     outcome.how = end.how;

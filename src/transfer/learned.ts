@@ -1,5 +1,6 @@
 import type { RegistryError } from '../registry/errors.js';
 import type { Method } from './attempts.js';
+import type { ChunkReason } from './outcome.js';
 import type { MachineContext, State } from './blob-state.js';
 
 /**
@@ -23,7 +24,7 @@ export type Learned =
   /** A wait before a try again: the next backoff is longer. */
   | { fact: 'waited' }
   | { fact: 'restarted'; lostSession: boolean }
-  | { fact: 'switched-to-chunks'; refused: number }
+  | { fact: 'switched-to-chunks'; refused: number; because: ChunkReason }
   | { fact: 'body-refused'; size: number }
   | { fact: 'chunk-too-large'; size: number }
   | { fact: 'refused-at-floor'; size: number }
@@ -86,7 +87,7 @@ const APPLY: { [F in Fact]: Apply<F> } = {
     client.registry.profile.monolithicRefused(l.refused);
     a.largestRefused = Math.max(a.largestRefused ?? 0, l.refused);
     a.method = 'chunked';
-    a.switchedToChunks = true;
+    a.chunkedBecause = l.because;
   },
   'body-refused': ({ attempts: a }, l) => {
     a.largestRefused = Math.max(a.largestRefused ?? 0, l.size);

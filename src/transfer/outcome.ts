@@ -2,6 +2,11 @@ import type { CauseId } from '../registry/failure.js';
 import type { RegistryError } from '../registry/errors.js';
 
 export type BlobHow = 'present' | 'mounted' | 'monolithic' | 'chunked';
+/**
+ * Why a blob left its single body for chunks: the path refused the body as too large, the
+ * registry takes uploads only in chunks, or the connection broke while the body was being sent.
+ */
+export type ChunkReason = 'too-large' | 'chunks-only' | 'body-cut';
 export type BlobState = 'pushed' | 'skipped' | 'failed';
 
 /** Everything that happened to one blob in one repository, for the summary and the outputs. */
@@ -45,7 +50,8 @@ export interface Recovered {
   lostSessions: number;
   /** Requests sent again after a network error, 5xx or 429. */
   retries: number;
-  /** The single body was refused as too large and chunks of `chunkBytes` went through. */
+  /** The single body of `largestRefused` bytes failed for this reason; chunks of `chunkBytes` went through. */
+  chunkedBecause?: ChunkReason;
   largestRefused?: number;
   chunkBytes?: number;
 }

@@ -1,12 +1,13 @@
 import { onOwnHost } from '../registry/client.js';
 import { RegistryError } from '../registry/errors.js';
-import type { CauseId, Fault } from '../registry/failure.js';
+import type { CauseId, Fault, FaultKind } from '../registry/failure.js';
 import { backoffDelay, mayRetry, waitFor } from '../registry/retry.js';
 import { errorMessage } from '../util/errors.js';
 import { formatSize } from '../util/format.js';
 import { MAX_GROWS } from './attempts.js';
 import type { Active, MachineContext, State } from './blob-state.js';
 import { type Learned, type Next, go } from './learned.js';
+import type { ChunkReason } from './outcome.js';
 import { CHUNK_FLOOR } from './policy.js';
 
 /** Upload sessions a blob may lose before the loss itself is the answer. */
@@ -156,6 +157,13 @@ const newSession: Transition = (t) => {
   return restartFor(t, lost >= 2 ? 'no-shared-secret' : 'lost-session', true);
 };
 
+/** The faults that send a single body's blob on in chunks, and what each says about the path. */
+const CHUNK_REASONS: Partial<Record<FaultKind, ChunkReason>> = {
+  'body-too-large': 'too-large',
+  'single-body-refused': 'chunks-only',
+  'body-cut': 'body-cut',
+};
+
 /**
  * One switch per blob from a single body to chunks, never charged: the path said what it takes.
  * A body cut off (a reset, a proxy timeout) switches only when a chunk is smaller than the body.
@@ -166,13 +174,15 @@ const chunk: Transition = (t) => {
   const mayChunk =
     ctx.policy.mode === 'auto' && profile.chunkedUploads && ctx.attempts.method !== 'chunked';
   const smaller = chunkOf(ctx, t.state) < ctx.blob.size;
-  if (!mayChunk || (t.fault.kind === 'body-cut' && !smaller)) return undefined;
+  const because = CHUNK_REASONS[t.fault.kind];
+  if (!mayChunk || !because || (because === 'body-cut' && !smaller)) return undefined;
   ctx.logger.info(
     `${ctx.blob.digest}: the single-body upload failed (${errorMessage(t.error)}); switching to chunks`,
   );
   return go(leave(t.state, { name: 'open' }), {
     fact: 'switched-to-chunks',
     refused: ctx.blob.size,
+    because,
   });
 };
 

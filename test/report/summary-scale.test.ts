@@ -3,6 +3,7 @@ import type { PushResult } from '../../src/push/result.js';
 import { RegistryError } from '../../src/registry/errors.js';
 import { causeOf, inShell } from '../../src/report/causes.js';
 import { recoveries } from '../../src/report/failure-model.js';
+import { Output, outputsOf } from '../../src/report/outputs.js';
 import { renderSummary, triedLine } from '../../src/report/summary.js';
 import { newBlobOutcome } from '../../src/transfer/outcome.js';
 import { renderGfm } from '../support/gfm.js';
@@ -131,6 +132,33 @@ describe('recoveries', () => {
       ['replica-lag', 1, 2],
       ['retries', 1, 3],
     ]);
+  });
+
+  it('a switch to chunks says why the single body failed; the output counts each as chunked', () => {
+    const result = failedPush(3);
+    const blobs = [...result.targets[0]!.blobs.values()];
+    const why = ['too-large', 'chunks-only', 'body-cut'] as const;
+    blobs.forEach((blob, i) => {
+      blob.state = 'pushed';
+      blob.recovered = {
+        reuploads: 0,
+        lagHeads: 0,
+        lostSessions: 0,
+        retries: 0,
+        chunkedBecause: why[i],
+        largestRefused: 5 << 20,
+        chunkBytes: 2 << 20,
+      };
+    });
+    const titles = Object.fromEntries(recoveries(result).map((r) => [r.kind, r.title]));
+    expect(titles.chunked).toMatch(/refused 1 request body of up to 5\.0 MiB as too large/);
+    expect(titles['chunks-only']).toMatch(/takes uploads only in chunks/);
+    expect(titles['chunks-only']).not.toMatch(/too large/);
+    expect(titles['chunked-after-cuts']).toMatch(
+      /The connection broke while 1 blob of up to 5\.0 MiB/,
+    );
+    expect(titles['chunked-after-cuts']).not.toMatch(/too large/);
+    expect(JSON.parse(outputsOf(result)[Output.recoveries]).chunked).toBe(3);
   });
 
   it('identical attempts are one line with a count, and one kept blob is said in the singular', () => {
