@@ -130,7 +130,7 @@ export const FLAGS: readonly FlagSpec[] = [
   {
     name: Input.concurrency,
     value: 'N',
-    help: 'blobs uploaded at once; four blobs of at most 1 MiB share one place (1: strictly one at a time)',
+    help: 'blobs uploaded at once; sixteen blobs of at most 1 MiB share one place (1: strictly one at a time)',
   },
   {
     name: Input.retries,
