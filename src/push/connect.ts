@@ -8,6 +8,9 @@ import { credentialsFor } from '../registry/resolve-credentials.js';
 import type { Clock } from '../util/clock.js';
 import type { Logger } from '../util/logger.js';
 
+/** Body connections opened before any upload starts (`openBodyConnections`). */
+const EARLY_BODY_CONNECTIONS = 8;
+
 export interface ConnectDeps {
   logger: Logger;
   clock: Clock;
@@ -65,6 +68,23 @@ export interface ConnectTarget {
   repository: string;
   /** The checks a push asks first, built for an API base URL. */
   checkAhead?: (api: URL) => HttpRequest[];
+  /** How many blob bodies the first wave of uploads may send at once. */
+  bodies?: number;
+}
+
+/**
+ * Over HTTP/2 blob bodies go on HTTP/1.1 connections of their own (see `Load`). The first wave's
+ * open as soon as the registry's first connection is seen to speak HTTP/2, so that their
+ * handshakes overlap the checks and the POSTs instead of following them. At most a few: one
+ * connection sends a body faster than a round trip, and later bodies' connections open with their
+ * POSTs, resuming this one's TLS session.
+ */
+function openBodyConnections(target: ConnectTarget, deps: ConnectDeps): void {
+  const { firstConnection, preopen } = deps.base;
+  const count = Math.min(target.bodies ?? 0, EARLY_BODY_CONNECTIONS);
+  if (!count || !firstConnection || !preopen || !deps.early?.has(target.apiHost)) return;
+  const api = new URL(`https://${target.apiHost}/`);
+  void firstConnection(api).then((h2) => h2 && preopen(api, count));
 }
 
 /**
@@ -102,6 +122,7 @@ export async function connectRegistry(
     logger,
   });
   const ahead = credentials ? undefined : checksAhead(target, deps);
+  openBodyConnections(target, deps);
   const pinged = await pingOnce(target.apiHost, settings, retries, deps);
   const registry = new Registry({
     name: target.registry,

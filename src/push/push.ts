@@ -18,7 +18,12 @@ import {
   standingTags,
 } from '../transfer/manifest.js';
 import { type LocalProof, localProof } from '../transfer/local-proof.js';
-import { SHARES_PER_PLACE, type TransferPolicy, transferPolicy } from '../transfer/policy.js';
+import {
+  SHARES_PER_PLACE,
+  type TransferPolicy,
+  firstWave,
+  transferPolicy,
+} from '../transfer/policy.js';
 import { limiter } from '../util/concurrency.js';
 import { InputError } from '../util/errors.js';
 import { formatSize } from '../util/format.js';
@@ -117,7 +122,9 @@ async function authenticate(push: ImagePush): Promise<void> {
         .slice(0, CHECK_CONCURRENCY.multiplexed)
         .map((digest) => blobCheck(api, target.repository, digest)),
     ];
-    const registry = await run.connect({ ...target, checkAhead });
+    // A dry run sends no body.
+    const bodies = settings.dryRun ? 0 : firstWave(push.policy, [...image.blobs.values()]);
+    const registry = await run.connect({ ...target, checkAhead, bodies });
     const mountFrom = mountSourceFor(result.targets, target);
     // The base image's blobs, where the registry has them: mounted, never uploaded again.
     const plan = candidates.length

@@ -8,7 +8,7 @@ import {
 } from './proxy.js';
 import {
   type Connector,
-  type TlsSessions,
+  TlsSessions,
   type Trust,
   hostTrust,
   trustingConnector,
@@ -49,12 +49,20 @@ export interface Dispatchers {
    * opening one is there for it, so the handshakes overlap the round trip that starts the upload.
    */
   warm(url: URL): void;
+  /**
+   * Blob bodies will likely go to this URL's origin (its first connection speaks HTTP/2, so they
+   * go on connections of their own): open up to `count` of them now, before any is announced.
+   */
+  preopen(url: URL, count: number): void;
   close(): Promise<void>;
   destroy(): Promise<void>;
 }
 
 /** The deadlines of the transport end every request; undici's own timers are only a backstop. */
 const COMMON = { headersTimeout: 0, bodyTimeout: 0, keepAliveTimeout: 30_000 };
+
+/** How long connections opened ahead wait for a TLS session to resume before they go without. */
+const SESSION_WAIT_MS = 20;
 
 /** Requests at once on one HTTP/2 connection (distribution's Go server allows 250). */
 const H2_STREAMS = 100;
@@ -69,6 +77,7 @@ class ParkedConnections {
   private readonly parked = new Map<string, Promise<Socket | undefined>[]>();
   /** Bodies announced and not yet sent, per origin. */
   private readonly awaited = new Map<string, number>();
+  private closed = false;
 
   constructor(private readonly connector: Connector) {}
 
@@ -85,11 +94,24 @@ class ParkedConnections {
   announce(url: URL, idle: number): void {
     const awaited = (this.awaited.get(url.origin) ?? 0) + 1;
     this.awaited.set(url.origin, awaited);
+    if (idle + this.parkedAt(url).length < awaited) this.dial(url);
+  }
+
+  /** Bodies are likely to go to `url`'s origin before any is announced: `count` connections now. */
+  open(url: URL, count: number): void {
+    if (this.closed) return;
+    for (let i = this.parkedAt(url).length; i < count; i++) this.dial(url);
+  }
+
+  private parkedAt(url: URL): Promise<Socket | undefined>[] {
     const parked = this.parked.get(url.origin) ?? [];
     this.parked.set(url.origin, parked);
-    if (idle + parked.length >= awaited) return;
+    return parked;
+  }
+
+  private dial(url: URL): void {
     const port = url.port || (url.protocol === 'https:' ? '443' : '80');
-    parked.push(
+    this.parkedAt(url).push(
       new Promise((resolve) => {
         this.connector(
           { hostname: url.hostname, host: url.host, protocol: url.protocol, port, servername: '' },
@@ -108,10 +130,16 @@ class ParkedConnections {
     this.awaited.set(origin, Math.max(0, (this.awaited.get(origin) ?? 0) - 1));
   }
 
-  async destroy(): Promise<void> {
+  /**
+   * Closes every parked connection. One still opening is closed when it opens: the run does not
+   * wait a round trip for a connection it will not use (a re-push opens ahead and sends no body).
+   */
+  destroy(): Promise<void> {
+    this.closed = true;
     const all = [...this.parked.values()].flat();
     this.parked.clear();
-    for (const socket of await Promise.all(all)) socket?.destroy();
+    for (const parked of all) void parked.then((socket) => socket?.destroy());
+    return Promise.resolve();
   }
 }
 
@@ -225,7 +253,7 @@ export function createDispatchers(options: DispatcherOptions): Dispatchers {
     parked.set(agent, connections);
     return agent;
   };
-  const sessions: TlsSessions = new Map();
+  const sessions = new TlsSessions();
   const { multiplexed, speaksH2, seenH2, opened } = http2Routing(options.connectMs, sessions);
   const route: Dispatchers['for'] = (url, load = 'small') => {
     const trust = trustFor(url);
@@ -261,6 +289,12 @@ export function createDispatchers(options: DispatcherOptions): Dispatchers {
       const stats = (dispatcher as Agent).stats?.[url.origin] as { free?: number } | undefined;
       parked.get(dispatcher)?.announce(url, stats?.free ?? 0);
     },
+    // After the first connection's TLS session is kept (a server sends it with its handshake):
+    // these resume it, sparing both sides the certificate's signature and checks.
+    preopen: (url, count) =>
+      void sessions
+        .kept(url.host, SESSION_WAIT_MS)
+        .then(() => parked.get(route(url, 'bulk').dispatcher)?.open(url, count)),
     close: async () => {
       await Promise.all([...parked.values()].map((p) => p.destroy()));
       await Promise.all([...made.values()].map((d) => d.close()));

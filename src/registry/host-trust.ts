@@ -98,7 +98,29 @@ export function trustingConnector(
 }
 
 /** TLS sessions by host, kept from connections whose certificate checked out. */
-export type TlsSessions = Map<string, Buffer>;
+export class TlsSessions {
+  private readonly tickets = new Map<string, Buffer>();
+  private readonly waiting = new Map<string, (() => void)[]>();
+
+  get(host: string): Buffer | undefined {
+    return this.tickets.get(host);
+  }
+
+  set(host: string, ticket: Buffer): void {
+    this.tickets.set(host, ticket);
+    for (const resolve of this.waiting.get(host) ?? []) resolve();
+    this.waiting.delete(host);
+  }
+
+  /** Settles once a session for `host` is kept, or after `ms` without one. */
+  kept(host: string, ms: number): Promise<void> {
+    if (this.tickets.has(host)) return Promise.resolve();
+    return new Promise((resolve) => {
+      this.waiting.set(host, [...(this.waiting.get(host) ?? []), resolve]);
+      setTimeout(resolve, ms).unref();
+    });
+  }
+}
 
 /**
  * A connector that resumes the host's last TLS session: a new connection then skips the

@@ -91,6 +91,8 @@ export interface BaseTransport {
   multiplexed?(host: string): boolean;
   /** A blob's body will soon go to this URL's origin: its connection may open now. */
   warm?(url: URL): void;
+  /** Blob bodies will likely go to this URL's origin: up to `count` connections may open now. */
+  preopen?(url: URL, count: number): void;
   /** Whether the first connection to an https URL's host speaks HTTP/2, once open. */
   firstConnection?(url: URL): Promise<boolean>;
   close(): Promise<void>;
@@ -296,6 +298,7 @@ export function createBaseTransport(options: BaseTransportOptions = {}): BaseTra
     send,
     multiplexed: dispatchers.multiplexed,
     warm: dispatchers.warm,
+    preopen: dispatchers.preopen,
     firstConnection: dispatchers.firstConnection,
     close: dispatchers.close,
     destroy: dispatchers.destroy,

@@ -16,6 +16,21 @@ export function uploadShares(policy: Pick<TransferPolicy, 'concurrency'>, size: 
   return size <= SMALL_BLOB && policy.concurrency > 1 ? 1 : SHARES_PER_PLACE;
 }
 
+/** How many of these blobs the upload places take at once, in order: the first wave's bodies. */
+export function firstWave(
+  policy: Pick<TransferPolicy, 'concurrency'>,
+  blobs: readonly { size: number }[],
+): number {
+  let free = policy.concurrency * SHARES_PER_PLACE;
+  let count = 0;
+  for (const blob of blobs) {
+    free -= uploadShares(policy, blob.size);
+    if (free < 0) break;
+    count++;
+  }
+  return count;
+}
+
 /** The smallest `chunk-size` a user may ask for. */
 export const MIN_CHUNK_SIZE = 1 << 20;
 

@@ -43,7 +43,7 @@ async function pushThrough(counter: TcpCounter, dir: string): Promise<number> {
 
 describe('HTTP/2 where the registry offers it over TLS', () => {
   // (A loopback registry is asked over plain http first; only TLS connections are counted.)
-  it('a re-push of 12 blobs is one TLS connection; a fresh push adds one per blob body at most', async () => {
+  it('a re-push of 12 blobs asks on one TLS connection; a fresh push adds one per blob body at most', async () => {
     const dir = join(work, 'image');
     await makeLayout(dir, { seed: 'h2', layers: 11, layerSize: 64 << 10 });
     const counter = await startTcpCounter(registry.port);
@@ -53,7 +53,10 @@ describe('HTTP/2 where the registry offers it over TLS', () => {
       // connection; the 12 bodies on HTTP/1.1 connections of their own.
       expect(fresh).toBeGreaterThanOrEqual(2);
       expect(fresh).toBeLessThanOrEqual(1 + 12);
-      expect(await pushThrough(counter, dir)).toBe(1);
+      // Every request of a re-push on one connection; beside it, at most the 8 connections opened
+      // for bodies as soon as the registry was seen to speak HTTP/2, before the checks said none
+      // was needed (connect.ts).
+      expect(await pushThrough(counter, dir)).toBeLessThanOrEqual(1 + 8);
       const pulled = await skopeoPull(`127.0.0.1:${counter.port}/h2/app:1`, join(work, 'pulled'));
       expect(pulled.code, pulled.stderr).toBe(0);
     } finally {
@@ -92,6 +95,17 @@ describe("a blob body's connection, opened while its upload starts", () => {
       base.warm!(url);
       await waitFor(2);
       expect(counter.tlsConnections()).toBe(2);
+      // Opened ahead of any announcement: three parked in all (one already was), however often
+      // asked, and bodies announced then take those instead of opening more.
+      base.preopen!(url, 3);
+      base.preopen!(url, 3);
+      await waitFor(4);
+      await new Promise((r) => setTimeout(r, 100));
+      expect(counter.tlsConnections()).toBe(4);
+      base.warm!(url);
+      base.warm!(url);
+      await new Promise((r) => setTimeout(r, 100));
+      expect(counter.tlsConnections()).toBe(4);
     } finally {
       await base.destroy();
       await counter.stop();

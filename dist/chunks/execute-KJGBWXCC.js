@@ -1,2 +1,0 @@
-import { createRequire as __ociPushCreateRequire } from 'node:module'; const require = __ociPushCreateRequire(import.meta.url);
-import{a,b}from"./chunk-3FZNAXFP.js";import"./chunk-4R6ZS3YP.js";import"./chunk-2K3WJT2W.js";import"./chunk-23EOOIKN.js";import"./chunk-BNDR5LGV.js";import"./chunk-EFR7CHDE.js";import"./chunk-LOSWYYCV.js";import"./chunk-6BT6ABJV.js";import"./chunk-46HY6RRC.js";import"./chunk-S63LTBMJ.js";import"./chunk-CDNS7XPM.js";export{b as executePush,a as failedBeforePush};
