@@ -126,8 +126,8 @@ export function failureCauses(result: PushResult, shell: Shell = 'action'): Caus
 
 /** The recovery a blob's switch to chunks was, by why its single body failed. */
 const CHUNKED_BECAUSE: Record<ChunkReason, RecoveryKind> = {
-  'too-large': 'chunked',
-  'chunks-only': 'chunks-only',
+  'body-too-large': 'chunked',
+  'single-body-refused': 'chunks-only',
   'body-cut': 'chunked-after-cuts',
 };
 

@@ -1,12 +1,16 @@
-import type { CauseId } from '../registry/failure.js';
+import type { CauseId, FaultKind } from '../registry/failure.js';
 import type { RegistryError } from '../registry/errors.js';
 
 export type BlobHow = 'present' | 'mounted' | 'monolithic' | 'chunked';
 /**
- * Why a blob left its single body for chunks: the path refused the body as too large, the
- * registry takes uploads only in chunks, or the connection broke while the body was being sent.
+ * The faults that send a blob on from its single body in chunks: the path refused the body as too
+ * large, the registry takes uploads only in chunks, or the connection broke while it was sent.
  */
-export type ChunkReason = 'too-large' | 'chunks-only' | 'body-cut';
+export type ChunkReason = Extract<FaultKind, 'body-too-large' | 'single-body-refused' | 'body-cut'>;
+
+export function isChunkReason(kind: FaultKind): kind is ChunkReason {
+  return kind === 'body-too-large' || kind === 'single-body-refused' || kind === 'body-cut';
+}
 export type BlobState = 'pushed' | 'skipped' | 'failed';
 
 /** Everything that happened to one blob in one repository, for the summary and the outputs. */

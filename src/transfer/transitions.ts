@@ -1,13 +1,13 @@
 import { onOwnHost } from '../registry/client.js';
 import { RegistryError } from '../registry/errors.js';
-import type { CauseId, Fault, FaultKind } from '../registry/failure.js';
+import type { CauseId, Fault } from '../registry/failure.js';
 import { backoffDelay, mayRetry, waitFor } from '../registry/retry.js';
 import { errorMessage } from '../util/errors.js';
 import { formatSize } from '../util/format.js';
 import { MAX_GROWS } from './attempts.js';
 import type { Active, MachineContext, State } from './blob-state.js';
 import { type Learned, type Next, go } from './learned.js';
-import type { ChunkReason } from './outcome.js';
+import { isChunkReason } from './outcome.js';
 import { CHUNK_FLOOR } from './policy.js';
 
 /** Upload sessions a blob may lose before the loss itself is the answer. */
@@ -157,13 +157,6 @@ const newSession: Transition = (t) => {
   return restartFor(t, lost >= 2 ? 'no-shared-secret' : 'lost-session', true);
 };
 
-/** The faults that send a single body's blob on in chunks, and what each says about the path. */
-const CHUNK_REASONS: Partial<Record<FaultKind, ChunkReason>> = {
-  'body-too-large': 'too-large',
-  'single-body-refused': 'chunks-only',
-  'body-cut': 'body-cut',
-};
-
 /**
  * One switch per blob from a single body to chunks, never charged: the path said what it takes.
  * A body cut off (a reset, a proxy timeout) switches only when a chunk is smaller than the body.
@@ -174,8 +167,9 @@ const chunk: Transition = (t) => {
   const mayChunk =
     ctx.policy.mode === 'auto' && profile.chunkedUploads && ctx.attempts.method !== 'chunked';
   const smaller = chunkOf(ctx, t.state) < ctx.blob.size;
-  const because = CHUNK_REASONS[t.fault.kind];
-  if (!mayChunk || !because || (because === 'body-cut' && !smaller)) return undefined;
+  const because = t.fault.kind;
+  if (!mayChunk || !isChunkReason(because) || (because === 'body-cut' && !smaller))
+    return undefined;
   ctx.logger.info(
     `${ctx.blob.digest}: the single-body upload failed (${errorMessage(t.error)}); switching to chunks`,
   );

@@ -188,7 +188,7 @@ const ROWS: Row[] = [
     'body-too-large',
     'open',
     {},
-    (ctx) => expect(ctx.attempts.chunkedBecause).toBe('too-large'),
+    (ctx) => expect(ctx.attempts.chunkedBecause).toBe('body-too-large'),
   ],
   ['put', 'body-too-large', 'failed: nginx-body-limit', { mode: 'monolithic' }],
   ['put', 'single-body-refused', 'open', {}, (ctx) => expect(ctx.attempts.method).toBe('chunked')],

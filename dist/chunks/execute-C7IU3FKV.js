@@ -1,2 +1,0 @@
-import { createRequire as __ociPushCreateRequire } from 'node:module'; const require = __ociPushCreateRequire(import.meta.url);
-import{a,b}from"./chunk-FTCELQOT.js";import"./chunk-RN72KV2W.js";import"./chunk-5V627ERZ.js";import"./chunk-LB3HOMZB.js";import"./chunk-D4I45ZXT.js";import"./chunk-EFR7CHDE.js";import"./chunk-LOSWYYCV.js";import"./chunk-6BT6ABJV.js";import"./chunk-46HY6RRC.js";import"./chunk-S63LTBMJ.js";import"./chunk-CDNS7XPM.js";export{b as executePush,a as failedBeforePush};
