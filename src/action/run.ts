@@ -2,7 +2,7 @@ import * as core from '@actions/core';
 import { Input } from '../config/inputs.js';
 import { type PushSettings, readPushSettings } from '../config/settings.js';
 import type { Finding } from '../diagnose/finding.js';
-import { executePush, failedBeforePush } from '../push/execute.js';
+import { openEarly } from '../push/open-early.js';
 import type { PushResult } from '../push/result.js';
 import { checkedOutputs } from '../report/output-format.js';
 import { outputsOf } from '../report/outputs.js';
@@ -126,7 +126,12 @@ async function runAction(signal: AbortSignal): Promise<void> {
     // A proxy password in HTTPS_PROXY is a secret too, in every form it can be written.
     for (const secret of proxySecrets(process.env)) logger.secret(secret);
     settings = await readPushSettings((name) => core.getInput(name));
-    result = await executePush(settings, { logger, signal });
+    const connections = openEarly(settings, process.env);
+    // Loaded after the connections are opening: their handshakes overlap loading the HTTP stack.
+    const { executePush } = await import('../push/execute.js');
+    result = await executePush(settings, { logger, signal, connections }).finally(() =>
+      connections.destroy(),
+    );
     if (!result.ok) {
       failure = errorMessage(result.error);
       const { diagnoseAfterFailure } = await import('../diagnose/after-failure.js');
@@ -141,6 +146,7 @@ async function runAction(signal: AbortSignal): Promise<void> {
     failure = errorMessage(error);
     logger.debug(error instanceof Error ? (error.stack ?? failure) : failure);
     // Bad input still gets a summary that says what was wrong.
+    const { failedBeforePush } = await import('../push/execute.js');
     result ??= failedBeforePush(settings?.tags ?? [], error);
   }
   const outputs = checkedOutputs(outputsOf(result));

@@ -10,6 +10,7 @@ import {
   registryHostOf,
 } from '../config/settings.js';
 import { type Finding, blocking } from '../diagnose/finding.js';
+import { openEarly } from '../push/open-early.js';
 import type { PushResult } from '../push/result.js';
 import { causeOf, workaroundOf } from '../report/causes.js';
 import { checkedOutputs } from '../report/output-format.js';
@@ -189,9 +190,13 @@ async function push(
   // Checked before anything is pushed: a summary that cannot be written must not fail a push
   // that already happened.
   if (args.summaryFile) await checkWritableFolder('--summary-file', args.summaryFile);
+  const connections = openEarly(settings, process.env);
   // Loaded only for a push: --version, --help and usage errors never load the HTTP stack.
-  const { executePush } = await import('../push/execute.js');
-  const result = await executePush(settings, { logger, signal: cancel?.signal });
+  const result = await import('../push/execute.js')
+    .then(({ executePush }) =>
+      executePush(settings, { logger, signal: cancel?.signal, connections }),
+    )
+    .finally(() => connections.destroy());
   let findings: Finding[] | undefined;
   if (!result.ok && settings.diagnose === 'on-failure') {
     const { diagnoseAfterFailure } = await import('../diagnose/after-failure.js');

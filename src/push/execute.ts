@@ -59,7 +59,7 @@ export async function executePush(settings: PushSettings, deps: PushDeps): Promi
     const { pushIndex } = await import('./push-index.js');
     return withDigestFile(settings, await pushIndex(settings, deps));
   }
-  const base = deps.base ?? transportFor(settings, deps.signal);
+  const base = deps.base ?? transportFor(settings, deps.signal, deps.connections);
   try {
     return await withDigestFile(
       settings,

@@ -2,6 +2,7 @@ import type { PushSettings } from '../config/settings.js';
 import { credentialsSent, faultOf } from '../registry/failure.js';
 import { RegistryError } from '../registry/errors.js';
 import { type BaseTransport, DEFAULT_DEADLINES, createBaseTransport } from '../registry/http.js';
+import type { EarlyConnections } from '../registry/early-connections.js';
 import type { ConnectTarget, EarlyPing } from './connect.js';
 import type { Registry } from '../registry/registry.js';
 import { BlobsFailedError } from '../transfer/manifest.js';
@@ -22,6 +23,8 @@ export interface PushDeps {
   signal?: AbortSignal;
   /** `GET /v2/` answers asked for while the image was read (`pingEarly`), by API host. */
   early?: Map<string, Promise<EarlyPing>>;
+  /** TCP connections the shell opened as soon as it read the settings (`EarlyConnections.open`). */
+  connections?: EarlyConnections;
 }
 
 /** What every phase of a push shares: the transport, the connected registries, and where it is. */
@@ -39,11 +42,13 @@ export interface PushRun {
 export function transportFor(
   settings: Pick<PushSettings, 'insecure' | 'tags' | 'ca' | 'requestTimeoutMs'>,
   signal?: AbortSignal,
+  early?: EarlyConnections,
 ): BaseTransport {
   return createBaseTransport({
     insecureHosts: new Set(settings.insecure ? settings.tags.map((t) => t.apiHost) : []),
     ca: settings.ca,
     signal,
+    early,
     deadlines: { ...DEFAULT_DEADLINES, requestMs: settings.requestTimeoutMs },
   });
 }
@@ -62,7 +67,7 @@ export async function runPush(
   const clock = cancellableClock(deps.clock ?? realClock, deps.signal);
   const env = deps.env ?? process.env;
   const started = clock.now();
-  const base = deps.base ?? transportFor(settings, deps.signal);
+  const base = deps.base ?? transportFor(settings, deps.signal, deps.connections);
   const registries = new Map<string, Promise<Registry>>();
   let last: Registry | undefined;
   const firstRegistry = settings.tags[0]?.registry;

@@ -14,6 +14,7 @@ import {
   trustingConnector,
 } from './host-trust.js';
 import { tunnelConnector } from './tunnel.js';
+import type { EarlyConnections } from './early-connections.js';
 
 export interface DispatcherOptions {
   /** Hosts (host:port) whose TLS certificate is not verified. */
@@ -24,6 +25,8 @@ export interface DispatcherOptions {
   proxies?: ProxySettings;
   /** How long a connection (a tunnel and TLS included) may take to open. */
   connectMs: number;
+  /** Connections opened early; the first https one to each host takes its own. */
+  early?: EarlyConnections;
 }
 
 /**
@@ -159,6 +162,7 @@ function proxyAuthorization(proxy: URL): string | undefined {
 function http2Routing(
   connectMs: number,
   sessions: TlsSessions,
+  early: EarlyConnections | undefined,
 ): {
   multiplexed: (trust: Trust) => Dispatcher;
   speaksH2: (url: URL) => boolean;
@@ -181,7 +185,12 @@ function http2Routing(
   };
   const probing = new Set<string>();
   const multiplexed = (trust: Trust): Dispatcher => {
-    const connector = trustingConnector(trust, { timeout: connectMs, allowH2: true }, sessions);
+    const connector = trustingConnector(
+      trust,
+      { timeout: connectMs, allowH2: true },
+      sessions,
+      early,
+    );
     return new Agent({
       ...COMMON,
       allowH2: true,
@@ -247,14 +256,18 @@ export function createDispatchers(options: DispatcherOptions): Dispatchers {
   const parked = new Map<Dispatcher, ParkedConnections>();
   const direct = (trust: Trust): Dispatcher => {
     const connections = new ParkedConnections(
-      trustingConnector(trust, { timeout: options.connectMs }, sessions),
+      trustingConnector(trust, { timeout: options.connectMs }, sessions, options.early),
     );
     const agent = new Agent({ ...COMMON, connect: connections.connect });
     parked.set(agent, connections);
     return agent;
   };
   const sessions = new TlsSessions();
-  const { multiplexed, speaksH2, seenH2, opened } = http2Routing(options.connectMs, sessions);
+  const { multiplexed, speaksH2, seenH2, opened } = http2Routing(
+    options.connectMs,
+    sessions,
+    options.early,
+  );
   const route: Dispatchers['for'] = (url, load = 'small') => {
     const trust = trustFor(url);
     const proxy = proxyFor(url, proxies);

@@ -1,5 +1,7 @@
+import type { Socket } from 'node:net';
 import { type TLSSocket, createSecureContext } from 'node:tls';
-import { buildConnector } from './undici.js';
+import type { EarlyConnections } from './early-connections.js';
+import { buildConnector, errors } from './undici.js';
 import { canonicalHost } from './reference.js';
 import { certsDirCas, trustedWith } from './trust.js';
 
@@ -79,10 +81,11 @@ export function trustingConnector(
   trust: Trust,
   options: buildConnector.BuildOptions,
   sessions: TlsSessions,
+  early?: EarlyConnections,
 ): Connector {
-  if (!trust.own) return resuming({ ...trust.full(), ...options }, sessions);
-  const own = resuming({ ...trust.own, ...options, rejectUnauthorized: false }, sessions);
-  const full = once(() => resuming({ ...trust.full(), ...options }, sessions));
+  if (!trust.own) return resuming({ ...trust.full(), ...options }, sessions, early);
+  const own = resuming({ ...trust.own, ...options, rejectUnauthorized: false }, sessions, early);
+  const full = once(() => resuming({ ...trust.full(), ...options }, sessions, early));
   const needsRoots = new Set<string>();
   return (opts, done) => {
     const host = opts.host ?? '';
@@ -127,23 +130,39 @@ export class TlsSessions {
  * certificate the server would send and sign and the client check, which dozens of blob bodies
  * opening at once pay on both sides. undici keeps sessions per connector; this shares them between
  * the connectors of a run (HTTP/2 and HTTP/1.1). Only a session of a connection that was
- * authorized is kept.
+ * authorized is kept. The first https connection to a host makes its handshake over the TCP
+ * connection opened early for it, if there is one.
  */
 function resuming(
   options: buildConnector.BuildOptions & { rejectUnauthorized?: boolean },
   sessions: TlsSessions,
+  early?: EarlyConnections,
 ): Connector {
   const fresh = buildConnector(options);
   return (opts, done) => {
     const host = opts.host ?? '';
     const session = opts.protocol === 'https:' ? sessions.get(host) : undefined;
     const connector = session ? buildConnector({ ...options, session }) : fresh;
-    connector(opts, (error, socket) => {
-      const tls = socket as TLSSocket | null;
-      tls?.on?.('session', (ticket: Buffer) => {
-        if (tls.authorized || options.rejectUnauthorized !== false) sessions.set(host, ticket);
+    const dial = (httpSocket?: Socket): void =>
+      connector(httpSocket ? { ...opts, httpSocket } : opts, (error, socket) => {
+        const tls = socket as TLSSocket | null;
+        tls?.on?.('session', (ticket: Buffer) => {
+          if (tls.authorized || options.rejectUnauthorized !== false) sessions.set(host, ticket);
+        });
+        done(error, socket as never);
       });
-      done(error, socket as never);
+    const opened = opts.protocol === 'https:' ? early?.take(opts.hostname, opts.port) : undefined;
+    if (!opened) return dial();
+    void opened.then((taken) => {
+      if (!taken || 'socket' in taken) return dial(taken?.socket);
+      // Its deadline has passed already: a second wait as long would double it.
+      const address = `${opts.hostname}:${opts.port || 443}`;
+      done(
+        new errors.ConnectTimeoutError(
+          `Connect Timeout Error (attempted address: ${address}, timeout: ${taken.timedOutMs}ms)`,
+        ),
+        null,
+      );
     });
   };
 }

@@ -3,6 +3,7 @@ import type { Readable } from 'node:stream';
 import type { Dispatcher } from './undici.js';
 import type { ProxySettings } from './proxy.js';
 import { type Load, createDispatchers } from './dispatchers.js';
+import { type EarlyConnections, connectDeadline } from './early-connections.js';
 import { TunnelError } from './tunnel.js';
 import { InputError } from '../util/errors.js';
 import { RegistryError } from './errors.js';
@@ -83,6 +84,8 @@ export interface BaseTransportOptions {
   ca?: string;
   /** Proxies; from HTTPS_PROXY, HTTP_PROXY and NO_PROXY when not given. */
   proxies?: ProxySettings;
+  /** Connections opened before the transport was made; the first https one to each host takes one. */
+  early?: EarlyConnections;
 }
 
 export interface BaseTransport {
@@ -240,9 +243,7 @@ export function createBaseTransport(options: BaseTransportOptions = {}): BaseTra
   if (options.signal) setMaxListeners(0, options.signal);
   const dispatchers = createDispatchers({
     ...options,
-    // A connection, tunnel and TLS included, has the request's deadline; a little less, so that a
-    // proxy or host that stalls before a request is sent is named, not taken for the registry.
-    connectMs: Math.max(1, deadlines.requestMs - Math.min(250, deadlines.requestMs / 10)),
+    connectMs: connectDeadline(deadlines.requestMs),
   });
 
   const send: Transport = async (req) => {

@@ -1,3 +1,3 @@
 // undici through its public API only: the agents this tool dispatches through, and their types.
-export { Agent, ProxyAgent, buildConnector } from 'undici';
+export { Agent, ProxyAgent, buildConnector, errors } from 'undici';
 export type { Dispatcher } from 'undici';

@@ -1,6 +1,7 @@
 // A distant link on loopback, at the TCP level: every byte arrives half a round trip late in each
-// direction, a new connection's first bytes one round trip later still (what its TCP handshake
-// costs), and each direction carries at most `rate` bytes a second. TLS, HTTP/2 and everything
+// direction, and a new connection's first bytes cannot leave until one round trip after it was
+// opened (what its TCP handshake costs: a client that connects early and sends later has paid it
+// meanwhile, as on a real link), and each direction carries at most `rate` bytes a second. TLS, HTTP/2 and everything
 // else pass through untouched, so a client pays exactly the round trips its protocol needs.
 import { type AddressInfo, type Server, type Socket, connect, createServer } from 'node:net';
 
@@ -28,12 +29,15 @@ interface Wire {
   busyUntil: number;
 }
 
-/** Bytes from `from` reach `to` `oneWayMs` late, paced on `wire`, the first `extraMs` later still. */
+/**
+ * Bytes from `from` reach `to` `oneWayMs` late, paced on `wire`; none leaves before `extraMs` after
+ * the connection opened.
+ */
 function delayed(from: Socket, to: Socket, oneWayMs: number, extraMs: number, wire: Wire): void {
+  const usableFrom = performance.now() + extraMs;
   const queue: Pending[] = [];
   let timer: NodeJS.Timeout | undefined;
   let sentUntil = 0;
-  let first = true;
   const flush = (): void => {
     timer = undefined;
     const now = performance.now();
@@ -52,10 +56,9 @@ function delayed(from: Socket, to: Socket, oneWayMs: number, extraMs: number, wi
     const now = performance.now();
     // Serialised on the link, then in flight: a byte leaves after those before it, on this
     // connection and on the link.
-    const leaves = Math.max(sentUntil, wire.busyUntil, now + (first ? extraMs : 0));
+    const leaves = Math.max(sentUntil, wire.busyUntil, now, usableFrom);
     sentUntil = leaves + (bytes / wire.rate) * 1000;
     wire.busyUntil = sentUntil;
-    first = false;
     queue.push({ ...item, due: sentUntil + oneWayMs });
     schedule();
   };
