@@ -56,9 +56,11 @@ export class EarlyConnections {
     return early;
   }
 
-  /** Opens a TCP connection to an https host[:port] now. */
+  /** Opens a TCP connection to an https host[:port] now, unless one is open there already. */
   dial(host: string): void {
     const url = new URL(`https://${host}/`);
+    const key = keyOf(url.hostname, portOf(url));
+    if (this.opening.has(key)) return;
     const socket = connect({ host: url.hostname.replace(/^\[|\]$/g, ''), port: portOf(url) });
     // Parked, it must not keep the process alive; taken, it is an ordinary connection.
     socket.unref();
@@ -69,7 +71,7 @@ export class EarlyConnections {
       const settle = (how: Handshake) => (): void => (clearTimeout(timer), resolve(how));
       socket.once('connect', settle('connected')).once('close', settle('failed'));
     });
-    this.opening.set(keyOf(url.hostname, portOf(url)), { socket, handshake, ignore });
+    this.opening.set(key, { socket, handshake, ignore });
   }
 
   /**

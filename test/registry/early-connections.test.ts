@@ -78,16 +78,24 @@ describe('EarlyConnections', () => {
     expect(early.take('registry.example', '')).toBeUndefined();
   });
 
-  it('a host named twice, or by case, is dialled once; the key is host and port', () => {
-    const opened = EarlyConnections.open(['Registry.Example', 'registry.example:443'], {
-      proxies: proxySettingsFrom({ NO_PROXY: '*', HTTPS_PROXY: 'http://proxy.example:3128' }),
+  it('a host and port named twice, or in another case, is dialled once', async () => {
+    const early = new EarlyConnections(5_000);
+    early.dial(`127.0.0.1:${port}`);
+    early.dial(`127.0.0.1:${port}`);
+    const taken = await early.take('127.0.0.1', String(port));
+    expect(taken && 'socket' in taken).toBe(true);
+    expect(early.take('127.0.0.1', String(port))).toBeUndefined();
+    // Long enough for a second connection, had one been dialled, to be accepted on loopback.
+    await new Promise((resolve) => setTimeout(resolve, 100));
+    expect(accepted).toHaveLength(1);
+    if (taken && 'socket' in taken) taken.socket.destroy();
+    const named = EarlyConnections.open(['Registry.Example', 'registry.example:443'], {
+      proxies: none,
       requestMs: 30_000,
     });
-    // NO_PROXY=* reaches both directly: one connection for the one host and port.
-    const first = opened.take('registry.example', '443');
-    expect(first).toBeInstanceOf(Promise);
-    expect(opened.take('REGISTRY.EXAMPLE', '')).toBeUndefined();
-    opened.destroy();
+    expect(named.take('registry.example', '443')).toBeInstanceOf(Promise);
+    expect(named.take('REGISTRY.EXAMPLE', '')).toBeUndefined();
+    named.destroy();
   });
 
   it('a connection that failed is no connection: the dial in its place reports the failure', async () => {
