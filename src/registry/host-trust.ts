@@ -1,4 +1,3 @@
-import type { Socket } from 'node:net';
 import { type TLSSocket, createSecureContext } from 'node:tls';
 import type { EarlyConnections } from './early-connections.js';
 import { buildConnector, errors } from './undici.js';
@@ -130,31 +129,40 @@ export class TlsSessions {
  * certificate the server would send and sign and the client check, which dozens of blob bodies
  * opening at once pay on both sides. undici keeps sessions per connector; this shares them between
  * the connectors of a run (HTTP/2 and HTTP/1.1). Only a session of a connection that was
- * authorized is kept. The first https connection to a host makes its handshake over the TCP
- * connection opened early for it, if there is one.
+ * authorized is kept.
  */
 function resuming(
   options: buildConnector.BuildOptions & { rejectUnauthorized?: boolean },
   sessions: TlsSessions,
   early?: EarlyConnections,
 ): Connector {
-  const fresh = buildConnector(options);
+  const fresh = overEarly(buildConnector(options), early);
   return (opts, done) => {
     const host = opts.host ?? '';
     const session = opts.protocol === 'https:' ? sessions.get(host) : undefined;
-    const connector = session ? buildConnector({ ...options, session }) : fresh;
-    const dial = (httpSocket?: Socket): void =>
-      connector(httpSocket ? { ...opts, httpSocket } : opts, (error, socket) => {
-        const tls = socket as TLSSocket | null;
-        tls?.on?.('session', (ticket: Buffer) => {
-          if (tls.authorized || options.rejectUnauthorized !== false) sessions.set(host, ticket);
-        });
-        done(error, socket as never);
+    const connector = session ? overEarly(buildConnector({ ...options, session }), early) : fresh;
+    connector(opts, (error, socket) => {
+      const tls = socket as TLSSocket | null;
+      tls?.on?.('session', (ticket: Buffer) => {
+        if (tls.authorized || options.rejectUnauthorized !== false) sessions.set(host, ticket);
       });
-    const opened = opts.protocol === 'https:' ? early?.take(opts.hostname, opts.port) : undefined;
-    if (!opened) return dial();
+      done(error, socket as never);
+    });
+  };
+}
+
+/**
+ * A connector whose first https dial of a host makes its TLS handshake over the TCP connection
+ * opened early for that host and port (undici's `httpSocket`), if there is one.
+ */
+function overEarly(connector: Connector, early: EarlyConnections | undefined): Connector {
+  if (!early) return connector;
+  return (opts, done) => {
+    const opened = opts.protocol === 'https:' ? early.take(opts.hostname, opts.port) : undefined;
+    if (!opened) return connector(opts, done);
     void opened.then((taken) => {
-      if (!taken || 'socket' in taken) return dial(taken?.socket);
+      if (!taken) return connector(opts, done);
+      if ('socket' in taken) return connector({ ...opts, httpSocket: taken.socket }, done);
       // Its deadline has passed already: a second wait as long would double it.
       const address = `${opts.hostname}:${opts.port || 443}`;
       done(

@@ -1,2 +1,0 @@
-import { createRequire as __ociPushCreateRequire } from 'node:module'; const require = __ociPushCreateRequire(import.meta.url);
-import{a,b,c,d}from"./chunk-V43YPBCZ.js";import"./chunk-LWLNCOR6.js";import"./chunk-D3SD3XSW.js";import"./chunk-JXEILOPL.js";import"./chunk-EFR7CHDE.js";import"./chunk-LOSWYYCV.js";import"./chunk-6BT6ABJV.js";import"./chunk-ZDUDTER6.js";import"./chunk-S63LTBMJ.js";import"./chunk-CDNS7XPM.js";export{a as DIAGNOSE_TIMEOUT_MS,c as LARGE_PROBE_BYTES,b as MEDIUM_PROBE_BYTES,d as diagnose};
